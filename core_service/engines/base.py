@@ -1,0 +1,192 @@
+"""The small interface every speech engine implements.
+
+An `Engine` is loaded once per process and shared by all sessions. For each session the core
+calls `open_stream(settings, emit)` and gets an `EngineStream`; it then feeds 16 kHz mono
+float32 audio with `accept`, and calls `finalize`, `update` and finally `finish` (end of audio)
+or `close` (the call was cancelled). The stream reports what it hears by calling `emit` with
+`Result` and `SpeechBoundary` events, always from the event loop thread.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+import numpy as np
+
+SAMPLE_RATE = 16000  # every engine is fed 16 kHz mono float32
+
+
+class EngineError(Exception):
+    """An error a client should see. `code` is a grpc.StatusCode name."""
+
+    code = "INTERNAL"
+    reason = "ENGINE_ERROR"
+
+    def __init__(self, message: str, *, field_name: str = "", retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field_name = field_name
+        self.retry_after = retry_after
+
+
+class InvalidSettings(EngineError):
+    code = "INVALID_ARGUMENT"
+    reason = "INVALID_CONFIG"
+
+
+class EngineUnavailable(EngineError):
+    """Engine or model installed but not usable (no weights, no credentials, missing extra)."""
+
+    code = "FAILED_PRECONDITION"
+    reason = "ENGINE_UNAVAILABLE"
+
+
+class UpstreamError(EngineError):
+    """A remote engine (Google) failed; `code` is chosen by the engine."""
+
+    code = "UNAVAILABLE"
+    reason = "UPSTREAM_ERROR"
+
+    def __init__(self, message: str, code: str = "UNAVAILABLE", **kw):
+        super().__init__(message, **kw)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    native_streaming: bool
+    interim_results: bool
+    word_time_offsets: bool
+    translate: bool
+    language_detection: bool
+    languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    name: str
+    aliases: tuple[str, ...] = ()
+    available: bool = True
+    unavailable_reason: str = ""
+    multilingual: bool = False
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class EngineDescription:
+    name: str
+    aliases: tuple[str, ...]
+    capabilities: Capabilities
+    models: tuple[ModelDescription, ...]
+    default_model: str
+    available: bool
+    unavailable_reason: str = ""
+
+
+@dataclass
+class VadSettings:
+    enabled: bool = True
+    threshold: float = 0.5
+    min_silence: float = 0.5  # seconds of silence that end an utterance
+
+
+@dataclass
+class SessionSettings:
+    """A session's resolved configuration, in engine terms (audio is already 16 kHz mono)."""
+
+    engine: str
+    model: str
+    language: str = ""  # BCP-47 or ISO 639-1; "" = detect
+    task: str = "transcribe"  # or "translate"
+    interim_results: bool = False
+    word_time_offsets: bool = False
+    punctuation: bool = False
+    vad: VadSettings = field(default_factory=VadSettings)
+    partial_interval: float = 0.5
+    beam_size: int = 0  # 0 = engine default
+    session_id: str = ""
+
+
+@dataclass
+class Word:
+    word: str
+    start: float  # seconds from stream start
+    end: float
+    confidence: float = 0.0
+
+
+@dataclass
+class Result:
+    segment_id: int
+    text: str
+    is_final: bool
+    start: float  # seconds from stream start
+    end: float
+    stability: float = 0.0
+    confidence: float = 0.0
+    words: list[Word] = field(default_factory=list)
+    language: str = ""
+    language_probability: float = 0.0
+    processing_time: float = 0.0  # seconds
+
+
+@dataclass
+class SpeechBoundary:
+    kind: str  # "begin" | "end"
+    offset: float  # seconds from stream start
+
+
+Event = Union[Result, SpeechBoundary]
+Emit = Callable[[Event], None]
+
+
+class EngineStream(abc.ABC):
+    """One session's recognition state inside an engine."""
+
+    @abc.abstractmethod
+    async def accept(self, audio: np.ndarray) -> None:
+        """Take the next 16 kHz mono float32 samples. Must not block the event loop."""
+
+    @abc.abstractmethod
+    async def finalize(self) -> None:
+        """Emit the open utterance as a final result now (the stream continues)."""
+
+    async def update(self, vad: VadSettings | None, partial_interval: float | None) -> None:
+        """Apply new endpointing settings mid-stream. Default: not supported, ignore."""
+
+    @abc.abstractmethod
+    async def finish(self) -> None:
+        """End of audio: emit every remaining final result, then return."""
+
+    async def close(self) -> None:
+        """Release resources; called exactly once, after finish or on cancellation."""
+
+
+class Engine(abc.ABC):
+    """An engine family, loaded once and shared by every session."""
+
+    name: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def describe(self) -> EngineDescription:
+        """Capabilities, models and availability, with reasons. Must be cheap and never raise."""
+
+    @abc.abstractmethod
+    def resolve(self, settings: SessionSettings) -> SessionSettings:
+        """Check and complete settings (canonical model name, defaults).
+
+        Raises InvalidSettings for a bad request, EngineUnavailable when what was asked
+        for is not installed or configured (say exactly what is missing).
+        """
+
+    @abc.abstractmethod
+    async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
+        """Start a session with resolved settings."""
+
+    async def warm_up(self) -> None:
+        """Load the default model ahead of the first session (optional)."""
+
+    async def aclose(self) -> None:
+        """Free shared resources at server shutdown."""
