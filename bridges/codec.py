@@ -1,0 +1,102 @@
+"""Sans-I/O dialect codecs: WebSocket frames and core responses in, actions out.
+
+A codec is one connection's state machine (h11 style). It never touches a socket: the shared
+runtime (bridges/runtime.py) feeds it events and carries out the actions it returns, in order.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from asr.v1 import asr_pb2
+
+
+# ---- actions a codec asks the runtime to perform -------------------------------------------
+@dataclass(frozen=True)
+class SendJson:
+    """Send one text frame holding this JSON object."""
+
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StartStream:
+    """Open the gRPC Recognize stream to the core and send this config first."""
+
+    config: asr_pb2.StreamingConfig
+
+
+@dataclass(frozen=True)
+class SendAudio:
+    """Forward audio bytes (in the encoding/rate/channels of the StartStream config)."""
+
+    audio: bytes
+
+
+@dataclass(frozen=True)
+class SendControl:
+    control: asr_pb2.StreamControl
+
+
+@dataclass(frozen=True)
+class EndAudio:
+    """Half-close the request stream: the core transcribes everything, sends the summary, ends OK."""
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the WebSocket (after sending anything queued before this action)."""
+
+    code: int = 1000
+    reason: str = ""
+
+
+Action = Union[SendJson, StartStream, SendAudio, SendControl, EndAudio, Close]
+
+
+@dataclass(frozen=True)
+class CoreError:
+    """The gRPC call to the core failed (or the core could not be reached)."""
+
+    code: str  # grpc.StatusCode name, e.g. "INVALID_ARGUMENT", "UNAVAILABLE"
+    message: str
+    retry_after: float | None = None  # seconds, from google.rpc.RetryInfo
+    reason: str = ""  # google.rpc.ErrorInfo.reason when present
+    field_violations: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # BadRequest
+
+
+class Codec(abc.ABC):
+    """One connection of one dialect."""
+
+    def connected(self) -> list[Action]:
+        """The WebSocket handshake completed."""
+        return []
+
+    @abc.abstractmethod
+    def text_frame(self, text: str) -> list[Action]:
+        ...
+
+    @abc.abstractmethod
+    def binary_frame(self, data: bytes) -> list[Action]:
+        ...
+
+    @abc.abstractmethod
+    def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
+        ...
+
+    @abc.abstractmethod
+    def core_error(self, error: CoreError) -> list[Action]:
+        ...
+
+    def core_finished(self) -> list[Action]:
+        """The core ended the call with OK (after its SessionSummary)."""
+        return [Close(1000)]
+
+    def idle(self) -> list[Action]:
+        """No client frame for the dialect's idle timeout."""
+        return [Close(1000, "idle timeout")]
+
+    def frame_too_large(self, size: int, limit: int) -> list[Action]:
+        """A client frame exceeded the dialect's max message size (the frame is dropped)."""
+        return [Close(1009, f"message of {size} bytes exceeds the {limit}-byte limit")]
