@@ -1,0 +1,167 @@
+"""Audio files in and out with PyAV: any FFmpeg-readable file → 16 kHz mono s16 chunks.
+
+Decoding is blocking, so the async reader pulls batches of chunks in a worker thread; with
+`realtime=True` chunks are released no faster than the audio would be recorded, so the
+server sees the same timing as from a live microphone.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+BYTES_PER_SAMPLE = 2  # s16 mono
+_BATCH = 10  # chunks decoded per worker-thread hop
+
+
+class AudioFileError(Exception):
+    """The file is missing or FFmpeg cannot decode audio from it."""
+
+
+def iter_pcm16(path: str | Path, *, sample_rate: int = SAMPLE_RATE, chunk_ms: int = 100) -> Iterator[bytes]:
+    """Decode `path`, resample to `sample_rate` mono s16 little-endian, yield `chunk_ms` chunks.
+
+    Every chunk but the last is exactly `chunk_ms` long; all have an even byte count.
+    """
+    if chunk_ms <= 0:
+        raise ValueError("chunk_ms must be positive")
+    chunk_bytes = sample_rate * chunk_ms // 1000 * BYTES_PER_SAMPLE
+    buf = bytearray()
+    for block in _decode(Path(path), sample_rate):
+        buf += block
+        while len(buf) >= chunk_bytes:
+            yield bytes(buf[:chunk_bytes])
+            del buf[:chunk_bytes]
+    if buf:
+        yield bytes(buf)
+
+
+def probe(path: str | Path) -> float | None:
+    """Check that `path` opens and has an audio stream; its duration in seconds if known.
+
+    Raises AudioFileError, so a bad file is reported before any connection is made.
+    """
+    with _open(Path(path)) as (container, stream):
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return container.duration / 1e6 if container.duration else None
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[tuple[av.container.InputContainer, av.AudioStream]]:
+    if not path.is_file():
+        raise AudioFileError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from exc
+    with container:
+        stream = next((s for s in container.streams if s.type == "audio"), None)
+        if stream is None:
+            raise AudioFileError(f"{path}: the file has no audio stream")
+        yield container, stream
+
+
+def _decode(path: Path, sample_rate: int) -> Iterator[bytes]:
+    with _open(path) as (container, stream):
+        log.debug("decoding %s: %s %s Hz %s", path, stream.codec_context.name, stream.rate, stream.layout.name)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    yield _frame_bytes(out)
+            for out in resampler.resample(None):
+                yield _frame_bytes(out)
+        except av.FFmpegError as exc:
+            raise AudioFileError(f"{path}: decoding failed ({exc})") from exc
+
+
+def _frame_bytes(frame: av.AudioFrame) -> bytes:
+    # Packed s16 mono: shape (1, samples). Planes may be padded, so go through the array.
+    return frame.to_ndarray().astype("<i2", copy=False).tobytes()
+
+
+async def read_chunks(
+    path: str | Path,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    chunk_ms: int = 100,
+    realtime: bool = False,
+) -> AsyncIterator[bytes]:
+    """`iter_pcm16` without blocking the event loop, optionally paced at real time."""
+    it = iter_pcm16(path, sample_rate=sample_rate, chunk_ms=chunk_ms)
+
+    async def decoded() -> AsyncIterator[bytes]:
+        while batch := await asyncio.to_thread(lambda: list(itertools.islice(it, _BATCH))):
+            for chunk in batch:
+                yield chunk
+
+    source = decoded()
+    if realtime:
+        source = paced(source, sample_rate * BYTES_PER_SAMPLE)
+    async for chunk in source:
+        yield chunk
+
+
+async def paced(chunks: AsyncIterable[bytes], bytes_per_second: float) -> AsyncIterator[bytes]:
+    """Release each chunk when it would have finished recording (wall clock = audio clock)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = 0
+    async for chunk in chunks:
+        sent += len(chunk)
+        delay = start + sent / bytes_per_second - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield chunk
+
+
+def duration_of(pcm16: bytes, sample_rate: int = SAMPLE_RATE) -> float:
+    return len(pcm16) / (BYTES_PER_SAMPLE * sample_rate)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+# extension → (container format, codec, encoder sample rate or None for the input rate)
+_ENCODERS: dict[str, tuple[str, str, int | None]] = {
+    ".wav": ("wav", "pcm_s16le", None),
+    ".flac": ("flac", "flac", None),
+    ".mp3": ("mp3", "libmp3lame", None),
+    ".ogg": ("ogg", "libopus", 48000),  # Opus only runs at 8/12/16/24/48 kHz; 48 k is canonical
+    ".opus": ("ogg", "libopus", 48000),
+}
+
+
+def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Encode mono float32 samples in [-1, 1] to `path`; the format follows the extension."""
+    path = Path(path)
+    try:
+        fmt, codec, rate = _ENCODERS[path.suffix.lower()]
+    except KeyError:
+        raise AudioFileError(f"{path}: cannot write {path.suffix!r}; use one of {sorted(_ENCODERS)}") from None
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+    with av.open(str(path), mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=rate or sample_rate, layout="mono")
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=rate or sample_rate)
+        frame_size = 4096
+        pts = 0
+        for start in range(0, len(pcm), frame_size):
+            frame = av.AudioFrame.from_ndarray(pcm[None, start:start + frame_size], format="s16", layout="mono")
+            frame.sample_rate = sample_rate
+            frame.pts = pts
+            pts += frame.samples
+            for out in resampler.resample(frame):
+                container.mux(stream.encode(out))
+        for out in resampler.resample(None):
+            container.mux(stream.encode(out))
+        container.mux(stream.encode(None))
+    return path

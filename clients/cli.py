@@ -1,0 +1,167 @@
+"""Command line: `python -m clients.cli transcribe FILE` and `python -m clients.cli engines`.
+
+Exit codes: 0 ok · 1 unexpected failure · 2 bad usage or unreadable audio file ·
+3 server unreachable · 4 the server rejected or failed the request · 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from .audio import AudioFileError
+from .errors import RecognizerError, ServerUnreachable
+from .render import StatusLine, engines_table, final_line, partial_status, result_json, summary_json
+from .sdk import RecognizerClient, default_address
+from .types import Event, Result, SessionStarted, StreamConfig, Summary
+
+log = logging.getLogger("clients.cli")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m clients.cli", description="Client for the asr.v1 speech-recognition server.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def server_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--server", default=default_address(), metavar="HOST:PORT",
+                       help="core address (default: $ASR_SERVER or localhost:50051)")
+        p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="deadline for the whole call")
+
+    t = sub.add_parser("transcribe", help="transcribe an audio file (WAV, FLAC, MP3, OGG, anything FFmpeg reads)")
+    t.add_argument("file")
+    server_arg(t)
+    t.add_argument("--realtime", action="store_true", help="send audio at the speed of speech, like a microphone")
+    t.add_argument("--language", default="", help="BCP-47 tag such as en-US; default: detect")
+    t.add_argument("--engine", default="", help="engine name or alias; default: the server's")
+    t.add_argument("--model", default="", help="model name or alias; default: the engine's")
+    t.add_argument("--translate", action="store_true", help="produce English text from any language")
+    t.add_argument("--json", action="store_true", help="one JSON object per result (partials and finals) on stdout")
+    t.add_argument("--interim", action=argparse.BooleanOptionalAction, default=True,
+                   help="ask for partial results (shown live on a terminal; included with --json)")
+    t.add_argument("--word-times", action="store_true", help="ask for per-word times and print them")
+    t.add_argument("--punctuation", action="store_true", help="ask the engine for punctuation where optional")
+    t.add_argument("--chunk-ms", type=int, default=100, help="audio sent per message (default 100 ms)")
+
+    e = sub.add_parser("engines", help="list the server's engines, models and capabilities")
+    server_arg(e)
+    e.add_argument("--json", action="store_true", help="print the list as JSON")
+    return parser
+
+
+class TranscribePrinter:
+    """Turns events into output: finals (text or JSON) on stdout, partials on a stderr status line."""
+
+    def __init__(self, *, as_json: bool, word_times: bool, stdout=None, stderr=None) -> None:
+        self.as_json = as_json
+        self.word_times = word_times
+        self.out = stdout or sys.stdout
+        self.status = StatusLine(stderr or sys.stderr)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, SessionStarted):
+            log.info("session %s on %s/%s", event.session_id, event.engine, event.model)
+        elif isinstance(event, Result):
+            if event.is_final:
+                self.status.clear()
+                if self.as_json:
+                    self._print(result_json(event))
+                elif event.text.strip():
+                    self._print(final_line(event, self.word_times))
+            else:
+                if self.as_json:
+                    self._print(result_json(event))
+                self.status.show(partial_status(event))
+        elif isinstance(event, Summary):
+            self.status.clear()
+            if self.as_json:
+                self._print(summary_json(event))
+            log.info("%.1f s of audio, %d segments", event.audio_processed, event.segment_count)
+
+    def _print(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.status.clear()
+
+
+async def transcribe(args: argparse.Namespace) -> int:
+    config = StreamConfig(
+        engine=args.engine,
+        model=args.model,
+        language=args.language,
+        task="translate" if args.translate else "transcribe",
+        interim_results=args.interim,
+        word_time_offsets=args.word_times,
+        automatic_punctuation=args.punctuation,
+    )
+    printer = TranscribePrinter(as_json=args.json, word_times=args.word_times)
+    try:
+        async with RecognizerClient(args.server, timeout=args.timeout) as client:
+            transcript = await client.transcribe_file(
+                args.file, config, realtime=args.realtime, chunk_ms=args.chunk_ms, on_event=printer
+            )
+    finally:
+        printer.close()
+    if not transcript.text.strip():
+        log.warning("no speech recognized in %s", args.file)
+    return EXIT_OK
+
+
+async def engines(args: argparse.Namespace) -> int:
+    async with RecognizerClient(args.server, timeout=args.timeout) as client:
+        listing = await client.list_engines()
+    if args.json:
+        print(json.dumps(listing.to_dict(), indent=2, ensure_ascii=False))
+    elif not listing.engines:
+        print(f"the server at {args.server} reports no engines")
+    else:
+        print(engines_table(listing))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    command = {"transcribe": transcribe, "engines": engines}[args.command]
+    try:
+        return asyncio.run(command(args))
+    except AudioFileError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except ServerUnreachable as exc:
+        _error(str(exc))
+        return EXIT_UNREACHABLE
+    except RecognizerError as exc:
+        _error(f"the server at {exc.address} refused the request: {exc}" + _hint(exc))
+        return EXIT_REJECTED
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - last resort: say what happened, exit non-zero
+        log.debug("unexpected failure", exc_info=True)
+        _error(f"unexpected {type(exc).__name__}: {exc} (run with -vv for details)")
+        return EXIT_FAILURE
+
+
+def _hint(exc: RecognizerError) -> str:
+    if exc.retry_after is not None:
+        return f"\nThe server is busy; try again in {exc.retry_after:g} s."
+    if exc.reason == "ENGINE_UNAVAILABLE" or exc.code.name in ("NOT_FOUND", "FAILED_PRECONDITION"):
+        return "\nSee what the server offers with `python -m clients.cli engines`."
+    return ""
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""A small asyncio SDK for `asr.v1.RecognizerService`.
+
+    async with RecognizerClient("localhost:50051") as client:
+        async for event in client.stream(mic_chunks(), StreamConfig(interim_results=True)):
+            if isinstance(event, Result) and event.is_final:
+                print(event.text)
+
+Audio goes in as an async (or plain) iterable of raw bytes in the configured encoding;
+`Finalize()` / `UpdateSettings(...)` objects may be mixed into it as in-stream controls.
+Typed events come out. A call that fails raises `RecognizerError` (see errors.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Union
+
+import grpc
+
+from asr.v1 import asr_pb2, asr_pb2_grpc
+
+from .audio import SAMPLE_RATE, probe, read_chunks
+from .errors import RecognizerError, from_rpc_error
+from .types import (
+    Control,
+    EngineList,
+    Event,
+    Finalize,
+    Result,
+    SessionStarted,
+    StreamConfig,
+    Summary,
+    UpdateSettings,
+    engines_from_proto,
+    event_from_proto,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVER = "localhost:50051"
+StreamItem = Union[bytes, Control]
+
+
+def default_address() -> str:
+    """$ASR_SERVER, else localhost:50051."""
+    return os.environ.get("ASR_SERVER") or DEFAULT_SERVER
+
+
+@dataclass
+class Transcript:
+    """The outcome of a whole recognition session."""
+
+    text: str
+    segments: list[Result] = field(default_factory=list)  # final results, in order
+    session: SessionStarted | None = None
+    summary: Summary | None = None
+
+    @property
+    def audio_duration(self) -> float:
+        return self.summary.audio_processed if self.summary else 0.0
+
+
+class RecognizerClient:
+    """One gRPC channel to a core; many concurrent `stream` calls may share it."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        timeout: float | None = None,
+        channel: grpc.aio.Channel | None = None,
+        options: Iterable[tuple[str, object]] = (),
+    ) -> None:
+        self.address = address or default_address()
+        self.timeout = timeout  # per-call deadline in seconds; None = no deadline
+        self._channel = channel or grpc.aio.insecure_channel(self.address, options=list(options))
+        self._stub = asr_pb2_grpc.RecognizerServiceStub(self._channel)
+
+    async def __aenter__(self) -> RecognizerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def list_engines(self) -> EngineList:
+        try:
+            reply = await self._stub.ListEngines(asr_pb2.ListEnginesRequest(), timeout=self.timeout or 30.0)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, self.address) from None
+        return engines_from_proto(reply)
+
+    async def stream(
+        self,
+        audio_chunks: AsyncIterable[StreamItem] | Iterable[StreamItem],
+        config: StreamConfig | None = None,
+    ) -> AsyncIterator[Event]:
+        """Run one Recognize call: send `config`, then every item of `audio_chunks`, then
+        half-close; yield each server event as it arrives, ending after the Summary.
+
+        An exception raised by `audio_chunks` cancels the call and is re-raised here.
+        """
+        config = config or StreamConfig()
+        call = self._stub.Recognize(timeout=self.timeout)
+        writer = asyncio.create_task(self._write(call, config, audio_chunks), name="recognize-writer")
+        try:
+            while True:
+                try:
+                    response = await call.read()
+                except grpc.aio.AioRpcError as exc:
+                    _raise_source_error(writer)
+                    raise from_rpc_error(exc, self.address) from None
+                except asyncio.CancelledError:
+                    _raise_source_error(writer)  # we cancelled the call because the source failed
+                    raise
+                if response is grpc.aio.EOF:
+                    break
+                event = event_from_proto(response)
+                if event is None:
+                    log.debug("skipping unknown response %s", response.WhichOneof("response"))
+                    continue
+                yield event
+            _raise_source_error(writer)
+        finally:
+            if not writer.done():
+                writer.cancel()
+            if not call.done():
+                call.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+
+    async def _write(
+        self,
+        call: grpc.aio.StreamStreamCall,
+        config: StreamConfig,
+        items: AsyncIterable[StreamItem] | Iterable[StreamItem],
+    ) -> None:
+        try:
+            await call.write(asr_pb2.RecognizeRequest(config=config.to_proto()))
+            async for item in _aiter(items):
+                await call.write(_request(item))
+            await call.done_writing()
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            # The server ended the call (usually with an error); the reader reports it.
+            log.debug("stopped sending: the call is already finished")
+        except BaseException:
+            call.cancel()
+            raise
+
+    async def transcribe_file(
+        self,
+        path: str | Path,
+        config: StreamConfig | None = None,
+        *,
+        realtime: bool = False,
+        chunk_ms: int = 100,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> Transcript:
+        """Decode any audio file (WAV, FLAC, MP3, OGG, ...) and transcribe it in one session.
+
+        The file is sent as 16 kHz mono LINEAR16 whatever `config` says about the audio format.
+        With `realtime`, chunks are paced at the speed of speech (like a live microphone).
+        `on_event` sees every event as it arrives (partials included), e.g. to show progress.
+        """
+        config = replace(config or StreamConfig(), encoding="linear16", sample_rate_hertz=SAMPLE_RATE, audio_channel_count=1)
+        length = await asyncio.to_thread(probe, path)  # a bad file fails here, before the call
+        log.info("transcribing %s (%s s)", path, f"{length:.1f}" if length else "unknown length")
+        chunks = read_chunks(path, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, realtime=realtime)
+        transcript = Transcript(text="")
+        async for event in self.stream(chunks, config):
+            if on_event is not None:
+                on_event(event)
+            if isinstance(event, SessionStarted):
+                transcript.session = event
+            elif isinstance(event, Result) and event.is_final:
+                transcript.segments.append(event)
+            elif isinstance(event, Summary):
+                transcript.summary = event
+        if transcript.summary is not None:
+            transcript.text = transcript.summary.transcript
+        else:  # the proto promises a summary; be lenient with servers that do not send one
+            transcript.text = " ".join(r.text.strip() for r in transcript.segments if r.text.strip())
+        return transcript
+
+
+def _request(item: StreamItem) -> asr_pb2.RecognizeRequest:
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return asr_pb2.RecognizeRequest(audio=bytes(item))
+    if isinstance(item, Finalize):
+        return asr_pb2.RecognizeRequest(control=asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))
+    if isinstance(item, UpdateSettings):
+        return asr_pb2.RecognizeRequest(control=asr_pb2.StreamControl(update_settings=item.to_proto()))
+    raise TypeError(f"audio stream items must be bytes, Finalize or UpdateSettings, not {type(item).__name__}")
+
+
+async def _aiter(items: AsyncIterable[StreamItem] | Iterable[StreamItem]) -> AsyncIterator[StreamItem]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def _raise_source_error(writer: asyncio.Task) -> None:
+    """Re-raise what broke the audio source (a bad file, a dead microphone), if anything did."""
+    if writer.done() and not writer.cancelled() and writer.exception() is not None:
+        raise writer.exception()
+
+
+class Recognizer:
+    """Blocking convenience wrapper: each call runs its own event loop and channel."""
+
+    def __init__(self, address: str | None = None, *, timeout: float | None = None) -> None:
+        self.address = address or default_address()
+        self.timeout = timeout
+
+    def list_engines(self) -> EngineList:
+        async def run() -> EngineList:
+            async with RecognizerClient(self.address, timeout=self.timeout) as client:
+                return await client.list_engines()
+
+        return asyncio.run(run())
+
+    def transcribe_file(self, path: str | Path, config: StreamConfig | None = None, **kw) -> Transcript:
+        async def run() -> Transcript:
+            async with RecognizerClient(self.address, timeout=self.timeout) as client:
+                return await client.transcribe_file(path, config, **kw)
+
+        return asyncio.run(run())
+
+    def transcribe_pcm(self, pcm16: bytes, config: StreamConfig | None = None, *, chunk_ms: int = 100) -> list[Event]:
+        """Send raw audio in `config`'s format; return every event of the session."""
+        config = config or StreamConfig()
+        frame = (2 if config.encoding == "linear16" else 4) * max(1, config.audio_channel_count)
+        step = max(1, (config.sample_rate_hertz or SAMPLE_RATE) * chunk_ms // 1000) * frame
+
+        async def run() -> list[Event]:
+            async with RecognizerClient(self.address, timeout=self.timeout) as client:
+                chunks = [pcm16[i:i + step] for i in range(0, len(pcm16), step)]
+                return [event async for event in client.stream(chunks, config)]
+
+        return asyncio.run(run())
+
+
+__all__ = ["RecognizerClient", "Recognizer", "RecognizerError", "Transcript", "default_address"]
