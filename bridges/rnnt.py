@@ -1,0 +1,251 @@
+"""The `rnnt` dialect (shared/protocols/rnnt.md): one connection's state machine, no I/O.
+
+    idle --start_recording--> starting --session_started--> recording --stop_recording--> stopping
+      ^                                                                                       |
+      +------------------------------ summary / core error ----------------------------------+
+
+The connection outlives a recording: after `recording_stopped` the client may start another.
+Every problem is answered with `{"type": "error", "error": ..., "timestamp": ...}`; only the
+documented limits (server full, session length, idle) close the socket.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from asr.v1 import asr_pb2
+
+from .codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from .rnnt_messages import (
+    ConfigError,
+    RecordingConfig,
+    config_echo,
+    connection_message,
+    core_error_text,
+    error_message,
+    iso_timestamp,
+    new_client_id,
+    parse_recording_config,
+    parse_silence_duration,
+    parse_vad_threshold,
+    result_message,
+    stopped_message,
+    to_duration,
+    vad_echo,
+)
+from .slots import Slots
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TYPES = ("start_recording", "stop_recording", "configure", "ping")
+
+
+@dataclass(frozen=True)
+class RnntLimits:
+    """The document's 'Rate Limits and Quotas'."""
+
+    max_connections: int = 10
+    max_session_seconds: float = 60 * 60
+    max_chunk_bytes: int = 8 * 1024
+    idle_timeout: float = 30.0
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    STARTING = "starting"
+    RECORDING = "recording"
+    STOPPING = "stopping"
+    CLOSED = "closed"
+
+
+class RnntCodec(Codec):
+    def __init__(
+        self,
+        client_id: str | None = None,
+        *,
+        engine: str = "",
+        limits: RnntLimits = RnntLimits(),
+        slots: Slots | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client_id = client_id if client_id and len(client_id) <= 128 else new_client_id(clock())
+        self.engine = engine
+        self.limits = limits
+        self.slots = slots
+        self.clock = clock
+        self.state = State.IDLE
+        self.config = RecordingConfig()
+        self.started: asr_pb2.SessionStarted | None = None
+        self.connected_at = clock()
+        self._holds_slot = False
+        self._slot_key = f"{self.client_id}@{id(self):x}"  # client_ids may repeat; connections don't
+        self._pending_configured = 0
+        self._recordings = 0
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _error(self, text: str) -> list[Action]:
+        return [SendJson(error_message(text, self.clock()))]
+
+    def _fatal(self, text: str, code: int) -> list[Action]:
+        self.state = State.CLOSED
+        return [*self._error(text), Close(code, text[:120])]
+
+    def _over_time(self) -> list[Action] | None:
+        if self.state is not State.CLOSED and self.clock() - self.connected_at >= self.limits.max_session_seconds:
+            minutes = self.limits.max_session_seconds / 60
+            return self._fatal(f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue", 1008)
+        return None
+
+    # ---- connection events -------------------------------------------------------------------
+    def connected(self) -> list[Action]:
+        if self.slots is not None:
+            if not self.slots.acquire(self._slot_key, self.clock()):
+                return self._fatal(
+                    f"Server full: at most {self.limits.max_connections} concurrent connections; "
+                    "retry in a few seconds", 1013)
+            self._holds_slot = True
+        return [SendJson(connection_message(self.client_id))]
+
+    def closed(self) -> None:
+        """The WebSocket is gone (either side): give the connection slot back."""
+        self.state = State.CLOSED
+        if self._holds_slot and self.slots is not None:
+            self.slots.release(self._slot_key)
+            self._holds_slot = False
+
+    def tick(self) -> list[Action]:
+        """Periodic timer: enforces the session length even when the client is silent."""
+        return self._over_time() or []
+
+    def idle(self) -> list[Action]:
+        return self._fatal(
+            f"Connection idle for {self.limits.idle_timeout:g} s; closing. Send audio or a ping to keep it open",
+            1000)
+
+    def frame_too_large(self, size: int, limit: int) -> list[Action]:
+        return self._error(
+            f"Audio chunk of {size} bytes exceeds the {limit}-byte limit and was dropped; "
+            "send 100-200 ms chunks (3200-6400 bytes of 16 kHz PCM16)")
+
+    # ---- client frames -----------------------------------------------------------------------
+    def text_frame(self, text: str) -> list[Action]:
+        if (over := self._over_time()) is not None:
+            return over
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            return self._error(f"Malformed JSON ({exc.msg} at position {exc.pos}); send one JSON object per text frame")
+        if not isinstance(message, dict):
+            return self._error(f"Expected a JSON object with a 'type' field, got {type(message).__name__}")
+        kind = message.get("type")
+        if kind == "start_recording":
+            return self._start(message)
+        if kind == "stop_recording":
+            return self._stop()
+        if kind == "configure":
+            return self._configure(message)
+        if kind == "ping":
+            return [SendJson({"type": "pong", "timestamp": iso_timestamp(self.clock())})]
+        if kind is None:
+            return self._error(f"Message has no 'type'; expected one of {list(MESSAGE_TYPES)}")
+        return self._error(f"Unknown message type {kind!r}; expected one of {list(MESSAGE_TYPES)}")
+
+    def _start(self, message: dict[str, Any]) -> list[Action]:
+        if self.state in (State.STARTING, State.RECORDING, State.STOPPING):
+            return self._error("Already recording; send stop_recording before starting again")
+        try:
+            self.config = parse_recording_config(message.get("config"), self.config)
+        except ConfigError as exc:
+            return self._error(str(exc))
+        self.state = State.STARTING
+        self.started = None
+        self._pending_configured = 0
+        self._recordings += 1
+        session_id = f"{self.client_id}-{self._recordings}"
+        return [StartStream(self.config.streaming_config(self.engine, session_id))]
+
+    def _stop(self) -> list[Action]:
+        if self.state not in (State.STARTING, State.RECORDING):
+            return self._error("Not recording; send start_recording first")
+        self.state = State.STOPPING
+        return [EndAudio()]
+
+    def _configure(self, message: dict[str, Any]) -> list[Action]:
+        try:
+            threshold = parse_vad_threshold(message)
+            silence = parse_silence_duration(message)
+        except ConfigError as exc:
+            return self._error(str(exc))
+        if threshold is None and silence is None:
+            return self._error("configure needs vad_threshold and/or silence_duration")
+        self.config = self.config.with_vad(threshold, silence)
+        if self.state in (State.STARTING, State.RECORDING):
+            self._pending_configured += 1
+            update = asr_pb2.UpdateSettings(vad=self.config.vad_config())
+            return [SendControl(asr_pb2.StreamControl(update_settings=update))]
+        # Not streaming: the values apply to the next start_recording.
+        return [SendJson({"type": "configured", "config": config_echo(self.config, None)})]
+
+    def binary_frame(self, data: bytes) -> list[Action]:
+        if (over := self._over_time()) is not None:
+            return over
+        if self.state is State.IDLE:
+            return self._error("Audio received before start_recording; send {\"type\": \"start_recording\"} first")
+        if self.state is State.STOPPING:
+            return self._error("Audio received after stop_recording was dropped; start a new recording first")
+        if self.state is State.CLOSED:
+            return []
+        if not data:
+            return []
+        if len(data) % self.config.frame_bytes:
+            return self._error(
+                f"Audio chunk of {len(data)} bytes was dropped: {self.config.encoding} with "
+                f"{self.config.channels} channel(s) needs a multiple of {self.config.frame_bytes} bytes")
+        return [SendAudio(data)]
+
+    # ---- core events -------------------------------------------------------------------------
+    def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
+        kind = response.WhichOneof("response")
+        now = self.clock()
+        if kind == "session_started":
+            self.started = response.session_started
+            if self.state is State.STARTING:
+                self.state = State.RECORDING
+            return [SendJson({"type": "recording_started", "timestamp": iso_timestamp(now),
+                              "config": config_echo(self.config, self.started)})]
+        if kind == "result":
+            result = response.result
+            if not result.text.strip():
+                return []
+            return [SendJson(result_message(result, now))]
+        if kind == "settings_updated":
+            if self._pending_configured <= 0:
+                return []
+            self._pending_configured -= 1
+            echo = config_echo(self.config, self.started)
+            echo.update(vad_echo(self.config, response.settings_updated.vad))
+            return [SendJson({"type": "configured", "config": echo})]
+        if kind == "summary":
+            self.state = State.IDLE
+            return [SendJson(stopped_message(response.summary, now))]
+        return []
+
+    def core_error(self, error: CoreError) -> list[Action]:
+        log.info("rnnt %s: core error %s %s", self.client_id, error.code, error.message)
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.IDLE
+        return self._error(core_error_text(error.code, error.message, error.retry_after, error.field_violations))
+
+    def core_finished(self) -> list[Action]:
+        # The recording ended (recording_stopped was sent); the connection stays open for another.
+        if self.state is not State.CLOSED:
+            self.state = State.IDLE
+        return []
+
+
+__all__ = ["RnntCodec", "RnntLimits", "State", "to_duration"]

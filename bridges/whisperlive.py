@@ -1,0 +1,243 @@
+"""The `whisperlive` dialect (shared/protocols/whisperlive*.md): one connection, no I/O.
+
+    options --(JSON options)--> starting --session_started--> ready --END_OF_AUDIO--> ending
+       |                            |
+       +-- server full: WAIT, close +-- core failed: ERROR (or WAIT for RESOURCE_EXHAUSTED), close
+
+Every message carries the client's uid. Status messages (WAIT/ERROR/WARNING) never share a
+frame with segments, because the client dispatches on the `status` key first.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from asr.v1 import asr_pb2
+
+from .codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from .slots import Slots
+from .whisperlive_options import Options, OptionsError, choose_model, parse_options
+from .whisperlive_segments import SegmentList
+
+log = logging.getLogger(__name__)
+
+END_OF_AUDIO = b"END_OF_AUDIO"
+BACKEND = "faster_whisper"
+LANGUAGE_CONFIDENCE = 0.5  # below this the detected language is not announced
+
+
+@dataclass(frozen=True)
+class WhisperLiveSettings:
+    max_clients: int = 4
+    max_connection_time: float = 600.0
+    engine: str = "whisper"
+    # No audio for this long while a partial is open: the client has stopped sending (file mode
+    # waits 15 s for the text to settle), so finalize the utterance instead of leaving it open.
+    audio_gap_finalize: float = 1.5
+
+
+class State(enum.Enum):
+    OPTIONS = "options"
+    STARTING = "starting"
+    READY = "ready"
+    ENDING = "ending"
+    CLOSED = "closed"
+
+
+class WhisperLiveCodec(Codec):
+    def __init__(
+        self,
+        settings: WhisperLiveSettings = WhisperLiveSettings(),
+        *,
+        slots: Slots | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.slots = slots
+        self.clock = clock
+        self.state = State.OPTIONS
+        self.uid = ""
+        self.options: Options | None = None
+        self.segments = SegmentList()
+        self.admitted_at: float | None = None
+        self._slot_key = f"wl@{id(self):x}"
+        self._holds_slot = False
+        self._language_sent = False
+        self._last_audio = clock()
+        self._finalize_sent = False
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _send(self, **fields: Any) -> SendJson:
+        return SendJson({"uid": self.uid, **fields})
+
+    def _status(self, status: str, message: Any) -> SendJson:
+        return self._send(status=status, message=message)
+
+    def _close_with(self, *actions: Action, code: int = 1000, reason: str = "") -> list[Action]:
+        self.state = State.CLOSED
+        return [*actions, Close(code, reason[:120])]
+
+    def _error(self, message: str, code: int = 1000) -> list[Action]:
+        log.info("whisperlive %s: %s", self.uid or "-", message)
+        return self._close_with(self._status("ERROR", message), code=code, reason=message)
+
+    def _over_time(self) -> list[Action] | None:
+        if self.admitted_at is None or self.state is State.CLOSED:
+            return None
+        if self.clock() - self.admitted_at < self.settings.max_connection_time:
+            return None
+        log.info("whisperlive %s: max connection time reached", self.uid)
+        return self._close_with(self._send(message="DISCONNECT"), code=1000, reason="max connection time")
+
+    # ---- connection events -------------------------------------------------------------------
+    def closed(self) -> None:
+        self.state = State.CLOSED
+        if self._holds_slot and self.slots is not None:
+            self.slots.release(self._slot_key)
+            self._holds_slot = False
+
+    def tick(self) -> list[Action]:
+        """Periodic timer: connection time limit, and finalizing after the client stops sending."""
+        if (over := self._over_time()) is not None:
+            return over
+        if (self.state is State.READY and not self._finalize_sent and self.segments.has_open_partial
+                and self.clock() - self._last_audio >= self.settings.audio_gap_finalize):
+            self._finalize_sent = True
+            return [SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))]
+        return []
+
+    def idle(self) -> list[Action]:
+        return self._error("No frames received for too long; closing. Reconnect to continue")
+
+    def frame_too_large(self, size: int, limit: int) -> list[Action]:
+        return self._error(f"Frame of {size} bytes exceeds the {limit}-byte limit; send 4096-sample frames", 1009)
+
+    # ---- client frames -----------------------------------------------------------------------
+    def text_frame(self, text: str) -> list[Action]:
+        if self.state is State.OPTIONS:
+            return self._options(text)
+        if (over := self._over_time()) is not None:
+            return over
+        if text == END_OF_AUDIO.decode():
+            return self._end_of_audio()
+        return [self._status("WARNING", "Ignored a text frame: after the options, send audio as binary "
+                                        "frames and END_OF_AUDIO to finish")]
+
+    def _options(self, text: str) -> list[Action]:
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            return self._error(f"Options frame is not valid JSON ({exc.msg} at position {exc.pos})", 1003)
+        if isinstance(raw, dict) and isinstance(raw.get("uid"), str):
+            self.uid = raw["uid"]
+        try:
+            options = parse_options(raw)
+        except OptionsError as exc:
+            return self._error(str(exc), 1003)
+        self.options = options
+        now = self.clock()
+        if self.slots is not None:
+            if not self.slots.acquire(self._slot_key, now):
+                minutes = self.slots.soonest_free(now, self.settings.max_connection_time) / 60
+                log.info("whisperlive %s: server full, WAIT %.1f min", self.uid, minutes)
+                return self._close_with(self._status("WAIT", round(minutes, 2)), reason="server full")
+            self._holds_slot = True
+        self.admitted_at = now
+        self._last_audio = now
+        self.segments = SegmentList(last_n=options.send_last_n_segments, word_timestamps=options.word_timestamps)
+        choice = choose_model(options.model, options.language, options.task)
+        warnings = [*options.warnings, *([choice.warning] if choice.warning else [])]
+        self.state = State.STARTING
+        return [*(self._status("WARNING", w) for w in warnings),
+                StartStream(self._streaming_config(options, choice.model))]
+
+    def _streaming_config(self, options: Options, model: str) -> asr_pb2.StreamingConfig:
+        config = asr_pb2.StreamingConfig(
+            engine=self.settings.engine,
+            model=model,
+            language=options.language or "",
+            task=asr_pb2.TASK_TRANSLATE if options.task == "translate" else asr_pb2.TASK_TRANSCRIBE,
+            encoding=(asr_pb2.AUDIO_ENCODING_FLOAT32 if options.audio_format == "float32"
+                      else asr_pb2.AUDIO_ENCODING_LINEAR16),
+            sample_rate_hertz=16000,
+            audio_channel_count=1,
+            interim_results=True,
+            enable_word_time_offsets=options.word_timestamps,
+            enable_automatic_punctuation=True,
+            session_id=options.uid,
+        )
+        config.vad.enabled = options.use_vad
+        if options.vad.threshold is not None:
+            config.vad.threshold = options.vad.threshold
+        if options.vad.min_silence_seconds is not None:
+            config.vad.min_silence_duration.FromNanoseconds(int(options.vad.min_silence_seconds * 1e9))
+        return config
+
+    def binary_frame(self, data: bytes) -> list[Action]:
+        if self.state is State.OPTIONS:
+            return self._error("Audio arrived before the options; send the JSON options as the first (text) frame", 1008)
+        if (over := self._over_time()) is not None:
+            return over
+        if data == END_OF_AUDIO:  # exact comparison: 12 bytes would also pass as 3 float32 samples
+            return self._end_of_audio()
+        if self.state in (State.ENDING, State.CLOSED) or not data:
+            return []
+        assert self.options is not None
+        if len(data) % self.options.sample_bytes:
+            return [self._status("WARNING", f"Dropped an audio frame of {len(data)} bytes: {self.options.audio_format} "
+                                            f"audio needs a multiple of {self.options.sample_bytes} bytes")]
+        self._last_audio = self.clock()
+        self._finalize_sent = False
+        return [SendAudio(data)]
+
+    def _end_of_audio(self) -> list[Action]:
+        if self.state in (State.STARTING, State.READY):
+            self.state = State.ENDING
+            return [EndAudio()]
+        return []
+
+    # ---- core events -------------------------------------------------------------------------
+    def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
+        if self.state is State.CLOSED:
+            return []
+        kind = response.WhichOneof("response")
+        if kind == "session_started":
+            if self.state is State.STARTING:
+                self.state = State.READY
+            return [self._send(message="SERVER_READY", backend=BACKEND)]
+        if kind == "result":
+            return self._result(response.result)
+        return []
+
+    def _result(self, result: asr_pb2.RecognitionResult) -> list[Action]:
+        actions: list[Action] = []
+        assert self.options is not None
+        if (self.options.language is None and not self._language_sent and result.language
+                and result.language_probability >= LANGUAGE_CONFIDENCE):
+            self._language_sent = True
+            actions.append(self._send(language=result.language, language_prob=round(result.language_probability, 3)))
+        if result.is_final:
+            self._finalize_sent = False
+        segments = self.segments.apply(result)
+        if segments is not None:
+            actions.append(self._send(segments=segments))
+        return actions
+
+    def core_error(self, error: CoreError) -> list[Action]:
+        if self.state is State.CLOSED:
+            return []
+        if error.code == "RESOURCE_EXHAUSTED":
+            minutes = round((error.retry_after or 60.0) / 60, 2)
+            return self._close_with(self._status("WAIT", minutes), reason="server busy")
+        if error.code == "UNAVAILABLE":
+            return self._error(f"Transcription service unavailable ({error.message}); try again later", 1011)
+        return self._error(f"Transcription failed ({error.code}): {error.message}", 1011)
+
+    def core_finished(self) -> list[Action]:
+        if self.state is State.CLOSED:
+            return []
+        return self._close_with(reason="end of audio")

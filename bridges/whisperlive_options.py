@@ -1,0 +1,161 @@
+"""WhisperLive client options: validation and the mapping of Whisper model names to ours.
+
+Model mapping (the only weights installed are faster-whisper `tiny.en` and multilingual `base`):
+
+  requested                      English, task transcribe     language null / not English / translate
+  tiny, tiny.en                  tiny.en                      base  (+ WARNING: tiny.en is English-only)
+  base, base.en                  base                         base
+  anything else (small, medium,  base (+ WARNING naming the   base (+ WARNING)
+  large-v3, turbo, distil-*,     substitute)
+  paths, unknown names)
+
+Unknown names are served, not refused: the session works and the WARNING status message says
+which model is actually transcribing, so the client can tell.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUIRED_KEYS = ("uid", "language", "task", "model")
+TASKS = ("transcribe", "translate")
+AUDIO_FORMATS = ("float32", "int16")
+TINY_EN, BASE = "tiny.en", "base"
+_PREFIXES = ("openai/whisper-", "systran/faster-whisper-", "faster-whisper-", "whisper-")
+
+
+class OptionsError(ValueError):
+    """The options frame cannot start a session; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class VadParameters:
+    threshold: float | None = None
+    min_silence_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    uid: str
+    language: str | None
+    task: str
+    model: str
+    use_vad: bool = True
+    send_last_n_segments: int = 10
+    word_timestamps: bool = False
+    audio_format: str = "float32"
+    vad: VadParameters = VadParameters()
+    initial_prompt: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def sample_bytes(self) -> int:
+        return 4 if self.audio_format == "float32" else 2
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    model: str
+    warning: str | None
+
+
+def _normalize(name: str) -> str:
+    lowered = name.strip().lower()
+    for prefix in _PREFIXES:
+        if lowered.startswith(prefix):
+            return lowered[len(prefix):]
+    return lowered
+
+
+def choose_model(requested: str, language: str | None, task: str) -> ModelChoice:
+    """Which installed model serves `requested` (see the module docstring)."""
+    name = _normalize(requested)
+    english_only_ok = task == "transcribe" and language is not None and language.lower().split("-")[0] == "en"
+    if name in ("tiny", "tiny.en"):
+        if english_only_ok:
+            return ModelChoice(TINY_EN, None)
+        return ModelChoice(BASE, f"Model '{requested}' is English-only here; using 'base' for "
+                                 "language detection, other languages and translation")
+    if name == "base":
+        return ModelChoice(BASE, None)
+    if name == "base.en":
+        return ModelChoice(BASE, "Model 'base.en' is not installed on this server; transcribing with 'base'")
+    return ModelChoice(BASE, f"Model '{requested}' is not installed on this server; transcribing with 'base' "
+                             "(installed: tiny.en, base)")
+
+
+def _bool(raw: dict[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise OptionsError(f"Option '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _vad_parameters(value: Any) -> VadParameters:
+    if value is None:
+        return VadParameters()
+    if not isinstance(value, dict):
+        raise OptionsError(f"Option 'vad_parameters' must be an object such as "
+                           f"{{\"threshold\": 0.5, \"min_silence_duration_ms\": 500}}, got {value!r}")
+    threshold = value.get("threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 < threshold < 1):
+        raise OptionsError(f"vad_parameters.threshold must be a number in (0, 1), got {threshold!r}")
+    silence_ms = value.get("min_silence_duration_ms")
+    if silence_ms is not None and (isinstance(silence_ms, bool) or not isinstance(silence_ms, (int, float))
+                                   or not 50 <= silence_ms <= 10000):
+        raise OptionsError(f"vad_parameters.min_silence_duration_ms must be 50-10000, got {silence_ms!r}")
+    return VadParameters(
+        float(threshold) if threshold is not None else None,
+        silence_ms / 1000 if silence_ms is not None else None,
+    )
+
+
+def parse_options(raw: Any) -> Options:
+    """Validate the first frame. Raises OptionsError naming the offending key."""
+    if not isinstance(raw, dict):
+        raise OptionsError(f"The first frame must be a JSON object of options, got {type(raw).__name__}")
+    for key in REQUIRED_KEYS:
+        if key not in raw:
+            raise OptionsError(f"Missing option key '{key}'; the options frame needs {list(REQUIRED_KEYS)}")
+    uid, language, task, model = raw["uid"], raw["language"], raw["task"], raw["model"]
+    if not isinstance(uid, str) or not uid:
+        raise OptionsError(f"Option 'uid' must be a non-empty string, got {uid!r}")
+    if language is not None and (not isinstance(language, str) or not language.strip()):
+        raise OptionsError(f"Option 'language' must be a language code such as 'en' or null to detect, got {language!r}")
+    if task not in TASKS:
+        raise OptionsError(f"Option 'task' must be one of {list(TASKS)}, got {task!r}")
+    if not isinstance(model, str) or not model.strip():
+        raise OptionsError(f"Option 'model' must be a model name such as 'small' or 'tiny.en', got {model!r}")
+    last_n = raw.get("send_last_n_segments", 10)
+    if last_n is None:
+        last_n = 10
+    if isinstance(last_n, bool) or not isinstance(last_n, int) or not 1 <= last_n <= 1000:
+        raise OptionsError(f"Option 'send_last_n_segments' must be an integer from 1 to 1000, got {last_n!r}")
+    audio_format = raw.get("audio_format", "float32") or "float32"
+    if audio_format not in AUDIO_FORMATS:
+        raise OptionsError(f"Option 'audio_format' must be one of {list(AUDIO_FORMATS)}, got {audio_format!r}")
+    prompt = raw.get("initial_prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        raise OptionsError(f"Option 'initial_prompt' must be a string or null, got {prompt!r}")
+    warnings = []
+    if _bool(raw, "enable_translation", False):
+        warnings.append("enable_translation (any-to-any translation) is not supported here; "
+                        "use task 'translate' for English output")
+    if _bool(raw, "enable_diarization", False):
+        warnings.append("enable_diarization is not supported here; segments carry no speaker")
+    return Options(
+        uid=uid,
+        language=language.strip() if isinstance(language, str) else None,
+        task=task,
+        model=model,
+        use_vad=_bool(raw, "use_vad", True),
+        send_last_n_segments=last_n,
+        word_timestamps=_bool(raw, "word_timestamps", False),
+        audio_format=audio_format,
+        vad=_vad_parameters(raw.get("vad_parameters")),
+        initial_prompt=prompt,
+        warnings=tuple(warnings),
+    )

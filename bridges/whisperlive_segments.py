@@ -1,0 +1,68 @@
+"""The WhisperLive segment list: completed segments with frozen times plus the open partial.
+
+The client keeps a completed segment only if its start >= the end of the last one it kept, and
+matches re-sent segments by their exact strings, so a completed segment's times are formatted
+once, never move, and never overlap the previous one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from asr.v1 import asr_pb2
+
+
+def _seconds(duration: Any) -> float:
+    return duration.seconds + duration.nanos / 1e9
+
+
+def fmt(value: float) -> str:
+    return f"{value:.3f}"
+
+
+@dataclass
+class SegmentList:
+    last_n: int = 10
+    word_timestamps: bool = False
+    completed: list[dict[str, Any]] = field(default_factory=list)
+    partial: dict[str, Any] | None = None
+    _last_end: float = 0.0
+    _last_sent: list[dict[str, Any]] | None = None
+
+    def _segment(self, result: asr_pb2.RecognitionResult, completed: bool) -> dict[str, Any]:
+        start = max(_seconds(result.start_offset), self._last_end)
+        end = max(_seconds(result.end_offset), start)
+        segment: dict[str, Any] = {"start": fmt(start), "end": fmt(end), "text": result.text, "completed": completed}
+        if self.word_timestamps and result.words:
+            segment["words"] = [
+                {"word": w.word, "start": round(_seconds(w.start_offset), 3),
+                 "end": round(_seconds(w.end_offset), 3), "probability": round(w.confidence, 3)}
+                for w in result.words
+            ]
+        return segment
+
+    def apply(self, result: asr_pb2.RecognitionResult) -> list[dict[str, Any]] | None:
+        """Take one core result; return the segments to send, or None when nothing changed."""
+        has_text = bool(result.text.strip())
+        if result.is_final:
+            self.partial = None
+            if has_text:
+                segment = self._segment(result, completed=True)
+                self.completed.append(segment)
+                self._last_end = float(segment["end"])
+        elif has_text:
+            self.partial = self._segment(result, completed=False)
+        else:
+            return None  # an empty partial changes nothing worth saying
+        return self._message()
+
+    def _message(self) -> list[dict[str, Any]] | None:
+        segments = self.completed[-self.last_n:] + ([self.partial] if self.partial else [])
+        if not segments or segments == self._last_sent:
+            return None
+        self._last_sent = segments
+        return segments
+
+    @property
+    def has_open_partial(self) -> bool:
+        return self.partial is not None

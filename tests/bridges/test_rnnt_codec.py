@@ -1,0 +1,225 @@
+"""RnntCodec without sockets: client frames and core responses in, actions out."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from google.protobuf import duration_pb2
+
+from asr.v1 import asr_pb2
+from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.rnnt import RnntCodec, RnntLimits, State
+from bridges.rnnt_messages import iso_timestamp, new_client_id, vad_probability
+from bridges.slots import Slots
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+class Clock:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def dur(s: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(s * 1e9))
+    return d
+
+
+def jsons(actions) -> list[dict]:
+    return [a.payload for a in actions if isinstance(a, SendJson)]
+
+
+def started(codec: RnntCodec, config: dict | None = None) -> StartStream:
+    msg = {"type": "start_recording", **({"config": config} if config is not None else {})}
+    actions = codec.text_frame(json.dumps(msg))
+    assert len(actions) == 1 and isinstance(actions[0], StartStream), actions
+    resolved = asr_pb2.StreamingConfig()
+    resolved.CopyFrom(actions[0].config)
+    resolved.vad.threshold = resolved.vad.threshold or 0.5
+    if not resolved.vad.HasField("min_silence_duration"):
+        resolved.vad.min_silence_duration.CopyFrom(dur(0.5))
+    out = codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(
+        session_id="s", resolved_config=resolved, engine="whisper", model="tiny.en")))
+    [msg] = jsons(out)
+    assert msg["type"] == "recording_started" and ISO.match(msg["timestamp"])
+    return actions[0]
+
+
+def test_connection_message_and_generated_client_id():
+    codec = RnntCodec(clock=Clock())
+    [msg] = jsons(codec.connected())
+    assert msg["type"] == "connection" and msg["status"] == "connected"
+    assert re.match(r"^client_1700000000_[a-z0-9]{6}$", msg["client_id"])
+    assert msg["protocol_version"] == "1.0"
+    assert msg["supported_audio_formats"] == {
+        "sample_rates": [16000, 44100, 48000], "encodings": ["pcm16", "float32"], "channels": [1, 2]}
+    assert RnntCodec("mine", clock=Clock()).client_id == "mine"
+    assert new_client_id(5.0) != new_client_id(5.0)
+
+
+def test_start_recording_maps_config_and_always_asks_for_word_times():
+    codec = RnntCodec(engine="speechbrain", clock=Clock())
+    codec.connected()
+    start = started(codec, {"sample_rate": 48000, "encoding": "float32", "channels": 2, "language": "en"})
+    cfg = start.config
+    assert cfg.engine == "speechbrain" and cfg.enable_word_time_offsets and cfg.interim_results
+    assert cfg.encoding == asr_pb2.AUDIO_ENCODING_FLOAT32
+    assert (cfg.sample_rate_hertz, cfg.audio_channel_count, cfg.language) == (48000, 2, "en")
+    assert codec.state is State.RECORDING
+    # float32 stereo frames are 8 bytes
+    assert codec.binary_frame(b"\0" * 16) == [SendAudio(b"\0" * 16)]
+    [err] = jsons(codec.binary_frame(b"\0" * 12))
+    assert err["type"] == "error" and "multiple of 8" in err["error"]
+
+
+@pytest.mark.parametrize("config, needle", [
+    ({"sample_rate": "16000"}, "sample_rate"),
+    ({"sample_rate": 4000}, "sample_rate"),
+    ({"encoding": "mp3"}, "encoding"),
+    ({"channels": 3}, "channels"),
+    ({"language": 5}, "language"),
+    ({"vad_threshold": 2}, "vad_threshold"),
+    ("fast", "config must be an object"),
+])
+def test_bad_start_config_is_an_error_and_leaves_the_session_idle(config, needle):
+    codec = RnntCodec(clock=Clock())
+    [err] = jsons(codec.text_frame(json.dumps({"type": "start_recording", "config": config})))
+    assert err["type"] == "error" and needle in err["error"] and ISO.match(err["timestamp"])
+    assert codec.state is State.IDLE
+
+
+@pytest.mark.parametrize("frame, needle", [
+    ("{not json", "Malformed JSON"),
+    ("[1, 2]", "JSON object"),
+    ('{"kind": "ping"}', "no 'type'"),
+    ('{"type": "dance"}', "Unknown message type 'dance'"),
+    ('{"type": "stop_recording"}', "Not recording"),
+    ('{"type": "configure", "vad_threshold": "high"}', "must be a number"),
+    ('{"type": "configure"}', "vad_threshold and/or silence_duration"),
+])
+def test_bad_text_frames_get_error_messages_without_closing(frame, needle):
+    codec = RnntCodec(clock=Clock())
+    actions = codec.text_frame(frame)
+    [err] = jsons(actions)
+    assert set(err) == {"type", "error", "timestamp"} and needle in err["error"]
+    assert not any(isinstance(a, Close) for a in actions)
+
+
+def test_binary_before_start_and_odd_bytes():
+    codec = RnntCodec(clock=Clock())
+    [err] = jsons(codec.binary_frame(b"\0\0"))
+    assert "before start_recording" in err["error"]
+    started(codec)
+    [err] = jsons(codec.binary_frame(b"\0\0\0"))
+    assert "multiple of 2" in err["error"]
+    assert codec.binary_frame(b"\1\0") == [SendAudio(b"\1\0")]
+
+
+def test_ping_pong():
+    [msg] = jsons(RnntCodec(clock=Clock()).text_frame('{"type": "ping"}'))
+    assert msg["type"] == "pong"
+
+
+def test_partial_and_final_results():
+    codec = RnntCodec(clock=Clock())
+    started(codec)
+    partial = asr_pb2.RecognitionResult(segment_id=2, text=" This is partially", is_final=False,
+                                        processing_time=dur(0.03))
+    [p] = jsons(codec.core_response(asr_pb2.RecognizeResponse(result=partial)))
+    assert p == {"type": "partial", "segment_id": 2, "text": "This is partially", "is_final": False,
+                 "processing_time_ms": 30, "timestamp": p["timestamp"]}
+    final = asr_pb2.RecognitionResult(
+        segment_id=2, text=" Hello world", is_final=True, confidence=0.9,
+        start_offset=dur(1.0), end_offset=dur(3.5), processing_time=dur(0.045),
+        words=[asr_pb2.WordInfo(word=" Hello", start_offset=dur(1.0), end_offset=dur(1.5), confidence=0.95),
+               asr_pb2.WordInfo(word=" world", start_offset=dur(1.5), end_offset=dur(2.0), confidence=0.92)])
+    [f] = jsons(codec.core_response(asr_pb2.RecognizeResponse(result=final)))
+    assert f["type"] == "transcription" and f["segment_id"] == 2 and f["is_final"] is True
+    assert f["text"] == "Hello world" and f["duration"] == 2.5 and f["processing_time_ms"] == 45
+    assert f["words"] == [{"word": "Hello", "start": 1.0, "end": 1.5, "confidence": 0.95},
+                          {"word": "world", "start": 1.5, "end": 2.0, "confidence": 0.92}]
+    assert ISO.match(f["timestamp"])
+    # empty hypotheses are not worth a message
+    assert codec.core_response(asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(text=" "))) == []
+
+
+def test_stop_recording_then_summary_then_a_second_recording():
+    codec = RnntCodec(clock=Clock())
+    started(codec)
+    assert codec.text_frame('{"type": "stop_recording"}') == [EndAudio()]
+    [err] = jsons(codec.binary_frame(b"\0\0"))
+    assert "after stop_recording" in err["error"]
+    summary = asr_pb2.SessionSummary(audio_processed=dur(10.5), segment_count=5, transcript="a b c")
+    [msg] = jsons(codec.core_response(asr_pb2.RecognizeResponse(summary=summary)))
+    assert msg["type"] == "recording_stopped" and msg["final_transcript"] == "a b c"
+    assert msg["total_duration"] == 10.5 and msg["total_segments"] == 5 and ISO.match(msg["timestamp"])
+    assert codec.core_finished() == []
+    started(codec)  # the connection stays usable
+
+
+def test_configure_maps_energy_threshold_and_waits_for_the_core():
+    assert vad_probability(0.01) == 0.5
+    assert vad_probability(0.02) == pytest.approx(0.6)
+    assert vad_probability(0.005) == pytest.approx(0.4)
+    assert vad_probability(0.0001) == 0.1
+    assert vad_probability(0.7) == 0.7
+    codec = RnntCodec(clock=Clock())
+    # before recording: stored and acknowledged at once
+    [msg] = jsons(codec.text_frame('{"type": "configure", "vad_threshold": 0.02}'))
+    assert msg["type"] == "configured" and msg["config"]["vad_threshold"] == 0.02
+    assert msg["config"]["vad_probability_threshold"] == pytest.approx(0.6)
+    start = started(codec)
+    assert start.config.vad.threshold == pytest.approx(0.6)
+    [control] = codec.text_frame('{"type": "configure", "vad_threshold": 0.01, "silence_duration": 0.8}')
+    assert isinstance(control, SendControl)
+    vad = control.control.update_settings.vad
+    assert vad.threshold == pytest.approx(0.5) and vad.min_silence_duration.ToNanoseconds() == 800_000_000
+    applied = asr_pb2.SettingsUpdated(vad=asr_pb2.VadConfig(threshold=0.5, min_silence_duration=dur(0.8)))
+    [msg] = jsons(codec.core_response(asr_pb2.RecognizeResponse(settings_updated=applied)))
+    assert msg["type"] == "configured"
+    assert msg["config"]["vad_threshold"] == 0.01 and msg["config"]["silence_duration"] == 0.8
+
+
+def test_core_errors_become_error_messages():
+    codec = RnntCodec(clock=Clock())
+    started(codec)
+    [msg] = jsons(codec.core_error(CoreError("RESOURCE_EXHAUSTED", "too many sessions", retry_after=7)))
+    assert msg["type"] == "error" and "retry" in msg["error"].lower() and "7 s" in msg["error"]
+    assert codec.state is State.IDLE
+    codec.text_frame('{"type": "start_recording"}')
+    [msg] = jsons(codec.core_error(CoreError("UNAVAILABLE", "connection refused")))
+    assert "unavailable" in msg["error"].lower()
+
+
+def test_limits_server_full_session_length_and_idle():
+    clock = Clock()
+    slots = Slots(2)
+    codecs = [RnntCodec(clock=clock, slots=slots) for _ in range(3)]
+    assert jsons(codecs[0].connected())[0]["type"] == "connection"
+    assert jsons(codecs[1].connected())[0]["type"] == "connection"
+    actions = codecs[2].connected()
+    assert jsons(actions)[0]["type"] == "error" and "Server full" in jsons(actions)[0]["error"]
+    assert isinstance(actions[-1], Close)
+    codecs[0].closed()
+    assert jsons(RnntCodec(clock=clock, slots=slots).connected())[0]["type"] == "connection"
+
+    codec = RnntCodec(clock=clock, limits=RnntLimits(max_session_seconds=60))
+    codec.connected()
+    assert codec.tick() == []
+    clock.t += 61
+    actions = codec.tick()
+    assert "Maximum session duration" in jsons(actions)[0]["error"] and isinstance(actions[-1], Close)
+
+    actions = RnntCodec(clock=clock).idle()
+    assert "idle" in jsons(actions)[0]["error"] and isinstance(actions[-1], Close)
+    [err] = jsons(RnntCodec(clock=clock).frame_too_large(9000, 8192))
+    assert "8192" in err["error"]
+
+
+def test_iso_timestamp_format():
+    assert iso_timestamp(0.5) == "1970-01-01T00:00:00.500Z"

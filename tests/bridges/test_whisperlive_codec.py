@@ -1,0 +1,207 @@
+"""WhisperLiveCodec without sockets."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from google.protobuf import duration_pb2
+
+from asr.v1 import asr_pb2
+from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.slots import Slots
+from bridges.whisperlive import WhisperLiveCodec, WhisperLiveSettings
+from bridges.whisperlive_options import choose_model
+
+UID = "3f1c0a9e-uid"
+OPTIONS = {"uid": UID, "language": "en", "task": "transcribe", "model": "tiny.en", "use_vad": True,
+           "send_last_n_segments": 2, "no_speech_thresh": 0.45, "clip_audio": False,
+           "same_output_threshold": 10, "enable_translation": False, "target_language": "fr",
+           "hotwords": None, "enable_diarization": False, "max_speakers": 10, "known_speakers": [],
+           "word_timestamps": False, "initial_prompt": None, "vad_parameters": None}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def dur(s: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(s * 1e9))
+    return d
+
+
+def jsons(actions) -> list[dict]:
+    return [a.payload for a in actions if isinstance(a, SendJson)]
+
+
+def result(text: str, final: bool, start: float, end: float, **kw) -> asr_pb2.RecognizeResponse:
+    return asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(
+        text=text, is_final=final, start_offset=dur(start), end_offset=dur(end), **kw))
+
+
+def ready(codec: WhisperLiveCodec, **overrides) -> StartStream:
+    actions = codec.text_frame(json.dumps({**OPTIONS, **overrides}))
+    [start] = [a for a in actions if isinstance(a, StartStream)]
+    [msg] = jsons(codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted())))
+    assert msg == {"uid": overrides.get("uid", UID), "message": "SERVER_READY", "backend": "faster_whisper"}
+    return start
+
+
+def test_options_map_to_streaming_config():
+    codec = WhisperLiveCodec(clock=Clock())
+    cfg = ready(codec, vad_parameters={"threshold": 0.6, "min_silence_duration_ms": 700}, word_timestamps=True).config
+    assert cfg.encoding == asr_pb2.AUDIO_ENCODING_FLOAT32 and cfg.sample_rate_hertz == 16000
+    assert cfg.model == "tiny.en" and cfg.language == "en" and cfg.task == asr_pb2.TASK_TRANSCRIBE
+    assert cfg.interim_results and cfg.enable_word_time_offsets and cfg.vad.enabled
+    assert cfg.vad.threshold == pytest.approx(0.6) and cfg.vad.min_silence_duration.ToMilliseconds() == 700
+    int16 = ready(WhisperLiveCodec(clock=Clock()), audio_format="int16", task="translate", language=None,
+                  use_vad=False).config
+    assert int16.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16 and int16.task == asr_pb2.TASK_TRANSLATE
+    assert int16.model == "base" and int16.language == "" and not int16.vad.enabled
+
+
+@pytest.mark.parametrize("requested, language, task, model, warns", [
+    ("tiny.en", "en", "transcribe", "tiny.en", False),
+    ("tiny", "en", "transcribe", "tiny.en", False),
+    ("tiny.en", None, "transcribe", "base", True),
+    ("base", None, "translate", "base", False),
+    ("small", "en", "transcribe", "base", True),
+    ("large-v3", "ar", "transcribe", "base", True),
+    ("Systran/faster-whisper-base", "en", "transcribe", "base", False),
+    ("my-custom-model", "en", "transcribe", "base", True),
+])
+def test_model_mapping(requested, language, task, model, warns):
+    choice = choose_model(requested, language, task)
+    assert choice.model == model and (choice.warning is not None) == warns
+
+
+def test_substituted_model_is_announced_as_a_warning_before_the_stream_starts():
+    actions = WhisperLiveCodec(clock=Clock()).text_frame(json.dumps({**OPTIONS, "model": "small"}))
+    [warning] = jsons(actions)
+    assert warning["status"] == "WARNING" and "'small'" in warning["message"] and warning["uid"] == UID
+    assert isinstance(actions[-1], StartStream)
+
+
+@pytest.mark.parametrize("frame, needle", [
+    ("not json", "not valid JSON"),
+    ("[1]", "JSON object"),
+    (json.dumps({k: v for k, v in OPTIONS.items() if k != "task"}), "'task'"),
+    (json.dumps({k: v for k, v in OPTIONS.items() if k != "model"}), "'model'"),
+    (json.dumps({**OPTIONS, "task": "summarize"}), "'task'"),
+    (json.dumps({**OPTIONS, "use_vad": "yes"}), "'use_vad'"),
+    (json.dumps({**OPTIONS, "audio_format": "mp3"}), "'audio_format'"),
+    (json.dumps({**OPTIONS, "send_last_n_segments": 0}), "'send_last_n_segments'"),
+])
+def test_bad_options_get_an_error_status_naming_the_problem_then_close(frame, needle):
+    actions = WhisperLiveCodec(clock=Clock()).text_frame(frame)
+    [msg] = jsons(actions)
+    assert msg["status"] == "ERROR" and needle in msg["message"]
+    assert isinstance(actions[-1], Close)
+    if "uid" in frame:
+        assert msg["uid"] == UID
+
+
+def test_audio_end_of_audio_and_odd_frames():
+    codec = WhisperLiveCodec(clock=Clock())
+    [err] = jsons(codec.binary_frame(b"\0" * 8))
+    assert err["status"] == "ERROR" and "options" in err["message"]
+    codec = WhisperLiveCodec(clock=Clock())
+    ready(codec)
+    samples = np.zeros(4096, dtype="<f4").tobytes()
+    assert codec.binary_frame(samples) == [SendAudio(samples)]
+    [warn] = jsons(codec.binary_frame(b"\0" * 6))
+    assert warn["status"] == "WARNING" and "multiple of 4" in warn["message"]
+    assert codec.binary_frame(b"END_OF_AUDI0") == [SendAudio(b"END_OF_AUDI0")]  # 12 bytes, not the marker
+    assert codec.binary_frame(b"END_OF_AUDIO") == [EndAudio()]
+    assert codec.binary_frame(samples) == []
+    assert codec.core_finished() == [Close(1000, "end of audio")]
+
+
+def test_segments_resend_last_n_with_frozen_times_and_partial_last():
+    codec = WhisperLiveCodec(clock=Clock())
+    ready(codec)
+    [m] = jsons(codec.core_response(result(" Hello", False, 0.2, 0.9)))
+    assert m == {"uid": UID, "segments": [{"start": "0.200", "end": "0.900", "text": " Hello", "completed": False}]}
+    [m] = jsons(codec.core_response(result(" Hello world.", True, 0.2, 1.4)))
+    first = {"start": "0.200", "end": "1.400", "text": " Hello world.", "completed": True}
+    assert m["segments"] == [first]
+    # a later segment whose padded start overlaps the previous end is clamped, never before it
+    [m] = jsons(codec.core_response(result(" Second one.", True, 1.3, 2.5)))
+    second = {"start": "1.400", "end": "2.500", "text": " Second one.", "completed": True}
+    assert m["segments"] == [first, second]
+    [m] = jsons(codec.core_response(result(" Third", False, 3.0, 3.5)))
+    assert m["segments"] == [first, second, {"start": "3.000", "end": "3.500", "text": " Third", "completed": False}]
+    [m] = jsons(codec.core_response(result(" Third time.", True, 3.0, 4.0)))
+    assert m["segments"][0] == second and len(m["segments"]) == 2  # send_last_n_segments=2
+    # nothing new: no message, and never an empty list
+    assert codec.core_response(result(" ", False, 4.0, 4.1)) == []
+    for msg in jsons(codec.core_response(result("", True, 4.0, 4.5))):
+        assert msg["segments"]
+
+
+def test_language_detection_message_once_and_never_mixed_with_segments():
+    codec = WhisperLiveCodec(clock=Clock())
+    ready(codec, language=None, model="base")
+    msgs = jsons(codec.core_response(result(" Hola", False, 0, 1, language="es", language_probability=0.93)))
+    assert msgs[0] == {"uid": UID, "language": "es", "language_prob": 0.93}
+    assert "language" not in msgs[1] and "status" not in msgs[1] and msgs[1]["segments"]
+    msgs = jsons(codec.core_response(result(" Hola amigo", False, 0, 1.5, language="es", language_probability=0.95)))
+    assert len(msgs) == 1 and "segments" in msgs[0]
+
+
+def test_wait_when_full_with_minutes_until_a_slot_frees():
+    clock, slots = Clock(), Slots(1)
+    settings = WhisperLiveSettings(max_clients=1, max_connection_time=600)
+    first = WhisperLiveCodec(settings, slots=slots, clock=clock)
+    ready(first)
+    clock.t += 120
+    second = WhisperLiveCodec(settings, slots=slots, clock=clock)
+    actions = second.text_frame(json.dumps({**OPTIONS, "uid": "other"}))
+    assert jsons(actions) == [{"uid": "other", "status": "WAIT", "message": 8.0}]
+    assert isinstance(actions[-1], Close)
+    first.closed()
+    ready(WhisperLiveCodec(settings, slots=slots, clock=clock), uid="third")
+
+
+def test_disconnect_after_max_connection_time_on_frames_and_on_the_timer():
+    clock = Clock()
+    settings = WhisperLiveSettings(max_connection_time=10)
+    codec = WhisperLiveCodec(settings, clock=clock)
+    ready(codec)
+    clock.t += 11
+    actions = codec.binary_frame(b"\0" * 16)
+    assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and actions[-1] == Close(1000, "max connection time")
+    codec = WhisperLiveCodec(settings, clock=clock)
+    ready(codec)
+    assert codec.tick() == []
+    clock.t += 10
+    assert jsons(codec.tick()) == [{"uid": UID, "message": "DISCONNECT"}]
+
+
+def test_audio_gap_finalizes_the_open_partial_once():
+    clock = Clock()
+    codec = WhisperLiveCodec(clock=clock)
+    ready(codec)
+    codec.binary_frame(b"\0" * 4)
+    codec.core_response(result(" Hello", False, 0.2, 0.9))
+    assert codec.tick() == []
+    clock.t += 2
+    [control] = codec.tick()
+    assert isinstance(control, SendControl) and control.control.HasField("finalize")
+    assert codec.tick() == []
+
+
+def test_core_errors():
+    codec = WhisperLiveCodec(clock=Clock())
+    codec.text_frame(json.dumps(OPTIONS))
+    actions = codec.core_error(CoreError("RESOURCE_EXHAUSTED", "busy", retry_after=90))
+    assert jsons(actions) == [{"uid": UID, "status": "WAIT", "message": 1.5}] and isinstance(actions[-1], Close)
+    codec = WhisperLiveCodec(clock=Clock())
+    codec.text_frame(json.dumps(OPTIONS))
+    [msg] = jsons(codec.core_error(CoreError("UNAVAILABLE", "connection refused")))
+    assert msg["status"] == "ERROR" and "unavailable" in msg["message"]
