@@ -154,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _hint(exc: RecognizerError) -> str:
     if exc.retry_after is not None:
         return f"\nThe server is busy; try again in {exc.retry_after:g} s."
-    if exc.reason == "ENGINE_UNAVAILABLE" or exc.code.name in ("NOT_FOUND", "FAILED_PRECONDITION"):
+    about_engine = any("engine" in v.field or "model" in v.field for v in exc.field_violations)
+    if about_engine or exc.reason == "ENGINE_UNAVAILABLE" or exc.code.name in ("NOT_FOUND", "FAILED_PRECONDITION"):
         return "\nSee what the server offers with `python -m clients.cli engines`."
     return ""
 

@@ -1,0 +1,150 @@
+"""`python -m clients.cli` as a user runs it, against a real core."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
+
+import pytest
+
+from clients import Recognizer
+from tests.audio_fixtures import wer
+from tests.clients.conftest import run_cli
+from tests.conftest import ROOT, free_port
+
+
+def _json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_transcribe_mp3_paragraph_prints_transcript(core_address, paragraph_mp3):
+    proc = run_cli("transcribe", str(paragraph_mp3.path), "--no-interim", env={"ASR_SERVER": core_address})
+    assert proc.returncode == 0, proc.stderr
+    assert wer(paragraph_mp3.text, proc.stdout) <= 0.10, proc.stdout
+    assert proc.stderr == ""  # not a TTY: no status line, no noise
+
+
+def test_transcribe_flac_json_has_partials_finals_and_fields(core_address, paragraph_flac):
+    proc = run_cli("transcribe", str(paragraph_flac.path), "--server", core_address, "--json", "--word-times")
+    assert proc.returncode == 0, proc.stderr
+    lines = _json_lines(proc.stdout)
+    results = [o for o in lines if o["type"] == "result"]
+    finals = [o for o in results if o["is_final"]]
+    partials = [o for o in results if not o["is_final"]]
+    assert finals and partials, "expected both partial and final results with --interim (the default)"
+    for o in results:
+        assert {"segment_id", "text", "is_final", "start", "end", "stability", "confidence", "words", "language"} <= o.keys()
+        assert isinstance(o["start"], float) and o["start"] <= o["end"] <= paragraph_flac.seconds + 0.1
+    assert [f["segment_id"] for f in finals] == sorted(f["segment_id"] for f in finals)
+    words = [w for f in finals for w in f["words"]]
+    assert words and all({"word", "start", "end", "confidence"} <= w.keys() and w["start"] <= w["end"] for w in words)
+    assert lines[-1]["type"] == "summary" and lines[-1]["segment_count"] == len(finals)
+    assert wer(paragraph_flac.text, " ".join(f["text"] for f in finals)) <= 0.10
+
+
+def test_transcribe_wav_and_ogg(core_address, utterances_file):
+    proc = run_cli("transcribe", str(utterances_file.path), "--server", core_address, "--language", "en")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) >= 2  # one line per final segment
+    assert wer(utterances_file.text, proc.stdout) <= 0.10, proc.stdout
+
+
+def test_word_times_text_mode(core_address, short_wav):
+    proc = run_cli("transcribe", str(short_wav.path), "--server", core_address, "--word-times", "--no-interim")
+    assert proc.returncode == 0, proc.stderr
+    head, words = proc.stdout.splitlines()[:2]
+    assert head.startswith("[") and "→" in head
+    assert wer(short_wav.text, head.split("]", 1)[1]) <= 0.2
+    assert all("@" in w and "-" in w for w in words.split())
+
+
+def test_realtime_paces_a_short_clip(core_address, short_wav):
+    start = time.monotonic()
+    proc = run_cli("transcribe", str(short_wav.path), "--server", core_address, "--realtime", "--no-interim")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed >= short_wav.seconds * 0.95, f"{elapsed:.2f}s for {short_wav.seconds:.2f}s of audio"
+    assert wer(short_wav.text, proc.stdout) <= 0.2, proc.stdout
+
+
+def test_partials_overwrite_a_status_line_on_a_tty(core_address, short_wav):
+    """stderr on a pseudo-terminal gets carriage-return updates; stdout only the final text."""
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "clients.cli", "transcribe", str(short_wav.path), "--server", core_address, "--realtime"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=terminal, text=True,
+        )
+        os.close(terminal)
+        terminal = -1
+        tty_bytes = bytearray()
+        while True:
+            try:
+                data = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not data:
+                break
+            tty_bytes += data
+        stdout, _ = proc.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert proc.returncode == 0, tty_bytes.decode(errors="replace")
+    status = tty_bytes.decode(errors="replace")
+    assert "\r\x1b[K" in status, f"no status-line updates on the terminal: {status!r}"
+    shown = status.split("\r\x1b[K")
+    assert any(s.startswith("[1] ") and len(s) > 5 for s in shown), shown  # partial text of segment 1
+    assert status.endswith("\r\x1b[K")  # the line is cleared at the end
+    assert wer(short_wav.text, stdout) <= 0.2 and "\r" not in stdout
+
+
+def test_engines_table_and_json(core_address):
+    listing = Recognizer(core_address).list_engines()
+    proc = run_cli("engines", "--server", core_address)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ENGINE", "ALIASES", "AVAILABLE"]
+    for engine in listing.engines:
+        row = next(line for line in lines if line.startswith(engine.name + " ") or line == engine.name)
+        assert ("yes" if engine.available else "NO") in row.split()
+        for model in engine.models:
+            assert f"model {model.name} [" in proc.stdout
+        if not engine.available:
+            assert engine.unavailable_reason in proc.stdout
+    assert f"{listing.default_engine} (default)" in proc.stdout
+
+    proc = run_cli("engines", "--json", env={"ASR_SERVER": core_address})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["default_engine"] == listing.default_engine
+    assert [e["name"] for e in data["engines"]] == [e.name for e in listing.engines]
+    assert {"name", "aliases", "available", "unavailable_reason", "capabilities", "models"} <= data["engines"][0].keys()
+
+
+@pytest.mark.parametrize("command", ["transcribe", "engines"])
+def test_unreachable_server_says_where_and_how_to_start_it(command, short_wav):
+    address = f"127.0.0.1:{free_port()}"
+    args = ["transcribe", str(short_wav.path)] if command == "transcribe" else ["engines"]
+    proc = run_cli(*args, "--server", address, timeout=60)
+    assert proc.returncode == 3
+    assert address in proc.stderr and "make run" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_unknown_engine_is_reported_by_the_server(core_address, short_wav):
+    proc = run_cli("transcribe", str(short_wav.path), "--server", core_address, "--engine", "no-such-engine")
+    assert proc.returncode == 4, proc.stderr
+    assert "no-such-engine" in proc.stderr and "refused" in proc.stderr
+    assert "clients.cli engines" in proc.stderr  # points at what the server does offer
+
+
+def test_unreadable_file_is_a_usage_error(tmp_path):
+    junk = tmp_path / "notes.ogg"
+    junk.write_text("not audio")
+    proc = run_cli("transcribe", str(junk), "--server", f"127.0.0.1:{free_port()}", timeout=60)
+    assert proc.returncode == 2 and str(junk) in proc.stderr
