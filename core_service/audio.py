@@ -1,0 +1,55 @@
+"""Client audio to engine audio: decode the configured sample format, downmix, resample to 16 kHz."""
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+from .engines.base import SAMPLE_RATE
+
+_SAMPLE = {  # encoding -> (numpy dtype, scale to [-1, 1])
+    "LINEAR16": ("<i2", 1 / 32768.0),
+    "FLOAT32": ("<f4", 1.0),
+    "INT32": ("<i4", 1 / 2147483648.0),
+}
+
+
+class AudioFormatError(ValueError):
+    """Audio bytes that do not fit the configured format."""
+
+
+class AudioDecoder:
+    def __init__(self, encoding: str, sample_rate: int, channels: int):
+        if encoding not in _SAMPLE:
+            raise ValueError(f"unsupported encoding {encoding}")
+        self.dtype, self.scale = _SAMPLE[encoding]
+        self.encoding = encoding
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.bytes_per_frame = np.dtype(self.dtype).itemsize * channels
+        self.frames_in = 0
+        self._resampler = (soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+                           if sample_rate != SAMPLE_RATE else None)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        if len(data) % self.bytes_per_frame:
+            raise AudioFormatError(
+                f"audio message of {len(data)} bytes is not a whole number of {self.encoding} frames "
+                f"({self.bytes_per_frame} bytes per frame for {self.channels} channel(s)); send complete samples")
+        samples = np.frombuffer(data, dtype=self.dtype).astype(np.float32) * np.float32(self.scale)
+        if self.encoding == "FLOAT32" and not np.all(np.isfinite(samples)):
+            raise AudioFormatError("FLOAT32 audio contains NaN or infinity")
+        if self.channels > 1:
+            samples = samples.reshape(-1, self.channels).mean(axis=1)
+        self.frames_in += len(samples)
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples)
+        return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
+
+    def flush(self) -> np.ndarray:
+        if self._resampler is None:
+            return np.zeros(0, dtype=np.float32)
+        return self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True).astype(np.float32)
+
+    @property
+    def seconds_in(self) -> float:
+        return self.frames_in / self.sample_rate

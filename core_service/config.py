@@ -1,0 +1,48 @@
+"""Server configuration: one dataclass, filled from flags, ASR_* environment variables and defaults."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class ServerConfig:
+    host: str = field(default="0.0.0.0", metadata={"help": "address to listen on"})
+    port: int = field(default=50051, metadata={"help": "gRPC port"})
+    engine: str = field(default="whisper", metadata={"help": "default engine for sessions that name none"})
+    model: str = field(default="", metadata={"help": "default model of the default engine (empty = engine default)"})
+    max_sessions: int = field(default=32, metadata={"help": "concurrent Recognize streams; more get RESOURCE_EXHAUSTED"})
+    max_stream_seconds: float = field(default=3600.0, metadata={"help": "audio per stream; more gets OUT_OF_RANGE"})
+    max_audio_message_bytes: int = field(default=1 << 20, metadata={"help": "largest audio message; larger gets INVALID_ARGUMENT"})
+    idle_timeout: float = field(default=300.0, metadata={"help": "seconds without any request before a stream is ended"})
+    min_silence: float = field(default=0.5, metadata={"help": "default silence (s) that ends an utterance"})
+    partial_interval: float = field(default=0.5, metadata={"help": "default cadence (s) of partial results"})
+    compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32)"})
+    cpu_threads: int = field(default=2, metadata={"help": "CTranslate2 intra-op threads per model"})
+    vad_threads: int = field(default=1, metadata={"help": "ONNX Runtime threads for Silero VAD"})
+    whisper_window: str = field(default="trimmed", metadata={"help": "encoder window: trimmed (fast) or full (30 s)"})
+    max_batch: int = field(default=1, metadata={"help": "utterances decoded together in one batch"})
+    max_utterance: float = field(default=15.0, metadata={"help": "seconds before a long utterance commits its stable prefix"})
+    preload: str = field(default="", metadata={"help": "comma-separated engine[:model] list to load at start-up"})
+    grace: float = field(default=30.0, metadata={"help": "seconds open streams get to finish on shutdown"})
+    log_level: str = field(default="INFO", metadata={"help": "logging level"})
+
+    @classmethod
+    def from_args(cls, argv: list[str] | None = None) -> "ServerConfig":
+        parser = argparse.ArgumentParser(
+            prog="python -m core_service",
+            description="asr.v1 Recognize gRPC server. Every flag can also be set as ASR_<FLAG> "
+                        "(e.g. ASR_PORT=50052).")
+        for f in fields(cls):
+            env = os.environ.get("ASR_" + f.name.upper())
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            default = kind(env) if env is not None else f.default
+            parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default,
+                                help=f"{f.metadata.get('help', '')} (default: {f.default!r}; env ASR_{f.name.upper()})")
+        ns = parser.parse_args(argv)
+        return cls(**vars(ns))
+
+    def replace(self, **changes) -> "ServerConfig":
+        return dataclasses.replace(self, **changes)

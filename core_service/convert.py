@@ -1,0 +1,138 @@
+"""Between asr.v1 protos and the engine dataclasses."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from asr.v1 import asr_pb2
+from google.protobuf import duration_pb2
+
+from .config import ServerConfig
+from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
+from .errors import invalid
+
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+_ENCODINGS = {
+    asr_pb2.AUDIO_ENCODING_UNSPECIFIED: "LINEAR16",
+    asr_pb2.AUDIO_ENCODING_LINEAR16: "LINEAR16",
+    asr_pb2.AUDIO_ENCODING_FLOAT32: "FLOAT32",
+    asr_pb2.AUDIO_ENCODING_INT32: "INT32",
+}
+_TASKS = {asr_pb2.TASK_UNSPECIFIED: "transcribe", asr_pb2.TASK_TRANSCRIBE: "transcribe",
+          asr_pb2.TASK_TRANSLATE: "translate"}
+
+
+def seconds(d: duration_pb2.Duration) -> float:
+    return d.seconds + d.nanos / 1e9
+
+
+def duration(s: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(round(s * 1e9)))
+    return d
+
+
+@dataclass
+class AudioFormat:
+    encoding: str
+    sample_rate: int
+    channels: int
+
+
+def vad_settings(v: asr_pb2.VadConfig, base: VadSettings) -> VadSettings:
+    out = VadSettings(base.enabled, base.threshold, base.min_silence)
+    if v.HasField("enabled"):
+        out.enabled = v.enabled
+    if v.threshold:
+        if not 0.0 < v.threshold < 1.0:
+            raise invalid("vad.threshold must be between 0 and 1 (exclusive)", "config.vad.threshold")
+        out.threshold = v.threshold
+    if v.HasField("min_silence_duration"):
+        s = seconds(v.min_silence_duration)
+        if s:
+            if not 0.05 <= s <= 10.0:
+                raise invalid("vad.min_silence_duration must be between 0.05 s and 10 s",
+                              "config.vad.min_silence_duration")
+            out.min_silence = s
+    return out
+
+
+def partial_interval(d: duration_pb2.Duration, field_name: str) -> float | None:
+    s = seconds(d)
+    if not s:
+        return None
+    if not 0.1 <= s <= 10.0:
+        raise invalid("partial_interval must be between 0.1 s and 10 s", field_name)
+    return s
+
+
+def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tuple[SessionSettings, AudioFormat]:
+    if c.encoding not in _ENCODINGS:
+        raise invalid(f"unknown audio encoding {c.encoding}; use LINEAR16, FLOAT32 or INT32", "config.encoding")
+    rate = c.sample_rate_hertz or 16000
+    if not 8000 <= rate <= 48000:
+        raise invalid(f"sample_rate_hertz {rate} is out of range; use 8000..48000", "config.sample_rate_hertz")
+    channels = c.audio_channel_count or 1
+    if not 1 <= channels <= 8:
+        raise invalid(f"audio_channel_count {channels} is out of range; use 1..8", "config.audio_channel_count")
+    if c.language and not _BCP47.match(c.language):
+        raise invalid(f"language {c.language!r} is not a BCP-47 tag (e.g. en-US); leave empty to detect",
+                      "config.language")
+    if c.task not in _TASKS:
+        raise invalid(f"unknown task {c.task}", "config.task")
+    if c.beam_size < 0:
+        raise invalid("beam_size must be >= 0", "config.beam_size")
+    if len(c.session_id) > 128:
+        raise invalid("session_id must be at most 128 characters", "config.session_id")
+    vad = vad_settings(c.vad, VadSettings(True, 0.5, server.min_silence))
+    interval = partial_interval(c.partial_interval, "config.partial_interval") or server.partial_interval
+    settings = SessionSettings(
+        engine=c.engine, model=c.model, language=c.language, task=_TASKS[c.task],
+        interim_results=c.interim_results, word_time_offsets=c.enable_word_time_offsets,
+        punctuation=c.enable_automatic_punctuation, vad=vad, partial_interval=interval,
+        beam_size=c.beam_size, session_id=c.session_id)
+    return settings, AudioFormat(_ENCODINGS[c.encoding], rate, channels)
+
+
+def vad_proto(v: VadSettings) -> asr_pb2.VadConfig:
+    return asr_pb2.VadConfig(enabled=v.enabled, threshold=v.threshold, min_silence_duration=duration(v.min_silence))
+
+
+def resolved_config(s: SessionSettings, fmt: AudioFormat) -> asr_pb2.StreamingConfig:
+    return asr_pb2.StreamingConfig(
+        engine=s.engine, model=s.model, language=s.language,
+        task=asr_pb2.TASK_TRANSLATE if s.task == "translate" else asr_pb2.TASK_TRANSCRIBE,
+        encoding=getattr(asr_pb2, "AUDIO_ENCODING_" + fmt.encoding), sample_rate_hertz=fmt.sample_rate,
+        audio_channel_count=fmt.channels, interim_results=s.interim_results,
+        enable_word_time_offsets=s.word_time_offsets, vad=vad_proto(s.vad),
+        partial_interval=duration(s.partial_interval), beam_size=s.beam_size, session_id=s.session_id,
+        enable_automatic_punctuation=s.punctuation)
+
+
+def result_proto(r: Result) -> asr_pb2.RecognizeResponse:
+    return asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(
+        segment_id=r.segment_id, text=r.text, is_final=r.is_final, stability=r.stability,
+        confidence=r.confidence, start_offset=duration(r.start), end_offset=duration(r.end),
+        words=[asr_pb2.WordInfo(word=w.word, start_offset=duration(w.start), end_offset=duration(w.end),
+                                confidence=w.confidence) for w in r.words],
+        language=r.language, language_probability=r.language_probability,
+        processing_time=duration(r.processing_time)))
+
+
+def boundary_proto(b: SpeechBoundary) -> asr_pb2.RecognizeResponse:
+    kind = asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN if b.kind == "begin" else asr_pb2.SPEECH_EVENT_TYPE_SPEECH_END
+    return asr_pb2.RecognizeResponse(speech_event=asr_pb2.SpeechEvent(type=kind, offset=duration(b.offset)))
+
+
+def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:
+    c = d.capabilities
+    return asr_pb2.EngineInfo(
+        name=d.name, aliases=list(d.aliases), available=d.available, unavailable_reason=d.unavailable_reason,
+        default_model=d.default_model,
+        capabilities=asr_pb2.EngineCapabilities(
+            native_streaming=c.native_streaming, interim_results=c.interim_results,
+            word_time_offsets=c.word_time_offsets, translate=c.translate,
+            language_detection=c.language_detection, languages=list(c.languages)),
+        models=[asr_pb2.ModelInfo(name=m.name, aliases=list(m.aliases), available=m.available,
+                                  unavailable_reason=m.unavailable_reason, multilingual=m.multilingual,
+                                  source=m.source) for m in d.models])

@@ -1,0 +1,174 @@
+"""faster-whisper, the embedded default engine: tiny.en (English) and base (multilingual).
+
+Each model is loaded once, on first use (the default model at start-up), and served by one
+DecodeScheduler shared by all sessions. Streaming comes from UtteranceStream (VAD endpointing,
+partial re-decodes, finals at end of speech).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import models
+from ..scheduler import DecodeScheduler
+from ..streaming_policy import UtteranceStream
+from ..vad import SileroVad
+from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable,
+                   InvalidSettings, ModelDescription, SessionSettings)
+from .whisper_decoder import DecodeRequest, Transcript, WhisperDecoder
+
+log = logging.getLogger(__name__)
+
+WHISPER_LANGUAGES = (
+    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no th ur hr "
+    "bg lt la mi ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw gl mr pa si km sn "
+    "yo so af oc ka be tg sd gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl mg as tt haw ln ha ba jw su yue"
+).split()
+
+
+@dataclass(frozen=True)
+class WhisperOptions:
+    default_model: str = "tiny.en"
+    compute_type: str = "int8"
+    cpu_threads: int = 2
+    window: str = "trimmed"  # or "full" (classic 30 s windows)
+    max_batch: int = 1
+    max_utterance: float = 15.0
+    vad_threads: int = 1
+
+
+@dataclass
+class _LoadedModel:
+    decoder: WhisperDecoder
+    scheduler: DecodeScheduler
+
+
+def primary_language(tag: str) -> str:
+    """'en-US' -> 'en', 'zh-CN' -> 'zh', 'yue-HK' -> 'yue'."""
+    return tag.replace("_", "-").split("-")[0].lower()
+
+
+class WhisperEngine(Engine):
+    name = "whisper"
+    aliases = ("faster-whisper", "faster_whisper", "whisper")
+
+    def __init__(self, options: WhisperOptions | None = None):
+        self.options = options or WhisperOptions()
+        self._models: dict[str, _LoadedModel] = {}
+        self._lock = threading.Lock()
+        self._catalog = {m.name: m for m in (models.TINY_EN, models.BASE)}
+
+    # ---- catalogue ------------------------------------------------------------------------
+    def _path(self, name: str) -> str:
+        return str(models.tiny_en_path() if name == "tiny.en" else models.base_path())
+
+    def _model_available(self, name: str) -> tuple[bool, str]:
+        try:
+            path = models.tiny_en_path() if name == "tiny.en" else models.base_path(assemble=False)
+            return (path / "model.bin").is_file(), ""
+        except models.ModelUnavailable as exc:
+            return False, str(exc)
+
+    def canonical_model(self, requested: str) -> str:
+        if not requested:
+            return self.options.default_model
+        for m in self._catalog.values():
+            if requested == m.name or requested in m.aliases:
+                return m.name
+        raise InvalidSettings(f"unknown whisper model {requested!r}; choose one of "
+                              f"{sorted(a for m in self._catalog.values() for a in (m.name, *m.aliases))}",
+                              field_name="config.model")
+
+    def describe(self) -> EngineDescription:
+        descs = []
+        for m in self._catalog.values():
+            ok, why = self._model_available(m.name)
+            descs.append(ModelDescription(m.name, m.aliases, ok, why, m.multilingual, m.source))
+        return EngineDescription(
+            name=self.name, aliases=self.aliases,
+            capabilities=Capabilities(native_streaming=False, interim_results=True, word_time_offsets=True,
+                                      translate=True, language_detection=True, languages=tuple(WHISPER_LANGUAGES)),
+            models=tuple(descs), default_model=self.options.default_model,
+            available=any(d.available for d in descs),
+            unavailable_reason="; ".join(d.unavailable_reason for d in descs if not d.available),
+        )
+
+    # ---- sessions -------------------------------------------------------------------------
+    def resolve(self, settings: SessionSettings) -> SessionSettings:
+        lang = primary_language(settings.language) if settings.language else ""
+        if lang and lang not in WHISPER_LANGUAGES:
+            raise InvalidSettings(f"unsupported language {settings.language!r} for whisper; use a BCP-47 tag "
+                                  f"whose language Whisper knows (e.g. en-US, ar-EG, zh-CN) or leave it empty to detect",
+                                  field_name="config.language")
+        if settings.model:
+            model = self.canonical_model(settings.model)
+        elif settings.task == "translate" or (lang and lang != "en"):
+            model = "base"  # English-only tiny.en cannot do this: pick the multilingual model
+        else:
+            model = self.options.default_model
+        multilingual = self._catalog[model].multilingual
+        if not multilingual:
+            if lang and lang != "en":
+                raise InvalidSettings(f"model {model} is English-only; use model 'base' for language {settings.language!r}",
+                                      field_name="config.model")
+            if settings.task == "translate":
+                raise InvalidSettings(f"model {model} cannot translate; use model 'base'", field_name="config.task")
+        ok, why = self._model_available(model)
+        if not ok and model != "base":
+            raise EngineUnavailable(f"whisper model {model} is not installed: {why}")
+        if not 0 <= settings.beam_size <= 10:
+            raise InvalidSettings("beam_size must be between 0 and 10", field_name="config.beam_size")
+        settings.engine = self.name
+        settings.model = model
+        if not multilingual and not lang:
+            settings.language = "en"
+        settings.beam_size = settings.beam_size or 1
+        return settings
+
+    def _load(self, name: str) -> _LoadedModel:
+        with self._lock:
+            loaded = self._models.get(name)
+            if loaded is None:
+                try:
+                    decoder = WhisperDecoder(self._path(name), compute_type=self.options.compute_type,
+                                             cpu_threads=self.options.cpu_threads, window=self.options.window)
+                except models.ModelUnavailable as exc:
+                    raise EngineUnavailable(str(exc)) from exc
+                scheduler = DecodeScheduler(decoder.decode, name=name, max_batch=self.options.max_batch)
+                loaded = self._models[name] = _LoadedModel(decoder, scheduler)
+            return loaded
+
+    async def _loaded(self, name: str) -> _LoadedModel:
+        if name in self._models:
+            return self._models[name]
+        return await asyncio.get_running_loop().run_in_executor(None, self._load, name)
+
+    async def warm_up(self) -> None:
+        loaded = await self._loaded(self.options.default_model)
+        await loaded.scheduler.submit(DecodeRequest(np.zeros(16000, np.float32)), owner=self, final=True)
+        await asyncio.get_running_loop().run_in_executor(None, SileroVad.shared, self.options.vad_threads)
+
+    async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
+        loaded = await self._loaded(settings.model)
+        language = primary_language(settings.language) if settings.language else None
+        beam, task = settings.beam_size, settings.task
+        stream: UtteranceStream
+
+        async def transcribe(audio: np.ndarray, final: bool, words: bool) -> tuple[Transcript, float]:
+            request = DecodeRequest(audio, language=language, task=task, beam_size=beam, word_timestamps=words)
+            return await loaded.scheduler.submit(request, owner=stream, final=final)
+
+        stream = UtteranceStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),
+                                 max_utterance=self.options.max_utterance)
+        return stream
+
+    def load_stats(self) -> dict[str, tuple[int, int]]:
+        return {name: m.scheduler.backlog() for name, m in self._models.items()}
+
+    async def aclose(self) -> None:
+        for loaded in self._models.values():
+            loaded.scheduler.close()

@@ -1,0 +1,186 @@
+"""Decoding one batch of utterances with a CTranslate2 Whisper model.
+
+Whisper is trained on 30 s windows, but CTranslate2 accepts shorter encoder inputs, and the
+encoder's cost grows with the window. Short utterances are therefore encoded in a *trimmed*
+window (the audio plus some silence, at least `MIN_WINDOW_FRAMES`), decoded in timestamp mode,
+and cut where the timestamps stop making sense (going backwards or past the audio): that is
+where a trimmed window can make Whisper repeat itself. `window="full"` keeps the classic
+30-second window for comparison.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+HOP = 160  # samples per mel frame
+FULL_WINDOW_FRAMES = 3000
+MIN_WINDOW_FRAMES = 1000  # 10 s: below this, trimmed windows repeat themselves too often
+TAIL_FRAMES = 300  # silence after the audio inside a trimmed window
+
+
+@dataclass
+class DecodeRequest:
+    audio: np.ndarray  # 16 kHz mono float32
+    language: str | None = None  # ISO 639-1; None = detect (multilingual models)
+    task: str = "transcribe"
+    beam_size: int = 1
+    word_timestamps: bool = False
+
+
+@dataclass
+class DecodedWord:
+    word: str
+    start: float  # seconds from the start of the request's audio
+    end: float
+    probability: float
+
+
+@dataclass
+class Transcript:
+    text: str
+    words: list[DecodedWord] = field(default_factory=list)
+    language: str = ""
+    language_probability: float = 0.0
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+    @property
+    def confidence(self) -> float:
+        return float(np.exp(self.avg_logprob)) if self.text else 0.0
+
+    @property
+    def is_hallucination(self) -> bool:
+        """Whisper's own no-speech test: likely silence and a low-confidence text."""
+        return self.no_speech_prob > 0.6 and self.avg_logprob < -0.7
+
+
+class WhisperDecoder:
+    """Wraps a faster-whisper model; thread-compatible (one batch at a time per instance)."""
+
+    def __init__(self, model_path: str, *, compute_type: str = "int8", cpu_threads: int = 2,
+                 window: str = "trimmed"):
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+
+        t0 = time.monotonic()
+        self.model = WhisperModel(model_path, device="cpu", compute_type=compute_type,
+                                  cpu_threads=cpu_threads, num_workers=1)
+        self.multilingual = self.model.model.is_multilingual
+        self.window = window
+        self._tokenizer_cls = Tokenizer
+        self._tokenizers: dict[tuple[str | None, str], object] = {}
+        log.info("loaded whisper model %s (%s, %d threads) in %.1fs", model_path, compute_type,
+                 cpu_threads, time.monotonic() - t0)
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.model.supported_languages)
+
+    def tokenizer(self, language: str | None, task: str):
+        key = (language, task)
+        tok = self._tokenizers.get(key)
+        if tok is None:
+            tok = self._tokenizer_cls(self.model.hf_tokenizer, self.multilingual,
+                                      task=task if self.multilingual else None,
+                                      language=language if self.multilingual else None)
+            self._tokenizers[key] = tok
+        return tok
+
+    def _window_frames(self, n_frames: int) -> int:
+        if self.window == "full":
+            return FULL_WINDOW_FRAMES
+        return int(min(FULL_WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, n_frames + TAIL_FRAMES)))
+
+    def decode(self, requests: list[DecodeRequest]) -> list[Transcript]:
+        """Transcribe a batch; all requests share one encoder call."""
+        from faster_whisper.transcribe import get_ctranslate2_storage
+
+        fe = self.model.feature_extractor
+        max_frames = max(len(r.audio) // HOP + 1 for r in requests)
+        window = self._window_frames(max_frames)
+        feats = np.zeros((len(requests), self.model.model.n_mels, window), dtype=np.float32)
+        for i, r in enumerate(requests):
+            audio = r.audio[: window * HOP]
+            mel = fe(audio, padding=window * HOP - len(audio))[:, :window]
+            feats[i, :, : mel.shape[1]] = mel
+        encoder_output = self.model.model.encode(get_ctranslate2_storage(feats), to_cpu=False)
+
+        languages = self._languages(requests, encoder_output)
+        prompts, tokenizers = [], []
+        for r, (lang, _) in zip(requests, languages):
+            tok = self.tokenizer(lang, r.task)
+            tokenizers.append(tok)
+            prompts.append(list(tok.sot_sequence))
+        beam = max(r.beam_size for r in requests) or 1
+        max_len = min(224, int(window / 100 * 8) + 16)
+        outs = self.model.model.generate(
+            encoder_output, prompts, beam_size=beam, max_length=max_len, return_scores=True,
+            return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1],
+        )
+        results = []
+        for i, (r, out, tok, (lang, lang_p)) in enumerate(zip(requests, outs, tokenizers, languages)):
+            duration = len(r.audio) / 16000
+            text_tokens = self._guarded_text_tokens(out.sequences_ids[0], tok, duration)
+            n_tokens = max(len(out.sequences_ids[0]), 1)
+            avg_logprob = float(out.scores[0]) / n_tokens if out.scores else 0.0
+            text = tok.decode(text_tokens).strip()
+            words: list[DecodedWord] = []
+            if r.word_timestamps and text_tokens:
+                words = self._words(tok, text_tokens, encoder_output, i, min(window, len(r.audio) // HOP))
+            results.append(Transcript(text=text, words=words, language=lang or "en",
+                                      language_probability=lang_p, avg_logprob=avg_logprob,
+                                      no_speech_prob=float(out.no_speech_prob)))
+        return results
+
+    def _languages(self, requests, encoder_output) -> list[tuple[str | None, float]]:
+        if not self.multilingual:
+            return [("en", 1.0)] * len(requests)
+        out: list[tuple[str | None, float]] = [(r.language, 1.0) for r in requests]
+        if any(r.language is None for r in requests):
+            detected = self.model.model.detect_language(encoder_output)
+            for i, r in enumerate(requests):
+                if r.language is None:
+                    token, prob = detected[i][0]
+                    out[i] = (token[2:-2], float(prob))
+        return out
+
+    @staticmethod
+    def _guarded_text_tokens(ids: list[int], tok, duration: float) -> list[int]:
+        """Text tokens up to the point where timestamps go backwards or past the audio."""
+        ts_begin = tok.timestamp_begin
+        text: list[int] = []
+        last_ts = -1.0
+        segment: list[int] = []
+        for t in ids:
+            if t >= ts_begin:
+                ts = (t - ts_begin) * 0.02
+                if ts < last_ts - 1e-6 or ts > duration + 1.0:
+                    break  # the model started over: everything after is a repetition
+                last_ts = ts
+                text.extend(segment)
+                segment = []
+            elif t < tok.eot:
+                segment.append(t)
+        text.extend(segment)
+        return text
+
+    def _words(self, tok, text_tokens: list[int], encoder_output, index: int, num_frames: int) -> list[DecodedWord]:
+        import ctranslate2
+
+        # align() works on the whole batch; select this item's encoder output.
+        enc = encoder_output
+        if encoder_output.shape[0] > 1:
+            arr = np.array(ctranslate2.StorageView.to_device(encoder_output, ctranslate2.Device.cpu))
+            enc = ctranslate2.StorageView.from_array(np.ascontiguousarray(arr[index:index + 1]))
+        try:
+            alignment = self.model.find_alignment(tok, [text_tokens], enc, max(num_frames, 1))[0]
+        except Exception:  # alignment is best effort; text is still valid
+            log.exception("word alignment failed")
+            return []
+        return [DecodedWord(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
+                for w in alignment]

@@ -1,0 +1,43 @@
+"""gRPC errors with google.rpc details: what went wrong, which field, when to retry."""
+from __future__ import annotations
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+DOMAIN = "asr.v1"
+
+
+class ApiError(Exception):
+    """An error to end a Recognize call with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, *, reason: str = "", field_name: str = "",
+                 retry_after: float | None = None, metadata: dict[str, str] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason or code.name
+        self.field_name = field_name
+        self.retry_after = retry_after
+        self.metadata = metadata or {}
+
+    def to_status(self) -> grpc.Status:
+        details = []
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
+        details.append(info)
+        if self.field_name:
+            details.append(error_details_pb2.BadRequest(field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=self.field_name, description=self.message)]))
+        if self.retry_after is not None:
+            seconds = max(self.retry_after, 0.0)
+            details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
+                seconds=int(seconds), nanos=int((seconds % 1) * 1e9))))
+        status = status_pb2.Status(code=getattr(code_pb2, self.code.name), message=self.message)
+        for d in details:
+            status.details.add().Pack(d)
+        return rpc_status.to_status(status)
+
+
+def invalid(message: str, field_name: str = "", reason: str = "INVALID_ARGUMENT") -> ApiError:
+    return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message, field_name=field_name, reason=reason)

@@ -1,0 +1,144 @@
+"""One decode queue per loaded model, shared by every session, run by a worker thread.
+
+Finals go before partials. A session has at most one partial waiting: a newer request
+replaces it (its audio is a superset), so a busy model sheds partial work first and finals
+never wait behind stale partials. Requests of the same kind may be decoded together in one
+batch (`max_batch`).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+FINAL, PARTIAL = 0, 1
+
+
+class Superseded(Exception):
+    """A partial request was replaced by a newer one from the same session."""
+
+
+@dataclass(order=True)
+class _Job(Generic[Req]):
+    priority: int
+    seq: int
+    request: Any = field(compare=False)
+    owner: object = field(compare=False)
+    future: asyncio.Future = field(compare=False)
+    loop: asyncio.AbstractEventLoop = field(compare=False)
+    enqueued: float = field(compare=False, default_factory=time.monotonic)
+
+
+@dataclass
+class SchedulerStats:
+    decodes: int = 0
+    batches: int = 0
+    superseded: int = 0
+    busy_seconds: float = 0.0
+    queue_wait: list[float] = field(default_factory=list)
+
+
+class DecodeScheduler(Generic[Req, Res]):
+    """Runs `decode(list[Req]) -> list[Res]` on a worker thread with priorities."""
+
+    def __init__(self, decode: Callable[[list[Req]], list[Res]], *, name: str, max_batch: int = 1):
+        self._decode = decode
+        self._max_batch = max(1, max_batch)
+        self._cond = threading.Condition()
+        self._queue: list[_Job] = []
+        self._pending_partial: dict[int, _Job] = {}
+        self._seq = itertools.count()
+        self._closed = False
+        self.stats = SchedulerStats()
+        self._thread = threading.Thread(target=self._run, name=f"decode-{name}", daemon=True)
+        self._thread.start()
+
+    def backlog(self) -> tuple[int, int]:
+        """(finals, partials) waiting."""
+        with self._cond:
+            finals = sum(1 for j in self._queue if j.priority == FINAL)
+            return finals, len(self._queue) - finals
+
+    async def submit(self, request: Req, *, owner: object, final: bool) -> Res:
+        loop = asyncio.get_running_loop()
+        job = _Job(FINAL if final else PARTIAL, next(self._seq), request, owner, loop.create_future(), loop)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("decoder is shut down")
+            old = self._pending_partial.pop(id(owner), None)
+            if old is not None:
+                self._queue.remove(old)
+                self.stats.superseded += 1
+                old.loop.call_soon_threadsafe(_set_exception, old.future, Superseded())
+            if not final:
+                self._pending_partial[id(owner)] = job
+            self._queue.append(job)
+            self._queue.sort()
+            self._cond.notify()
+        return await job.future
+
+    def _take_batch(self) -> list[_Job]:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return []
+            first = self._queue.pop(0)
+            batch = [first]
+            while self._queue and len(batch) < self._max_batch and self._queue[0].priority == first.priority:
+                batch.append(self._queue.pop(0))
+            for job in batch:
+                if job.priority == PARTIAL and self._pending_partial.get(id(job.owner)) is job:
+                    del self._pending_partial[id(job.owner)]
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                return
+            batch = [j for j in batch if not j.future.cancelled()]
+            if not batch:
+                continue
+            started = time.monotonic()
+            try:
+                results = self._decode([j.request for j in batch])
+            except Exception as exc:  # one bad batch must not kill the worker
+                log.exception("decode failed")
+                for job in batch:
+                    job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
+                continue
+            busy = time.monotonic() - started
+            self.stats.busy_seconds += busy
+            self.stats.batches += 1
+            self.stats.decodes += len(batch)
+            for job, result in zip(batch, results):
+                self.stats.queue_wait.append(started - job.enqueued)
+                job.loop.call_soon_threadsafe(_set_result, job.future, (result, busy))
+            if len(self.stats.queue_wait) > 10000:
+                del self.stats.queue_wait[:5000]
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=10)
+
+
+def _set_result(fut: asyncio.Future, value) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _set_exception(fut: asyncio.Future, exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)

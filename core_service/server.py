@@ -1,0 +1,77 @@
+"""The gRPC server: RecognizerService, grpc.health.v1 and server reflection on one port."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from asr.v1 import asr_pb2, asr_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .config import ServerConfig
+from .engines.registry import EngineRegistry
+from .engines.whisper import WhisperEngine, WhisperOptions
+from .servicer import RecognizerServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = asr_pb2.DESCRIPTOR.services_by_name["RecognizerService"].full_name
+
+
+def build_registry(config: ServerConfig) -> EngineRegistry:
+    whisper = WhisperOptions(
+        default_model=config.model if config.engine in ("whisper", "faster-whisper", "faster_whisper") and config.model
+        else "tiny.en",
+        compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
+        max_batch=config.max_batch, max_utterance=config.max_utterance, vad_threads=config.vad_threads)
+    return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)})
+
+
+async def serve(config: ServerConfig) -> None:
+    registry = build_registry(config)
+    server = grpc.aio.server(options=[
+        # our own cap (max_audio_message_bytes) answers with INVALID_ARGUMENT; gRPC's must be larger
+        ("grpc.max_receive_message_length", config.max_audio_message_bytes + (4 << 20)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10000),
+    ])
+    servicer = RecognizerServicer(config, registry)
+    asr_pb2_grpc.add_RecognizerServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
+    address = f"{config.host}:{config.port}"
+    if server.add_insecure_port(address) == 0:
+        raise SystemExit(f"cannot listen on {address}; is another server using port {config.port}?")
+    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.start()
+    log.info("listening on %s; loading the default engine %s", address, registry.default)
+
+    engine = registry.get()
+    await engine.warm_up()
+    for item in filter(None, (p.strip() for p in config.preload.split(","))):
+        name, _, model = item.partition(":")
+        try:
+            eng = registry.get(name)
+            if model and hasattr(eng, "_loaded"):
+                await eng._loaded(eng.canonical_model(model))
+        except Exception as exc:
+            log.warning("preload of %s failed: %s", item, exc)
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("ready: %s serving on %s", SERVICE_NAME, address)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: %d open streams get %.0f s to finish", servicer.active, config.grace)
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(config.grace)
+    for eng in registry.loaded():
+        await eng.aclose()
+    log.info("stopped")
