@@ -100,3 +100,29 @@ class Codec(abc.ABC):
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         """A client frame exceeded the dialect's max message size (the frame is dropped)."""
         return [Close(1009, f"message of {size} bytes exceeds the {limit}-byte limit")]
+
+    # ---- added for the shared runtime (bridges/runtime.py); all have safe defaults --------
+    def idle_timeout(self, default: float | None) -> float | None:
+        """Seconds without a client frame before `idle()` is called; None = no timer now.
+
+        Asked again after every event, so a codec can use a short timer in one state (e.g.
+        "end the stream after 2 s without audio") and none in another. `default` is the
+        dialect's configured idle timeout.
+        """
+        return default
+
+    def refused(self, code: str, message: str) -> list[Action]:
+        """The runtime will not serve this connection (code: one of REFUSAL_CODES)."""
+        return [Close(1013, message)]
+
+    def ending(self, reason: str) -> list[Action]:
+        """The runtime is ending the session (reason: "shutdown" or "max_duration").
+
+        After these actions the runtime half-closes the core stream itself (if one is open),
+        waits for `core_finished()`, and closes the socket if the codec did not.
+        """
+        return []
+
+
+# Codes passed to Codec.refused().
+REFUSAL_CODES = ("max_connections", "duplicate_session", "shutting_down")

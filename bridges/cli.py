@@ -1,0 +1,33 @@
+"""`python -m bridges.<dialect>`: parse flags, configure logging, serve until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from bridges.core_client import parse_core_addresses
+from bridges.runtime import Bridge, DialectSpec, build_parser
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+async def serve_until_signalled(bridge: Bridge) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await bridge.start()
+    await stop.wait()
+    await bridge.shutdown()
+
+
+def main(spec: DialectSpec, argv: list[str] | None = None) -> None:
+    options = build_parser(spec).parse_args(argv)
+    logging.basicConfig(level=options.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    try:
+        cores = parse_core_addresses(options.core or os.environ.get("ASR_CORE") or "localhost:50051")
+    except ValueError as exc:
+        sys.exit(f"--core: {exc}")
+    asyncio.run(serve_until_signalled(Bridge(spec, options, cores)))

@@ -1,0 +1,235 @@
+"""Shared runtime for WebSocket dialect bridges: one server, one core stream per session.
+
+Registering a dialect
+---------------------
+A dialect is a sans-I/O codec class (bridges/codec.py) plus a `DialectSpec`::
+
+    # bridges/mydialect/__init__.py
+    from bridges.runtime import DialectSpec, Limits
+
+    def add_arguments(parser):            # optional: dialect-specific flags
+        parser.add_argument("--my-flag", type=float, default=2.0)
+
+    SPEC = DialectSpec(
+        name="mydialect",
+        path="/v1/stream/{room}",         # "{name}" segments become ConnectionInfo.params
+        default_port=9000,
+        codec_factory=lambda info, options: MyCodec(info, options),
+        limits=Limits(max_connections=64, max_message_bytes=256 * 1024, idle_timeout=30.0),
+        add_arguments=add_arguments,
+    )
+
+    # bridges/mydialect/__main__.py
+    from bridges.cli import main
+    from bridges.mydialect import SPEC
+    main(SPEC)                            # python -m bridges.mydialect [--port P] [--core H:P] ...
+
+`codec_factory(info, options)` is called once per connection with a `ConnectionInfo` (path,
+params, peer, session id) and the parsed argparse namespace (common flags: host, port, core,
+engine, limits; plus the dialect's own). In tests, run a bridge in-process with
+`Bridge.from_argv(SPEC, ["--port", "0", "--core", addr])`, `await bridge.start()`,
+`bridge.port`, `await bridge.shutdown()`.
+
+What the runtime does for every dialect: routes the path (404 otherwise), enforces
+max connections / max message size / max session duration / idle timeout (through the codec,
+so the client gets the dialect's own error shape), keeps `unique_param` values unique among
+live connections, opens one gRPC Recognize stream per `StartStream` (round robin over
+`--core` addresses with failover, see bridges/core_client.py), logs one line at session start
+and one at session end with counts, and on SIGTERM/SIGINT stops accepting, lets open sessions
+finish (half-close to the core, deliver finals) and exits.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from typing import Callable
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from bridges.codec import Close, Codec
+from bridges.core_client import DEFAULT_CORE, CorePool, parse_core_addresses
+from bridges.session import SessionPump
+
+log = logging.getLogger("bridges.runtime")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int = 100
+    max_message_bytes: int = 1024 * 1024
+    max_session_seconds: float | None = 3600.0
+    idle_timeout: float | None = 30.0  # default passed to Codec.idle_timeout()
+    drain_grace: float = 30.0  # how long a finishing session may wait for the core's finals
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    path: str
+    params: dict[str, str]
+    peer: str
+    session_id: str
+
+
+CodecFactory = Callable[[ConnectionInfo, argparse.Namespace], Codec]
+
+
+@dataclass(frozen=True)
+class DialectSpec:
+    name: str
+    path: str
+    default_port: int
+    codec_factory: CodecFactory
+    limits: Limits = field(default_factory=Limits)
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    # A path parameter whose value must be unique among live connections (e.g. client_id).
+    unique_param: str | None = None
+
+    def path_regex(self) -> re.Pattern[str]:
+        parts = re.split(r"\{(\w+)\}", self.path)
+        pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+        return re.compile(f"^{pattern}$")
+
+
+def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
+    limits = spec.limits
+    parser = argparse.ArgumentParser(prog=f"python -m bridges.{spec.name}",
+                                     description=f"{spec.name} WebSocket bridge to the asr.v1 core")
+    parser.add_argument("--host", default="0.0.0.0", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=spec.default_port, help="WebSocket port (0 = any free port)")
+    parser.add_argument("--core", default=None,
+                        help="core address HOST:PORT, or a comma-separated list to load-balance "
+                             "(default: $ASR_CORE or localhost:50051)")
+    parser.add_argument("--engine", default="", help="core engine for every session (default: the core's default)")
+    parser.add_argument("--max-connections", type=int, default=limits.max_connections)
+    parser.add_argument("--max-message-bytes", type=int, default=limits.max_message_bytes)
+    parser.add_argument("--max-session-seconds", type=float, default=limits.max_session_seconds)
+    parser.add_argument("--idle-timeout", type=float, default=limits.idle_timeout,
+                        help="seconds without a client frame before the dialect's idle handling")
+    parser.add_argument("--drain-grace", type=float, default=limits.drain_grace,
+                        help="seconds a finishing session may wait for its last results")
+    parser.add_argument("--log-level", default="INFO")
+    if spec.add_arguments is not None:
+        spec.add_arguments(parser)
+    return parser
+
+
+class Bridge:
+    """One dialect's WebSocket server."""
+
+    def __init__(self, spec: DialectSpec, options: argparse.Namespace, cores: list[str]) -> None:
+        self.spec = spec
+        self.options = options
+        self.limits = replace(spec.limits, max_connections=options.max_connections,
+                              max_message_bytes=options.max_message_bytes,
+                              max_session_seconds=options.max_session_seconds or None,
+                              idle_timeout=options.idle_timeout or None, drain_grace=options.drain_grace)
+        self.pool = CorePool(cores)
+        self._regex = spec.path_regex()
+        self._server: Server | None = None
+        self._sessions: dict[str, SessionPump] = {}
+        self._unique: set[str] = set()
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task] = set()
+        self._stopping = False
+
+    @classmethod
+    def from_argv(cls, spec: DialectSpec, argv: list[str]) -> "Bridge":
+        """Build from command-line flags; --core falls back to $ASR_CORE, then localhost:50051."""
+        options = build_parser(spec).parse_args(argv)
+        return cls(spec, options, parse_core_addresses(options.core or os.environ.get("ASR_CORE") or DEFAULT_CORE))
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "call start() first"
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        # The socket limit is a backstop well above the dialect limit: frames between the two
+        # reach the codec (frame_too_large) and get the dialect's own error shape.
+        backstop = max(4 * self.limits.max_message_bytes, 4 * 1024 * 1024)
+        self._server = await serve(self._handle, self.options.host, self.options.port,
+                                   process_request=self._route, max_size=backstop,
+                                   ping_interval=20, ping_timeout=20, close_timeout=5)
+        log.info("bridge=%s listening on %s:%d path=%s cores=%s", self.spec.name, self.options.host,
+                 self.port, self.spec.path, ",".join(self.pool.addresses))
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let open sessions finish (bounded by drain_grace), close."""
+        if self._server is None:
+            return
+        self._stopping = True
+        self._server.close(close_connections=False)
+        log.info("bridge=%s shutting down: finishing %d open session(s)", self.spec.name, len(self._sessions))
+        for pump in list(self._sessions.values()):
+            pump.request_end("shutdown")
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.limits.drain_grace + 5)
+        self._server.close()
+        await self._server.wait_closed()
+        await self.pool.close()
+        log.info("bridge=%s stopped", self.spec.name)
+
+    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if not self._regex.match(path):
+            return connection.respond(HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {path}; use {self.spec.path}\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        path = ws.request.path.split("?", 1)[0]
+        match = self._regex.match(path)
+        params = match.groupdict() if match else {}
+        session_id = f"{self.spec.name}-{next(self._ids)}"
+        peer = "%s:%s" % tuple(ws.remote_address[:2]) if ws.remote_address else "?"
+        info = ConnectionInfo(path, params, peer, session_id)
+        codec = self.spec.codec_factory(info, self.options)
+        pump = SessionPump(ws, codec, self.pool, session_id=session_id, dialect=self.spec.name,
+                           max_message_bytes=self.limits.max_message_bytes, idle_timeout=self.limits.idle_timeout,
+                           max_session_seconds=self.limits.max_session_seconds, drain_grace=self.limits.drain_grace)
+        unique = params.get(self.spec.unique_param) if self.spec.unique_param else None
+        refusal = self._refusal(unique)
+        serving = refusal is None
+        if refusal is None:
+            first = codec.connected()
+        else:  # whatever the codec sends, a refused connection ends here
+            first = [*codec.refused(*refusal), Close(1013, refusal[1])]
+        task = asyncio.current_task()
+        if serving:
+            self._sessions[session_id] = pump
+            if unique is not None:
+                self._unique.add(unique)
+            if task is not None:
+                self._tasks.add(task)
+        log.info("session_start dialect=%s session=%s peer=%s path=%s%s", self.spec.name, session_id, peer, path,
+                 "" if serving else " refused=true")
+        try:
+            await pump.run(first)
+        except Exception:
+            log.exception("session=%s failed", session_id)
+        finally:
+            if serving:
+                self._sessions.pop(session_id, None)
+                if unique is not None:
+                    self._unique.discard(unique)
+                if task is not None:
+                    self._tasks.discard(task)
+            log.info("session_end %s", pump.summary())
+
+    def _refusal(self, unique: str | None) -> tuple[str, str] | None:
+        if self._stopping:
+            return "shutting_down", "the bridge is shutting down; reconnect to another instance"
+        if len(self._sessions) >= self.limits.max_connections:
+            return "max_connections", (f"the bridge is at its limit of {self.limits.max_connections} "
+                                       "connections; retry later")
+        if unique is not None and unique in self._unique:
+            name = self.spec.unique_param
+            return "duplicate_session", (f"{name} {unique!r} is already connected; use a different {name} "
+                                         "or close the other connection")
+        return None
