@@ -49,6 +49,7 @@ import re
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Callable
+from urllib.parse import parse_qsl
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -75,6 +76,7 @@ class ConnectionInfo:
     params: dict[str, str]
     peer: str
     session_id: str
+    query: dict[str, str] = field(default_factory=dict)  # URL query parameters (the last value of a repeated name)
 
 
 CodecFactory = Callable[[ConnectionInfo, argparse.Namespace], Codec]
@@ -188,7 +190,8 @@ class Bridge:
         params = match.groupdict() if match else {}
         session_id = f"{self.spec.name}-{next(self._ids)}"
         peer = "%s:%s" % tuple(ws.remote_address[:2]) if ws.remote_address else "?"
-        info = ConnectionInfo(path, params, peer, session_id)
+        query = dict(parse_qsl(ws.request.path.partition("?")[2]))
+        info = ConnectionInfo(path, params, peer, session_id, query)
         codec = self.spec.codec_factory(info, self.options)
         pump = SessionPump(ws, codec, self.pool, session_id=session_id, dialect=self.spec.name,
                            max_message_bytes=self.limits.max_message_bytes, idle_timeout=self.limits.idle_timeout,

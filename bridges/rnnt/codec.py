@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from asr.v1 import asr_pb2
 
-from .codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
-from .rnnt_messages import (
+from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from .messages import (
     ConfigError,
     RecordingConfig,
     config_echo,
@@ -37,7 +37,6 @@ from .rnnt_messages import (
     to_duration,
     vad_echo,
 )
-from .slots import Slots
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +68,16 @@ class RnntCodec(Codec):
         *,
         engine: str = "",
         limits: RnntLimits = RnntLimits(),
-        slots: Slots | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client_id = client_id if client_id and len(client_id) <= 128 else new_client_id(clock())
         self.engine = engine
         self.limits = limits
-        self.slots = slots
         self.clock = clock
         self.state = State.IDLE
         self.config = RecordingConfig()
         self.started: asr_pb2.SessionStarted | None = None
         self.connected_at = clock()
-        self._holds_slot = False
-        self._slot_key = f"{self.client_id}@{id(self):x}"  # client_ids may repeat; connections don't
         self._pending_configured = 0
         self._recordings = 0
 
@@ -102,24 +97,26 @@ class RnntCodec(Codec):
 
     # ---- connection events -------------------------------------------------------------------
     def connected(self) -> list[Action]:
-        if self.slots is not None:
-            if not self.slots.acquire(self._slot_key, self.clock()):
-                return self._fatal(
-                    f"Server full: at most {self.limits.max_connections} concurrent connections; "
-                    "retry in a few seconds", 1013)
-            self._holds_slot = True
         return [SendJson(connection_message(self.client_id))]
 
-    def closed(self) -> None:
-        """The WebSocket is gone (either side): give the connection slot back."""
+    def refused(self, code: str, message: str) -> list[Action]:
+        """The runtime will not serve this connection (max_connections, shutting_down, ...)."""
         self.state = State.CLOSED
-        if self._holds_slot and self.slots is not None:
-            self.slots.release(self._slot_key)
-            self._holds_slot = False
+        if code == "max_connections":
+            text = (f"Server full: at most {self.limits.max_connections} concurrent connections; "
+                    "retry in a few seconds")
+        elif code == "shutting_down":
+            text = "Server is shutting down; reconnect in a few seconds"
+        else:
+            text = f"Connection refused: {message}"
+        return [*self._error(text), Close(1013, text[:120])]
 
-    def tick(self) -> list[Action]:
-        """Periodic timer: enforces the session length even when the client is silent."""
-        return self._over_time() or []
+    def ending(self, reason: str) -> list[Action]:
+        """The runtime ends the session: max duration closes now; shutdown lets the recording finish."""
+        if reason == "max_duration":
+            minutes = self.limits.max_session_seconds / 60
+            return self._fatal(f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue", 1008)
+        return self._error("Server is shutting down: finishing the current recording, then closing")
 
     def idle(self) -> list[Action]:
         return self._fatal(
@@ -128,8 +125,8 @@ class RnntCodec(Codec):
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         return self._error(
-            f"Audio chunk of {size} bytes exceeds the {limit}-byte limit and was dropped; "
-            "send 100-200 ms chunks (3200-6400 bytes of 16 kHz PCM16)")
+            f"Frame of {size} bytes exceeds the {limit}-byte limit and was dropped; "
+            "send audio in 100-200 ms chunks (3200-6400 bytes of 16 kHz PCM16)")
 
     # ---- client frames -----------------------------------------------------------------------
     def text_frame(self, text: str) -> list[Action]:

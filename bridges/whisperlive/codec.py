@@ -18,10 +18,10 @@ from typing import Any, Callable
 
 from asr.v1 import asr_pb2
 
-from .codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
 from .slots import Slots
-from .whisperlive_options import Options, OptionsError, choose_model, parse_options
-from .whisperlive_segments import SegmentList
+from .options import Options, OptionsError, choose_model, parse_options
+from .segments import SegmentList
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class WhisperLiveCodec(Codec):
         self._language_sent = False
         self._last_audio = clock()
         self._finalize_sent = False
+        self._refusal: tuple[str, str] | None = None
 
     # ---- helpers -----------------------------------------------------------------------------
     def _send(self, **fields: Any) -> SendJson:
@@ -100,18 +101,48 @@ class WhisperLiveCodec(Codec):
             self.slots.release(self._slot_key)
             self._holds_slot = False
 
+    def _gap_pending(self) -> bool:
+        return self.state is State.READY and not self._finalize_sent and self.segments.has_open_partial
+
+    def _finalize_gap(self) -> list[Action]:
+        self._finalize_sent = True
+        return [SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))]
+
     def tick(self) -> list[Action]:
         """Periodic timer: connection time limit, and finalizing after the client stops sending."""
         if (over := self._over_time()) is not None:
             return over
-        if (self.state is State.READY and not self._finalize_sent and self.segments.has_open_partial
-                and self.clock() - self._last_audio >= self.settings.audio_gap_finalize):
-            self._finalize_sent = True
-            return [SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))]
+        if self._gap_pending() and self.clock() - self._last_audio >= self.settings.audio_gap_finalize:
+            return self._finalize_gap()
         return []
 
+    def idle_timeout(self, default: float | None) -> float | None:
+        # While a partial is open, a short "no audio" timer finalizes it (see audio_gap_finalize).
+        if self._gap_pending():
+            return self.settings.audio_gap_finalize
+        return default
+
     def idle(self) -> list[Action]:
+        if self._gap_pending():
+            return self._finalize_gap()
         return self._error("No frames received for too long; closing. Reconnect to continue")
+
+    def ending(self, reason: str) -> list[Action]:
+        """max_duration: DISCONNECT and close now; shutdown: DISCONNECT, then the last segments."""
+        if self.state is State.CLOSED:
+            return []
+        if reason == "max_duration":
+            log.info("whisperlive %s: max connection time reached", self.uid)
+            return self._close_with(self._send(message="DISCONNECT"), code=1000, reason="max connection time")
+        if self.state is State.OPTIONS:
+            return self._close_with(code=1001, reason="server shutting down")
+        self.state = State.ENDING
+        return [self._send(message="DISCONNECT")]
+
+    def refused(self, code: str, message: str) -> list[Action]:
+        # The client drops messages without its uid, which arrives with the options: answer then.
+        self._refusal = (code, message)
+        return []
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         return self._error(f"Frame of {size} bytes exceeds the {limit}-byte limit; send 4096-sample frames", 1009)
@@ -140,6 +171,8 @@ class WhisperLiveCodec(Codec):
             return self._error(str(exc), 1003)
         self.options = options
         now = self.clock()
+        if self._refusal is not None:
+            return self._refuse(*self._refusal)
         if self.slots is not None:
             if not self.slots.acquire(self._slot_key, now):
                 minutes = self.slots.soonest_free(now, self.settings.max_connection_time) / 60
@@ -154,6 +187,16 @@ class WhisperLiveCodec(Codec):
         self.state = State.STARTING
         return [*(self._status("WARNING", w) for w in warnings),
                 StartStream(self._streaming_config(options, choice.model))]
+
+    def _refuse(self, code: str, message: str) -> list[Action]:
+        if code == "max_connections":
+            minutes = 0.0
+            if self.slots is not None:
+                minutes = self.slots.soonest_free(self.clock(), self.settings.max_connection_time) / 60
+            return self._close_with(self._status("WAIT", round(minutes, 2) or 1.0), reason="server full")
+        if code == "shutting_down":
+            return self._error("Server is shutting down; reconnect in a few seconds", 1001)
+        return self._error(f"Connection refused: {message}", 1013)
 
     def _streaming_config(self, options: Options, model: str) -> asr_pb2.StreamingConfig:
         config = asr_pb2.StreamingConfig(

@@ -9,9 +9,8 @@ from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
 from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
-from bridges.rnnt import RnntCodec, RnntLimits, State
-from bridges.rnnt_messages import iso_timestamp, new_client_id, vad_probability
-from bridges.slots import Slots
+from bridges.rnnt.codec import RnntCodec, RnntLimits, State
+from bridges.rnnt.messages import iso_timestamp, new_client_id, vad_probability
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -198,22 +197,19 @@ def test_core_errors_become_error_messages():
 
 def test_limits_server_full_session_length_and_idle():
     clock = Clock()
-    slots = Slots(2)
-    codecs = [RnntCodec(clock=clock, slots=slots) for _ in range(3)]
-    assert jsons(codecs[0].connected())[0]["type"] == "connection"
-    assert jsons(codecs[1].connected())[0]["type"] == "connection"
-    actions = codecs[2].connected()
-    assert jsons(actions)[0]["type"] == "error" and "Server full" in jsons(actions)[0]["error"]
-    assert isinstance(actions[-1], Close)
-    codecs[0].closed()
-    assert jsons(RnntCodec(clock=clock, slots=slots).connected())[0]["type"] == "connection"
+    actions = RnntCodec(clock=clock).refused("max_connections", "at limit")
+    assert "Server full" in jsons(actions)[0]["error"] and actions[-1].code == 1013
 
     codec = RnntCodec(clock=clock, limits=RnntLimits(max_session_seconds=60))
     codec.connected()
-    assert codec.tick() == []
+    assert jsons(codec.text_frame('{"type": "ping"}'))[0]["type"] == "pong"
     clock.t += 61
-    actions = codec.tick()
+    actions = codec.binary_frame(b"\0\0")  # checked as frames arrive ...
     assert "Maximum session duration" in jsons(actions)[0]["error"] and isinstance(actions[-1], Close)
+    actions = RnntCodec(clock=clock).ending("max_duration")  # ... and by the runtime's timer
+    assert "Maximum session duration of 60 minutes" in jsons(actions)[0]["error"] and actions[-1].code == 1008
+    actions = RnntCodec(clock=clock).ending("shutdown")
+    assert "shutting down" in jsons(actions)[0]["error"] and not any(isinstance(a, Close) for a in actions)
 
     actions = RnntCodec(clock=clock).idle()
     assert "idle" in jsons(actions)[0]["error"] and isinstance(actions[-1], Close)

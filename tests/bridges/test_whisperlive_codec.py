@@ -9,9 +9,9 @@ from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
 from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
-from bridges.slots import Slots
-from bridges.whisperlive import WhisperLiveCodec, WhisperLiveSettings
-from bridges.whisperlive_options import choose_model
+from bridges.whisperlive.slots import Slots
+from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
+from bridges.whisperlive.options import choose_model
 
 UID = "3f1c0a9e-uid"
 OPTIONS = {"uid": UID, "language": "en", "task": "transcribe", "model": "tiny.en", "use_vad": True,
@@ -205,3 +205,30 @@ def test_core_errors():
     codec.text_frame(json.dumps(OPTIONS))
     [msg] = jsons(codec.core_error(CoreError("UNAVAILABLE", "connection refused")))
     assert msg["status"] == "ERROR" and "unavailable" in msg["message"]
+
+
+def test_runtime_hooks_idle_gap_ending_and_refusal():
+    clock = Clock()
+    codec = WhisperLiveCodec(clock=clock)
+    ready(codec)
+    assert codec.idle_timeout(60.0) == 60.0
+    codec.binary_frame(b"\0" * 4)
+    codec.core_response(result(" Hello", False, 0.2, 0.9))
+    assert codec.idle_timeout(60.0) == 1.5  # a partial is open: short audio-gap timer
+    assert isinstance(codec.idle()[0], SendControl)
+    assert codec.idle_timeout(60.0) == 60.0
+    actions = codec.idle()
+    assert jsons(actions)[0]["status"] == "ERROR" and isinstance(actions[-1], Close)
+
+    codec = WhisperLiveCodec(clock=clock)
+    ready(codec)
+    actions = codec.ending("max_duration")
+    assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and actions[-1] == Close(1000, "max connection time")
+    codec = WhisperLiveCodec(clock=clock)
+    ready(codec)
+    assert jsons(codec.ending("shutdown")) == [{"uid": UID, "message": "DISCONNECT"}]
+
+    codec = WhisperLiveCodec(clock=clock)
+    assert codec.refused("max_connections", "full") == []  # answered once the uid is known
+    actions = codec.text_frame(json.dumps(OPTIONS))
+    assert jsons(actions)[0]["status"] == "WAIT" and isinstance(actions[-1], Close)

@@ -1,0 +1,29 @@
+"""The `rnnt` dialect bridge: `python -m bridges.rnnt --port 8000 --core HOST:PORT [--engine NAME]`.
+
+Endpoint `ws://HOST:8000/ws/transcribe?client_id=...` (shared/protocols/rnnt.md). The document's
+limits are the defaults: 10 connections, 60 min sessions, 8 KB frames, 30 s idle.
+"""
+from __future__ import annotations
+
+import argparse
+
+from bridges.runtime import ConnectionInfo, DialectSpec, Limits
+
+from .codec import RnntCodec, RnntLimits
+
+LIMITS = Limits(max_connections=10, max_message_bytes=8 * 1024, max_session_seconds=60 * 60, idle_timeout=30.0)
+
+
+def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> RnntCodec:
+    limits = RnntLimits(
+        max_connections=options.max_connections,
+        max_session_seconds=options.max_session_seconds or float("inf"),
+        max_chunk_bytes=options.max_message_bytes,
+        idle_timeout=options.idle_timeout or float("inf"),
+    )
+    return RnntCodec(info.query.get("client_id") or None, engine=options.engine, limits=limits)
+
+
+SPEC = DialectSpec(name="rnnt", path="/ws/transcribe", default_port=8000, codec_factory=make_codec, limits=LIMITS)
+
+__all__ = ["SPEC", "RnntCodec", "RnntLimits"]

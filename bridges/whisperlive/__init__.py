@@ -1,0 +1,47 @@
+"""The `whisperlive` dialect bridge: `python -m bridges.whisperlive --port 9090 --core HOST:PORT`.
+
+Endpoint `ws://HOST:9090` (path `/`), compatible with the whisper-live 0.10.0 Python client
+(shared/protocols/whisperlive-client-notes.md). `--max-clients` (default 4) is enforced here,
+not by the runtime's `--max-connections`, because a full server must answer with WAIT carrying
+the client's uid, which only arrives in its options frame.
+"""
+from __future__ import annotations
+
+import argparse
+
+from bridges.runtime import ConnectionInfo, DialectSpec, Limits
+
+from .codec import WhisperLiveCodec, WhisperLiveSettings
+from .slots import Slots
+
+# max_connections is only a backstop above --max-clients (see the module docstring).
+LIMITS = Limits(max_connections=1000, max_message_bytes=1024 * 1024, max_session_seconds=600.0, idle_timeout=60.0)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-clients", type=int, default=4,
+                        help="concurrent clients; more are answered with WAIT and an estimated wait in minutes")
+    parser.add_argument("--max-connection-time", dest="max_session_seconds", type=float, default=argparse.SUPPRESS,
+                        help="seconds before a client is sent DISCONNECT (same as --max-session-seconds; default 600)")
+    parser.add_argument("--audio-gap-finalize", type=float, default=1.5,
+                        help="seconds without audio after which the open segment is completed")
+    parser.set_defaults(whisperlive_slots=None)
+
+
+def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> WhisperLiveCodec:
+    # One Slots per bridge: the namespace belongs to exactly one Bridge.
+    if options.whisperlive_slots is None:
+        options.whisperlive_slots = Slots(options.max_clients)
+    settings = WhisperLiveSettings(
+        max_clients=options.max_clients,
+        max_connection_time=options.max_session_seconds or float("inf"),
+        engine=options.engine or "whisper",
+        audio_gap_finalize=options.audio_gap_finalize,
+    )
+    return WhisperLiveCodec(settings, slots=options.whisperlive_slots)
+
+
+SPEC = DialectSpec(name="whisperlive", path="/", default_port=9090, codec_factory=make_codec,
+                   limits=LIMITS, add_arguments=add_arguments)
+
+__all__ = ["SPEC", "WhisperLiveCodec", "WhisperLiveSettings"]
