@@ -140,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return EXIT_UNREACHABLE
     except RecognizerError as exc:
-        _error(f"the server at {exc.address} refused the request: {exc}" + _hint(exc))
+        verb = "failed" if exc.code.name in ("INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED", "DATA_LOSS") else "refused"
+        _error(f"the server at {exc.address} {verb} the request: {exc}" + _hint(exc))
         return EXIT_REJECTED
     except KeyboardInterrupt:
         _error("interrupted")
@@ -152,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _hint(exc: RecognizerError) -> str:
+    if exc.code.name == "DEADLINE_EXCEEDED":
+        return "\nThe call took longer than --timeout allows; raise it or leave it out."
     if exc.retry_after is not None:
         return f"\nThe server is busy; try again in {exc.retry_after:g} s."
     about_engine = any("engine" in v.field or "model" in v.field for v in exc.field_violations)

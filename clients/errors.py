@@ -41,7 +41,8 @@ class RecognizerError(Exception):
     def __str__(self) -> str:
         parts = [f"{self.code.name}: {self.message}"]
         for v in self.field_violations:
-            parts.append(f"  {v.field}: {v.description}")
+            same = v.description == self.message
+            parts.append(f"  field: {v.field}" if same else f"  {v.field}: {v.description}")
         if self.retry_after is not None:
             parts.append(f"  retry after {self.retry_after:g} s")
         return "\n".join(parts)

@@ -27,7 +27,7 @@ _SPEECH_EVENTS = {
 
 
 def seconds(d: duration_pb2.Duration) -> float:
-    return d.seconds + d.nanos / 1e9
+    return round(d.seconds + d.nanos / 1e9, 9)  # 1.672, not 1.6720000000000002
 
 
 def duration(s: float) -> duration_pb2.Duration:
@@ -97,7 +97,7 @@ class StreamConfig:
             word_time_offsets=msg.enable_word_time_offsets,
             automatic_punctuation=msg.enable_automatic_punctuation,
             vad_enabled=msg.vad.enabled if msg.vad.HasField("enabled") else None,
-            vad_threshold=msg.vad.threshold,
+            vad_threshold=_f32(msg.vad.threshold),
             min_silence=seconds(msg.vad.min_silence_duration) if msg.vad.HasField("min_silence_duration") else None,
             partial_interval=seconds(msg.partial_interval) if msg.HasField("partial_interval") else None,
             beam_size=msg.beam_size,
@@ -224,7 +224,7 @@ def event_from_proto(msg: asr_pb2.RecognizeResponse) -> Event | None:
         u = msg.settings_updated
         return SettingsUpdated(
             vad_enabled=u.vad.enabled if u.vad.HasField("enabled") else None,
-            vad_threshold=u.vad.threshold,
+            vad_threshold=_f32(u.vad.threshold),
             min_silence=seconds(u.vad.min_silence_duration) if u.vad.HasField("min_silence_duration") else None,
             partial_interval=seconds(u.partial_interval) if u.HasField("partial_interval") else None,
         )
@@ -234,6 +234,11 @@ def event_from_proto(msg: asr_pb2.RecognizeResponse) -> Event | None:
     return None
 
 
+def _f32(x: float) -> float:
+    """A proto float32 as the decimal it was meant to be (0.815, not 0.8149999976158142)."""
+    return round(x, 6)
+
+
 def result_from_proto(r: asr_pb2.RecognitionResult) -> Result:
     return Result(
         segment_id=r.segment_id,
@@ -241,11 +246,11 @@ def result_from_proto(r: asr_pb2.RecognitionResult) -> Result:
         is_final=r.is_final,
         start=seconds(r.start_offset),
         end=seconds(r.end_offset),
-        stability=r.stability,
-        confidence=r.confidence,
-        words=tuple(Word(w.word, seconds(w.start_offset), seconds(w.end_offset), w.confidence) for w in r.words),
+        stability=_f32(r.stability),
+        confidence=_f32(r.confidence),
+        words=tuple(Word(w.word, seconds(w.start_offset), seconds(w.end_offset), _f32(w.confidence)) for w in r.words),
         language=r.language,
-        language_probability=r.language_probability,
+        language_probability=_f32(r.language_probability),
         processing_time=seconds(r.processing_time),
     )
 
