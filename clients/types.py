@@ -5,7 +5,7 @@ Times are float seconds (from the start of the stream, in audio time) instead of
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Union
 
 from google.protobuf import duration_pb2
