@@ -1,0 +1,118 @@
+"""Small helpers shared by dialect codecs: strict JSON field reading, model routing, times."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from google.protobuf import duration_pb2
+
+BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+# Engines whose default model is English-only Whisper (tiny.en): other languages need "base".
+WHISPER_ENGINES = frozenset({"", "whisper", "faster-whisper", "faster_whisper"})
+MULTILINGUAL_WHISPER = "base"
+
+
+class FieldError(ValueError):
+    """A client message field is missing, has the wrong type or an invalid value."""
+
+
+def parse_json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FieldError(f"{what} is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise FieldError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def get_str(obj: dict[str, Any], key: str, default: str, *, allow_empty: bool = False) -> str:
+    if key not in obj:
+        return default
+    value = obj[key]
+    if value is None or (value == "" and not allow_empty):
+        raise FieldError(f"{key} is missing (null or empty); leave it out for the default {default!r} or give a value")
+    if not isinstance(value, str):
+        raise FieldError(f"{key} must be a string, got {_type_name(value)} {value!r}")
+    return value
+
+
+def get_int(obj: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    if key not in obj:
+        return default
+    value = obj[key]
+    if value is None:
+        raise FieldError(f"{key} is missing (null); leave it out for the default {default} or give an integer")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(f"{key} must be an integer, got {_type_name(value)} {value!r}")
+    if not lo <= value <= hi:
+        raise FieldError(f"{key} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def get_float(obj: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    if key not in obj:
+        return default
+    value = obj[key]
+    if value is None:
+        raise FieldError(f"{key} is missing (null); leave it out for the default {default} or give a number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FieldError(f"{key} must be a number, got {_type_name(value)} {value!r}")
+    if not lo <= value <= hi:
+        raise FieldError(f"{key} must be between {lo} and {hi}, got {value}")
+    return float(value)
+
+
+def get_bool(obj: dict[str, Any], key: str, default: bool) -> bool:
+    if key not in obj:
+        return default
+    value = obj[key]
+    if not isinstance(value, bool):
+        raise FieldError(f"{key} must be true or false, got {_type_name(value)} {value!r}")
+    return value
+
+
+def check_language(tag: str, key: str) -> str:
+    if not BCP47.match(tag):
+        raise FieldError(f"{key} {tag!r} is not a language code; use a BCP-47 tag such as en-US, ar-EG or zh-CN")
+    return tag
+
+
+def is_english(language: str) -> bool:
+    return language.split("-")[0].lower() == "en"
+
+
+def whisper_model_for(language: str, engine: str, model: str = "") -> str:
+    """The core's default engine is English-only Whisper; route other languages to "base"."""
+    if model or engine.lower() not in WHISPER_ENGINES or not language or is_english(language):
+        return model
+    return MULTILINGUAL_WHISPER
+
+
+def seconds(duration: duration_pb2.Duration) -> float:
+    return duration.seconds + duration.nanos / 1e9
+
+
+def to_duration(value: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(round(value * 1e9)))
+    return d
+
+
+def describe_core_error(code: str, message: str, violations: tuple[tuple[str, str], ...] = (),
+                        retry_after: float | None = None) -> str:
+    """One human sentence for a core error, with what to do about it."""
+    if code == "UNAVAILABLE":
+        return f"speech recognition service unavailable ({message}); retry in a few seconds"
+    if code == "RESOURCE_EXHAUSTED":
+        wait = f" in {retry_after:.0f} s" if retry_after else " later"
+        return f"speech recognition service is busy ({message}); retry{wait}"
+    if violations:
+        return "; ".join(desc if field in desc else f"{field}: {desc}" for field, desc in violations)
+    return message or code

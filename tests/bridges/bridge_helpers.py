@@ -1,0 +1,93 @@
+"""Helpers for bridge tests: run `python -m bridges.<name>` as a real subprocess."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from tests.conftest import ROOT, free_port
+
+
+@dataclass
+class BridgeProcess:
+    name: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+
+    def url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    stop = terminate
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bridge exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"bridge not listening on {port} after {timeout}s")
+
+
+def start_bridge(tmp_dir: Path, name: str, core: str, *args: str, port: int | None = None) -> BridgeProcess:
+    port = port or free_port()
+    log_path = tmp_dir / f"bridge-{name}-{port}.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"bridges.{name}", "--host", "127.0.0.1", "--port", str(port), "--core", core, *args],
+            cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    bridge = BridgeProcess(name, port, proc, log_path)
+    try:
+        wait_for_port(port, proc)
+    except Exception:
+        bridge.stop()
+        raise RuntimeError(f"bridge {name} failed to start:\n{bridge.log()[-4000:]}")
+    return bridge
+
+
+async def recv_json(ws: websockets.ClientConnection, timeout: float = 60.0) -> dict[str, Any]:
+    message = await asyncio.wait_for(ws.recv(), timeout)
+    assert isinstance(message, str), f"expected a JSON text frame, got {type(message).__name__}"
+    return json.loads(message)
+
+
+async def recv_all(ws: websockets.ClientConnection, timeout: float = 90.0) -> list[dict[str, Any]]:
+    """Every JSON message until the server closes the connection."""
+    messages = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"server did not close within {timeout}s; got {messages[-5:]}"
+            messages.append(json.loads(await asyncio.wait_for(ws.recv(), remaining)))
+    except websockets.ConnectionClosed:
+        return messages

@@ -1,0 +1,28 @@
+"""Bridge fixtures: real bridge subprocesses in front of the shared real core (tests/conftest.py)."""
+from __future__ import annotations
+
+import pytest
+
+from bridge_helpers import BridgeProcess, start_bridge
+
+
+@pytest.fixture(scope="module")
+def google_bridge(core_address, tmp_path_factory) -> BridgeProcess:
+    bridge = start_bridge(tmp_path_factory.mktemp("google"), "google_stt", core_address,
+                          "--end-after-silence", "1.5", "--max-message-bytes", "65536")
+    yield bridge
+    bridge.stop()
+
+
+@pytest.fixture(scope="module")
+def nexa_bridge(core_address, tmp_path_factory) -> BridgeProcess:
+    bridge = start_bridge(tmp_path_factory.mktemp("nexa"), "nexa", core_address, "--max-message-bytes", "65536")
+    yield bridge
+    bridge.stop()
+
+
+@pytest.fixture(scope="module")
+def funasr_bridge(core_address, tmp_path_factory) -> BridgeProcess:
+    bridge = start_bridge(tmp_path_factory.mktemp("funasr"), "funasr", core_address, "--max-message-bytes", "131072")
+    yield bridge
+    bridge.stop()

@@ -1,0 +1,163 @@
+"""google-stt bridge end to end: the document's own client, bad input, a parallel healthy session."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import websockets
+
+from bridge_helpers import recv_all, recv_json
+from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, to_pcm16, wer, with_pauses
+
+PATH = "/ws/asr-stream"
+CHUNK = 4096  # the document's chunk_size
+PACE = 0.04  # the document sleeps 0.1 s per 4096-byte (128 ms) chunk; we go ~3x real time
+
+
+async def doc_client(url: str, config: dict, pcm: bytes) -> tuple[dict, list[dict]]:
+    """The document's Python client: config, wait for ack, chunks with a sleep, then read until complete."""
+    async with websockets.connect(url) as websocket:
+        await websocket.send(json.dumps(config))
+        ack = json.loads(await websocket.recv())
+        for i in range(0, len(pcm), CHUNK):
+            await websocket.send(pcm[i:i + CHUNK])
+            await asyncio.sleep(PACE)
+        messages = []
+        while True:
+            message = json.loads(await asyncio.wait_for(websocket.recv(), 60))
+            messages.append(message)
+            if message["type"] == "complete":
+                break
+        return ack, messages
+
+
+def check_transcripts(messages: list[dict]) -> list[dict]:
+    transcripts = [m for m in messages if m["type"] == "transcript"]
+    for m in transcripts:
+        assert set(m) == {"type", "text", "is_final", "confidence"}, m
+        assert isinstance(m["text"], str) and m["text"].strip()
+        assert isinstance(m["is_final"], bool)
+        assert isinstance(m["confidence"], float) and 0.0 <= m["confidence"] <= 1.0
+    assert messages[-1] == {"type": "complete"}
+    assert not [m for m in messages if m["type"] == "error"], messages
+    return transcripts
+
+
+async def test_document_client_en_us_paragraph(google_bridge):
+    pcm = to_pcm16(np.concatenate([silence(0.3), speech(PARAGRAPH), silence(0.5)]))
+    config = {"language_code": "en-US", "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
+    ack, messages = await doc_client(google_bridge.url(PATH), config, pcm)
+    assert ack == {"type": "metadata", "status": "ready", "language_code": "en-US",
+                   "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
+    transcripts = check_transcripts(messages)
+    finals = [m["text"] for m in transcripts if m["is_final"]]
+    assert finals, messages
+    assert any(not m["is_final"] for m in transcripts), "interim results are on by default"
+    text = " ".join(finals)
+    assert wer(PARAGRAPH, text) <= 0.15, text
+    assert any(ch in text for ch in ".,?!"), f"automatic punctuation is on by default: {text!r}"
+    assert all(m["confidence"] > 0 for m in transcripts if m["is_final"])
+
+
+async def test_document_client_default_arabic_config(google_bridge):
+    """The document's own config (ar-EG) must work: it is routed to the multilingual model."""
+    pcm = to_pcm16(np.concatenate([silence(0.3), speech(UTTERANCES[0]), silence(0.3)]))
+    config = {"language_code": "ar-EG", "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
+    ack, messages = await doc_client(google_bridge.url(PATH), config, pcm)
+    assert ack["status"] == "ready" and ack["language_code"] == "ar-EG"
+    transcripts = check_transcripts(messages)
+    assert [m for m in transcripts if m["is_final"]], messages
+
+
+async def test_empty_config_takes_documented_defaults_and_explicit_end(google_bridge):
+    async with websockets.connect(google_bridge.url(PATH)) as ws:
+        await ws.send("{}")
+        assert await recv_json(ws) == {"type": "metadata", "status": "ready", "language_code": "ar-EG",
+                                       "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
+        await ws.send(to_pcm16(silence(0.5)))
+        await ws.send(json.dumps({"type": "end"}))
+        assert (await recv_all(ws))[-1] == {"type": "complete"}
+
+
+async def bad_config(url: str, frame: str | bytes) -> tuple[dict, int | None]:
+    async with websockets.connect(url) as ws:
+        await ws.send(frame)
+        error = await recv_json(ws)
+        rest = await recv_all(ws, timeout=30)
+        assert rest == [], rest
+        return error, ws.close_code
+
+
+async def healthy_session(url: str) -> str:
+    audio, _ = with_pauses(UTTERANCES, pause=1.0, lead=0.3)
+    pcm = to_pcm16(audio)
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"language_code": "en-US"}))
+        assert (await recv_json(ws))["status"] == "ready"
+        for i in range(0, len(pcm), CHUNK):
+            await ws.send(pcm[i:i + CHUNK])
+            await asyncio.sleep(PACE)
+        await ws.send(json.dumps({"type": "end"}))
+        messages = await recv_all(ws)
+    transcripts = check_transcripts(messages)
+    return " ".join(m["text"] for m in transcripts if m["is_final"])
+
+
+async def test_bad_input_gets_errors_while_a_parallel_session_completes(google_bridge):
+    url = google_bridge.url(PATH)
+    healthy = asyncio.create_task(healthy_session(url))
+
+    cases = {
+        "not json": "{language_code: en-US",
+        "not an object": "[1, 2]",
+        "wrong type": json.dumps({"language_code": "en-US", "sample_rate_hertz": "16000"}),
+        "bool as int": json.dumps({"sample_rate_hertz": True}),
+        "missing (null)": json.dumps({"language_code": None}),
+        "missing (empty)": json.dumps({"language_code": ""}),
+        "bad rate": json.dumps({"sample_rate_hertz": 100}),
+        "unsupported encoding": json.dumps({"language_code": "en-US", "encoding": "MP3"}),
+        "binary before config": b"\x00\x01" * 100,
+    }
+    for name, frame in cases.items():
+        error, code = await bad_config(url, frame)
+        assert set(error) == {"type", "detail"} and error["type"] == "error", (name, error)
+        assert code == 1008, (name, code)
+    details = {name: (await bad_config(url, frame))[0]["detail"] for name, frame in list(cases.items())[:7]}
+    assert "JSON" in details["not json"] and "sample_rate_hertz" in details["wrong type"]
+    assert "missing" in details["missing (null)"]
+
+    # Unknown language: rejected by the core's engine, relayed as the dialect's error.
+    error, code = await bad_config(url, json.dumps({"language_code": "xx-QQ"}))
+    assert error["type"] == "error" and "language" in error["detail"], error
+
+    # In-stream mistakes are reported and the session carries on.
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"language_code": "en-US"}))
+        assert (await recv_json(ws))["type"] == "metadata"
+        await ws.send(b"\x00" * 65537)  # over this bridge's 64 KiB limit
+        assert "exceeds" in (await recv_json(ws))["detail"]
+        await ws.send(b"\x00" * 4095)
+        assert "16-bit" in (await recv_json(ws))["detail"]
+        await ws.send(json.dumps({"type": "pause"}))
+        assert "unknown message" in (await recv_json(ws))["detail"]
+        await ws.send("not json")
+        assert (await recv_json(ws))["type"] == "error"
+        await ws.send(to_pcm16(speech(UTTERANCES[1])))
+        await ws.send(json.dumps({"action": "stop"}))
+        messages = await recv_all(ws)
+        assert messages[-1] == {"type": "complete"}
+        assert wer(UTTERANCES[1], " ".join(m["text"] for m in messages if m.get("is_final"))) <= 0.15
+
+    # A client that vanishes mid-stream.
+    ws = await websockets.connect(url)
+    await ws.send(json.dumps({"language_code": "en-US"}))
+    await recv_json(ws)
+    await ws.send(to_pcm16(speech(UTTERANCES[0]))[:32000])
+    ws.transport.abort()
+
+    text = await asyncio.wait_for(healthy, 120)
+    assert wer(" ".join(UTTERANCES), text) <= 0.15, text
+    await asyncio.sleep(0.5)
+    log = google_bridge.log()
+    assert "client closed" in log or "client vanished" in log

@@ -1,0 +1,117 @@
+"""google-stt codec without sockets: frames in, actions out."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from asr.v1 import asr_pb2
+
+from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.google_stt.codec import GoogleSttCodec, GoogleSttOptions
+
+
+def started(codec: GoogleSttCodec, config: dict | None = None) -> asr_pb2.StreamingConfig:
+    actions = codec.text_frame(json.dumps(config or {}))
+    assert len(actions) == 1 and isinstance(actions[0], StartStream), actions
+    codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(session_id="s")))
+    return actions[0].config
+
+
+def errors(actions) -> list[str]:
+    return [a.payload["detail"] for a in actions if isinstance(a, SendJson) and a.payload["type"] == "error"]
+
+
+def test_defaults_route_arabic_to_multilingual_model():
+    codec = GoogleSttCodec()
+    config = started(codec)
+    assert (config.language, config.model, config.sample_rate_hertz) == ("ar-EG", "base", 16000)
+    assert config.interim_results and config.enable_automatic_punctuation
+    assert config.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16
+
+
+def test_english_uses_core_default_and_engine_flag_is_passed_through():
+    assert started(GoogleSttCodec(), {"language_code": "en-US"}).model == ""
+    config = started(GoogleSttCodec(GoogleSttOptions(engine="google")), {"language_code": "ar-EG"})
+    assert (config.engine, config.model) == ("google", "")
+
+
+def test_metadata_echoes_resolved_config_after_core_accepts():
+    codec = GoogleSttCodec()
+    assert isinstance(codec.text_frame(json.dumps({"sample_rate_hertz": 8000, "encoding": "linear16"}))[0], StartStream)
+    ack = codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted()))
+    assert ack == [SendJson({"type": "metadata", "status": "ready", "language_code": "ar-EG",
+                             "sample_rate_hertz": 8000, "encoding": "LINEAR16"})]
+
+
+@pytest.mark.parametrize("frame, needle", [
+    ("{", "not valid JSON"),
+    ("3", "JSON object"),
+    (json.dumps({"language_code": 5}), "must be a string"),
+    (json.dumps({"language_code": None}), "missing"),
+    (json.dumps({"sample_rate_hertz": 16000.0}), "integer"),
+    (json.dumps({"sample_rate_hertz": False}), "integer"),
+    (json.dumps({"sample_rate_hertz": 96000}), "between"),
+    (json.dumps({"encoding": "FLAC"}), "unsupported encoding"),
+    (json.dumps({"language_code": "english please"}), "not a language code"),
+    (json.dumps({"type": "end"}), "before the config"),
+])
+def test_config_errors_close_the_session(frame, needle):
+    actions = GoogleSttCodec().text_frame(frame)
+    assert needle in errors(actions)[0]
+    assert isinstance(actions[-1], Close) and actions[-1].code == 1008
+
+
+def test_audio_before_config_is_an_error():
+    actions = GoogleSttCodec().binary_frame(b"\x00\x00")
+    assert "before the config" in errors(actions)[0] and isinstance(actions[-1], Close)
+
+
+def test_stream_errors_are_not_fatal():
+    codec = GoogleSttCodec()
+    started(codec)
+    assert "16-bit" in errors(codec.binary_frame(b"\x00" * 3))[0]
+    assert "unknown message" in errors(codec.text_frame('{"type": "pause"}'))[0]
+    assert "exceeds" in errors(codec.frame_too_large(70000, 65536))[0]
+    assert codec.binary_frame(b"\x01\x00") == [SendAudio(b"\x01\x00")]
+
+
+def test_transcripts_skip_empty_text_and_keep_documented_fields():
+    codec = GoogleSttCodec()
+    started(codec)
+    empty = asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(text=" ", is_final=False))
+    assert codec.core_response(empty) == []
+    final = asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(text=" Hello.", is_final=True, confidence=0.87))
+    [action] = codec.core_response(final)
+    assert action.payload == {"type": "transcript", "text": "Hello.", "is_final": True, "confidence": 0.87}
+
+
+def test_end_after_silence_and_explicit_end():
+    codec = GoogleSttCodec(GoogleSttOptions(end_after_silence=1.25))
+    started(codec)
+    assert codec.idle_timeout(30.0) == 30.0  # no audio yet: the ordinary idle timeout
+    codec.binary_frame(b"\x00\x00")
+    assert codec.idle_timeout(30.0) == 1.25
+    assert codec.idle() == [EndAudio()]
+    assert codec.idle_timeout(30.0) is None  # waiting for the core's last finals
+    assert codec.core_finished() == [SendJson({"type": "complete"}), Close(1000)]
+
+    other = GoogleSttCodec()
+    started(other)
+    assert other.text_frame('{"type": "end"}') == [EndAudio()]
+    assert other.binary_frame(b"\x00\x00") == []  # audio after the end is ignored
+
+
+def test_core_errors_map_to_detail_and_close():
+    codec = GoogleSttCodec()
+    started(codec)
+    actions = codec.core_error(CoreError("UNAVAILABLE", "connection refused"))
+    assert "unavailable" in errors(actions)[0] and actions[-1] == Close(1013, "UNAVAILABLE")
+    invalid = GoogleSttCodec().core_error(CoreError("INVALID_ARGUMENT", "bad", field_violations=(("config.language", "unsupported language 'xx'"),)))
+    assert "config.language: unsupported language" in errors(invalid)[0]
+    busy = GoogleSttCodec().core_error(CoreError("RESOURCE_EXHAUSTED", "full", retry_after=3.0))
+    assert "retry in 3 s" in errors(busy)[0]
+
+
+def test_refusal_uses_dialect_error_shape():
+    actions = GoogleSttCodec().refused("max_connections", "limit of 1 reached")
+    assert errors(actions) == ["limit of 1 reached"] and isinstance(actions[-1], Close)
