@@ -3,6 +3,14 @@
 The client keeps a completed segment only if its start >= the end of the last one it kept, and
 matches re-sent segments by their exact strings, so a completed segment's times are formatted
 once, never move, and never overlap the previous one.
+
+Two more facts of the 0.10.0 client shape the list:
+- it remembers the last *incomplete* segment it saw and appends it to its transcript at the
+  end when its text differs from the last completed one. When no utterance is open, the list
+  therefore ends with the last completed segment repeated as `completed: false`, so the
+  remembered partial is the finished text, not a stale earlier hypothesis of it;
+- it skips a segment whose text equals the previous entry's stripped text, so texts carry
+  Whisper's leading space (" Hello"), which also makes that repeat reach the client.
 """
 from __future__ import annotations
 
@@ -32,7 +40,8 @@ class SegmentList:
     def _segment(self, result: asr_pb2.RecognitionResult, completed: bool) -> dict[str, Any]:
         start = max(_seconds(result.start_offset), self._last_end)
         end = max(_seconds(result.end_offset), start)
-        segment: dict[str, Any] = {"start": fmt(start), "end": fmt(end), "text": result.text, "completed": completed}
+        text = " " + result.text.strip()
+        segment: dict[str, Any] = {"start": fmt(start), "end": fmt(end), "text": text, "completed": completed}
         if self.word_timestamps and result.words:
             segment["words"] = [
                 {"word": w.word, "start": round(_seconds(w.start_offset), 3),
@@ -57,7 +66,12 @@ class SegmentList:
         return self._message()
 
     def _message(self) -> list[dict[str, Any]] | None:
-        segments = self.completed[-self.last_n:] + ([self.partial] if self.partial else [])
+        segments = self.completed[-self.last_n:]
+        if self.partial is not None:
+            segments.append(self.partial)
+        elif segments:
+            last = segments[-1]
+            segments.append({"start": last["start"], "end": last["end"], "text": last["text"], "completed": False})
         if not segments or segments == self._last_sent:
             return None
         self._last_sent = segments

@@ -122,22 +122,27 @@ def test_audio_end_of_audio_and_odd_frames():
     assert codec.core_finished() == [Close(1000, "end of audio")]
 
 
+def echo(segment: dict) -> dict:
+    return {**segment, "completed": False}
+
+
 def test_segments_resend_last_n_with_frozen_times_and_partial_last():
     codec = WhisperLiveCodec(clock=Clock())
     ready(codec)
-    [m] = jsons(codec.core_response(result(" Hello", False, 0.2, 0.9)))
+    [m] = jsons(codec.core_response(result("Hello", False, 0.2, 0.9)))
     assert m == {"uid": UID, "segments": [{"start": "0.200", "end": "0.900", "text": " Hello", "completed": False}]}
-    [m] = jsons(codec.core_response(result(" Hello world.", True, 0.2, 1.4)))
+    [m] = jsons(codec.core_response(result("Hello world.", True, 0.2, 1.4)))
     first = {"start": "0.200", "end": "1.400", "text": " Hello world.", "completed": True}
-    assert m["segments"] == [first]
+    # no open utterance: the finished text is repeated as the trailing incomplete segment
+    assert m["segments"] == [first, echo(first)]
     # a later segment whose padded start overlaps the previous end is clamped, never before it
     [m] = jsons(codec.core_response(result(" Second one.", True, 1.3, 2.5)))
     second = {"start": "1.400", "end": "2.500", "text": " Second one.", "completed": True}
-    assert m["segments"] == [first, second]
-    [m] = jsons(codec.core_response(result(" Third", False, 3.0, 3.5)))
+    assert m["segments"] == [first, second, echo(second)]
+    [m] = jsons(codec.core_response(result("Third", False, 3.0, 3.5)))
     assert m["segments"] == [first, second, {"start": "3.000", "end": "3.500", "text": " Third", "completed": False}]
-    [m] = jsons(codec.core_response(result(" Third time.", True, 3.0, 4.0)))
-    assert m["segments"][0] == second and len(m["segments"]) == 2  # send_last_n_segments=2
+    [m] = jsons(codec.core_response(result("Third time.", True, 3.0, 4.0)))
+    assert m["segments"][0] == second and len(m["segments"]) == 3  # send_last_n_segments=2, plus the echo
     # nothing new: no message, and never an empty list
     assert codec.core_response(result(" ", False, 4.0, 4.1)) == []
     for msg in jsons(codec.core_response(result("", True, 4.0, 4.5))):
