@@ -1,0 +1,21 @@
+"""nexa dialect: ws://HOST:8080/v1/audio/stream (see bridges/nexa/codec.py)."""
+from __future__ import annotations
+
+import argparse
+
+from bridges.nexa.codec import NexaCodec
+from bridges.runtime import ConnectionInfo, DialectSpec, Limits
+
+
+def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> NexaCodec:
+    return NexaCodec(engine=options.engine)
+
+
+SPEC = DialectSpec(
+    name="nexa",
+    path="/v1/audio/stream",
+    default_port=8080,
+    codec_factory=make_codec,
+    limits=Limits(max_connections=100, max_message_bytes=256 * 1024, max_session_seconds=3600.0,
+                  idle_timeout=30.0),
+)

@@ -1,0 +1,165 @@
+"""nexa dialect (../shared/protocols/nexa.md) as a sans-I/O state machine.
+
+Client: one JSON config (every field optional, documented defaults), binary 16-bit PCM mono,
+`{"action": "stop"}` to flush the last finals (the bridge then closes).
+Server: `{"type": "partial"|"final", text, confidence, timestamp (unix ms), is_final}` plus
+`words` when enable_word_timestamps; `{"type": "error", "error": ...}`. No acknowledgement
+is sent for the config: the document's example client prints `result["text"]` for every
+message it receives.
+"""
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from asr.v1 import asr_pb2
+from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.fields import (FieldError, check_language, describe_core_error, get_bool, get_float, get_int,
+                            get_str, parse_json_object, seconds, to_duration, whisper_model_for)
+
+DEFAULT_MODEL = "NexaAI/parakeet-npu"
+# Model names that mean "the core's default engine and model" (parakeet is not available here).
+DEFAULT_MODEL_ALIASES = frozenset({DEFAULT_MODEL.lower(), "parakeet", "parakeet-npu", "default", ""})
+STOP = {"action": "stop"}
+
+
+@dataclass(frozen=True)
+class NexaConfig:
+    model: str = DEFAULT_MODEL
+    language: str = "en-US"
+    sample_rate: int = 16000
+    enable_partial_results: bool = True
+    enable_word_timestamps: bool = False
+    vad_enabled: bool = True
+    chunk_duration: float = 0.5
+    overlap_duration: float = 0.0
+    beam_size: int = 5
+
+    @classmethod
+    def parse(cls, text: str) -> "NexaConfig":
+        raw = parse_json_object(text, "configuration")
+        if "action" in raw:
+            raise FieldError("the first message must be the JSON configuration, not an action")
+        d = cls()
+        config = cls(
+            model=get_str(raw, "model", d.model),
+            language=check_language(get_str(raw, "language", d.language), "language"),
+            sample_rate=get_int(raw, "sample_rate", d.sample_rate, 8000, 48000),
+            enable_partial_results=get_bool(raw, "enable_partial_results", d.enable_partial_results),
+            enable_word_timestamps=get_bool(raw, "enable_word_timestamps", d.enable_word_timestamps),
+            vad_enabled=get_bool(raw, "vad_enabled", d.vad_enabled),
+            chunk_duration=get_float(raw, "chunk_duration", d.chunk_duration, 0.1, 10.0),
+            overlap_duration=get_float(raw, "overlap_duration", d.overlap_duration, 0.0, 10.0),
+            beam_size=get_int(raw, "beam_size", d.beam_size, 1, 32),
+        )
+        if config.overlap_duration >= config.chunk_duration:
+            raise FieldError(f"overlap_duration ({config.overlap_duration}) must be smaller than "
+                             f"chunk_duration ({config.chunk_duration})")
+        return config
+
+    def to_proto(self, engine: str) -> asr_pb2.StreamingConfig:
+        model = "" if self.model.lower() in DEFAULT_MODEL_ALIASES else self.model
+        return asr_pb2.StreamingConfig(
+            engine=engine, model=whisper_model_for(self.language, engine, model), language=self.language,
+            encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=self.sample_rate, audio_channel_count=1,
+            interim_results=self.enable_partial_results, enable_word_time_offsets=self.enable_word_timestamps,
+            vad=asr_pb2.VadConfig(enabled=self.vad_enabled), partial_interval=to_duration(self.chunk_duration),
+            beam_size=self.beam_size, enable_automatic_punctuation=True)
+
+
+class State(enum.Enum):
+    AWAIT_CONFIG = "await_config"
+    STREAMING = "streaming"
+    STOPPING = "stopping"
+    DONE = "done"
+
+
+class NexaCodec(Codec):
+    def __init__(self, engine: str = "", clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.state = State.AWAIT_CONFIG
+        self.config: NexaConfig | None = None
+
+    def text_frame(self, text: str) -> list[Action]:
+        if self.state is State.AWAIT_CONFIG:
+            try:
+                self.config = NexaConfig.parse(text)
+            except FieldError as exc:
+                return [self._error(f"invalid configuration: {exc}"), Close(1008, "invalid configuration")]
+            self.state = State.STREAMING
+            return [StartStream(self.config.to_proto(self.engine))]
+        try:
+            message = parse_json_object(text, "control message")
+        except FieldError as exc:
+            return [self._error(f"{exc}; send binary PCM audio or {{\"action\": \"stop\"}}")]
+        if message == STOP:
+            if self.state is State.STREAMING:
+                self.state = State.STOPPING
+                return [EndAudio()]
+            return []
+        return [self._error(f"unknown control message {text[:80]!r}; the only control message is "
+                            "{\"action\": \"stop\"}")]
+
+    def binary_frame(self, data: bytes) -> list[Action]:
+        if self.state is State.AWAIT_CONFIG:
+            return [self._error("audio received before the configuration; send the JSON configuration first"),
+                    Close(1008, "configuration required first")]
+        if self.state is not State.STREAMING or not data:
+            return []
+        if len(data) % 2:
+            return [self._error(f"audio message of {len(data)} bytes is not a whole number of 16-bit samples; "
+                                "send 16-bit PCM in even-sized messages (this one was dropped)")]
+        return [SendAudio(data)]
+
+    def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
+        if response.WhichOneof("response") != "result":
+            return []
+        result = response.result
+        text = result.text.strip()
+        if not text:
+            return []
+        payload: dict[str, Any] = {"type": "final" if result.is_final else "partial", "text": text,
+                                   "confidence": round(float(result.confidence), 4),
+                                   "timestamp": int(self.clock() * 1000), "is_final": result.is_final}
+        if self.config is not None and self.config.enable_word_timestamps:
+            payload["words"] = [{"word": w.word.strip(), "start": round(seconds(w.start_offset), 3),
+                                 "end": round(seconds(w.end_offset), 3), "confidence": round(float(w.confidence), 4)}
+                                for w in result.words]
+        return [SendJson(payload)]
+
+    def core_error(self, error: CoreError) -> list[Action]:
+        self.state = State.DONE
+        message = describe_core_error(error.code, error.message, error.field_violations, error.retry_after)
+        code = 1013 if error.code in ("UNAVAILABLE", "RESOURCE_EXHAUSTED") else 1011
+        return [self._error(message), Close(code, error.code)]
+
+    def core_finished(self) -> list[Action]:
+        self.state = State.DONE
+        return [Close(1000)]
+
+    def idle(self) -> list[Action]:
+        if self.state is State.STREAMING:
+            self.state = State.STOPPING
+            return [self._error("no audio received for a while; finishing the stream"), EndAudio()]
+        if self.state is State.AWAIT_CONFIG:
+            self.state = State.DONE
+            return [self._error("no configuration received; send the JSON configuration after connecting"),
+                    Close(1008, "idle timeout")]
+        return []
+
+    def idle_timeout(self, default: float | None) -> float | None:
+        return None if self.state in (State.STOPPING, State.DONE) else default
+
+    def frame_too_large(self, size: int, limit: int) -> list[Action]:
+        return [self._error(f"message of {size} bytes exceeds the {limit}-byte limit; send audio in chunks of "
+                            "0.3-0.5 s (this one was dropped)")]
+
+    def refused(self, code: str, message: str) -> list[Action]:
+        return [self._error(message), Close(1013, code)]
+
+    @staticmethod
+    def _error(message: str) -> SendJson:
+        return SendJson({"type": "error", "error": message})

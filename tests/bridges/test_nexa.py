@@ -1,0 +1,149 @@
+"""nexa bridge end to end: the document's own client, bad input, a parallel healthy session."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+
+import numpy as np
+import websockets
+
+from bridge_helpers import recv_all, recv_json
+from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, to_pcm16, wer, with_pauses
+
+PATH = "/v1/audio/stream"
+CHUNK_SAMPLES = 8000  # the document's chunk_size: 0.5 s at 16 kHz
+
+
+async def doc_client(url: str, config: dict, audio: np.ndarray) -> tuple[list[dict], list[dict]]:
+    """The document's Python example, then (our addition) reading until the bridge closes, because
+    the finals flushed by the stop signal arrive after it."""
+    async with websockets.connect(url) as websocket:
+        await websocket.send(json.dumps(config))
+        audio_int16 = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+        during = []
+        for i in range(0, len(audio_int16), CHUNK_SAMPLES):
+            chunk = audio_int16[i:i + CHUNK_SAMPLES].tobytes()
+            await websocket.send(chunk)
+            try:
+                response = await asyncio.wait_for(websocket.recv(), timeout=0.1)
+                result = json.loads(response)
+                assert isinstance(result["text"], str)  # the example prints result['text'] for every message
+                during.append(result)
+            except asyncio.TimeoutError:
+                pass
+        await websocket.send(json.dumps({"action": "stop"}))
+        after = await recv_all(websocket)
+        return during, after
+
+
+def check_results(messages: list[dict], words: bool = False) -> str:
+    now_ms = time.time() * 1000
+    for m in messages:
+        assert m["type"] in ("partial", "final"), m
+        expected = {"type", "text", "confidence", "timestamp", "is_final"} | ({"words"} if words else set())
+        assert set(m) == expected, m
+        assert m["is_final"] == (m["type"] == "final")
+        assert isinstance(m["text"], str) and m["text"]
+        assert isinstance(m["confidence"], float) and 0 <= m["confidence"] <= 1
+        assert isinstance(m["timestamp"], int) and now_ms - 300_000 < m["timestamp"] <= now_ms + 1000
+    timestamps = [m["timestamp"] for m in messages]
+    assert timestamps == sorted(timestamps)
+    return " ".join(m["text"] for m in messages if m["is_final"])
+
+
+async def test_document_client_with_default_model(nexa_bridge):
+    audio = np.concatenate([silence(0.3), speech(PARAGRAPH), silence(0.5)])
+    config = {"model": "NexaAI/parakeet-npu", "language": "en-US", "sample_rate": 16000,
+              "enable_partial_results": True}
+    during, after = await doc_client(nexa_bridge.url(PATH), config, audio)
+    messages = during + after
+    text = check_results(messages)
+    assert wer(PARAGRAPH, text) <= 0.15, text
+    assert any(m["type"] == "partial" for m in messages)
+    assert any(m["type"] == "final" for m in after), "stop must flush the last final"
+
+
+async def test_word_timestamps_and_every_parameter(nexa_bridge):
+    audio, spans = with_pauses(UTTERANCES[:2], pause=1.0, lead=0.4)
+    config = {"model": "NexaAI/parakeet-npu", "language": "en-US", "sample_rate": 16000,
+              "enable_partial_results": False, "enable_word_timestamps": True, "vad_enabled": True,
+              "chunk_duration": 0.4, "overlap_duration": 0.1, "beam_size": 3}
+    during, after = await doc_client(nexa_bridge.url(PATH), config, audio)
+    messages = during + after
+    text = check_results(messages, words=True)
+    assert all(m["type"] == "final" for m in messages), "enable_partial_results=false"
+    assert wer(" ".join(UTTERANCES[:2]), text) <= 0.15, text
+    for m in messages:
+        assert m["words"], m
+        spoken = re.findall(r"[\w']+", " ".join(w["word"] for w in m["words"]).lower())
+        assert spoken == re.findall(r"[\w']+", m["text"].lower()), m
+        starts = [w["start"] for w in m["words"]]
+        assert starts == sorted(starts) and all(w["end"] >= w["start"] for w in m["words"])
+    first_word = messages[0]["words"][0]
+    assert abs(first_word["start"] - spans[0][0]) < 0.6, (first_word, spans)
+
+
+async def bad_config(url: str, frame: str | bytes) -> tuple[dict, int | None]:
+    async with websockets.connect(url) as ws:
+        await ws.send(frame)
+        error = await recv_json(ws)
+        assert await recv_all(ws, timeout=30) == []
+        return error, ws.close_code
+
+
+async def healthy_session(url: str) -> str:
+    audio, _ = with_pauses(UTTERANCES, pause=1.0, lead=0.3)
+    pcm = to_pcm16(audio)
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({}))
+        for i in range(0, len(pcm), 16000):
+            await ws.send(pcm[i:i + 16000])
+            await asyncio.sleep(0.15)
+        await ws.send(json.dumps({"action": "stop"}))
+        return check_results(await recv_all(ws))
+
+
+async def test_bad_input_gets_errors_while_a_parallel_session_completes(nexa_bridge):
+    url = nexa_bridge.url(PATH)
+    healthy = asyncio.create_task(healthy_session(url))
+    cases = {
+        "not json": "{model:",
+        "wrong type": json.dumps({"sample_rate": "16000"}),
+        "bool as int": json.dumps({"beam_size": True}),
+        "string bool": json.dumps({"vad_enabled": "yes"}),
+        "negative chunk": json.dumps({"chunk_duration": -1}),
+        "overlap too long": json.dumps({"chunk_duration": 0.5, "overlap_duration": 0.5}),
+        "bad language": json.dumps({"language": "??"}),
+        "binary before config": b"\x00\x00" * 10,
+    }
+    for name, frame in cases.items():
+        error, code = await bad_config(url, frame)
+        assert set(error) == {"type", "error"} and error["type"] == "error", (name, error)
+        assert code == 1008, (name, code)
+
+    error, code = await bad_config(url, json.dumps({"model": "no-such-model"}))
+    assert error["type"] == "error" and "model" in error["error"], error
+
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"language": "en-US"}))
+        await ws.send(b"\x00" * 65537)
+        assert "exceeds" in (await recv_json(ws))["error"]
+        await ws.send(b"\x00" * 801)
+        assert "16-bit" in (await recv_json(ws))["error"]
+        await ws.send(json.dumps({"action": "pause"}))
+        assert "unknown control message" in (await recv_json(ws))["error"]
+        await ws.send("[")
+        assert (await recv_json(ws))["type"] == "error"
+        await ws.send(to_pcm16(speech(UTTERANCES[1])))
+        await ws.send(json.dumps({"action": "stop"}))
+        assert wer(UTTERANCES[1], check_results(await recv_all(ws))) <= 0.15
+
+    ws = await websockets.connect(url)
+    await ws.send(json.dumps({}))
+    await ws.send(to_pcm16(speech(UTTERANCES[0]))[:32000])
+    ws.transport.abort()
+
+    text = await asyncio.wait_for(healthy, 120)
+    assert wer(" ".join(UTTERANCES), text) <= 0.15, text

@@ -1,0 +1,100 @@
+"""nexa codec without sockets."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from asr.v1 import asr_pb2
+from google.protobuf import duration_pb2
+
+from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.nexa.codec import NexaCodec
+
+
+def start(codec: NexaCodec, config: dict) -> asr_pb2.StreamingConfig:
+    [action] = codec.text_frame(json.dumps(config))
+    assert isinstance(action, StartStream), action
+    return action.config
+
+
+def errors(actions) -> list[str]:
+    return [a.payload["error"] for a in actions if isinstance(a, SendJson) and a.payload["type"] == "error"]
+
+
+def test_documented_defaults_reach_the_core():
+    config = start(NexaCodec(), {})
+    assert (config.engine, config.model, config.language) == ("", "", "en-US")
+    assert config.sample_rate_hertz == 16000 and config.interim_results and not config.enable_word_time_offsets
+    assert config.vad.enabled and config.beam_size == 5
+    assert config.partial_interval.ToNanoseconds() == 500_000_000
+
+
+def test_every_parameter_is_mapped():
+    config = start(NexaCodec(engine="whisper"), {
+        "model": "NexaAI/parakeet-npu", "language": "zh-CN", "sample_rate": 8000, "enable_partial_results": False,
+        "enable_word_timestamps": True, "vad_enabled": False, "chunk_duration": 0.3, "overlap_duration": 0.1,
+        "beam_size": 2})
+    assert (config.engine, config.model, config.language) == ("whisper", "base", "zh-CN")
+    assert config.sample_rate_hertz == 8000 and not config.interim_results and config.enable_word_time_offsets
+    assert config.vad.HasField("enabled") and not config.vad.enabled
+    assert config.partial_interval.ToNanoseconds() == 300_000_000 and config.beam_size == 2
+    assert start(NexaCodec(), {"model": "tiny.en"}).model == "tiny.en"
+
+
+@pytest.mark.parametrize("config, needle", [
+    ({"sample_rate": "16000"}, "integer"),
+    ({"beam_size": 2.5}, "integer"),
+    ({"enable_word_timestamps": 1}, "true or false"),
+    ({"chunk_duration": "0.5"}, "number"),
+    ({"chunk_duration": 0.5, "overlap_duration": 0.6}, "smaller than"),
+    ({"overlap_duration": -0.1}, "between"),
+    ({"model": None}, "missing"),
+    ({"action": "stop"}, "configuration"),
+])
+def test_invalid_configuration(config, needle):
+    actions = NexaCodec().text_frame(json.dumps(config))
+    assert needle in errors(actions)[0] and actions[-1] == Close(1008, "invalid configuration")
+
+
+def test_results_have_documented_fields_and_words_on_request():
+    codec = NexaCodec(clock=lambda: 1703123456.789)
+    start(codec, {"enable_word_timestamps": True})
+    word = asr_pb2.WordInfo(word=" hello", start_offset=duration_pb2.Duration(nanos=250_000_000),
+                            end_offset=duration_pb2.Duration(nanos=600_000_000), confidence=0.9)
+    response = asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(text="hello", is_final=True,
+                                                                          confidence=0.95, words=[word]))
+    [action] = codec.core_response(response)
+    assert action.payload == {"type": "final", "text": "hello", "confidence": 0.95, "timestamp": 1703123456789,
+                              "is_final": True, "words": [{"word": "hello", "start": 0.25, "end": 0.6,
+                                                           "confidence": 0.9}]}
+    plain = NexaCodec(clock=lambda: 1.0)
+    start(plain, {})
+    partial = asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(text="hel", confidence=0.5))
+    assert plain.core_response(partial)[0].payload == {"type": "partial", "text": "hel", "confidence": 0.5,
+                                                       "timestamp": 1000, "is_final": False}
+    assert plain.core_response(asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(text=""))) == []
+
+
+def test_stop_flushes_then_closes_and_stream_errors_are_not_fatal():
+    codec = NexaCodec()
+    assert "before the configuration" in errors(codec.binary_frame(b"\x00\x00"))[0]
+    codec = NexaCodec()
+    start(codec, {})
+    assert codec.binary_frame(b"\x00\x00") == [SendAudio(b"\x00\x00")]
+    assert "16-bit" in errors(codec.binary_frame(b"\x00"))[0]
+    assert "unknown control" in errors(codec.text_frame('{"action": "pause"}'))[0]
+    assert "exceeds" in errors(codec.frame_too_large(10, 5))[0]
+    assert codec.text_frame('{"action": "stop"}') == [EndAudio()]
+    assert codec.binary_frame(b"\x00\x00") == []
+    assert codec.core_finished() == [Close(1000)]
+
+
+def test_core_errors_and_idle():
+    codec = NexaCodec()
+    start(codec, {})
+    actions = codec.core_error(CoreError("UNAVAILABLE", "down"))
+    assert "unavailable" in errors(actions)[0] and actions[-1] == Close(1013, "UNAVAILABLE")
+    idle = NexaCodec()
+    start(idle, {})
+    assert idle.idle()[-1] == EndAudio() and idle.idle_timeout(30.0) is None
+    assert NexaCodec().idle()[-1] == Close(1008, "idle timeout")
