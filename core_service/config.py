@@ -18,6 +18,7 @@ class ServerConfig:
     max_audio_message_bytes: int = field(default=1 << 20, metadata={"help": "largest audio message; larger gets INVALID_ARGUMENT"})
     idle_timeout: float = field(default=300.0, metadata={"help": "seconds without any request before a stream is ended"})
     min_silence: float = field(default=0.5, metadata={"help": "default silence (s) that ends an utterance"})
+    sentence_end_silence: float = field(default=0.2, metadata={"help": "pause (s) that ends an utterance whose text ends a sentence; 0 = off"})
     partial_interval: float = field(default=0.5, metadata={"help": "default cadence (s) of partial results"})
     compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32)"})
     cpu_threads: int = field(default=2, metadata={"help": "CTranslate2 intra-op threads per model"})

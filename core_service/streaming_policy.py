@@ -29,6 +29,16 @@ log = logging.getLogger(__name__)
 Transcribe = Callable[[np.ndarray, bool, bool], Awaitable[tuple[Transcript, float]]]
 
 PRE_ROLL = 0.6  # seconds of audio kept before the open utterance (VAD pads its start)
+SENTENCE_END = re.compile(r"[.?!\u3002\uff1f\uff01]['\"\u201d)]*$")
+
+
+@dataclass
+class Speculation:
+    """A final decode started as soon as speech paused, before the endpoint is certain."""
+
+    last_speech: float  # the endpointer's last speech time it was started for
+    end: float
+    task: asyncio.Task
 
 
 @dataclass
@@ -47,13 +57,16 @@ def _norm(word: str) -> str:
 
 class UtteranceStream(EngineStream):
     def __init__(self, settings: SessionSettings, transcribe: Transcribe, emit: Emit,
-                 vad_model: SileroVad, *, max_utterance: float = 15.0):
+                 vad_model: SileroVad, *, max_utterance: float = 15.0, sentence_end_silence: float = 0.2):
         self.settings = settings
         self._transcribe = transcribe
         self._emit = emit
         self._vad = vad_model.stream()
         self._endpointer = Endpointer(settings.vad)
         self.max_utterance = max_utterance
+        # A pause this long after text that ends a sentence ends the utterance (0 = off).
+        self.sentence_end_silence = sentence_end_silence
+        self._spec: Speculation | None = None
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # absolute sample index of _buf[0]
         self._total = 0  # samples received
@@ -92,6 +105,7 @@ class UtteranceStream(EngineStream):
                 elif self._utt is not None:
                     self._emit(SpeechBoundary("end", b.time))
                     self._close(b.time, noise=self._endpointer.utterance_is_noise())
+            self._speculate()
         elif self._utt is None:
             self._open(max(self.now - len(audio) / SAMPLE_RATE, 0.0), event=False)
         if self._utt is not None:
@@ -202,14 +216,19 @@ class UtteranceStream(EngineStream):
         if self._partial_task and not self._partial_task.done():
             self._partial_task.cancel()
         if noise and not utt.partial_text:
+            self._take_speculation(-1.0)
             return
         audio = self._audio(utt.start, end)
         previous = self._final_tail
-        self._final_tail = self._spawn(self._final(utt, audio, end, previous))
+        self._final_tail = self._spawn(self._final(utt, audio, end, previous, self._take_speculation(end)))
 
-    async def _final(self, utt: Utterance, audio: np.ndarray, end: float, previous: asyncio.Task | None) -> None:
+    async def _final(self, utt: Utterance, audio: np.ndarray, end: float, previous: asyncio.Task | None,
+                     speculation: asyncio.Task | None = None) -> None:
         try:
-            transcript, busy = await self._transcribe(audio, True, self.settings.word_time_offsets)
+            if speculation is not None:
+                transcript, busy = await speculation
+            else:
+                transcript, busy = await self._transcribe(audio, True, self.settings.word_time_offsets)
         except Exception:
             log.exception("final decode failed (session %s)", self.settings.session_id)
             transcript, busy = Transcript(text=""), 0.0
@@ -220,6 +239,42 @@ class UtteranceStream(EngineStream):
         if not transcript.text and not utt.partial_text:
             return  # nothing was said and nothing was shown: no result at all
         self._emit(self._result(utt.segment_id, transcript, utt.start, end, busy, final=True, stability=1.0))
+
+    def _speculate(self) -> None:
+        """Start the final decode once speech pauses; end early if the text ends a sentence."""
+        ep, utt = self._endpointer, self._utt
+        if utt is None or not ep.in_speech or not self.sentence_end_silence:
+            return
+        if self._spec is not None and self._spec.last_speech != ep.last_speech:
+            self._take_speculation(-1.0)  # speech resumed: that decode is stale
+        quiet = ep.silence_so_far()
+        if quiet < ep.PAD:
+            return
+        if self._spec is None or self._spec.last_speech != ep.last_speech:
+            end = min(self.now, ep.last_speech + ep.PAD)
+            task = self._spawn(self._transcribe(self._audio(utt.start, end), True, self.settings.word_time_offsets))
+            task.add_done_callback(lambda _t: self._maybe_end_early())
+            self._spec = Speculation(ep.last_speech, end, task)
+        self._maybe_end_early()
+
+    def _maybe_end_early(self) -> None:
+        spec, ep, utt = self._spec, self._endpointer, self._utt
+        if (spec is None or utt is None or not ep.in_speech or spec.last_speech != ep.last_speech
+                or not spec.task.done() or spec.task.cancelled() or spec.task.exception() is not None):
+            return
+        transcript, _ = spec.task.result()
+        if ep.silence_so_far() >= self.sentence_end_silence and SENTENCE_END.search(transcript.text.strip()):
+            boundary = ep.force_end()
+            self._emit(SpeechBoundary("end", boundary.time))
+            self._close(boundary.time, noise=ep.utterance_is_noise())
+
+    def _take_speculation(self, end: float) -> asyncio.Task | None:
+        spec, self._spec = self._spec, None
+        if spec is not None and abs(spec.end - end) < 1e-6 and not spec.task.cancelled():
+            return spec.task
+        if spec is not None and not spec.task.done():
+            spec.task.cancel()
+        return None
 
     def _commit_stable_prefix(self) -> None:
         """LocalAgreement: commit the words the last two partial decodes agree on."""

@@ -137,3 +137,12 @@ class Endpointer:
 
     def utterance_is_noise(self) -> bool:
         return self.voiced < self.MIN_SPEECH
+
+    def silence_so_far(self) -> float:
+        """Seconds of trailing silence in the open utterance (0 when not in speech)."""
+        return self.t - self.last_speech if self.in_speech else 0.0
+
+    def force_end(self) -> Boundary:
+        """End the open utterance now (an early endpoint decided by the caller)."""
+        self.in_speech = False
+        return Boundary("end", min(self.t, self.last_speech + self.PAD))

@@ -38,6 +38,7 @@ class WhisperOptions:
     window: str = "trimmed"  # or "full" (classic 30 s windows)
     max_batch: int = 1
     max_utterance: float = 15.0
+    sentence_end_silence: float = 0.2
     vad_threads: int = 1
 
 
@@ -163,7 +164,8 @@ class WhisperEngine(Engine):
             return await loaded.scheduler.submit(request, owner=stream, final=final)
 
         stream = UtteranceStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),
-                                 max_utterance=self.options.max_utterance)
+                                 max_utterance=self.options.max_utterance,
+                                 sentence_end_silence=self.options.sentence_end_silence)
         return stream
 
     def load_stats(self) -> dict[str, tuple[int, int]]:

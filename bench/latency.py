@@ -1,0 +1,125 @@
+"""Core latency: final-result latency after each utterance, first-partial latency, real-time factor.
+
+Real-time mode streams ~44 s of synthesised speech (10 utterances, pauses between) in 100 ms
+chunks at real-time pace over gRPC. For each utterance:
+  final latency   = arrival of its final result - send time of the chunk holding its last audio
+  partial latency = arrival of its first partial - send time of the chunk holding its first audio
+Fast mode streams the same audio as fast as possible and reports the real-time factor
+(wall time / audio time) and WER.
+
+    python -m bench.latency [--server HOST:PORT] [--streams N] [--runs R]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+
+import grpc
+from asr.v1 import asr_pb2, asr_pb2_grpc
+
+from tests.audio_fixtures import SAMPLE_RATE, to_pcm16, wer
+
+from .common import Workload, save, start_core, summary, workload
+
+log = logging.getLogger("bench.latency")
+CHUNK = 1600  # 100 ms
+
+
+def secs(d) -> float:
+    return d.seconds + d.nanos / 1e9
+
+
+async def stream_once(address: str, wl: Workload, realtime: bool) -> dict:
+    pcm = to_pcm16(wl.audio)
+    chunks = [pcm[i:i + CHUNK * 2] for i in range(0, len(pcm), CHUNK * 2)]
+    sent_at: list[float] = []
+    arrivals: list[tuple[float, asr_pb2.RecognitionResult]] = []
+
+    async def requests():
+        yield asr_pb2.RecognizeRequest(config=asr_pb2.StreamingConfig(interim_results=True))
+        t0 = time.monotonic()
+        for i, chunk in enumerate(chunks):
+            if realtime:
+                await asyncio.sleep(max(0.0, t0 + i * CHUNK / SAMPLE_RATE - time.monotonic()))
+            sent_at.append(time.monotonic())
+            yield asr_pb2.RecognizeRequest(audio=chunk)
+
+    started = time.monotonic()
+    async with grpc.aio.insecure_channel(address) as channel:
+        async for resp in asr_pb2_grpc.RecognizerServiceStub(channel).Recognize(requests()):
+            if resp.WhichOneof("response") == "result":
+                arrivals.append((time.monotonic(), resp.result))
+    wall = time.monotonic() - started
+
+    def chunk_time(t: float) -> float:
+        return sent_at[min(int(t * SAMPLE_RATE) // CHUNK, len(sent_at) - 1)]
+
+    finals = [(t, r) for t, r in arrivals if r.is_final]
+    final_lat, partial_lat = [], []
+    for start, end in wl.spans:
+        match = [(t, r) for t, r in finals if secs(r.start_offset) < end and secs(r.end_offset) > start]
+        if match:
+            final_lat.append(match[-1][0] - chunk_time(end))
+            seg = match[-1][1].segment_id
+            partials = [t for t, r in arrivals if not r.is_final and r.segment_id == seg]
+            if partials:
+                partial_lat.append(partials[0] - chunk_time(start))
+    text = " ".join(r.text for _, r in finals)
+    return {"final": final_lat, "partial": partial_lat, "wall": wall, "wer": wer(" ".join(wl.texts), text),
+            "segments": len(finals)}
+
+
+async def run(address: str, streams: int, runs: int) -> dict:
+    wl = workload()
+    out: dict = {"audio_seconds": wl.seconds, "streams": streams}
+    finals, partials, wers = [], [], []
+    for _ in range(runs):
+        results = await asyncio.gather(*(stream_once(address, wl, True) for _ in range(streams)))
+        for r in results:
+            finals += r["final"]
+            partials += r["partial"]
+            wers.append(r["wer"])
+    out["realtime"] = {"final_latency": summary(finals), "first_partial_latency": summary(partials),
+                       "wer_max": max(wers)}
+    fast = await stream_once(address, wl, False)
+    out["fast"] = {"wall_seconds": fast["wall"], "rtf": fast["wall"] / wl.seconds, "wer": fast["wer"],
+                   "x_realtime": wl.seconds / fast["wall"]}
+    return out
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", help="core address; default: start one on port 50090")
+    parser.add_argument("--streams", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--core-args", default="", help="extra flags for the core started here")
+    args = parser.parse_args()
+    proc = None
+    address = args.server
+    if not address:
+        proc = start_core(50090, *args.core_args.split())
+        address = "127.0.0.1:50090"
+    try:
+        res = asyncio.run(run(address, args.streams, args.runs))
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait()
+    rt, fast = res["realtime"], res["fast"]
+    ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
+    print(f"core latency, {args.streams} stream(s) x {args.runs} run(s), {res['audio_seconds']:.1f} s of speech each")
+    print(f"  final latency        p50 {ms(rt['final_latency']['p50'])}  p95 {ms(rt['final_latency']['p95'])}  "
+          f"(n={rt['final_latency']['n']})")
+    print(f"  first-partial latency p50 {ms(rt['first_partial_latency']['p50'])}  "
+          f"p95 {ms(rt['first_partial_latency']['p95'])}")
+    print(f"  worst stream WER {rt['wer_max']:.3f}")
+    print(f"  as fast as possible: {fast['wall_seconds']:.2f} s for {res['audio_seconds']:.1f} s audio "
+          f"-> RTF {fast['rtf']:.3f} ({fast['x_realtime']:.1f}x real time), WER {fast['wer']:.3f}")
+    print(f"  saved {save(f'latency-{args.streams}', res)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""FunASR paraformer-online: native streaming Mandarin recognition through `funasr.AutoModel`.
+
+The model is loaded once from a local directory in the paraformer-zh-streaming layout
+(config.yaml, model.pt, am.mvn, tokens.json — a ModelScope snapshot of
+iic/speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-online works as is) and shared by
+every session; each session keeps only its own `cache` dict. The hub is never contacted:
+the path is given to AutoModel with `disable_update=True`.
+
+Environment (keyword arguments of `FunASREngine` override them):
+  ASR_FUNASR_MODEL_DIR        model directory (required; no download)
+  ASR_FUNASR_CHUNK_SIZE       paraformer chunk_size, default "0,10,5" (600 ms per decode step)
+  ASR_FUNASR_ENCODER_LOOK_BACK  encoder_chunk_look_back, default 4
+  ASR_FUNASR_DECODER_LOOK_BACK  decoder_chunk_look_back, default 1
+  ASR_FUNASR_THREADS          torch CPU threads, default 2
+  ASR_FUNASR_WORKERS          sessions decoding at the same time, default 2
+  ASR_FUNASR_MAX_SEGMENT_SECONDS  force a final after this much continuous speech, default 30
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import (
+    Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
+    ModelDescription, SessionSettings,
+)
+from .native_streaming import NativeStream, SegmentPolicy, UtteranceDecoder, join_pieces
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "paraformer-zh-streaming"
+MODEL_ALIASES = ("paraformer", "paraformer-online", "paraformer-zh-streaming", "paraformer-zh-online")
+LANGUAGES = ("zh", "en")  # Mandarin, with the English words the zh vocabulary carries
+REQUIRED_FILES = ("config.yaml", "model.pt")
+
+
+def _env_ints(name: str, default: str) -> list[int]:
+    raw = os.environ.get(name, default)
+    try:
+        return [int(x) for x in raw.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected comma-separated integers like {default!r}") from None
+
+
+@dataclass
+class FunASROptions:
+    model_dir: str = ""
+    chunk_size: list[int] = field(default_factory=lambda: [0, 10, 5])
+    encoder_look_back: int = 4
+    decoder_look_back: int = 1
+    threads: int = 2
+    workers: int = 2
+    max_segment_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "FunASROptions":
+        opts = cls(
+            model_dir=os.environ.get("ASR_FUNASR_MODEL_DIR", ""),
+            chunk_size=_env_ints("ASR_FUNASR_CHUNK_SIZE", "0,10,5"),
+            encoder_look_back=int(os.environ.get("ASR_FUNASR_ENCODER_LOOK_BACK", "4")),
+            decoder_look_back=int(os.environ.get("ASR_FUNASR_DECODER_LOOK_BACK", "1")),
+            threads=int(os.environ.get("ASR_FUNASR_THREADS", "2")),
+            workers=int(os.environ.get("ASR_FUNASR_WORKERS", "2")),
+            max_segment_seconds=float(os.environ.get("ASR_FUNASR_MAX_SEGMENT_SECONDS", "30")),
+        )
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(opts, key, value)
+        if len(opts.chunk_size) != 3:
+            raise ValueError(f"chunk_size must have 3 numbers like [0, 10, 5], got {opts.chunk_size}")
+        return opts
+
+
+def missing_reason(opts: FunASROptions) -> str:
+    """Why the engine cannot serve (empty when it can), phrased as what to do."""
+    if importlib.util.find_spec("funasr") is None or importlib.util.find_spec("torch") is None:
+        return "FunASR is not installed: pip install '.[funasr]' (make install does)"
+    if not opts.model_dir:
+        return "set ASR_FUNASR_MODEL_DIR to a paraformer-zh-streaming model directory"
+    path = Path(opts.model_dir)
+    if not path.is_dir():
+        return f"ASR_FUNASR_MODEL_DIR={opts.model_dir} is not a directory"
+    missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+    if missing:
+        return f"{opts.model_dir} lacks {', '.join(missing)}: not a paraformer-zh-streaming model directory"
+    return ""
+
+
+class ParaformerModel:
+    """The shared AutoModel, and a thread-safe streaming call on it."""
+
+    def __init__(self, opts: FunASROptions):
+        from .torchaudio_compat import import_torchaudio
+
+        import_torchaudio()
+        from funasr import AutoModel
+
+        self.opts = opts
+        self.auto = AutoModel(
+            model=str(Path(opts.model_dir).resolve()), hub="ms", disable_update=True, device="cpu",
+            ncpu=opts.threads, disable_pbar=True, disable_log=True, log_level="ERROR",
+        )
+        # AutoModel.generate merges per-call options into shared kwargs; passing our own copy
+        # to `inference` keeps concurrent sessions from seeing each other's cache and is_final.
+        self.base_kwargs = dict(self.auto.kwargs)
+
+    def decode(self, audio: np.ndarray, cache: dict, is_final: bool, key: str) -> str:
+        result = self.auto.inference(
+            audio, kwargs=dict(self.base_kwargs), key=[key], cache=cache, is_final=is_final,
+            chunk_size=list(self.opts.chunk_size),
+            encoder_chunk_look_back=self.opts.encoder_look_back,
+            decoder_chunk_look_back=self.opts.decoder_look_back,
+        )
+        return result[0].get("text", "") if result else ""
+
+
+class ParaformerDecoder(UtteranceDecoder):
+    """One utterance: the session's paraformer cache and the text decoded so far."""
+
+    def __init__(self, model: ParaformerModel, key: str):
+        self.model = model
+        self.key = key
+        self.cache: dict = {}
+        self.text = ""
+
+    def feed(self, audio: np.ndarray) -> str:
+        if len(audio):
+            self.text = join_pieces(self.text, self.model.decode(audio, self.cache, False, self.key))
+        return self.text
+
+    def flush(self) -> str:
+        tail = self.model.decode(np.zeros(0, dtype=np.float32), self.cache, True, self.key)
+        self.text = join_pieces(self.text, tail)
+        self.cache = {}
+        return self.text
+
+
+class FunASREngine(Engine):
+    name = "funasr"
+    aliases = ("paraformer", "paraformer-online")
+
+    def __init__(self, **overrides: Any):
+        self.opts = FunASROptions.from_env(**overrides)
+        self._model: ParaformerModel | None = None
+        self._load_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max(1, self.opts.workers), thread_name_prefix="funasr")
+
+    def describe(self) -> EngineDescription:
+        reason = missing_reason(self.opts)
+        model = ModelDescription(
+            name=MODEL_NAME, aliases=MODEL_ALIASES, available=not reason, unavailable_reason=reason,
+            multilingual=True, source=self.opts.model_dir or "ASR_FUNASR_MODEL_DIR (unset)",
+        )
+        return EngineDescription(
+            name=self.name, aliases=self.aliases,
+            capabilities=Capabilities(
+                native_streaming=True, interim_results=True, word_time_offsets=False,
+                translate=False, language_detection=False, languages=LANGUAGES,
+            ),
+            models=(model,), default_model=MODEL_NAME, available=not reason, unavailable_reason=reason,
+        )
+
+    def resolve(self, settings: SessionSettings) -> SessionSettings:
+        if settings.model and settings.model not in (MODEL_NAME, *MODEL_ALIASES):
+            raise InvalidSettings(
+                f"unknown FunASR model {settings.model!r}; use {MODEL_NAME!r} (or leave it empty)",
+                field_name="model",
+            )
+        if settings.task == "translate":
+            raise InvalidSettings("FunASR paraformer cannot translate; use task TRANSCRIBE", field_name="task")
+        lang = settings.language.split("-")[0].lower()
+        if lang and lang not in LANGUAGES:
+            raise InvalidSettings(
+                f"language {settings.language!r} is not supported by FunASR paraformer-zh-streaming; "
+                f"use one of {', '.join(LANGUAGES)} or leave language empty",
+                field_name="language",
+            )
+        reason = missing_reason(self.opts)
+        if reason:
+            raise EngineUnavailable(f"FunASR engine unavailable: {reason}")
+        settings.model = MODEL_NAME
+        settings.language = settings.language or "zh"
+        return settings
+
+    def _load(self) -> ParaformerModel:
+        with self._load_lock:
+            if self._model is None:
+                log.info("loading FunASR model from %s", self.opts.model_dir)
+                try:
+                    self._model = ParaformerModel(self.opts)
+                except Exception as exc:
+                    raise EngineUnavailable(
+                        f"FunASR could not load {self.opts.model_dir}: {exc}. "
+                        "ASR_FUNASR_MODEL_DIR must hold a paraformer-zh-streaming model"
+                    ) from exc
+            return self._model
+
+    async def warm_up(self) -> None:
+        if not missing_reason(self.opts):
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
+        model = await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+        key = settings.session_id or uuid.uuid4().hex
+        policy = SegmentPolicy(max_segment_seconds=self.opts.max_segment_seconds)
+        return NativeStream(
+            settings, emit, lambda: ParaformerDecoder(model, key), self._executor, policy,
+            language=settings.language.split("-")[0],
+        )
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,267 @@
+"""Segmenting for natively streaming local engines (FunASR paraformer-online, SpeechBrain transducer).
+
+The engine's own decoder produces partial text chunk by chunk; this module decides where an
+utterance begins and ends. Silero VAD and the shared `Endpointer` open an utterance at speech
+begin and close it at speech end, where the decoder is flushed and the final result emitted.
+With VAD disabled, one utterance spans the stream, cut by `finalize()`, `finish()` or the
+maximum segment length.
+
+`UtteranceDecoder` is the engine-specific part: one utterance's decoder state. All model work
+runs on the engine's worker threads; events are handed to `emit` on the event loop thread.
+"""
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..vad import Endpointer, SileroVad
+from .base import SAMPLE_RATE, Emit, EngineStream, Event, Result, SessionSettings, SpeechBoundary, VadSettings
+
+log = logging.getLogger(__name__)
+
+
+class UtteranceDecoder(abc.ABC):
+    """One utterance's streaming decoder state. Called from one worker thread at a time."""
+
+    @abc.abstractmethod
+    def feed(self, audio: np.ndarray) -> str:
+        """Decode the next 16 kHz float32 samples; return the utterance text so far."""
+
+    @abc.abstractmethod
+    def flush(self) -> str:
+        """End of the utterance: decode what is buffered; return the complete text."""
+
+
+@dataclass
+class SegmentPolicy:
+    """Knobs of the segmenting that are not part of the session's settings."""
+
+    max_segment_seconds: float = 30.0  # force a final on speech this long (or VAD off)
+    history_seconds: float = 1.0  # audio kept before the open utterance, for the VAD pre-roll
+
+
+def join_pieces(left: str, right: str) -> str:
+    """Join decoded text pieces: no space between CJK characters, one between words."""
+    if not left:
+        return right
+    if not right:
+        return left
+    if left[-1].isspace() or right[0].isspace():
+        return left + right
+    if left[-1].isascii() and left[-1].isalnum() and right[0].isascii() and right[0].isalnum():
+        return f"{left} {right}"
+    return left + right
+
+
+class AudioHistory:
+    """The recent audio of a stream, addressed by absolute sample index."""
+
+    def __init__(self) -> None:
+        self.start = 0  # sample index of buf[0]
+        self.buf = np.zeros(0, dtype=np.float32)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.buf)
+
+    def append(self, audio: np.ndarray) -> None:
+        self.buf = np.concatenate([self.buf, audio]) if len(self.buf) else audio.astype(np.float32, copy=True)
+
+    def slice(self, a: int, b: int) -> np.ndarray:
+        a, b = max(a, self.start), min(b, self.end)
+        if b <= a:
+            return np.zeros(0, dtype=np.float32)
+        return self.buf[a - self.start:b - self.start]
+
+    def trim_before(self, index: int) -> None:
+        cut = min(max(index - self.start, 0), len(self.buf))
+        if cut:
+            self.buf = self.buf[cut:]
+            self.start += cut
+
+
+@dataclass
+class _Utterance:
+    decoder: UtteranceDecoder
+    segment_id: int
+    start: int  # sample index
+    fed: int  # sample index up to which audio went to the decoder
+    text: str = ""
+    partial_sent: str = ""
+    partial_at: int = 0  # sample index of the last partial
+    compute: float = 0.0  # decoder seconds since the last result
+
+
+class NativeStream(EngineStream):
+    """VAD-endpointed segments over an engine's own streaming decoder."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        emit: Emit,
+        new_decoder,
+        executor: Executor,
+        policy: SegmentPolicy,
+        language: str = "",
+    ) -> None:
+        self.settings = settings
+        self.emit = emit
+        self.new_decoder = new_decoder  # () -> UtteranceDecoder
+        self.executor = executor
+        self.policy = policy
+        self.language = language
+        self.history = AudioHistory()
+        self.vad = SileroVad.shared().stream() if settings.vad.enabled else None
+        self.endpointer = Endpointer(settings.vad) if settings.vad.enabled else None
+        self.partial_interval = settings.partial_interval
+        self.utterance: _Utterance | None = None
+        self.next_segment = 1
+        self._lock = asyncio.Lock()  # keeps accept/finalize/finish in order
+
+    # --- EngineStream -------------------------------------------------------------------------
+
+    async def accept(self, audio: np.ndarray) -> None:
+        await self._run(self._accept, audio)
+
+    async def finalize(self) -> None:
+        await self._run(self._finalize)
+
+    async def update(self, vad: VadSettings | None, partial_interval: float | None) -> None:
+        if partial_interval:
+            self.partial_interval = self.settings.partial_interval = partial_interval
+        if vad is not None:
+            self.settings.vad = vad
+            await self._run(self._set_vad, vad)
+
+    async def finish(self) -> None:
+        await self._run(self._finish)
+
+    async def close(self) -> None:
+        self.utterance = None
+
+    # --- worker-thread side -------------------------------------------------------------------
+
+    async def _run(self, fn, *args) -> None:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            events: list[Event] = await loop.run_in_executor(self.executor, fn, *args)
+            for event in events:
+                self.emit(event)
+
+    def _accept(self, audio: np.ndarray) -> list[Event]:
+        events: list[Event] = []
+        audio = np.asarray(audio, dtype=np.float32)
+        self.history.append(audio)
+        if self.endpointer is None:
+            if self.utterance is None:
+                self._open(self.history.end - len(audio))
+        else:
+            for b in self.endpointer.update(self.vad.probabilities(audio)):
+                at = int(round(b.time * SAMPLE_RATE))
+                if b.kind == "begin":
+                    events.append(SpeechBoundary("begin", b.time))
+                    if self.utterance is None:
+                        self._open(at)
+                else:
+                    if self.utterance is not None:
+                        self._feed_until(at, events)
+                    events.append(SpeechBoundary("end", b.time))
+                    if self.utterance is not None:
+                        self._close(at, events, noise=self.endpointer.utterance_is_noise())
+        if self.utterance is not None:
+            self._feed_until(self.history.end, events)
+        keep = self.history.end - int(self.policy.history_seconds * SAMPLE_RATE)
+        if self.utterance is not None:
+            keep = min(keep, self.utterance.fed)
+        self.history.trim_before(keep)
+        return events
+
+    def _finalize(self) -> list[Event]:
+        events: list[Event] = []
+        if self.utterance is not None:
+            self._close(self.history.end, events)
+            if self.endpointer is None or self.endpointer.in_speech:
+                self._open(self.history.end)  # speech goes on: a new segment starts now
+        return events
+
+    def _finish(self) -> list[Event]:
+        events: list[Event] = []
+        if self.utterance is not None:
+            self._close(self.history.end, events)
+        if self.endpointer is not None and self.endpointer.in_speech:
+            self.endpointer.in_speech = False
+            events.append(SpeechBoundary("end", self.history.end / SAMPLE_RATE))
+        return events
+
+    def _set_vad(self, vad: VadSettings) -> list[Event]:
+        if not vad.enabled:
+            self.vad = self.endpointer = None
+            if self.utterance is None:
+                self._open(self.history.end)
+            return []
+        if self.endpointer is not None:
+            self.endpointer.settings = vad
+            return []
+        self.vad = SileroVad.shared().stream()
+        self.endpointer = Endpointer(vad)
+        self.endpointer.t = self.history.end / SAMPLE_RATE
+        if self.utterance is not None:  # let silence close the utterance that VAD did not open
+            self.endpointer.in_speech = True
+            self.endpointer.last_speech = self.endpointer.t
+            self.endpointer.voiced = self.endpointer.MIN_SPEECH
+        return []
+
+    def _open(self, at: int) -> None:
+        at = max(at, self.history.start)
+        self.utterance = _Utterance(self.new_decoder(), self.next_segment, at, at, partial_at=at)
+
+    def _feed_until(self, until: int, events: list[Event]) -> None:
+        u = self.utterance
+        max_len = int(self.policy.max_segment_seconds * SAMPLE_RATE)
+        while u is not None and until > u.fed:
+            stop = min(until, u.start + max_len)
+            audio = self.history.slice(u.fed, stop)
+            t0 = time.perf_counter()
+            u.text = u.decoder.feed(audio)
+            u.compute += time.perf_counter() - t0
+            u.fed = stop
+            self._maybe_partial(u, events)
+            if u.fed - u.start >= max_len:
+                self._close(u.fed, events)
+                self._open(u.fed)
+                u = self.utterance
+
+    def _maybe_partial(self, u: _Utterance, events: list[Event]) -> None:
+        if not self.settings.interim_results or not u.text or u.text == u.partial_sent:
+            return
+        if (u.fed - u.partial_at) < self.partial_interval * SAMPLE_RATE and u.partial_sent:
+            return
+        events.append(Result(
+            segment_id=u.segment_id, text=u.text, is_final=False,
+            start=u.start / SAMPLE_RATE, end=u.fed / SAMPLE_RATE,
+            stability=0.5, language=self.language, processing_time=u.compute,
+        ))
+        u.partial_sent, u.partial_at, u.compute = u.text, u.fed, 0.0
+
+    def _close(self, at: int, events: list[Event], noise: bool = False) -> None:
+        u = self.utterance
+        self.utterance = None
+        if u is None:
+            return
+        t0 = time.perf_counter()
+        text = u.decoder.flush().strip()
+        u.compute += time.perf_counter() - t0
+        if not u.partial_sent and (noise or not text):
+            return  # nothing was said, and no partial promised a final for this segment
+        events.append(Result(
+            segment_id=u.segment_id, text=text, is_final=True,
+            start=u.start / SAMPLE_RATE, end=max(at, u.start) / SAMPLE_RATE,
+            stability=1.0, language=self.language, processing_time=u.compute,
+        ))
+        self.next_segment = u.segment_id + 1
