@@ -167,7 +167,21 @@ class WhisperDecoder:
             elif t < tok.eot:
                 segment.append(t)
         text.extend(segment)
-        return text
+        return WhisperDecoder._cut_loop(text)
+
+    @staticmethod
+    def _cut_loop(tokens: list[int], min_repeats: int = 3, max_period: int = 40) -> list[int]:
+        """Drop a phrase that repeats itself to the end ("the one who is the one who is ..."),
+        keeping its first occurrence: Whisper's decoding loop, not speech."""
+        n = len(tokens)
+        for period in range(1, min(max_period, n // min_repeats) + 1):
+            repeats = 1
+            while (repeats + 1) * period <= n and tokens[n - (repeats + 1) * period:n - repeats * period] == tokens[n - period:]:
+                repeats += 1
+            # short units repeat in real speech ("no, no, no"); demand more of them
+            if repeats >= (min_repeats if period >= 3 else min_repeats + 2):
+                return tokens[:n - (repeats - 1) * period]
+        return tokens
 
     def _words(self, tok, text_tokens: list[int], encoder_output, index: int, num_frames: int) -> list[DecodedWord]:
         import ctranslate2
