@@ -1,0 +1,117 @@
+"""`make run`: the core on :50051 and every WebSocket bridge beside it, as one supervised group.
+
+    python -m core_service.stack [--core-port 50051] [--host 0.0.0.0] [--only nexa,rnnt]
+
+Bridges start once the core reports SERVING. Ctrl-C (or SIGTERM) stops the bridges first,
+then the core, each with a grace period so open sessions can finish. If any process dies,
+the others are stopped too and the exit code says so.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger("stack")
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    name: str
+    port: int
+    path: str
+
+
+# rnnt's document says port 8000, which funasr's also claims: beside funasr it gets 8002.
+BRIDGES = (
+    BridgeSpec("google_stt", 8001, "/ws/asr-stream"),
+    BridgeSpec("nexa", 8080, "/v1/audio/stream"),
+    BridgeSpec("funasr", 8000, "/ws/{client_id}"),
+    BridgeSpec("rnnt", 8002, "/ws/transcribe"),
+    BridgeSpec("whisperlive", 9090, "/"),
+)
+
+
+def wait_healthy(address: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"core exited with code {proc.returncode} before it was ready")
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.3)
+    raise SystemExit(f"core at {address} was not ready after {timeout:.0f} s")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="0.0.0.0", help="interface for the core and the bridges")
+    parser.add_argument("--core-port", type=int, default=50051)
+    parser.add_argument("--port-offset", type=int, default=0, help="added to every bridge port (to run a second stack)")
+    parser.add_argument("--only", default="", help="comma-separated bridges to start (default: all)")
+    parser.add_argument("core_args", nargs="*", help="extra flags for the core (after --)")
+    args = parser.parse_args()
+
+    procs: list[tuple[str, subprocess.Popen]] = []
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    core = subprocess.Popen([sys.executable, "-m", "core_service", "--host", args.host,
+                             "--port", str(args.core_port), *args.core_args])
+    procs.append(("core", core))
+    core_address = f"127.0.0.1:{args.core_port}"
+    wait_healthy(core_address, core)
+    wanted = {n.strip() for n in args.only.split(",") if n.strip()}
+    for b in BRIDGES:
+        if wanted and b.name not in wanted:
+            continue
+        if importlib.util.find_spec(f"bridges.{b.name}") is None:
+            log.warning("bridge %s is not installed; skipped", b.name)
+            continue
+        procs.append((b.name, subprocess.Popen([sys.executable, "-m", f"bridges.{b.name}", "--host", args.host,
+                                                "--port", str(b.port + args.port_offset), "--core", core_address])))
+        log.info("%-12s ws://%s:%d%s", b.name, "localhost", b.port + args.port_offset, b.path)
+    log.info("core         grpc://localhost:%d  (asr.v1.RecognizerService; Ctrl-C stops everything)", args.core_port)
+
+    code = 0
+    while not stopping:
+        for name, proc in procs:
+            if proc.poll() is not None:
+                log.error("%s exited with code %s; stopping the others", name, proc.returncode)
+                code = proc.returncode or 1
+                stopping = True
+                break
+        time.sleep(0.5)
+    for name, proc in reversed(procs):  # bridges first, the core last
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", name)
+                proc.kill()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
