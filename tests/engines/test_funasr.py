@@ -1,0 +1,160 @@
+"""FunASR paraformer-online through the real core, on a tiny random-weight model built locally.
+
+The tiny model runs funasr's real streaming path (AutoModel, per-session cache, chunk_size,
+look-back, is_final flush); it recognizes nothing, so these tests check the shape and timing of
+partials and finals, session isolation and endpointing, never the words. Set
+ASR_FUNASR_REAL_MODEL_DIR to a real paraformer-zh-streaming directory to also run real speech.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from asr.v1 import asr_pb2
+
+from tests.audio_fixtures import SAMPLE_RATE, silence, speech, to_pcm16, with_pauses
+from tests.conftest import start_core
+from tests.core.grpc_helpers import audio_requests, config, recognize
+from tests.engines.shape import check_result_stream, seconds, speech_events
+from tests.engines.tiny_funasr import build_tiny_paraformer
+
+pytest.importorskip("funasr", reason="FunASR not installed: pip install '.[funasr]'")
+
+UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_paraformer(tmp_path_factory.mktemp("paraformer"))
+
+
+@pytest.fixture(scope="module")
+def funasr_core(tiny_model_dir, tmp_path_factory):
+    core = start_core(tmp_path_factory.mktemp("core-funasr"), "--max-sessions", "8",
+                      env={"ASR_FUNASR_MODEL_DIR": str(tiny_model_dir), "ASR_FUNASR_THREADS": "1"})
+    yield core
+    core.stop()
+
+
+def funasr_config(**kw) -> asr_pb2.RecognizeRequest:
+    return config(engine="funasr", encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000,
+                  interim_results=True, **kw)
+
+
+async def test_list_engines_reports_funasr_available(funasr_core):
+    import grpc
+    from asr.v1 import asr_pb2_grpc
+
+    async with grpc.aio.insecure_channel(funasr_core.address) as channel:
+        reply = await asr_pb2_grpc.RecognizerServiceStub(channel).ListEngines(asr_pb2.ListEnginesRequest())
+    info = next(e for e in reply.engines if e.name == "funasr")
+    assert info.available, info.unavailable_reason
+    assert info.capabilities.native_streaming and info.capabilities.interim_results
+    assert info.default_model == "paraformer-zh-streaming"
+
+
+async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(funasr_core):
+    audio, spans = with_pauses(UTTERANCES, pause=1.5)
+    call = await recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(audio)))
+    started = call.responses[0].session_started
+    assert (started.engine, started.model) == ("funasr", "paraformer-zh-streaming")
+    check_result_stream(call, len(audio) / SAMPLE_RATE)
+    finals = call.finals
+    assert len(finals) == len(UTTERANCES), [(f.segment_id, f.text) for f in finals]
+    for final, (s, e) in zip(finals, spans):
+        # the segment covers the utterance, give or take the VAD's padding and frame lag
+        assert seconds(final.start_offset) <= s + 0.3 and seconds(final.end_offset) >= e - 0.3
+        assert final.text and final.language == "zh"
+    partials = [r for r in call.results if not r.is_final]
+    # a partial every 600 ms chunk (chunk_size [0, 10, 5]) of each ~2 s utterance
+    assert len(partials) >= len(UTTERANCES) * 2
+    kinds = [k for k, _ in speech_events(call)]
+    assert kinds == ["begin", "end"] * len(UTTERANCES)
+
+
+async def test_concurrent_sessions_keep_separate_caches(funasr_core):
+    """The shared model with per-session caches: results of one stream must not depend on
+    another running at the same time (the tiny model is deterministic: no dither, eval mode)."""
+    a, _ = with_pauses(UTTERANCES[:1], pause=1.0)
+    b, _ = with_pauses(UTTERANCES[1:], pause=1.0)
+    alone = await recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(a)))
+    together = await asyncio.gather(
+        recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(a)), pace=0.005),
+        recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(b)), pace=0.005),
+    )
+    assert [f.text for f in together[0].finals] == [f.text for f in alone.finals]
+    assert together[1].finals and together[1].finals[0].text
+
+
+async def test_vad_disabled_finalize_control_cuts_segments(funasr_core):
+    clip = speech(UTTERANCES[0])
+    half = len(clip) // 2
+    finalize = asr_pb2.RecognizeRequest(control=asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))
+    requests = ([funasr_config(vad=asr_pb2.VadConfig(enabled=False))]
+                + audio_requests(to_pcm16(clip[:half])) + [finalize] + audio_requests(to_pcm16(clip[half:])))
+    call = await recognize(funasr_core.address, requests)
+    check_result_stream(call, len(clip) / SAMPLE_RATE)
+    finals = call.finals
+    assert len(finals) == 2
+    assert seconds(finals[0].start_offset) == 0.0
+    assert abs(seconds(finals[0].end_offset) - half / SAMPLE_RATE) < 0.01
+    assert abs(seconds(finals[1].start_offset) - half / SAMPLE_RATE) < 0.01
+    assert abs(seconds(finals[1].end_offset) - len(clip) / SAMPLE_RATE) < 0.01
+    assert not speech_events(call)
+
+
+async def test_silence_gives_no_segment(funasr_core):
+    call = await recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(silence(3.0))))
+    assert call.code.name == "OK"
+    assert not call.results and call.responses[-1].summary.segment_count == 0
+
+
+async def test_unsupported_language_is_invalid_argument(funasr_core):
+    call = await recognize(funasr_core.address, [funasr_config(language="ar-EG")])
+    assert call.code.name == "INVALID_ARGUMENT" and "language" in call.message
+    assert any(f.endswith("language") for f in call.field_violations), call.field_violations
+
+
+def test_describe_without_model_dir_says_what_to_do(monkeypatch):
+    from core_service.engines.funasr import FunASREngine
+
+    monkeypatch.delenv("ASR_FUNASR_MODEL_DIR", raising=False)
+    desc = FunASREngine().describe()
+    assert not desc.available and "ASR_FUNASR_MODEL_DIR" in desc.unavailable_reason
+    desc = FunASREngine(model_dir="/nonexistent/paraformer").describe()
+    assert not desc.available and "/nonexistent/paraformer" in desc.unavailable_reason
+
+
+REAL_DIR = os.environ.get("ASR_FUNASR_REAL_MODEL_DIR", "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_DIR, reason="set ASR_FUNASR_REAL_MODEL_DIR to a paraformer-zh-streaming "
+                                         "model directory to run the real-weights test")
+async def test_real_paraformer_transcribes_mandarin(tmp_path):
+    import shutil
+    import subprocess
+
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng is needed to speak Mandarin: apt-get install espeak-ng")
+    wav = tmp_path / "zh.wav"
+    subprocess.run(["espeak-ng", "-v", "cmn", "-w", str(wav), "你好世界"], check=True)
+    import wave
+
+    import numpy as np
+    import soxr
+
+    with wave.open(str(wav)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        rate = w.getframerate()
+    audio = soxr.resample(pcm.astype(np.float32) / 32768, rate, SAMPLE_RATE).astype(np.float32)
+    audio = np.concatenate([silence(0.5), audio, silence(1.0)])
+    core = start_core(tmp_path, env={"ASR_FUNASR_MODEL_DIR": REAL_DIR})
+    try:
+        call = await recognize(core.address, [funasr_config()] + audio_requests(to_pcm16(audio)))
+    finally:
+        core.stop()
+    check_result_stream(call, len(audio) / SAMPLE_RATE, expect_partials=False)
+    assert any(ch in call.transcript for ch in "你好世界"), call.transcript
