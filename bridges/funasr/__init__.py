@@ -1,0 +1,30 @@
+"""funasr dialect: ws://HOST:8000/ws/{client_id} (see bridges/funasr/codec.py)."""
+from __future__ import annotations
+
+import argparse
+
+from bridges.funasr.codec import FunAsrCodec
+from bridges.runtime import ConnectionInfo, DialectSpec, Limits
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--language", default="",
+                        help="language for every session, BCP-47 (default: the engine's default / detection); "
+                             "non-English with the default Whisper engine uses the multilingual model")
+
+
+def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> FunAsrCodec:
+    return FunAsrCodec(info.params.get("client_id", ""), engine=options.engine, language=options.language)
+
+
+SPEC = DialectSpec(
+    name="funasr",
+    path="/ws/{client_id}",
+    default_port=8000,
+    codec_factory=make_codec,
+    # idle_timeout is the document's CONNECTION_TIMEOUT: 30 s without audio.
+    limits=Limits(max_connections=100, max_message_bytes=1024 * 1024, max_session_seconds=3600.0,
+                  idle_timeout=30.0),
+    add_arguments=add_arguments,
+    unique_param="client_id",
+)

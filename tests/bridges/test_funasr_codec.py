@@ -1,0 +1,207 @@
+"""funasr codec and audio format detection without sockets."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import wave
+
+import numpy as np
+import pytest
+import soxr
+from asr.v1 import asr_pb2
+
+from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.funasr.audio_format import AudioFormatError, AudioNormalizer, decode, detect_format, parse_wav
+from bridges.funasr.codec import FunAsrCodec
+from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, noise, speech
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return speech(PARAGRAPH)[:SAMPLE_RATE * 4]
+
+
+def chunks(data: bytes, size: int = 4096):
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def test_detects_int16_speech_chunk_by_chunk(clip):
+    pcm = (clip * 32767).astype("<i2").tobytes()
+    found = {detect_format(c) for c in chunks(pcm) if any(c)}
+    assert found == {"int16"}
+
+
+def test_detects_float32_speech_chunk_by_chunk(clip):
+    found = {detect_format(c) for c in chunks(clip.astype("<f4").tobytes()) if any(c)}
+    assert found == {"float32"}
+
+
+def test_detects_int32_speech_both_kinds(clip):
+    full = (clip.astype(np.float64) * 2**31 * 0.99).astype("<i4").tobytes()  # 32-bit resolution
+    shifted = ((clip * 32767).astype(np.int32) << 16).astype("<i4").tobytes()  # int16 widened
+    assert {detect_format(c) for c in chunks(full) if any(c)} == {"int32"}
+    assert {detect_format(c) for c in chunks(shifted) if any(c)} == {"int32"}
+
+
+def test_quiet_noise_and_silence():
+    hiss = noise(0.1, level=0.001)
+    assert detect_format((hiss * 32767).astype("<i2").tobytes()) == "int16"
+    assert detect_format(hiss.astype("<f4").tobytes()) == "float32"
+    assert detect_format(b"\x00" * 4096) is None
+    with pytest.raises(AudioFormatError):
+        detect_format(b"\x01\x02\x03")
+
+
+def wav_file(audio: np.ndarray, rate: int, channels: int) -> bytes:
+    resampled = soxr.resample(audio, SAMPLE_RATE, rate)
+    pcm = (np.repeat(resampled[:, None], channels, axis=1) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def test_wav_header_44k_stereo_is_parsed_downmixed_and_resampled(clip):
+    data = wav_file(clip, 44100, 2)
+    info = parse_wav(data)
+    assert (info.format, info.sample_rate, info.channels) == ("int16", 44100, 2)
+    normalizer = AudioNormalizer()
+    out = np.concatenate([normalizer.feed(c) for c in chunks(data, 8192)] + [normalizer.flush()])
+    assert abs(len(out) - len(clip)) < 50
+    n = min(len(out), len(clip))
+    assert np.corrcoef(out[:n], clip[:n])[0, 1] > 0.98
+    assert parse_wav(b"not a wav file") is None
+    with pytest.raises(AudioFormatError):
+        parse_wav(data[:12] + b"data" + data[16:])  # data chunk before fmt
+
+
+def test_stated_format_and_rate(clip):
+    pcm = (soxr.resample(clip, SAMPLE_RATE, 8000) * 2**31 * 0.9).astype("<i4").tobytes()
+    normalizer = AudioNormalizer("int32", 8000, 1)
+    out = np.concatenate([normalizer.feed(pcm), normalizer.flush()])
+    assert abs(len(out) - len(clip)) < 20
+    with pytest.raises(AudioFormatError):
+        AudioNormalizer("mp3")
+    with pytest.raises(AudioFormatError):
+        decode(b"\x00" * 6, "float32")
+
+
+def test_leading_silence_waits_for_the_format(clip):
+    normalizer = AudioNormalizer()
+    assert len(normalizer.feed(b"\x00" * 4096)) == 0
+    out = normalizer.feed(clip[:1024].astype("<f4").tobytes())
+    assert normalizer.format == "float32" and len(out) == 1024 + 1024
+
+
+# ---- codec ---------------------------------------------------------------------------------
+def sent(actions) -> list[dict]:
+    return [a.payload for a in actions if isinstance(a, SendJson)]
+
+
+def audio_chunk(raw: bytes) -> str:
+    return json.dumps({"type": "audio_chunk", "data": base64.b64encode(raw).decode()})
+
+
+def result(text: str, final: bool) -> asr_pb2.RecognizeResponse:
+    return asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(text=text, is_final=final, confidence=0.9))
+
+
+def recording(**kwargs) -> FunAsrCodec:
+    codec = FunAsrCodec("client-1", clock=lambda: 1704110400.0, **kwargs)
+    assert codec.connected() == []
+    [start] = codec.text_frame('{"type": "start_recording"}')
+    assert isinstance(start, StartStream)
+    assert start.config.encoding == asr_pb2.AUDIO_ENCODING_FLOAT32 and start.config.sample_rate_hertz == 16000
+    started = codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(engine="whisper", model="tiny.en")))
+    assert sent(started) == [{"type": "status", "message": "Recording started", "code": "SESSION_STARTED"}]
+    return codec
+
+
+def test_every_audio_chunk_gets_exactly_one_reply():
+    codec = recording()
+    pcm = (np.sin(np.arange(2048) / 5) * 10000).astype("<i2").tobytes()
+    replies = [sent(codec.text_frame(audio_chunk(pcm))) for _ in range(3)]
+    assert all(len(r) == 1 for r in replies)
+    assert replies[0][0]["code"] == "MODEL_LOADED"
+    assert replies[1][0] == {"type": "recognition_result", "text": "", "is_final": False,
+                             "timestamp": "2024-01-01T12:00:00.000Z", "confidence": 0.0}
+    codec.core_response(asr_pb2.RecognizeResponse(speech_event=asr_pb2.SpeechEvent(type=asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN)))
+    codec.core_response(result("hel", False))
+    codec.core_response(result("hello wor", False))  # replaces the undelivered partial
+    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["code"] == "PROCESSING_AUDIO"
+    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["text"] == "hello wor"
+    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["text"] == "hello wor"  # repeated hypothesis
+    codec.core_response(result("hello world", True))
+    final = sent(codec.text_frame(audio_chunk(pcm)))[0]
+    assert final["is_final"] and final["text"] == "hello world"
+    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["text"] == ""
+
+
+def test_stop_flushes_finals_then_session_stopped_and_allows_a_new_recording():
+    codec = recording()
+    codec.core_response(result("pending final", True))
+    codec.core_response(result("partial", False))
+    actions = codec.text_frame('{"type": "stop_recording"}')
+    assert EndAudio() in actions
+    assert [m["text"] for m in sent(actions) if m["type"] == "recognition_result"] == ["pending final"]
+    assert sent(codec.core_response(result("last", False))) == []
+    assert sent(codec.core_response(result("last words", True)))[0]["text"] == "last words"
+    assert sent(codec.core_finished())[-1]["code"] == "SESSION_STOPPED"
+    assert isinstance(codec.text_frame('{"type": "start_recording"}')[0], StartStream)
+
+
+@pytest.mark.parametrize("frame, code", [
+    ("{", "SESSION_ERROR"),
+    ('{"type": "sing"}', "SESSION_ERROR"),
+    ('{"type": 5}', "SESSION_ERROR"),
+    ('{"type": "audio_chunk", "data": "%%%"}', "INVALID_AUDIO_FORMAT"),
+    ('{"type": "audio_chunk"}', "INVALID_AUDIO_FORMAT"),
+    (audio_chunk(b"\x01\x02\x03"), "INVALID_AUDIO_FORMAT"),
+    ('{"type": "start_recording"}', "SESSION_ERROR"),
+])
+def test_errors_while_recording(frame, code):
+    codec = recording()
+    [error] = sent(codec.text_frame(frame))
+    assert set(error) == {"type", "message", "code", "details"} and error["code"] == code
+
+
+def test_errors_before_recording_and_timeouts():
+    codec = FunAsrCodec("c")
+    assert sent(codec.text_frame(audio_chunk(b"\x00\x00")))[0]["code"] == "SESSION_ERROR"
+    assert sent(codec.text_frame('{"type": "start_recording", "channels": 0}'))[0]["code"] == "INVALID_AUDIO_FORMAT"
+    assert sent(codec.frame_too_large(10, 5))[0]["code"] == "BUFFER_OVERFLOW"
+    timeout = codec.idle()
+    assert sent(timeout)[0]["code"] == "CONNECTION_TIMEOUT" and isinstance(timeout[-1], Close)
+
+    busy = recording()
+    actions = busy.idle()
+    assert sent(actions)[0]["code"] == "CONNECTION_TIMEOUT" and EndAudio() in actions
+    assert busy.core_finished()[-1] == Close(1000, "connection timeout")
+
+
+def test_client_id_validation_and_core_errors():
+    bad = FunAsrCodec("has space")
+    actions = bad.connected()
+    assert sent(actions)[0]["code"] == "SESSION_ERROR" and actions[-1].code == 1008
+    assert FunAsrCodec("a" * 64).connected() == []
+    assert FunAsrCodec("a" * 65).connected() != []
+    codec = FunAsrCodec("c")
+    codec.text_frame('{"type": "start_recording"}')
+    assert sent(codec.core_error(CoreError("UNAVAILABLE", "down")))[0]["code"] == "MODEL_UNAVAILABLE"
+    assert isinstance(codec.text_frame('{"type": "start_recording"}')[0], StartStream)  # may retry
+
+
+def test_float32_audio_reaches_the_core_resampled():
+    codec = FunAsrCodec("c")
+    codec.text_frame('{"type": "start_recording", "format": "int16", "sample_rate": 8000}')
+    actions = []
+    for _ in range(5):
+        actions += codec.text_frame(audio_chunk(np.full(800, 1000, "<i2").tobytes()))
+    actions += codec.text_frame('{"type": "stop_recording"}')
+    samples = np.concatenate([np.frombuffer(a.audio, "<f4") for a in actions if isinstance(a, SendAudio)])
+    assert abs(len(samples) - 8000) <= 2
+    assert abs(float(np.median(samples)) - 1000 / 32768) < 1e-3
