@@ -115,6 +115,9 @@ class Codec(abc.ABC):
         """The runtime will not serve this connection (code: one of REFUSAL_CODES)."""
         return [Close(1013, message)]
 
+    def closed(self) -> None:
+        """The connection is over (either side closed it); release anything held. No actions."""
+
     def ending(self, reason: str) -> list[Action]:
         """The runtime is ending the session (reason: "shutdown" or "max_duration").
 

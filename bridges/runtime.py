@@ -217,6 +217,7 @@ class Bridge:
         except Exception:
             log.exception("session=%s failed", session_id)
         finally:
+            codec.closed()
             if serving:
                 self._sessions.pop(session_id, None)
                 if unique is not None:

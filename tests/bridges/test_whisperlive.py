@@ -1,0 +1,300 @@
+"""The whisperlive bridge end to end, speaking the wire protocol of the whisper-live 0.10.0 client."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+import websockets
+
+from bridge_helpers import BridgeProcess, recv_json, start_bridge
+from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, UTTERANCES, silence, speech, to_pcm16, with_pauses, wer
+from tests.conftest import free_port, start_core
+
+TIME = re.compile(r"^\d+\.\d{3}$")
+SPEEDUP = 3.0
+CHUNK = 4096  # samples per frame, as the client's file and microphone paths send
+
+
+@pytest.fixture(scope="module")
+def wl_bridge(core_address, tmp_path_factory) -> BridgeProcess:
+    bridge = start_bridge(tmp_path_factory.mktemp("whisperlive"), "whisperlive", core_address)
+    yield bridge
+    bridge.stop()
+
+
+def client_options(**overrides: Any) -> dict[str, Any]:
+    """Exactly the keys Client.on_open sends, with TranscriptionClient's defaults."""
+    return {"uid": str(uuid.uuid4()), "language": "en", "task": "transcribe", "model": "small", "use_vad": True,
+            "send_last_n_segments": 10, "no_speech_thresh": 0.45, "clip_audio": False,
+            "same_output_threshold": 10, "enable_translation": False, "target_language": "fr", "hotwords": None,
+            "enable_diarization": False, "max_speakers": 10, "known_speakers": [], "word_timestamps": False,
+            "initial_prompt": None, "vad_parameters": None, **overrides}
+
+
+class Session:
+    """One client connection: collects every message, like Client.on_message."""
+
+    def __init__(self, ws: websockets.ClientConnection, options: dict[str, Any]) -> None:
+        self.ws, self.options, self.uid = ws, options, options["uid"]
+        self.messages: list[dict[str, Any]] = []
+
+    @classmethod
+    async def open(cls, bridge: BridgeProcess, **overrides: Any) -> "Session":
+        options = client_options(**overrides)
+        ws = await websockets.connect(bridge.url("/"), max_size=None)
+        await ws.send(json.dumps(options))
+        return cls(ws, options)
+
+    async def next(self, timeout: float = 30) -> dict[str, Any]:
+        msg = await recv_json(self.ws, timeout)
+        assert msg.get("uid") == self.uid, msg
+        self.messages.append(msg)
+        return msg
+
+    async def until_ready(self) -> None:
+        while (msg := await self.next()).get("message") != "SERVER_READY":
+            assert msg.get("status") == "WARNING", msg
+        assert msg == {"uid": self.uid, "message": "SERVER_READY", "backend": "faster_whisper"}
+
+    async def drain(self) -> None:
+        try:
+            while True:
+                await self.next(0.001)
+        except asyncio.TimeoutError:
+            pass
+
+    async def stream(self, audio: np.ndarray, int16: bool = False) -> None:
+        for i in range(0, len(audio), CHUNK):
+            chunk = audio[i:i + CHUNK]
+            await self.ws.send(to_pcm16(chunk) if int16 else chunk.astype("<f4").tobytes())
+            await asyncio.sleep(len(chunk) / SAMPLE_RATE / SPEEDUP)
+            await self.drain()
+
+    async def settle(self, quiet: float = 4.0, limit: float = 30.0) -> None:
+        """Like the client's file mode (15 s without a change), shortened."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                await self.next(quiet)
+            except asyncio.TimeoutError:
+                return
+
+    async def finish(self) -> int:
+        await self.ws.send(b"END_OF_AUDIO")
+        try:
+            while True:
+                await self.next(30)
+        except websockets.ConnectionClosed:
+            return self.ws.close_code
+
+    def segment_messages(self) -> list[list[dict[str, Any]]]:
+        return [m["segments"] for m in self.messages if "segments" in m]
+
+    def transcript(self) -> str:
+        """What the client keeps: completed segments starting at or after the last kept end."""
+        kept: list[dict[str, Any]] = []
+        for segments in self.segment_messages():
+            for seg in segments:
+                if seg["completed"] and (not kept or float(seg["start"]) >= float(kept[-1]["end"])):
+                    kept.append(seg)
+        return " ".join(s["text"].strip() for s in kept)
+
+
+def check_segment_messages(session: Session, words: bool = False) -> None:
+    frozen: dict[str, dict[str, Any]] = {}
+    for msg in session.messages:
+        if "segments" in msg:
+            assert not {"status", "language", "message"} & set(msg), msg
+    messages = session.segment_messages()
+    assert messages
+    for segments in messages:
+        assert segments, "a segments message must never be empty"
+        *done, last = segments
+        assert last["completed"] is False, segments
+        assert all(s["completed"] is True for s in done), segments
+        assert len(done) <= session.options["send_last_n_segments"]
+        previous_end = 0.0
+        for seg in segments:
+            assert TIME.match(seg["start"]) and TIME.match(seg["end"]), seg
+            assert float(seg["start"]) <= float(seg["end"]) and isinstance(seg["text"], str)
+            if words and seg["completed"]:
+                assert seg["words"] and all(set(w) >= {"word", "start", "end", "probability"} for w in seg["words"])
+        for seg in done:
+            assert float(seg["start"]) >= previous_end - 1e-9
+            previous_end = float(seg["end"])
+            # re-sent completed segments keep identical times and text
+            assert frozen.setdefault(seg["start"], seg) == seg
+    assert frozen, "no segment was ever completed"
+
+
+async def test_conformance_like_the_transcription_client(wl_bridge):
+    audio = np.concatenate([silence(0.3), speech(PARAGRAPH), silence(1.0)])
+    session = await Session.open(wl_bridge)  # model "small" -> served by base, with a WARNING
+    async with session.ws:
+        await session.until_ready()
+        [warning] = [m for m in session.messages if "status" in m]
+        assert warning["status"] == "WARNING" and "'small'" in warning["message"] and "base" in warning["message"]
+        await session.stream(audio)
+        await session.settle()
+        assert await session.finish() == 1000
+    check_segment_messages(session)
+    assert not [m for m in session.messages if "language" in m]  # language was given
+    assert wer(PARAGRAPH, session.transcript()) <= 0.15, session.transcript()
+
+
+async def test_language_detection_translate_int16_and_word_timestamps(wl_bridge):
+    audio, _ = with_pauses(UTTERANCES[:2], pause=1.2)
+    session = await Session.open(wl_bridge, language=None, task="translate", model="base",
+                                 audio_format="int16", word_timestamps=True, send_last_n_segments=1)
+    async with session.ws:
+        await session.until_ready()
+        assert not [m for m in session.messages if "status" in m]  # base is served as asked
+        await session.stream(np.concatenate([audio, silence(0.8)]), int16=True)
+        await session.settle()
+        assert await session.finish() == 1000
+    languages = [m for m in session.messages if "language" in m]
+    assert len(languages) == 1 and set(languages[0]) == {"uid", "language", "language_prob"}
+    assert languages[0]["language"] == "en" and 0.5 <= languages[0]["language_prob"] <= 1
+    first_segments = next(i for i, m in enumerate(session.messages) if "segments" in m)
+    assert session.messages.index(languages[0]) < first_segments
+    check_segment_messages(session, words=True)
+    assert wer(" ".join(UTTERANCES[:2]), session.transcript()) <= 0.15, session.transcript()
+
+
+async def expect_status(session: Session, status: str, needle: str = "") -> dict[str, Any]:
+    msg = await session.next(15)
+    assert msg.get("status") == status and set(msg) == {"uid", "status", "message"}, msg
+    assert needle.lower() in str(msg["message"]).lower(), msg
+    return msg
+
+
+async def expect_closed(ws: websockets.ClientConnection, timeout: float = 10) -> int | None:
+    with pytest.raises(websockets.ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    return ws.close_code
+
+
+async def bad_inputs(bridge: BridgeProcess) -> None:
+    for key in ("uid", "language", "task", "model"):
+        options = client_options()
+        del options[key]
+        async with websockets.connect(bridge.url("/")) as ws:
+            await ws.send(json.dumps(options))
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert msg["status"] == "ERROR" and f"'{key}'" in msg["message"]
+            assert msg["uid"] == options.get("uid", "")
+            await expect_closed(ws)
+    for frame, needle in (("{oops", "not valid json"), (json.dumps(client_options(task=5)), "'task'"),
+                          (json.dumps(client_options(use_vad="yes")), "'use_vad'")):
+        async with websockets.connect(bridge.url("/")) as ws:
+            await ws.send(frame)
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert msg["status"] == "ERROR" and needle in msg["message"].lower(), msg
+            await expect_closed(ws)
+    async with websockets.connect(bridge.url("/")) as ws:  # audio before options
+        await ws.send(np.zeros(CHUNK, dtype="<f4").tobytes())
+        msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert msg["status"] == "ERROR" and "options" in msg["message"]
+        await expect_closed(ws)
+    session = await Session.open(bridge, model="tiny.en")
+    async with session.ws:
+        await session.until_ready()
+        await session.ws.send(b"\0" * 4097)
+        await expect_status(session, "WARNING", "multiple of 4")
+        await session.ws.send("hello?")
+        await expect_status(session, "WARNING", "binary")
+        await session.ws.send(b"\0" * (1024 * 1024 + 4))
+        await expect_status(session, "ERROR", "limit")
+        assert await expect_closed(session.ws) == 1009
+
+
+async def vanishing_client(bridge: BridgeProcess) -> None:
+    session = await Session.open(bridge, model="tiny.en")
+    await session.until_ready()
+    await session.stream(speech(UTTERANCES[2])[: SAMPLE_RATE])
+    session.ws.transport.abort()
+
+
+async def test_bad_input_while_a_healthy_session_completes(wl_bridge):
+    audio, _ = with_pauses(UTTERANCES, pause=1.2)
+
+    async def healthy() -> str:
+        session = await Session.open(wl_bridge, model="tiny.en")
+        async with session.ws:
+            await session.until_ready()
+            await session.stream(np.concatenate([audio, silence(0.8)]))
+            await session.settle()
+            assert await session.finish() == 1000
+        check_segment_messages(session)
+        return session.transcript()
+
+    task = asyncio.create_task(healthy())
+    await asyncio.sleep(0.5)
+    await asyncio.gather(bad_inputs(wl_bridge), vanishing_client(wl_bridge))
+    text = await task
+    assert wer(" ".join(UTTERANCES), text) <= 0.15, text
+
+
+async def test_wait_when_full_and_disconnect_after_max_connection_time(core_address, tmp_path):
+    bridge = start_bridge(tmp_path, "whisperlive", core_address, "--max-clients", "1", "--max-connection-time", "4")
+    try:
+        first = await Session.open(bridge, model="tiny.en")
+        await first.until_ready()
+        second = await Session.open(bridge, model="tiny.en")
+        wait = await second.next(10)
+        assert set(wait) == {"uid", "status", "message"} and wait["status"] == "WAIT"
+        assert isinstance(wait["message"], (int, float)) and 0 < wait["message"] <= 4 / 60 + 0.01
+        await expect_closed(second.ws)
+        # checked as frames arrive: keep streaming silence until DISCONNECT
+        deadline = time.monotonic() + 10
+        while not any(m.get("message") == "DISCONNECT" for m in first.messages):
+            assert time.monotonic() < deadline
+            try:
+                await first.ws.send(silence(CHUNK / SAMPLE_RATE).tobytes())
+            except websockets.ConnectionClosed:
+                pass
+            try:
+                await first.next(0.25)
+            except asyncio.TimeoutError:
+                pass
+        assert first.messages[-1] == {"uid": first.uid, "message": "DISCONNECT"}
+        assert await expect_closed(first.ws) == 1000
+        # the slot is free again; a silent client is disconnected by the timer
+        third = await Session.open(bridge, model="tiny.en")
+        await third.until_ready()
+        assert await third.next(10) == {"uid": third.uid, "message": "DISCONNECT"}
+        assert await expect_closed(third.ws) == 1000
+    finally:
+        bridge.stop()
+
+
+async def test_core_busy_becomes_wait_and_core_down_becomes_error(tmp_path):
+    busy_core = start_core(tmp_path, "--max-sessions", "1")
+    busy = start_bridge(tmp_path, "whisperlive", busy_core.address)
+    down = start_bridge(tmp_path, "whisperlive", f"127.0.0.1:{free_port()}")
+    try:
+        first = await Session.open(busy, model="tiny.en")
+        await first.until_ready()
+        second = await Session.open(busy, model="tiny.en")
+        wait = await second.next(15)
+        assert wait["status"] == "WAIT" and isinstance(wait["message"], (int, float)) and wait["message"] > 0
+        await expect_closed(second.ws)
+        await first.ws.close()
+        for _ in range(2):
+            session = await Session.open(down, model="tiny.en")
+            started = time.monotonic()
+            msg = await session.next(15)
+            assert msg["status"] == "ERROR" and "unavailable" in msg["message"].lower()
+            assert time.monotonic() - started < 15
+            await expect_closed(session.ws)
+    finally:
+        down.stop()
+        busy.stop()
+        busy_core.stop()
