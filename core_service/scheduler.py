@@ -8,6 +8,7 @@ batch (`max_batch`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import threading
@@ -44,23 +45,31 @@ class SchedulerStats:
     batches: int = 0
     superseded: int = 0
     busy_seconds: float = 0.0
-    queue_wait: list[float] = field(default_factory=list)
+    # (finished at, busy seconds, priority, worst queue wait in the batch), recent batches only
+    recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
+
+    def window(self, seconds: float, priority: int | None = None) -> list[tuple[float, float, int, float]]:
+        since = time.monotonic() - seconds
+        return [r for r in list(self.recent) if r[0] >= since and (priority is None or r[2] == priority)]
 
 
 class DecodeScheduler(Generic[Req, Res]):
     """Runs `decode(list[Req]) -> list[Res]` on a worker thread with priorities."""
 
-    def __init__(self, decode: Callable[[list[Req]], list[Res]], *, name: str, max_batch: int = 1):
+    def __init__(self, decode: Callable[[list[Req]], list[Res]], *, name: str, max_batch: int = 1, workers: int = 1):
         self._decode = decode
         self._max_batch = max(1, max_batch)
+        self.workers = max(1, workers)
         self._cond = threading.Condition()
         self._queue: list[_Job] = []
         self._pending_partial: dict[int, _Job] = {}
         self._seq = itertools.count()
         self._closed = False
         self.stats = SchedulerStats()
-        self._thread = threading.Thread(target=self._run, name=f"decode-{name}", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"decode-{name}-{i}", daemon=True)
+                         for i in range(self.workers)]
+        for t in self._threads:
+            t.start()
 
     def backlog(self) -> tuple[int, int]:
         """(finals, partials) waiting."""
@@ -117,21 +126,30 @@ class DecodeScheduler(Generic[Req, Res]):
                 for job in batch:
                     job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
                 continue
-            busy = time.monotonic() - started
+            finished = time.monotonic()
+            busy = finished - started
             self.stats.busy_seconds += busy
             self.stats.batches += 1
             self.stats.decodes += len(batch)
+            self.stats.recent.append((finished, busy, batch[0].priority, max(started - j.enqueued for j in batch)))
             for job, result in zip(batch, results):
-                self.stats.queue_wait.append(started - job.enqueued)
                 job.loop.call_soon_threadsafe(_set_result, job.future, (result, busy))
-            if len(self.stats.queue_wait) > 10000:
-                del self.stats.queue_wait[:5000]
+
+    def utilization(self, seconds: float = 10.0, priority: int | None = None) -> float:
+        """Fraction of the workers' time spent decoding (requests of `priority`) lately."""
+        return sum(r[1] for r in self.stats.window(seconds, priority)) / (seconds * self.workers)
+
+    def final_wait(self, seconds: float = 10.0, q: float = 95) -> float:
+        """The q-th percentile of how long finals waited in the queue lately (0 when none)."""
+        waits = sorted(r[3] for r in self.stats.window(seconds, FINAL))
+        return waits[min(len(waits) - 1, int(len(waits) * q / 100))] if waits else 0.0
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout=10)
+        for t in self._threads:
+            t.join(timeout=10)
 
 
 def _set_result(fut: asyncio.Future, value) -> None:

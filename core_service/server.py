@@ -25,7 +25,7 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
         default_model=config.model if config.engine in ("whisper", "faster-whisper", "faster_whisper") and config.model
         else "tiny.en",
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
-        max_batch=config.max_batch, max_utterance=config.max_utterance,
+        max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
         sentence_end_silence=config.sentence_end_silence, vad_threads=config.vad_threads)
     return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)})
 

@@ -7,6 +7,7 @@ import grpc
 from asr.v1 import asr_pb2, asr_pb2_grpc
 
 from . import convert
+from .admission import Admission, AdmissionPolicy, Load
 from .config import ServerConfig
 from .engines.registry import EngineRegistry
 from .errors import ApiError
@@ -19,20 +20,25 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
     def __init__(self, config: ServerConfig, registry: EngineRegistry):
         self.config = config
         self.registry = registry
-        self.active = 0
+        self.admission = Admission(
+            AdmissionPolicy(max_sessions=config.max_sessions, final_share_budget=config.final_share_budget,
+                            final_wait_budget=config.final_wait_budget),
+            self._load)
 
-    def _retry_estimate(self) -> float:
-        # Sessions are long-lived; a slot frees when one ends. Without history, a few seconds.
-        return 5.0
+    def _load(self) -> Load:
+        loads = [e.load() for e in self.registry.loaded() if hasattr(e, "load")]
+        return Load(max((l.final_share for l in loads), default=0.0), max((l.final_wait for l in loads), default=0.0))
+
+    @property
+    def active(self) -> int:
+        return self.admission.active
 
     async def Recognize(self, request_iterator, context: grpc.aio.ServicerContext):
-        if self.active >= self.config.max_sessions:
-            err = ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                           f"server is at its limit of {self.config.max_sessions} concurrent streams; retry later",
-                           reason="TOO_MANY_SESSIONS", retry_after=self._retry_estimate(),
-                           metadata={"max_sessions": str(self.config.max_sessions)})
+        try:
+            ticket = self.admission.admit()
+        except ApiError as err:
+            log.warning("refused a stream: %s", err.message)
             await context.abort_with_status(err.to_status())
-        self.active += 1
         session = Session(self.config, self.registry)
         try:
             async for response in session.run(request_iterator.__aiter__()):
@@ -46,7 +52,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
                 grpc.StatusCode.INTERNAL, "internal error in the recognition session; see the server log",
                 reason="INTERNAL").to_status())
         finally:
-            self.active -= 1
+            self.admission.release(ticket)
 
     async def ListEngines(self, request, context):
         return asr_pb2.ListEnginesResponse(

@@ -37,6 +37,7 @@ class WhisperOptions:
     cpu_threads: int = 2
     window: str = "trimmed"  # or "full" (classic 30 s windows)
     max_batch: int = 1
+    workers: int = 1
     max_utterance: float = 15.0
     sentence_end_silence: float = 0.2
     vad_threads: int = 1
@@ -136,10 +137,12 @@ class WhisperEngine(Engine):
             if loaded is None:
                 try:
                     decoder = WhisperDecoder(self._path(name), compute_type=self.options.compute_type,
-                                             cpu_threads=self.options.cpu_threads, window=self.options.window)
+                                             cpu_threads=self.options.cpu_threads, window=self.options.window,
+                                             workers=self.options.workers)
                 except models.ModelUnavailable as exc:
                     raise EngineUnavailable(str(exc)) from exc
-                scheduler = DecodeScheduler(decoder.decode, name=name, max_batch=self.options.max_batch)
+                scheduler = DecodeScheduler(decoder.decode, name=name, max_batch=self.options.max_batch,
+                                            workers=self.options.workers)
                 loaded = self._models[name] = _LoadedModel(decoder, scheduler)
             return loaded
 
@@ -168,8 +171,14 @@ class WhisperEngine(Engine):
                                  sentence_end_silence=self.options.sentence_end_silence)
         return stream
 
-    def load_stats(self) -> dict[str, tuple[int, int]]:
-        return {name: m.scheduler.backlog() for name, m in self._models.items()}
+    def load(self) -> "Load":
+        """How busy the decoders are with finals (for admission control)."""
+        from ..admission import Load
+        from ..scheduler import FINAL
+
+        schedulers = [m.scheduler for m in self._models.values()]
+        return Load(max((s.utilization(10.0, FINAL) for s in schedulers), default=0.0),
+                    max((s.final_wait(10.0) for s in schedulers), default=0.0))
 
     async def aclose(self) -> None:
         for loaded in self._models.values():

@@ -63,13 +63,13 @@ class WhisperDecoder:
     """Wraps a faster-whisper model; thread-compatible (one batch at a time per instance)."""
 
     def __init__(self, model_path: str, *, compute_type: str = "int8", cpu_threads: int = 2,
-                 window: str = "trimmed"):
+                 window: str = "trimmed", workers: int = 1):
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
         t0 = time.monotonic()
         self.model = WhisperModel(model_path, device="cpu", compute_type=compute_type,
-                                  cpu_threads=cpu_threads, num_workers=1)
+                                  cpu_threads=cpu_threads, num_workers=workers)
         self.multilingual = self.model.model.is_multilingual
         self.window = window
         self._tokenizer_cls = Tokenizer

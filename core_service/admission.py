@@ -1,0 +1,87 @@
+"""Admission control from measured capacity.
+
+A new stream is refused with RESOURCE_EXHAUSTED (and a retry estimate) when the hard session
+cap is reached, or when the local decoders show they cannot take one more stream without
+finals slowing down: the share of decode time spent on finals, scaled to one more stream, would
+pass `final_share_budget`, or finals already wait longer than `final_wait_budget` in the queue.
+Partials do not count: they expand to fill idle time and back off first under load.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import grpc
+
+from .errors import ApiError
+
+
+@dataclass(frozen=True)
+class AdmissionPolicy:
+    max_sessions: int = 32
+    final_share_budget: float = 0.7
+    final_wait_budget: float = 0.6  # seconds (p95 over the last 10 s)
+    min_streams: int = 2  # always admitted while under max_sessions
+    default_retry: float = 10.0
+
+
+@dataclass(frozen=True)
+class Load:
+    final_share: float  # fraction of decoder time spent on finals lately
+    final_wait: float  # p95 seconds finals waited in the queue lately
+
+
+class Admission:
+    def __init__(self, policy: AdmissionPolicy, load: Callable[[], Load]):
+        self.policy = policy
+        self._load = load
+        self._ids = itertools.count()
+        self._active: dict[int, float] = {}
+        self._durations: collections.deque[float] = collections.deque(maxlen=200)
+
+    @property
+    def active(self) -> int:
+        return len(self._active)
+
+    def admit(self) -> int:
+        """A ticket for the new stream, or ApiError(RESOURCE_EXHAUSTED) to send back."""
+        n = len(self._active)
+        if n >= self.policy.max_sessions:
+            raise self._refuse(f"server is at its limit of {self.policy.max_sessions} concurrent streams",
+                               "TOO_MANY_SESSIONS")
+        if n >= self.policy.min_streams:
+            load = self._load()
+            predicted = load.final_share * (n + 1) / n
+            if predicted > self.policy.final_share_budget or load.final_wait > self.policy.final_wait_budget:
+                raise self._refuse(
+                    f"server is at its measured capacity ({n} streams; finals use {load.final_share:.0%} of decode "
+                    f"time and wait {load.final_wait * 1000:.0f} ms); one more stream would slow everyone down",
+                    "AT_CAPACITY")
+        ticket = next(self._ids)
+        self._active[ticket] = time.monotonic()
+        return ticket
+
+    def release(self, ticket: int) -> None:
+        started = self._active.pop(ticket, None)
+        if started is not None:
+            self._durations.append(time.monotonic() - started)
+
+    def retry_estimate(self) -> float:
+        """When the first stream is expected to end: typical stream length minus the oldest one's age."""
+        if not self._durations or not self._active:
+            return self.policy.default_retry
+        typical = statistics.median(self._durations)
+        now = time.monotonic()
+        soonest = min(max(typical - (now - started), 0.0) for started in self._active.values())
+        return round(min(max(soonest, 1.0), 600.0), 1)
+
+    def _refuse(self, message: str, reason: str) -> ApiError:
+        retry = self.retry_estimate()
+        return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{message}; retry in about {retry:.0f} s",
+                        reason=reason, retry_after=retry,
+                        metadata={"active_streams": str(len(self._active)),
+                                  "max_sessions": str(self.policy.max_sessions)})
