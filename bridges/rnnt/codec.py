@@ -34,7 +34,6 @@ from .messages import (
     parse_vad_threshold,
     result_message,
     stopped_message,
-    to_duration,
     vad_echo,
 )
 
@@ -89,10 +88,14 @@ class RnntCodec(Codec):
         self.state = State.CLOSED
         return [*self._error(text), Close(code, text[:120])]
 
+    def _session_over(self) -> list[Action]:
+        minutes = self.limits.max_session_seconds / 60
+        return self._fatal(f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue", 1008)
+
     def _over_time(self) -> list[Action] | None:
+        """The session limit, checked as frames arrive (the runtime's timer covers silent clients)."""
         if self.state is not State.CLOSED and self.clock() - self.connected_at >= self.limits.max_session_seconds:
-            minutes = self.limits.max_session_seconds / 60
-            return self._fatal(f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue", 1008)
+            return self._session_over()
         return None
 
     # ---- connection events -------------------------------------------------------------------
@@ -114,8 +117,7 @@ class RnntCodec(Codec):
     def ending(self, reason: str) -> list[Action]:
         """The runtime ends the session: max duration closes now; shutdown lets the recording finish."""
         if reason == "max_duration":
-            minutes = self.limits.max_session_seconds / 60
-            return self._fatal(f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue", 1008)
+            return self._session_over()
         return self._error("Server is shutting down: finishing the current recording, then closing")
 
     def idle(self) -> list[Action]:
@@ -245,4 +247,4 @@ class RnntCodec(Codec):
         return []
 
 
-__all__ = ["RnntCodec", "RnntLimits", "State", "to_duration"]
+__all__ = ["RnntCodec", "RnntLimits", "State"]
