@@ -60,6 +60,7 @@ class Session:
                           "config")
         settings, fmt = convert.settings_from_config(first.config, self.config)
         try:
+            settings.engine = self.registry.first_available(settings.engine)
             engine = self.registry.get(settings.engine)
             if not settings.engine and not settings.model and self.config.model:
                 settings.model = self.config.model

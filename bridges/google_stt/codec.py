@@ -33,11 +33,12 @@ class GoogleSttOptions:
 
 
 def choose_engine(options: GoogleSttOptions, language: str) -> tuple[str, str]:
-    """(engine, model) for a session. Hook for the engines issue: return "google" here when
-    Google credentials are configured; today `--engine` or the core default (Whisper, with
-    the multilingual "base" model for languages other than English)."""
-    engine = options.engine
-    return engine, whisper_model_for(language, engine)
+    """(engine, model) for a session: `--engine` when given; otherwise Google when the core
+    reports it available (credentials configured), else Whisper (the core picks the
+    multilingual "base" model for languages other than English)."""
+    if options.engine:
+        return options.engine, whisper_model_for(language, options.engine)
+    return "google,whisper", ""
 
 
 class State(enum.Enum):

@@ -188,7 +188,7 @@ class FunASREngine(Engine):
         reason = missing_reason(self.opts)
         if reason:
             raise EngineUnavailable(f"FunASR engine unavailable: {reason}")
-        settings.model = MODEL_NAME
+        settings.engine, settings.model = self.name, MODEL_NAME
         settings.language = settings.language or "zh"
         return settings
 

@@ -58,6 +58,20 @@ class EngineRegistry:
             self._engines[canonical] = engine
             return engine
 
+    def first_available(self, preference: str) -> str:
+        """'google,whisper' -> the first engine of the list that can serve now (else the last one,
+        so its own error explains what is missing). A single name is returned unchanged."""
+        names = [n.strip() for n in preference.split(",") if n.strip()]
+        if len(names) <= 1:
+            return preference.strip()
+        for name in names:
+            try:
+                if self.get(name).describe().available:
+                    return self.canonical(name)
+            except EngineUnavailable:
+                continue
+        return names[-1]
+
     def describe_all(self) -> list[EngineDescription]:
         out = []
         for name, (_, aliases) in ENGINES.items():

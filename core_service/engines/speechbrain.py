@@ -194,7 +194,7 @@ class SpeechBrainEngine(Engine):
         reason = missing_reason(self.opts)
         if reason:
             raise EngineUnavailable(f"SpeechBrain engine unavailable: {reason}")
-        settings.model = MODEL_NAME
+        settings.engine, settings.model = self.name, MODEL_NAME
         settings.language = settings.language or self.opts.language
         return settings
 

@@ -21,10 +21,12 @@ def errors(actions) -> list[str]:
     return [a.payload["detail"] for a in actions if isinstance(a, SendJson) and a.payload["type"] == "error"]
 
 
-def test_defaults_route_arabic_to_multilingual_model():
+def test_defaults_prefer_google_and_fall_back_to_whisper():
     codec = GoogleSttCodec()
     config = started(codec)
-    assert (config.language, config.model, config.sample_rate_hertz) == ("ar-EG", "base", 16000)
+    # the core serves "google,whisper" with Google when it has credentials, else Whisper,
+    # which picks its multilingual model for ar-EG by itself
+    assert (config.engine, config.language, config.model, config.sample_rate_hertz) == ("google,whisper", "ar-EG", "", 16000)
     assert config.interim_results and config.enable_automatic_punctuation
     assert config.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16
 

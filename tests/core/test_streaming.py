@@ -136,3 +136,10 @@ async def test_vad_disabled_still_transcribes_on_end_of_audio(core_address):
     call = await recognize(core_address, [config(vad=asr_pb2.VadConfig(enabled=False)), *audio_requests(pcm)])
     assert len(call.finals) == 1 and wer(UTTERANCES[1], call.finals[0].text) <= 0.2
     assert call.of("speech_event") == []
+
+
+async def test_engine_preference_list_picks_the_first_available(core_address):
+    call = await recognize(core_address, [config(engine="google,whisper", language="ar-EG")])
+    started = call.responses[0].session_started
+    # no Google credentials in this environment: Whisper serves, with its multilingual model
+    assert (started.engine, started.model) == ("whisper", "base")

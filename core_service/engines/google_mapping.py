@@ -1,0 +1,147 @@
+"""Pure translations between our engine terms and Google Cloud Speech v1 (no I/O).
+
+Session settings -> StreamingRecognitionConfig, Google responses -> our Result/SpeechBoundary
+events (times shifted by where the Google stream started in our audio), Google errors ->
+UpstreamError with our status codes, and float audio -> LINEAR16 request payloads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from .base import SAMPLE_RATE, Event, Result, SessionSettings, SpeechBoundary, UpstreamError, Word
+
+# Google rejects StreamingRecognizeRequest audio over 25 KB; 400 ms of 16 kHz LINEAR16 stays far below.
+MAX_REQUEST_BYTES = 12_800
+BYTES_PER_SAMPLE = 2
+
+# Google status -> the code our clients see. Deadline and availability problems are both
+# "try again later" from a client's point of view.
+STATUS_MAP = {
+    "INVALID_ARGUMENT": "INVALID_ARGUMENT",
+    "OUT_OF_RANGE": "OUT_OF_RANGE",
+    "PERMISSION_DENIED": "PERMISSION_DENIED",
+    "UNAUTHENTICATED": "UNAUTHENTICATED",
+    "RESOURCE_EXHAUSTED": "RESOURCE_EXHAUSTED",
+    "DEADLINE_EXCEEDED": "UNAVAILABLE",
+    "UNAVAILABLE": "UNAVAILABLE",
+}
+RETRYABLE = {"RESOURCE_EXHAUSTED", "UNAVAILABLE"}
+
+
+def seconds(value: Any) -> float:
+    """A Duration as seconds: proto-plus gives timedelta, raw protobuf gives seconds/nanos."""
+    if value is None:
+        return 0.0
+    if hasattr(value, "total_seconds"):
+        return value.total_seconds()
+    return value.seconds + value.nanos / 1e9
+
+
+def to_linear16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
+def split_requests(pcm: bytes, limit: int = MAX_REQUEST_BYTES) -> Iterator[bytes]:
+    """Pieces of at most `limit` bytes, cut on whole samples."""
+    limit -= limit % BYTES_PER_SAMPLE
+    for i in range(0, len(pcm), limit):
+        yield pcm[i:i + limit]
+
+
+def streaming_config(settings: SessionSettings, model: str):
+    """The StreamingRecognitionConfig that opens every Google stream of a session."""
+    from google.cloud import speech_v1
+
+    config = speech_v1.RecognitionConfig(
+        encoding=speech_v1.RecognitionConfig.AudioEncoding.LINEAR16,
+        sample_rate_hertz=SAMPLE_RATE,
+        audio_channel_count=1,
+        language_code=settings.language,
+        max_alternatives=1,
+        enable_automatic_punctuation=settings.punctuation,
+        enable_word_time_offsets=settings.word_time_offsets,
+        enable_word_confidence=settings.word_time_offsets,
+        model="" if model == "default" else model,
+    )
+    return speech_v1.StreamingRecognitionConfig(
+        config=config,
+        interim_results=settings.interim_results,
+        enable_voice_activity_events=settings.vad.enabled,
+    )
+
+
+def upstream_error(exc: BaseException) -> UpstreamError:
+    """Map a Google client error to the status our client sees, with Google's own message."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.GoogleAPICallError):
+        status = getattr(exc, "grpc_status_code", None)
+        name = status.name if status is not None else ""
+        code = STATUS_MAP.get(name, "UNAVAILABLE")
+        retry = 1.0 if code in RETRYABLE else None
+        return UpstreamError(f"Google Speech: {name or type(exc).__name__}: {exc.message}", code=code,
+                             retry_after=retry)
+    try:
+        from google.auth import exceptions as auth_exc
+
+        if isinstance(exc, auth_exc.GoogleAuthError):
+            return UpstreamError(f"Google credentials rejected: {exc}; check GOOGLE_APPLICATION_CREDENTIALS",
+                                 code="UNAUTHENTICATED")
+    except ImportError:
+        pass
+    return UpstreamError(f"Google Speech stream failed: {type(exc).__name__}: {exc}", code="UNAVAILABLE",
+                         retry_after=1.0)
+
+
+@dataclass
+class SegmentState:
+    """Numbering and timing of a session's results across all of its Google streams."""
+
+    segment_id: int = 1
+    last_final_end: float = 0.0  # seconds from session start
+
+
+def response_events(response: Any, offset: float, state: SegmentState, language: str) -> list[Event]:
+    """Our events for one StreamingRecognizeResponse of a Google stream that began at `offset`
+    seconds of session audio. Finals advance `state`; interims share the next final's id."""
+    from google.cloud import speech_v1
+
+    events: list[Event] = []
+    kind = response.speech_event_type
+    activity = speech_v1.StreamingRecognizeResponse.SpeechEventType
+    if kind == activity.SPEECH_ACTIVITY_BEGIN:
+        events.append(SpeechBoundary("begin", offset + seconds(response.speech_event_time)))
+    elif kind == activity.SPEECH_ACTIVITY_END:
+        events.append(SpeechBoundary("end", offset + seconds(response.speech_event_time)))
+
+    interims = []
+    for result in response.results:
+        if not result.alternatives:
+            continue
+        if not result.is_final:
+            interims.append(result)
+            continue
+        alt = result.alternatives[0]
+        end = max(offset + seconds(result.result_end_time), state.last_final_end)
+        words = [Word(w.word, offset + seconds(w.start_time), offset + seconds(w.end_time), w.confidence)
+                 for w in alt.words]
+        events.append(Result(
+            segment_id=state.segment_id, text=alt.transcript.strip(), is_final=True,
+            start=state.last_final_end, end=end, stability=1.0, confidence=alt.confidence, words=words,
+            language=result.language_code or language,
+        ))
+        state.segment_id += 1
+        state.last_final_end = end
+    if interims:
+        text = "".join(r.alternatives[0].transcript for r in interims).strip()
+        if text:
+            end = max(offset + max(seconds(r.result_end_time) for r in interims), state.last_final_end)
+            stability = min(max(interims[0].stability, 0.01), 0.99)
+            events.append(Result(
+                segment_id=state.segment_id, text=text, is_final=False, start=state.last_final_end,
+                end=end, stability=stability, language=interims[0].language_code or language,
+            ))
+    return events
