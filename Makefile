@@ -15,7 +15,9 @@ install: $(STAMP) $(STUBS) models
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	# torch first, pinned to the CPU wheel, so no extra can make pip choose a CUDA build.
+	$(BIN)/pip install -q 'torch==2.13.0'
+	$(BIN)/pip install -q -e '.[dev,all]'
 	# silero-vad is only needed for its ONNX file; its torch deps are not.
 	$(BIN)/pip install -q --no-deps 'silero-vad==6.2.3'
 	touch $@

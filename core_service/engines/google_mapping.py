@@ -41,7 +41,8 @@ def seconds(value: Any) -> float:
 
 
 def to_linear16(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+    # x 32768 inverts the core's LINEAR16 decoding exactly, so 16-bit input reaches Google bit-exact.
+    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
 def split_requests(pcm: bytes, limit: int = MAX_REQUEST_BYTES) -> Iterator[bytes]:
@@ -102,6 +103,7 @@ class SegmentState:
 
     segment_id: int = 1
     last_final_end: float = 0.0  # seconds from session start
+    in_speech: bool = False  # a new Google stream reports speech begin again: report it once
 
 
 def response_events(response: Any, offset: float, state: SegmentState, language: str) -> list[Event]:
@@ -112,9 +114,11 @@ def response_events(response: Any, offset: float, state: SegmentState, language:
     events: list[Event] = []
     kind = response.speech_event_type
     activity = speech_v1.StreamingRecognizeResponse.SpeechEventType
-    if kind == activity.SPEECH_ACTIVITY_BEGIN:
+    if kind == activity.SPEECH_ACTIVITY_BEGIN and not state.in_speech:
+        state.in_speech = True
         events.append(SpeechBoundary("begin", offset + seconds(response.speech_event_time)))
-    elif kind == activity.SPEECH_ACTIVITY_END:
+    elif kind == activity.SPEECH_ACTIVITY_END and state.in_speech:
+        state.in_speech = False
         events.append(SpeechBoundary("end", offset + seconds(response.speech_event_time)))
 
     interims = []

@@ -43,6 +43,7 @@ class Generation:
     start: int  # session sample index where this Google stream's audio begins
     requests: "queue.Queue[bytes | None]" = field(default_factory=queue.Queue)
     samples: int = 0  # samples sent into this stream
+    backlog: int = 0  # of which re-sent from the previous stream
     opened_at: float = field(default_factory=time.monotonic)
     discard: bool = False  # superseded by a restart: its results are dropped
     ended: bool = False
@@ -123,7 +124,11 @@ class GoogleStream(EngineStream):
             raise self.error
 
     def _too_old(self, gen: Generation) -> bool:
-        return (gen.samples / SAMPLE_RATE >= self.restart_seconds
+        # Google limits a stream's audio, backlog included; requiring some new audio per stream
+        # keeps a long unfinalized backlog from restarting the stream on every request.
+        audio = gen.samples / SAMPLE_RATE
+        new = (gen.samples - gen.backlog) / SAMPLE_RATE
+        return ((audio >= self.restart_seconds and new >= self.restart_seconds / 2)
                 or time.monotonic() - gen.opened_at >= self.restart_seconds)
 
     def _open_generation(self, start: int, backlog: bytes) -> Generation:
@@ -131,6 +136,7 @@ class GoogleStream(EngineStream):
         gen = Generation(self.generations, start, done=self.loop.create_future())
         if backlog:
             gen.send(backlog)
+            gen.backlog = gen.samples
         self.gen = gen
         config = streaming_config(self.settings, self.model)
         threading.Thread(target=self._run, args=(gen, config), name=f"google-stream-{gen.number}",
@@ -172,17 +178,17 @@ class GoogleStream(EngineStream):
 
     # --- reader thread ------------------------------------------------------------------------
 
-    def _requests(self, gen: Generation, config: Any):
+    def _requests(self, gen: Generation):
+        """Audio requests; SpeechClient's helper sends the config request before them."""
         from google.cloud import speech_v1
 
-        yield speech_v1.StreamingRecognizeRequest(streaming_config=config)
         while (piece := gen.requests.get()) is not _END:
             yield speech_v1.StreamingRecognizeRequest(audio_content=piece)
 
     def _run(self, gen: Generation, config: Any) -> None:
         try:
             responses = self.client.streaming_recognize(
-                requests=self._requests(gen, config), retry=None, timeout=self.call_timeout)
+                config, self._requests(gen), retry=None, timeout=self.call_timeout)
             gen.call = responses
             for response in responses:
                 with self.lock:

@@ -1,0 +1,121 @@
+"""SpeechBrain streaming transducer through the real core, on a tiny random-weight model.
+
+The tiny model runs StreamingASR's real path (Fbank + CNN streaming feature wrapper, chunked
+Conformer with left context, greedy transducer search, streaming SentencePiece decoding); it
+recognizes nothing, so these tests check partials, finals, timing and isolation, not words.
+Set ASR_SPEECHBRAIN_REAL_MODEL_DIR to a speechbrain/asr-streaming-conformer-librispeech
+snapshot to also check real English recognition.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+from asr.v1 import asr_pb2
+
+from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, to_pcm16, wer, with_pauses
+from tests.conftest import start_core
+from tests.core.grpc_helpers import audio_requests, config, recognize
+from tests.engines.shape import check_result_stream, seconds, speech_events
+from tests.engines.tiny_speechbrain import build_tiny_transducer
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("speechbrain") is None,
+                                reason="SpeechBrain not installed: pip install '.[speechbrain]'")
+
+UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_transducer(tmp_path_factory.mktemp("transducer"))
+
+
+@pytest.fixture(scope="module")
+def sb_core(tiny_model_dir, tmp_path_factory):
+    core = start_core(tmp_path_factory.mktemp("core-speechbrain"), "--max-sessions", "8", env={
+        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8",
+        "ASR_SPEECHBRAIN_THREADS": "1"})
+    yield core
+    core.stop()
+
+
+def sb_config(**kw) -> asr_pb2.RecognizeRequest:
+    kw.setdefault("engine", "speechbrain")
+    return config(encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000,
+                  interim_results=True, **kw)
+
+
+async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(sb_core):
+    audio, spans = with_pauses(UTTERANCES, pause=1.5)
+    call = await recognize(sb_core.address, [sb_config()] + audio_requests(to_pcm16(audio)))
+    started = call.responses[0].session_started
+    assert (started.engine, started.model) == ("speechbrain", "conformer-transducer-streaming")
+    check_result_stream(call, len(audio) / SAMPLE_RATE)
+    finals = call.finals
+    assert len(finals) == len(UTTERANCES), [(f.segment_id, f.text) for f in finals]
+    for final, (s, e) in zip(finals, spans):
+        assert seconds(final.start_offset) <= s + 0.3 and seconds(final.end_offset) >= e - 0.3
+        assert final.language == "en"
+    partials = [r for r in call.results if not r.is_final]
+    assert len(partials) >= len(UTTERANCES)
+    for p in partials:  # a partial is the final's text so far: the transducer never revises
+        final = next(f for f in finals if f.segment_id == p.segment_id)
+        assert final.text.startswith(p.text)
+    assert [k for k, _ in speech_events(call)] == ["begin", "end"] * len(UTTERANCES)
+
+
+async def test_alias_and_concurrent_sessions_keep_separate_contexts(sb_core):
+    a, _ = with_pauses(UTTERANCES[:1], pause=1.0)
+    b, _ = with_pauses(UTTERANCES[1:], pause=1.0)
+    alone = await recognize(sb_core.address, [sb_config()] + audio_requests(to_pcm16(a)))
+    together = await asyncio.gather(
+        recognize(sb_core.address, [sb_config()] + audio_requests(to_pcm16(a)), pace=0.005),
+        recognize(sb_core.address, [sb_config(engine="rnnt")] + audio_requests(to_pcm16(b)), pace=0.005),
+    )
+    assert [f.text for f in together[0].finals] == [f.text for f in alone.finals]
+    assert together[1].responses[0].session_started.engine == "speechbrain"
+    assert together[1].finals
+
+
+async def test_vad_disabled_end_of_audio_flushes_one_segment(sb_core):
+    clip = speech(UTTERANCES[0])
+    call = await recognize(sb_core.address, [sb_config(vad=asr_pb2.VadConfig(enabled=False))]
+                           + audio_requests(to_pcm16(clip)))
+    check_result_stream(call, len(clip) / SAMPLE_RATE)
+    (final,) = call.finals
+    assert seconds(final.start_offset) == 0.0
+    assert abs(seconds(final.end_offset) - len(clip) / SAMPLE_RATE) < 0.01
+
+
+async def test_silence_gives_no_segment(sb_core):
+    call = await recognize(sb_core.address, [sb_config()] + audio_requests(to_pcm16(silence(2.0))))
+    assert call.code.name == "OK" and not call.results
+
+
+def test_describe_without_model_dir_says_what_to_do(monkeypatch):
+    from core_service.engines.speechbrain import SpeechBrainEngine
+
+    monkeypatch.delenv("ASR_SPEECHBRAIN_MODEL_DIR", raising=False)
+    desc = SpeechBrainEngine().describe()
+    assert not desc.available and "ASR_SPEECHBRAIN_MODEL_DIR" in desc.unavailable_reason
+
+
+REAL_DIR = os.environ.get("ASR_SPEECHBRAIN_REAL_MODEL_DIR", "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_DIR, reason="set ASR_SPEECHBRAIN_REAL_MODEL_DIR to a "
+                                         "speechbrain/asr-streaming-conformer-librispeech snapshot to run "
+                                         "the real-weights test")
+async def test_real_transducer_transcribes_english(tmp_path):
+    audio = speech(PARAGRAPH)
+    core = start_core(tmp_path, env={"ASR_SPEECHBRAIN_MODEL_DIR": REAL_DIR})
+    try:
+        call = await recognize(core.address, [sb_config()] + audio_requests(to_pcm16(audio)))
+    finally:
+        core.stop()
+    check_result_stream(call, len(audio) / SAMPLE_RATE)
+    assert wer(PARAGRAPH, call.transcript) < 0.3, call.transcript
