@@ -130,6 +130,7 @@ class ParaformerDecoder(UtteranceDecoder):
     def __init__(self, model: ParaformerModel, key: str):
         self.model = model
         self.key = key
+        self.resolution = model.opts.chunk_size[1] * 960 / 16000  # one decoding step
         self.cache: dict = {}
         self.text = ""
 
@@ -164,7 +165,7 @@ class FunASREngine(Engine):
         return EngineDescription(
             name=self.name, aliases=self.aliases,
             capabilities=Capabilities(
-                native_streaming=True, interim_results=True, word_time_offsets=False,
+                native_streaming=True, interim_results=True, word_time_offsets=True,  # chunk-level
                 translate=False, language_detection=False, languages=LANGUAGES,
             ),
             models=(model,), default_model=MODEL_NAME, available=not reason, unavailable_reason=reason,

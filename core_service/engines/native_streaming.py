@@ -14,20 +14,28 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import re
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..vad import Endpointer, SileroVad
-from .base import SAMPLE_RATE, Emit, EngineStream, Event, Result, SessionSettings, SpeechBoundary, VadSettings
+from .base import (
+    SAMPLE_RATE, Emit, EngineStream, Event, Result, SessionSettings, SpeechBoundary, VadSettings, Word,
+)
 
 log = logging.getLogger(__name__)
 
 
 class UtteranceDecoder(abc.ABC):
-    """One utterance's streaming decoder state. Called from one worker thread at a time."""
+    """One utterance's streaming decoder state. Called from one worker thread at a time.
+
+    The text it returns only ever grows at the end (what was decoded is never revised), which
+    is how paraformer-online and greedy transducer search both behave."""
+
+    resolution: float = 0.6  # seconds of audio behind one decoding step (the decoder's chunk)
 
     @abc.abstractmethod
     def feed(self, audio: np.ndarray) -> str:
@@ -44,6 +52,32 @@ class SegmentPolicy:
 
     max_segment_seconds: float = 30.0  # force a final on speech this long (or VAD off)
     history_seconds: float = 1.0  # audio kept before the open utterance, for the VAD pre-roll
+
+
+_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def timed_words(text: str, emitted: list[tuple[int, float]], start: float, resolution: float) -> list[Word]:
+    """Words of `text` timed by when the decoder emitted them: `emitted` holds (text length,
+    audio time) after each decoding call. A word ends when its last character was emitted and
+    starts one decoder step before its first, so times are as exact as the decoder's chunks.
+    CJK characters count as words, as FunASR's own timestamps do."""
+    words: list[Word] = []
+    prev_end = start
+    k = 0
+    for m in _WORD.finditer(text):
+        while k < len(emitted) - 1 and emitted[k][0] <= m.start():
+            k += 1
+        first = emitted[k][1]
+        j = k
+        while j < len(emitted) - 1 and emitted[j][0] < m.end():
+            j += 1
+        last = emitted[j][1]
+        w_start = max(prev_end, first - resolution, start)
+        w_end = max(last, w_start)
+        words.append(Word(m.group(), w_start, w_end))
+        prev_end = w_end
+    return words
 
 
 def join_pieces(left: str, right: str) -> str:
@@ -96,6 +130,7 @@ class _Utterance:
     partial_sent: str = ""
     partial_at: int = 0  # sample index of the last partial
     compute: float = 0.0  # decoder seconds since the last result
+    emitted: list[tuple[int, float]] = field(default_factory=list)  # (len(text), seconds) per step
 
 
 class NativeStream(EngineStream):
@@ -231,6 +266,7 @@ class NativeStream(EngineStream):
             u.text = u.decoder.feed(audio)
             u.compute += time.perf_counter() - t0
             u.fed = stop
+            u.emitted.append((len(u.text), stop / SAMPLE_RATE))
             self._maybe_partial(u, events)
             if u.fed - u.start >= max_len:
                 self._close(u.fed, events)
@@ -259,9 +295,16 @@ class NativeStream(EngineStream):
         u.compute += time.perf_counter() - t0
         if not u.partial_sent and (noise or not text):
             return  # nothing was said, and no partial promised a final for this segment
+        start, end = u.start / SAMPLE_RATE, max(at, u.start) / SAMPLE_RATE
+        words: list[Word] = []
+        if self.settings.word_time_offsets and text:
+            u.emitted.append((len(text), max(u.fed / SAMPLE_RATE, start)))
+            words = timed_words(text, u.emitted, start, u.decoder.resolution)
+            for w in words:  # trailing silence fed after the end boundary is not part of the segment
+                w.end = min(w.end, max(end, w.start))
+            end = max(end, words[-1].end) if words else end
         events.append(Result(
-            segment_id=u.segment_id, text=text, is_final=True,
-            start=u.start / SAMPLE_RATE, end=max(at, u.start) / SAMPLE_RATE,
-            stability=1.0, language=self.language, processing_time=u.compute,
+            segment_id=u.segment_id, text=text, is_final=True, start=start, end=end,
+            stability=1.0, language=self.language, processing_time=u.compute, words=words,
         ))
         self.next_segment = u.segment_id + 1

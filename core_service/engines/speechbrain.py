@@ -125,6 +125,7 @@ class TransducerDecoder(UtteranceDecoder):
 
     def __init__(self, model: TransducerModel):
         self.model = model
+        self.resolution = model.chunk_samples / 16000  # one encoder chunk
         self.context = model.asr.make_streaming_context(model.config)
         self.pending = np.zeros(0, dtype=np.float32)
         self.text = ""
@@ -169,7 +170,7 @@ class SpeechBrainEngine(Engine):
         return EngineDescription(
             name=self.name, aliases=self.aliases,
             capabilities=Capabilities(
-                native_streaming=True, interim_results=True, word_time_offsets=False,
+                native_streaming=True, interim_results=True, word_time_offsets=True,  # chunk-level
                 translate=False, language_detection=False, languages=(self.opts.language,),
             ),
             models=(model,), default_model=MODEL_NAME, available=not reason, unavailable_reason=reason,

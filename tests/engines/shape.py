@@ -29,6 +29,12 @@ def check_result_stream(call: Call, audio_seconds: float, expect_partials: bool 
         assert start >= last_end - 1e-6, "segments overlap"
         if r.is_final:
             assert r.stability == 1.0
+            previous = start
+            for w in r.words:  # chunk-level word times: ordered and inside the segment
+                assert start - 1e-6 <= previous - 1e-6 <= seconds(w.start_offset) <= seconds(w.end_offset) <= end + 1e-6
+                previous = seconds(w.end_offset)
+            if r.words:
+                assert "".join(w.word for w in r.words) == "".join(r.text.split())
             last_end = end
             open_id += 1
         else:

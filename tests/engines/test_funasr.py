@@ -57,7 +57,8 @@ async def test_list_engines_reports_funasr_available(funasr_core):
 
 async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(funasr_core):
     audio, spans = with_pauses(UTTERANCES, pause=1.5)
-    call = await recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(audio)))
+    call = await recognize(funasr_core.address, [funasr_config(enable_word_time_offsets=True)]
+                           + audio_requests(to_pcm16(audio)))
     started = call.responses[0].session_started
     assert (started.engine, started.model) == ("funasr", "paraformer-zh-streaming")
     check_result_stream(call, len(audio) / SAMPLE_RATE)
@@ -67,6 +68,7 @@ async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(fu
         # the segment covers the utterance, give or take the VAD's padding and frame lag
         assert seconds(final.start_offset) <= s + 0.3 and seconds(final.end_offset) >= e - 0.3
         assert final.text and final.language == "zh"
+        assert len(final.words) == len(final.text)  # one timed word per CJK character
     partials = [r for r in call.results if not r.is_final]
     # a partial every 600 ms chunk (chunk_size [0, 10, 5]) of each ~2 s utterance
     assert len(partials) >= len(UTTERANCES) * 2

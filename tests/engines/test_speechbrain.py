@@ -50,7 +50,8 @@ def sb_config(**kw) -> asr_pb2.RecognizeRequest:
 
 async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(sb_core):
     audio, spans = with_pauses(UTTERANCES, pause=1.5)
-    call = await recognize(sb_core.address, [sb_config()] + audio_requests(to_pcm16(audio)))
+    call = await recognize(sb_core.address, [sb_config(enable_word_time_offsets=True)]
+                           + audio_requests(to_pcm16(audio)))
     started = call.responses[0].session_started
     assert (started.engine, started.model) == ("speechbrain", "conformer-transducer-streaming")
     check_result_stream(call, len(audio) / SAMPLE_RATE)
@@ -59,6 +60,7 @@ async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(sb
     for final, (s, e) in zip(finals, spans):
         assert seconds(final.start_offset) <= s + 0.3 and seconds(final.end_offset) >= e - 0.3
         assert final.language == "en"
+        assert bool(final.words) == bool(final.text)
     partials = [r for r in call.results if not r.is_final]
     assert len(partials) >= len(UTTERANCES)
     for p in partials:  # a partial is the final's text so far: the transducer never revises
