@@ -160,3 +160,36 @@ async def test_real_paraformer_transcribes_mandarin(tmp_path):
         core.stop()
     check_result_stream(call, len(audio) / SAMPLE_RATE, expect_partials=False)
     assert any(ch in call.transcript for ch in "你好世界"), call.transcript
+
+
+async def test_funasr_bridge_streams_through_the_funasr_engine(funasr_core, tmp_path):
+    """The funasr WebSocket dialect (shared/protocols/funasr.md) in front of this engine."""
+    import base64
+    import json
+
+    import websockets
+
+    from tests.bridges.bridge_helpers import recv_json, start_bridge
+
+    bridge = start_bridge(tmp_path, "funasr", funasr_core.address, "--engine", "funasr")
+    audio, _ = with_pauses(UTTERANCES[:1], pause=1.0, lead=0.3)
+    messages = []
+    try:
+        async with websockets.connect(bridge.url("/ws/engine_test_001")) as ws:
+            await ws.send(json.dumps({"type": "start_recording"}))
+            messages.append(await recv_json(ws, 10))
+            for i in range(0, len(audio), 1024):  # the document's chunks, ~3x real time
+                chunk = audio[i:i + 1024].astype("<f4").tobytes()
+                await ws.send(json.dumps({"type": "audio_chunk", "data": base64.b64encode(chunk).decode()}))
+                messages.append(await recv_json(ws, 10))  # one reply per chunk, news when there is some
+                await asyncio.sleep(0.02)
+            await ws.send(json.dumps({"type": "stop_recording"}))
+            while messages[-1].get("code") != "SESSION_STOPPED":
+                messages.append(await recv_json(ws, 30))
+                assert messages[-1]["type"] != "error", messages[-1]
+    finally:
+        bridge.stop()
+    results = [m for m in messages if m["type"] == "recognition_result"]
+    assert any(not r["is_final"] and r["text"] for r in results), [(r["is_final"], r["text"]) for r in results]
+    finals = [r for r in results if r["is_final"]]
+    assert len(finals) == 1 and finals[0]["text"], messages

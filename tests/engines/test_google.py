@@ -3,6 +3,7 @@ Speech server on loopback (tests/engines/fake_google.py) whose results only desc
 it received, so the tests can prove that stream restarts lose and repeat nothing."""
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 
 import grpc
@@ -157,3 +158,34 @@ def test_describe_without_credentials_says_what_to_do(monkeypatch, tmp_path):
     desc = GoogleEngine(credentials_file=str(tmp_path / "missing.json")).describe()
     assert not desc.available and "missing.json" in desc.unavailable_reason
     assert GoogleEngine(endpoint="127.0.0.1:1").describe().available
+
+
+async def test_google_stt_bridge_streams_through_the_google_engine(google_core, fake, tmp_path):
+    """The google-stt WebSocket dialect (shared/protocols/google-stt.md) in front of this engine,
+    across a Google stream restart: the dialect's client sees every byte finalized once."""
+    import json
+
+    import websockets
+
+    from tests.bridges.bridge_helpers import recv_json, start_bridge
+
+    bridge = start_bridge(tmp_path, "google_stt", google_core.address, "--engine", "google")
+    pcm = five_seconds()[:int(3.2 * BYTES_PER_SECOND)]
+    messages = []
+    try:
+        async with websockets.connect(bridge.url("/ws/asr-stream")) as ws:
+            await ws.send(json.dumps({"language_code": "ar-EG", "sample_rate_hertz": 16000, "encoding": "LINEAR16"}))
+            assert (await recv_json(ws, 10))["status"] == "ready"
+            for i in range(0, len(pcm), 4096):
+                await ws.send(pcm[i:i + 4096])
+                await asyncio.sleep(0.01)
+            await ws.send(json.dumps({"type": "end"}))
+            while not messages or messages[-1]["type"] != "complete":
+                messages.append(await recv_json(ws, 30))
+                assert messages[-1]["type"] != "error", messages[-1]
+    finally:
+        bridge.stop()
+    finals = [m for m in messages if m["type"] == "transcript" and m["is_final"]]
+    assert sum(int(m["text"].split()[1]) for m in finals) == len(pcm), finals
+    assert all(m["confidence"] == pytest.approx(0.9) for m in finals)
+    assert len(fake.streams) >= 2 and all(s.config.config.language_code == "ar-EG" for s in fake.streams)

@@ -121,3 +121,35 @@ async def test_real_transducer_transcribes_english(tmp_path):
         core.stop()
     check_result_stream(call, len(audio) / SAMPLE_RATE)
     assert wer(PARAGRAPH, call.transcript) < 0.3, call.transcript
+
+
+async def test_rnnt_bridge_streams_through_the_speechbrain_engine(sb_core, tmp_path):
+    """The rnnt WebSocket dialect (shared/protocols/rnnt.md) in front of this engine."""
+    import json
+
+    import websockets
+
+    from tests.bridges.bridge_helpers import recv_json, start_bridge
+
+    bridge = start_bridge(tmp_path, "rnnt", sb_core.address, "--engine", "speechbrain")
+    audio, _ = with_pauses(UTTERANCES, pause=1.2, lead=0.3)
+    received = []
+    try:
+        async with websockets.connect(bridge.url("/ws/transcribe")) as ws:
+            assert (await recv_json(ws, 10))["type"] == "connection"
+            await ws.send(json.dumps({"type": "start_recording"}))
+            pcm = to_pcm16(audio)
+            for i in range(0, len(pcm), 3200):
+                await ws.send(pcm[i:i + 3200])
+            await ws.send(json.dumps({"type": "stop_recording"}))
+            while not received or received[-1]["type"] != "recording_stopped":
+                received.append(await recv_json(ws, 30))
+                assert received[-1]["type"] != "error", received[-1]
+    finally:
+        bridge.stop()
+    finals = [m for m in received if m["type"] == "transcription"]
+    assert len(finals) == len(UTTERANCES), received
+    assert [m for m in received if m["type"] == "partial"], received
+    for f in finals:  # the dialect always carries word times; ours come from the transducer's chunks
+        assert f["words"] and " ".join(w["word"] for w in f["words"]).replace(" ", "") == f["text"].replace(" ", "")
+    assert received[-1]["total_segments"] == len(finals)
