@@ -8,6 +8,7 @@ ASR_FUNASR_REAL_MODEL_DIR to a real paraformer-zh-streaming directory to also ru
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from tests.core.grpc_helpers import audio_requests, config, recognize
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_funasr import build_tiny_paraformer
 
-pytest.importorskip("funasr", reason="FunASR not installed: pip install '.[funasr]'")
+# find_spec, not importorskip: importing funasr before torchaudio_compat would leave it without fbank
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("funasr") is None,
+                                reason="FunASR not installed: pip install '.[funasr]'")
 
 UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
 
@@ -193,3 +196,23 @@ async def test_funasr_bridge_streams_through_the_funasr_engine(funasr_core, tmp_
     assert any(not r["is_final"] and r["text"] for r in results), [(r["is_final"], r["text"]) for r in results]
     finals = [r for r in results if r["is_final"]]
     assert len(finals) == 1 and finals[0]["text"], messages
+
+
+def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
+    """The per-session cache carries audio and state between calls: feeding one utterance in
+    small pieces, interleaved with another session, must give what one big feed gives."""
+    import numpy as np
+
+    from core_service.engines.funasr import FunASROptions, ParaformerDecoder, ParaformerModel
+
+    model = ParaformerModel(FunASROptions(model_dir=str(tiny_model_dir), threads=1))
+    audio = speech(UTTERANCES[0])
+    whole = ParaformerDecoder(model, "whole")
+    whole.feed(audio)
+    expected = whole.flush()
+    pieces, other = ParaformerDecoder(model, "pieces"), ParaformerDecoder(model, "other")
+    noise = np.random.default_rng(1).standard_normal(len(audio)).astype(np.float32) * 0.1
+    for i in range(0, len(audio), 1000):
+        pieces.feed(audio[i:i + 1000])
+        other.feed(noise[i:i + 1000])
+    assert expected and pieces.flush() == expected

@@ -153,3 +153,22 @@ async def test_rnnt_bridge_streams_through_the_speechbrain_engine(sb_core, tmp_p
     for f in finals:  # the dialect always carries word times; ours come from the transducer's chunks
         assert f["words"] and " ".join(w["word"] for w in f["words"]).replace(" ", "") == f["text"].replace(" ", "")
     assert received[-1]["total_segments"] == len(finals)
+
+
+def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
+    """The streaming context and the partial-chunk buffer carry state between calls."""
+    import numpy as np
+
+    from core_service.engines.speechbrain import SpeechBrainOptions, TransducerDecoder, TransducerModel
+
+    model = TransducerModel(SpeechBrainOptions(model_dir=str(tiny_model_dir), chunk_size=8, threads=1))
+    audio = speech(UTTERANCES[0])
+    whole = TransducerDecoder(model)
+    whole.feed(audio)
+    expected = whole.flush()
+    pieces, other = TransducerDecoder(model), TransducerDecoder(model)
+    noise = np.random.default_rng(1).standard_normal(len(audio)).astype(np.float32) * 0.1
+    for i in range(0, len(audio), 1000):
+        pieces.feed(audio[i:i + 1000])
+        other.feed(noise[i:i + 1000])
+    assert expected and pieces.flush() == expected
