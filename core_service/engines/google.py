@@ -14,6 +14,8 @@ Environment (keyword arguments of `GoogleEngine` override them):
   ASR_GOOGLE_MODEL                Google model when the session names none, default "default"
   ASR_GOOGLE_RESTART_SECONDS      open a new Google stream after this much audio or wall time,
                                   default 290 (Google's limit is ~305 s)
+  ASR_GOOGLE_IDLE_SECONDS         half-close the Google stream when the client sends no audio for
+                                  this long, default 5 (Google fails a stream after ~10 s without audio)
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ class GoogleOptions:
     language: str = "en-US"
     model: str = "default"
     restart_seconds: float = 290.0
+    idle_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "GoogleOptions":
@@ -61,6 +64,7 @@ class GoogleOptions:
             language=env("ASR_GOOGLE_LANGUAGE", "en-US"),
             model=env("ASR_GOOGLE_MODEL", "default"),
             restart_seconds=float(env("ASR_GOOGLE_RESTART_SECONDS", "290")),
+            idle_seconds=float(env("ASR_GOOGLE_IDLE_SECONDS", "5")),
         )
         for key, value in overrides.items():
             if value is not None:
@@ -159,7 +163,8 @@ class GoogleEngine(Engine):
 
         client = await asyncio.get_running_loop().run_in_executor(None, self._make_client)
         timeout = max(600.0, 2 * self.opts.restart_seconds)
-        return GoogleStream(client, settings, emit, settings.model, self.opts.restart_seconds, timeout)
+        return GoogleStream(client, settings, emit, settings.model, self.opts.restart_seconds, timeout,
+                            idle_seconds=self.opts.idle_seconds)
 
     async def aclose(self) -> None:
         client = self._client

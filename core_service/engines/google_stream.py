@@ -8,8 +8,9 @@ Google ends a streaming_recognize call after about five minutes, so a session is
   and its further results are discarded; the new stream first re-sends the audio accepted since
   the last final result, so nothing is lost, and its result times are shifted by the session time
   where that audio began, so times stay continuous.
-- Drain (`finalize`, `finish`): the stream is half-closed and its results are kept until Google
-  closes it; Google finalizes everything it heard. The next audio opens a fresh stream.
+- Drain (`finalize`, `finish`, or no audio for `idle_seconds`, before Google's ~10 s audio
+  timeout would fail the stream): the stream is half-closed and its results are kept until
+  Google closes it; Google finalizes everything it heard. The next audio opens a fresh stream.
 
 Errors from Google are kept and raised by the next accept/finalize/finish (the engine
 interface has no other way to report them).
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 _END = None  # request-queue sentinel: half-close the Google stream
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality and hashing: generations live in a set
 class Generation:
     number: int
     start: int  # session sample index where this Google stream's audio begins
@@ -63,14 +64,17 @@ class Generation:
 
 class GoogleStream(EngineStream):
     def __init__(self, client: Any, settings: SessionSettings, emit: Emit, model: str,
-                 restart_seconds: float, call_timeout: float):
+                 restart_seconds: float, call_timeout: float, idle_seconds: float = 5.0):
         self.client = client
         self.settings = settings
         self.emit = emit
         self.model = model
         self.restart_seconds = restart_seconds
         self.call_timeout = call_timeout
+        self.idle_seconds = idle_seconds
         self.loop = asyncio.get_running_loop()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self.draining: set[Generation] = set()  # half-closed streams whose results still count
         self.lock = threading.Lock()  # guards everything below, shared with the reader threads
         self.gen: Generation | None = None
         self.generations = 0
@@ -94,6 +98,9 @@ class GoogleStream(EngineStream):
             self.unfinal += pcm
             self.gen.send(pcm)
             self.accepted += len(pcm) // BYTES_PER_SAMPLE
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = self.loop.call_later(self.idle_seconds, self._idle)
 
     async def finalize(self) -> None:
         await self._drain()
@@ -109,6 +116,8 @@ class GoogleStream(EngineStream):
         await self._drain()
 
     async def close(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         with self.lock:
             self.closed = True
             if self.gen is not None:
@@ -155,17 +164,30 @@ class GoogleStream(EngineStream):
                  old.samples / SAMPLE_RATE, len(self.unfinal) / BYTES_PER_SAMPLE / SAMPLE_RATE)
         self._open_generation(self.unfinal_start, bytes(self.unfinal))
 
+    def _half_close(self) -> None:
+        """Drain the current stream (lock held); whatever Google does not finalize is not re-sent."""
+        gen, self.gen = self.gen, None
+        if gen is not None:
+            gen.end()
+            self.draining.add(gen)
+        self.unfinal.clear()
+        self.unfinal_start = self.accepted
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        with self.lock:
+            if self.gen is not None and not self.closed:
+                log.debug("google stream %d half-closed after %.1f s without audio", self.gen.number,
+                          self.idle_seconds)
+                self._half_close()
+
     async def _drain(self) -> None:
         self._raise_error()
         with self.lock:
-            gen, self.gen = self.gen, None
-            if gen is not None:
-                gen.end()
-        if gen is not None:
-            await gen.done
-        with self.lock:  # whatever Google did not finalize will not be re-sent
-            self.unfinal.clear()
-            self.unfinal_start = self.accepted
+            self._half_close()
+            pending = [g.done for g in self.draining]
+        if pending:
+            await asyncio.gather(*pending)
         self._raise_error()
 
     @staticmethod
@@ -204,6 +226,8 @@ class GoogleStream(EngineStream):
                         self.gen = None
             gen.end()
         finally:
+            with self.lock:
+                self.draining.discard(gen)
             try:
                 self.loop.call_soon_threadsafe(_resolve, gen.done)
             except RuntimeError:  # the event loop is gone (server shutdown)

@@ -16,6 +16,7 @@ the next stream abort with that status after its first audio request.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +36,8 @@ class RecordedStream:
     request_sizes: list[int] = field(default_factory=list)
     finals: list[int] = field(default_factory=list)  # stream byte offsets where finals ended
     half_closed: bool = False
+    first_audio_at: float = 0.0  # time.monotonic()
+    half_closed_at: float = 0.0
 
 
 class FakeSpeech:
@@ -100,6 +103,8 @@ class FakeSpeech:
                 yield speech_v1.StreamingRecognizeResponse(
                     speech_event_type=speech_v1.StreamingRecognizeResponse.SpeechEventType.SPEECH_ACTIVITY_BEGIN,
                     speech_event_time=timedelta(0))
+            if not stream.audio:
+                stream.first_audio_at = time.monotonic()
             stream.audio += chunk
             while len(stream.audio) - last_final >= every:
                 yield self._final(stream, last_final + every, last_final)
@@ -109,6 +114,6 @@ class FakeSpeech:
                 yield speech_v1.StreamingRecognizeResponse(results=[speech_v1.StreamingRecognitionResult(
                     alternatives=[speech_v1.SpeechRecognitionAlternative(transcript=f"heard {heard}")],
                     stability=0.5, result_end_time=timedelta(seconds=len(stream.audio) / BYTES_PER_SECOND))])
-        stream.half_closed = True
+        stream.half_closed, stream.half_closed_at = True, time.monotonic()
         if len(stream.audio) > last_final:
             yield self._final(stream, len(stream.audio), last_final)

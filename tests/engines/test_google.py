@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("google.cloud.speech_v1
                                 reason="google-cloud-speech not installed: pip install '.[google]'")
 
 RESTART_SECONDS = 1.5
+IDLE_SECONDS = 0.5
 BYTES_PER_SECOND = SAMPLE_RATE * 2
 
 
@@ -35,7 +36,8 @@ def fake():
 @pytest.fixture(scope="module")
 def google_core(fake, tmp_path_factory):
     core = start_core(tmp_path_factory.mktemp("core-google"), env={
-        "ASR_GOOGLE_ENDPOINT": fake.address, "ASR_GOOGLE_RESTART_SECONDS": str(RESTART_SECONDS)})
+        "ASR_GOOGLE_ENDPOINT": fake.address, "ASR_GOOGLE_RESTART_SECONDS": str(RESTART_SECONDS),
+        "ASR_GOOGLE_IDLE_SECONDS": str(IDLE_SECONDS)})
     yield core
     core.stop()
 
@@ -123,6 +125,21 @@ async def test_finalize_drains_the_google_stream_and_continues_in_a_new_one(goog
     assert len(fake.streams) == 2 and all(s.half_closed for s in fake.streams)
     assert not fake.streams[0].config.enable_voice_activity_events
     assert not speech_events(call) and not any(not r.is_final for r in call.results)
+
+
+async def test_a_pause_in_the_audio_half_closes_the_google_stream_in_time(google_core, fake):
+    """Google fails a stream after ~10 s without audio; the engine drains it first and opens a
+    new one when audio resumes, with times continuing where they were."""
+    pcm = five_seconds()[:BYTES_PER_SECOND]
+    half = len(pcm) // 2
+    call = await recognize(google_core.address, [google_config()] + audio_requests(pcm[:half], chunk=half)
+                           + audio_requests(pcm[half:], chunk=half), pace=3 * IDLE_SECONDS)
+    assert call.code == grpc.StatusCode.OK, call.message
+    first, second = fake.streams
+    assert bytes(first.audio) == pcm[:half] and bytes(second.audio) == pcm[half:]
+    assert first.half_closed and first.half_closed_at < second.first_audio_at
+    assert [f.text for f in call.finals] == [f"bytes {half}", f"bytes {half}"]
+    assert [(seconds(f.start_offset), seconds(f.end_offset)) for f in call.finals] == [(0.0, 0.5), (0.5, 1.0)]
 
 
 @pytest.mark.parametrize("google_code, ours", [
