@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -62,6 +63,7 @@ class Session:
         try:
             settings.engine = self.registry.first_available(settings.engine)
             engine = self.registry.get(settings.engine)
+            settings.engine = self.registry.canonical(settings.engine) if settings.engine else self.registry.default
             if not settings.engine and not settings.model and self.config.model:
                 settings.model = self.config.model
             settings = engine.resolve(settings)
@@ -114,7 +116,7 @@ class Session:
             raise invalid("empty request; set config, audio or control", "request")
 
     def _stream_settings(self):
-        return getattr(self._stream, "settings")
+        return self._stream.settings
 
     async def _pump(self, requests) -> None:
         """Read requests until end of audio or an error; always finish the accepted audio."""
@@ -141,6 +143,7 @@ class Session:
         started = time.monotonic()
         yield await self._open(requests)
         pump = asyncio.create_task(self._pump(requests))
+        engine_failed = False
         try:
             while (event := await self._queue.get()) is not _END:
                 if isinstance(event, Result):
@@ -149,9 +152,19 @@ class Session:
                     yield convert.result_proto(event)
                 elif isinstance(event, SpeechBoundary):
                     yield convert.boundary_proto(event)
+                elif isinstance(event, EngineError):
+                    log.warning("session %s: engine failed: %s", self.id, event.message)
+                    self.error = self.error or api_error(event)
+                    engine_failed = True
+                    pump.cancel()
+                    break
                 else:
                     yield event
-            await pump  # re-raise a crash of the reader
+            if engine_failed:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+            else:
+                await pump  # re-raise a crash of the reader
             audio = self._decoder.seconds_in
             yield asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(
                 audio_processed=convert.duration(audio), segment_count=len(self.finals),

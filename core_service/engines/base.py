@@ -4,7 +4,9 @@ An `Engine` is loaded once per process and shared by all sessions. For each sess
 calls `open_stream(settings, emit)` and gets an `EngineStream`; it then feeds 16 kHz mono
 float32 audio with `accept`, and calls `finalize`, `update` and finally `finish` (end of audio)
 or `close` (the call was cancelled). The stream reports what it hears by calling `emit` with
-`Result` and `SpeechBoundary` events, always from the event loop thread.
+`Result` and `SpeechBoundary` events, always from the event loop thread. An engine that fails
+between calls (a remote stream broke) emits the `EngineError` itself: the session then ends
+with that error at once, after delivering the results already emitted.
 """
 from __future__ import annotations
 
@@ -137,12 +139,14 @@ class SpeechBoundary:
     offset: float  # seconds from stream start
 
 
-Event = Union[Result, SpeechBoundary]
+Event = Union[Result, SpeechBoundary, EngineError]
 Emit = Callable[[Event], None]
 
 
 class EngineStream(abc.ABC):
     """One session's recognition state inside an engine."""
+
+    settings: SessionSettings  # the settings in force (update() may change them)
 
     @abc.abstractmethod
     async def accept(self, audio: np.ndarray) -> None:

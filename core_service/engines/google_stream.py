@@ -222,6 +222,10 @@ class GoogleStream(EngineStream):
                 if not gen.discard and not self.closed:
                     self.error = upstream_error(exc)
                     log.warning("google stream %d failed: %s", gen.number, self.error.message)
+                    try:  # tell the session now, not at the client's next message
+                        self.loop.call_soon_threadsafe(self.emit, self.error)
+                    except RuntimeError:
+                        pass
                     if self.gen is gen:
                         self.gen = None
             gen.end()
