@@ -8,7 +8,7 @@ STUBS  := proto/gen/python/asr/v1/asr_pb2.py
 BUF    := .tools/node_modules/.bin/buf
 PROTOS := $(wildcard proto/asr/v1/*.proto)
 
-.PHONY: install stubs models run test lint bench clean
+.PHONY: install stubs models run test lint bench bench-compare clean
 
 install: $(STAMP) $(STUBS) models
 
@@ -49,6 +49,10 @@ lint: $(BUF)
 bench: install
 	$(PY) -m bench.latency
 	$(PY) -m bench.bridge_overhead
+
+bench-compare: install
+	PYTHON=$(PYTHON) bash bench/setup_whisperlive_ref.sh
+	$(PY) -m bench.whisperlive_compare
 
 clean:
 	rm -rf $(VENV) proto/gen .models .pytest_cache
