@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,all]'
 	# silero-vad is only needed for its ONNX file; its torch deps are not.
 	$(BIN)/pip install -q --no-deps 'silero-vad==6.2.3'
+	# the published WhisperLive client, for the bridge conformance test (its deps pull torch/CUDA)
+	$(BIN)/pip install -q --no-deps 'whisper-live==0.10.0'
 	touch $@
 
 $(STUBS): $(PROTOS) $(STAMP)
