@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 Transcribe = Callable[[np.ndarray, bool, bool], Awaitable[tuple[Transcript, float]]]
 
 PRE_ROLL = 0.6  # seconds of audio kept before the open utterance (VAD pads its start)
+SPECULATE_AFTER = 0.12  # seconds of silence before the final decode starts speculatively
+FIRST_PARTIAL_AFTER = 0.3  # seconds of speech before the first partial
 SENTENCE_END = re.compile(r"[.?!\u3002\uff1f\uff01]['\"\u201d)]*$")
 
 
@@ -160,7 +162,7 @@ class UtteranceStream(EngineStream):
             return
         self._utt = Utterance(self._next_id, start)
         self._next_id += 1
-        self._last_partial_at = self.now
+        self._last_partial_at = self.now - self.settings.partial_interval + FIRST_PARTIAL_AFTER
         if event:
             self._emit(SpeechBoundary("begin", start))
 
@@ -248,10 +250,10 @@ class UtteranceStream(EngineStream):
         if self._spec is not None and self._spec.last_speech != ep.last_speech:
             self._take_speculation(-1.0)  # speech resumed: that decode is stale
         quiet = ep.silence_so_far()
-        if quiet < ep.PAD:
+        if quiet < SPECULATE_AFTER:
             return
         if self._spec is None or self._spec.last_speech != ep.last_speech:
-            end = min(self.now, ep.last_speech + ep.PAD)
+            end = min(self.now, ep.last_speech + SPECULATE_AFTER)
             task = self._spawn(self._transcribe(self._audio(utt.start, end), True, self.settings.word_time_offsets))
             task.add_done_callback(lambda _t: self._maybe_end_early())
             self._spec = Speculation(ep.last_speech, end, task)
@@ -264,9 +266,9 @@ class UtteranceStream(EngineStream):
             return
         transcript, _ = spec.task.result()
         if ep.silence_so_far() >= self.sentence_end_silence and SENTENCE_END.search(transcript.text.strip()):
-            boundary = ep.force_end()
-            self._emit(SpeechBoundary("end", boundary.time))
-            self._close(boundary.time, noise=ep.utterance_is_noise())
+            ep.force_end()
+            self._emit(SpeechBoundary("end", spec.end))
+            self._close(spec.end, noise=ep.utterance_is_noise())
 
     def _take_speculation(self, end: float) -> asyncio.Task | None:
         spec, self._spec = self._spec, None
