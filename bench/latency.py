@@ -31,7 +31,7 @@ def secs(d) -> float:
     return d.seconds + d.nanos / 1e9
 
 
-async def stream_once(address: str, wl: Workload, realtime: bool) -> dict:
+async def stream_once(address: str, wl: Workload, realtime: bool, delay: float = 0.0) -> dict:
     pcm = to_pcm16(wl.audio)
     chunks = [pcm[i:i + CHUNK * 2] for i in range(0, len(pcm), CHUNK * 2)]
     sent_at: list[float] = []
@@ -46,6 +46,7 @@ async def stream_once(address: str, wl: Workload, realtime: bool) -> dict:
             sent_at.append(time.monotonic())
             yield asr_pb2.RecognizeRequest(audio=chunk)
 
+    await asyncio.sleep(delay)
     started = time.monotonic()
     async with grpc.aio.insecure_channel(address) as channel:
         async for resp in asr_pb2_grpc.RecognizerServiceStub(channel).Recognize(requests()):
@@ -71,12 +72,12 @@ async def stream_once(address: str, wl: Workload, realtime: bool) -> dict:
             "segments": len(finals)}
 
 
-async def run(address: str, streams: int, runs: int) -> dict:
+async def run(address: str, streams: int, runs: int, stagger: float = 0.0) -> dict:
     wl = workload()
-    out: dict = {"audio_seconds": wl.seconds, "streams": streams}
+    out: dict = {"audio_seconds": wl.seconds, "streams": streams, "stagger": stagger}
     finals, partials, wers = [], [], []
     for _ in range(runs):
-        results = await asyncio.gather(*(stream_once(address, wl, True) for _ in range(streams)))
+        results = await asyncio.gather(*(stream_once(address, wl, True, i * stagger) for i in range(streams)))
         for r in results:
             finals += r["final"]
             partials += r["partial"]
@@ -95,6 +96,8 @@ def main() -> None:
     parser.add_argument("--server", help="core address; default: start one on port 50090")
     parser.add_argument("--streams", type=int, default=1)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--stagger", type=float, default=0.0,
+                        help="seconds between stream starts (0 = all start together: the worst case)")
     parser.add_argument("--core-args", default="", help="extra flags for the core started here")
     args = parser.parse_args()
     proc = None
@@ -103,14 +106,15 @@ def main() -> None:
         proc = start_core(50090, *args.core_args.split())
         address = "127.0.0.1:50090"
     try:
-        res = asyncio.run(run(address, args.streams, args.runs))
+        res = asyncio.run(run(address, args.streams, args.runs, args.stagger))
     finally:
         if proc:
             proc.terminate()
             proc.wait()
     rt, fast = res["realtime"], res["fast"]
     ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
-    print(f"core latency, {args.streams} stream(s) x {args.runs} run(s), {res['audio_seconds']:.1f} s of speech each")
+    print(f"core latency, {args.streams} stream(s) x {args.runs} run(s), {res['audio_seconds']:.1f} s of speech each, "
+          f"starts {args.stagger:.2f} s apart")
     print(f"  final latency        p50 {ms(rt['final_latency']['p50'])}  p95 {ms(rt['final_latency']['p95'])}  "
           f"(n={rt['final_latency']['n']})")
     print(f"  first-partial latency p50 {ms(rt['first_partial_latency']['p50'])}  "
@@ -118,7 +122,7 @@ def main() -> None:
     print(f"  worst stream WER {rt['wer_max']:.3f}")
     print(f"  as fast as possible: {fast['wall_seconds']:.2f} s for {res['audio_seconds']:.1f} s audio "
           f"-> RTF {fast['rtf']:.3f} ({fast['x_realtime']:.1f}x real time), WER {fast['wer']:.3f}")
-    print(f"  saved {save(f'latency-{args.streams}', res)}")
+    print(f"  saved {save(f'latency-{args.streams}' + (f'-stagger{args.stagger:g}' if args.stagger else ''), res)}")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ class SchedulerStats:
     batches: int = 0
     superseded: int = 0
     busy_seconds: float = 0.0
+    finals: int = 0
+    partials: int = 0
+    cancelled: int = 0
     # (finished at, busy seconds, priority, worst queue wait in the batch), recent batches only
     recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
 
@@ -115,7 +118,9 @@ class DecodeScheduler(Generic[Req, Res]):
             batch = self._take_batch()
             if not batch:
                 return
-            batch = [j for j in batch if not j.future.cancelled()]
+            live = [j for j in batch if not j.future.cancelled()]
+            self.stats.cancelled += len(batch) - len(live)
+            batch = live
             if not batch:
                 continue
             started = time.monotonic()
@@ -131,6 +136,10 @@ class DecodeScheduler(Generic[Req, Res]):
             self.stats.busy_seconds += busy
             self.stats.batches += 1
             self.stats.decodes += len(batch)
+            if batch[0].priority == FINAL:
+                self.stats.finals += len(batch)
+            else:
+                self.stats.partials += len(batch)
             self.stats.recent.append((finished, busy, batch[0].priority, max(started - j.enqueued for j in batch)))
             for job, result in zip(batch, results):
                 job.loop.call_soon_threadsafe(_set_result, job.future, (result, busy))
@@ -143,6 +152,12 @@ class DecodeScheduler(Generic[Req, Res]):
         """The q-th percentile of how long finals waited in the queue lately (0 when none)."""
         waits = sorted(r[3] for r in self.stats.window(seconds, FINAL))
         return waits[min(len(waits) - 1, int(len(waits) * q / 100))] if waits else 0.0
+
+    def describe(self, seconds: float = 30.0) -> str:
+        st = self.stats
+        return (f"{st.finals} finals, {st.partials} partials, {st.superseded} superseded, {st.cancelled} cancelled, "
+                f"{st.batches} batches; busy {self.utilization(seconds):.0%} over {seconds:.0f} s "
+                f"(finals {self.utilization(seconds, FINAL):.0%}), final wait p95 {self.final_wait(seconds) * 1000:.0f} ms")
 
     def close(self) -> None:
         with self._cond:

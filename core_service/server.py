@@ -69,7 +69,16 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    async def log_load() -> None:
+        while True:
+            await asyncio.sleep(30.0)
+            for eng in registry.loaded():
+                if hasattr(eng, "log_load"):
+                    eng.log_load()
+
+    load_logger = asyncio.create_task(log_load())
     await stop.wait()
+    load_logger.cancel()
     log.info("shutting down: %d open streams get %.0f s to finish", servicer.active, config.grace)
     await health_servicer.enter_graceful_shutdown()
     await server.stop(config.grace)

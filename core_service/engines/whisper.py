@@ -34,10 +34,10 @@ WHISPER_LANGUAGES = (
 class WhisperOptions:
     default_model: str = "tiny.en"
     compute_type: str = "int8"
-    cpu_threads: int = 2
+    cpu_threads: int = 1
     window: str = "trimmed"  # or "full" (classic 30 s windows)
     max_batch: int = 1
-    workers: int = 1
+    workers: int = 2
     max_utterance: float = 15.0
     sentence_end_silence: float = 0.2
     vad_threads: int = 1
@@ -179,6 +179,11 @@ class WhisperEngine(Engine):
         schedulers = [m.scheduler for m in self._models.values()]
         return Load(max((s.utilization(10.0, FINAL) for s in schedulers), default=0.0),
                     max((s.final_wait(10.0) for s in schedulers), default=0.0))
+
+    def log_load(self) -> None:
+        for name, loaded in self._models.items():
+            if loaded.scheduler.stats.decodes:
+                log.info("decoder %s: %s", name, loaded.scheduler.describe())
 
     async def aclose(self) -> None:
         for loaded in self._models.values():

@@ -62,7 +62,7 @@ class Transcript:
 class WhisperDecoder:
     """Wraps a faster-whisper model; thread-compatible (one batch at a time per instance)."""
 
-    def __init__(self, model_path: str, *, compute_type: str = "int8", cpu_threads: int = 2,
+    def __init__(self, model_path: str, *, compute_type: str = "int8", cpu_threads: int = 1,
                  window: str = "trimmed", workers: int = 1):
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
