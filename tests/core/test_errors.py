@@ -148,3 +148,35 @@ async def test_cancelled_call_releases_its_session(small_core):
         call.cancel()
     await asyncio.sleep(0.5)
     await assert_still_serving(small_core.address)  # max-sessions is 1: the slot was freed
+
+
+async def test_admission_refuses_a_stream_when_measured_final_load_is_over_budget(tmp_path):
+    """With a tiny budget, the finals two busy streams just decoded make the core refuse a third."""
+    core = start_core(tmp_path, "--final-share-budget", "0.0001")
+    try:
+        speech_requests = [config(), *audio_requests(UTTERANCE_PCM)]
+        first, second = await asyncio.gather(recognize(core.address, speech_requests),
+                                             recognize(core.address, speech_requests))
+        assert first.finals and second.finals
+        async with grpc.aio.insecure_channel(core.address) as channel:
+            stub = asr_pb2_grpc.RecognizerServiceStub(channel)
+            hold = asyncio.Event()
+
+            async def holder():
+                yield config()
+                await hold.wait()
+
+            held = [stub.Recognize(holder()) for _ in range(2)]  # min_streams are always admitted
+            for call in held:
+                assert (await call.read()).WhichOneof("response") == "session_started"
+            refused = await recognize(core.address, [config()])
+            hold.set()
+            for call in held:
+                while await call.read() is not grpc.aio.EOF:
+                    pass
+        assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.message
+        assert refused.detail(error_details_pb2.ErrorInfo).reason == "AT_CAPACITY"
+        assert refused.detail(error_details_pb2.RetryInfo).retry_delay.seconds >= 1
+        assert "measured capacity" in refused.message
+    finally:
+        core.stop()
