@@ -1,6 +1,8 @@
 """The asr.v1 RecognizerService servicer: admission control, then one Session per call."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import grpc
@@ -38,6 +40,10 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             ticket = self.admission.admit()
         except ApiError as err:
             log.warning("refused a stream: %s", err.message)
+            # Take the config first: a status sent while the client's first write is in flight
+            # can reach asyncio clients as INTERNAL (grpc/grpc#36066).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(anext(request_iterator.__aiter__()), 0.5)
             await context.abort_with_status(err.to_status())
         session = Session(self.config, self.registry)
         try:
