@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from google.protobuf import duration_pb2
-
 from asr.v1 import asr_pb2
+
+from bridges.fields import seconds, to_duration
 
 PROTOCOL_VERSION = "1.0"
 SUPPORTED_SAMPLE_RATES = (16000, 44100, 48000)
@@ -49,16 +49,6 @@ def new_client_id(epoch_seconds: float | None = None, rng: random.Random | None 
     rng = rng or random.SystemRandom()
     suffix = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(6))
     return f"client_{int(epoch_seconds if epoch_seconds is not None else time.time())}_{suffix}"
-
-
-def seconds(duration: duration_pb2.Duration) -> float:
-    return duration.seconds + duration.nanos / 1e9
-
-
-def to_duration(value: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(round(value * 1e9)))
-    return d
 
 
 def vad_probability(vad_threshold: float) -> float:
