@@ -108,7 +108,8 @@ class RecognizerClient:
         """
         config = config or StreamConfig()
         call = self._stub.Recognize(timeout=self.timeout)
-        writer = asyncio.create_task(self._write(call, config, audio_chunks), name="recognize-writer")
+        accepted = asyncio.Event()
+        writer = asyncio.create_task(self._write(call, config, audio_chunks, accepted), name="recognize-writer")
         try:
             while True:
                 try:
@@ -121,6 +122,8 @@ class RecognizerClient:
                     raise
                 if response is grpc.aio.EOF:
                     break
+                if response.WhichOneof("response") == "session_started":
+                    accepted.set()
                 event = event_from_proto(response)
                 if event is None:
                     log.debug("skipping unknown response %s", response.WhichOneof("response"))
@@ -139,9 +142,13 @@ class RecognizerClient:
         call: grpc.aio.StreamStreamCall,
         config: StreamConfig,
         items: AsyncIterable[StreamItem] | Iterable[StreamItem],
+        accepted: asyncio.Event,
     ) -> None:
         try:
             await call.write(asr_pb2.RecognizeRequest(config=config.to_proto()))
+            # Audio only once the server accepted the config: a rejected config then ends the
+            # call with its own status, not with an asyncio write racing it (grpc/grpc#36066).
+            await accepted.wait()
             async for item in _aiter(items):
                 await call.write(_request(item))
             await call.done_writing()

@@ -1,7 +1,8 @@
 """Real speech for tests and benchmarks, synthesised with piper-tts and the joe-us voice.
 
 Clips are cached as 16 kHz mono float32 .npy files under tests/fixtures/cache/ so a test run
-synthesises each text once.
+synthesises each text once. Synthesis is deterministic (piper's noise scales at 0): a fresh
+checkout hears exactly the same audio as the run that set the tests' thresholds.
 """
 from __future__ import annotations
 
@@ -41,13 +42,15 @@ def _voice():
 
 def speech(text: str) -> np.ndarray:
     """`text` spoken by the joe voice, 16 kHz mono float32 in [-1, 1]."""
-    key = hashlib.sha1(text.encode()).hexdigest()[:16]
+    key = "v2-" + hashlib.sha1(text.encode()).hexdigest()[:16]
     path = CACHE / f"{key}.npy"
     if path.exists():
         return np.load(path)
     buf = io.BytesIO()
+    from piper.config import SynthesisConfig
+
     with wave.open(buf, "wb") as wav:
-        _voice().synthesize_wav(text, wav)
+        _voice().synthesize_wav(text, wav, syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
     buf.seek(0)
     with wave.open(buf, "rb") as wav:
         rate = wav.getframerate()
