@@ -63,7 +63,11 @@ def start_core(tmp_dir: Path, *args: str, port: int | None = None, env: dict[str
     port = port or free_port()
     address = f"127.0.0.1:{port}"
     log_path = tmp_dir / f"core-{port}.log"
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # Tests stream audio many times faster than real time, which capacity-based admission would
+    # rightly read as overload; it has its own test (tests/core/test_errors.py), so test cores
+    # only keep the hard --max-sessions cap. A flag passed in `args` still overrides this.
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "ASR_FINAL_SHARE_BUDGET": "1000",
+                "ASR_FINAL_WAIT_BUDGET": "1000", **(env or {})}
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core_service", "--host", "127.0.0.1", "--port", str(port), *args],
