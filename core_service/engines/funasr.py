@@ -175,16 +175,16 @@ class FunASREngine(Engine):
         if settings.model and settings.model not in (MODEL_NAME, *MODEL_ALIASES):
             raise InvalidSettings(
                 f"unknown FunASR model {settings.model!r}; use {MODEL_NAME!r} (or leave it empty)",
-                field_name="model",
+                field_name="config.model",
             )
         if settings.task == "translate":
-            raise InvalidSettings("FunASR paraformer cannot translate; use task TRANSCRIBE", field_name="task")
+            raise InvalidSettings("FunASR paraformer cannot translate; use task TRANSCRIBE", field_name="config.task")
         lang = settings.language.split("-")[0].lower()
         if lang and lang not in LANGUAGES:
             raise InvalidSettings(
                 f"language {settings.language!r} is not supported by FunASR paraformer-zh-streaming; "
                 f"use one of {', '.join(LANGUAGES)} or leave language empty",
-                field_name="language",
+                field_name="config.language",
             )
         reason = missing_reason(self.opts)
         if reason:

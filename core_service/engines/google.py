@@ -121,9 +121,9 @@ class GoogleEngine(Engine):
         model = settings.model or self.opts.model
         if model not in MODELS:
             raise InvalidSettings(f"unknown Google model {model!r}; choose one of {', '.join(MODELS)}",
-                                  field_name="model")
+                                  field_name="config.model")
         if settings.task == "translate":
-            raise InvalidSettings("Google Speech-to-Text cannot translate; use task TRANSCRIBE", field_name="task")
+            raise InvalidSettings("Google Speech-to-Text cannot translate; use task TRANSCRIBE", field_name="config.task")
         reason = missing_reason(self.opts)
         if reason:
             raise EngineUnavailable(f"Google engine unavailable: {reason}")

@@ -180,17 +180,17 @@ class SpeechBrainEngine(Engine):
         if settings.model and settings.model not in (MODEL_NAME, *MODEL_ALIASES):
             raise InvalidSettings(
                 f"unknown SpeechBrain model {settings.model!r}; use {MODEL_NAME!r} (or leave it empty)",
-                field_name="model",
+                field_name="config.model",
             )
         if settings.task == "translate":
             raise InvalidSettings("the SpeechBrain transducer cannot translate; use task TRANSCRIBE",
-                                  field_name="task")
+                                  field_name="config.task")
         lang = settings.language.split("-")[0].lower()
         if lang and lang != self.opts.language:
             raise InvalidSettings(
                 f"language {settings.language!r} is not supported by the SpeechBrain model, which "
                 f"recognizes {self.opts.language!r} (set ASR_SPEECHBRAIN_LANGUAGE for another model)",
-                field_name="language",
+                field_name="config.language",
             )
         reason = missing_reason(self.opts)
         if reason:
