@@ -4,14 +4,25 @@ Silero VAD endpoints the audio into utterances. While an utterance is open, its 
 is re-decoded every `partial_interval` seconds for partial results; when speech ends (silence
 >= min_silence) the utterance is decoded once more and emitted as final. An utterance that
 grows past `max_utterance` seconds commits the prefix that the last two partial decodes agree
-on (LocalAgreement) as a final and keeps going with the rest. Silence costs nothing: without
-speech no decode is scheduled at all.
+on (LocalAgreement) as a final, or else is cut at its latest pause, and keeps going with the rest.
+
+What reaches the decoder, and what comes out, is decided from the audio and the VAD alone,
+never from how fast decodes come back, so a busy machine gives the same finals, only later:
+- an utterance is confident speech when it holds `min_speech` seconds of frames at the VAD
+  threshold; only those get partials and speculative finals;
+- a weak utterance (the VAD began one but heard less than that) gets exactly one final decode,
+  and its text is kept only when Whisper agrees there was speech (no-speech probability below
+  `weak_max_no_speech`); a cough or a click ends there, logged at debug;
+- clips end at the last voiced frame plus a pad (trailing silence never reaches the decoder),
+  clips shorter than `min_clip` are never decoded, and a new utterance never starts before the
+  previous one ended, so no audio is decoded into two finals;
+- every utterance closed ends in exactly one final decode whose text is emitted once; a final
+  with no text is emitted (empty) only to close a partial the client has already seen.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -21,6 +32,8 @@ from .engines.base import (SAMPLE_RATE, Emit, EngineStream, Result, SessionSetti
                            VadSettings, Word)
 from .engines.whisper_decoder import DecodedWord, Transcript
 from .scheduler import Superseded
+from .speech_history import SpeechHistory
+from .transcript_text import agreed_prefix, drop_leading_words, repeated_words, stability
 from .vad import FRAME, Endpointer, SileroVad
 
 log = logging.getLogger(__name__)
@@ -28,17 +41,29 @@ log = logging.getLogger(__name__)
 # transcribe(audio, final, word_timestamps) -> (transcript, compute seconds)
 Transcribe = Callable[[np.ndarray, bool, bool], Awaitable[tuple[Transcript, float]]]
 
-PRE_ROLL = 0.6  # seconds of audio kept before the open utterance (VAD pads its start)
-SPECULATE_AFTER = 0.12  # seconds of silence before the final decode starts speculatively
-FIRST_PARTIAL_AFTER = 0.3  # seconds of speech before the first partial
-SENTENCE_END = re.compile(r"[.?!\u3002\uff1f\uff01]['\"\u201d)]*$")
+SENTENCE_END_CHARS = ".?!\u3002\uff1f\uff01"
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    pre_roll: float = 0.6  # seconds of audio kept before the open utterance (VAD pads its start)
+    speculate_after: float = 0.12  # seconds of silence before the final decode starts speculatively (>= pad)
+    first_partial_after: float = 0.3  # seconds of speech before the first partial
+    min_speech: float = Endpointer.MIN_SPEECH  # voiced seconds that make an utterance confident speech
+    weak_max_no_speech: float = 0.5  # a weak utterance keeps its text only below this no-speech probability
+    faint_threshold: float = 0.15  # speech probability that still counts as voice at an utterance's end
+    min_clip: float = 0.1  # seconds; shorter clips are never decoded
+    # Seconds kept after the last voiced frame, whichever way the utterance ends (endpoint,
+    # early sentence end, finalize, end of stream): a final's clip never depends on timing.
+    pad: float = 0.12
+    min_split_seconds: float = 1.0  # an over-long utterance is never cut closer than this to its start
 
 
 @dataclass
 class Speculation:
     """A final decode started as soon as speech paused, before the endpoint is certain."""
 
-    last_speech: float  # the endpointer's last speech time it was started for
+    voice_end: float  # end of the last faintly voiced frame when it was started
     end: float
     task: asyncio.Task
 
@@ -47,24 +72,28 @@ class Speculation:
 class Utterance:
     segment_id: int
     start: float  # seconds from stream start
+    continues: bool = False  # opened by a cut inside speech: may repeat the previous final's last words
     partial_text: str = ""
     hypotheses: list[list[DecodedWord]] = field(default_factory=list)  # last partial word lists
     hyp_offset: float = 0.0  # start time the hypotheses' word times are relative to
     closed: bool = False
 
 
-def _norm(word: str) -> str:
-    return re.sub(r"[^\w']+", "", word.lower())
+def ends_sentence(text: str) -> bool:
+    return text.rstrip("'\")\u201d ").endswith(tuple(SENTENCE_END_CHARS)) if text.strip() else False
 
 
 class UtteranceStream(EngineStream):
     def __init__(self, settings: SessionSettings, transcribe: Transcribe, emit: Emit,
-                 vad_model: SileroVad, *, max_utterance: float = 15.0, sentence_end_silence: float = 0.2):
+                 vad_model: SileroVad, *, max_utterance: float = 15.0, sentence_end_silence: float = 0.2,
+                 options: PolicyOptions | None = None):
         self.settings = settings
+        self.options = options or PolicyOptions()
         self._transcribe = transcribe
         self._emit = emit
         self._vad = vad_model.stream()
         self._endpointer = Endpointer(settings.vad)
+        self._history = SpeechHistory()
         self.max_utterance = max_utterance
         # A pause this long after text that ends a sentence ends the utterance (0 = off).
         self.sentence_end_silence = sentence_end_silence
@@ -74,9 +103,13 @@ class UtteranceStream(EngineStream):
         self._total = 0  # samples received
         self._next_id = 1
         self._utt: Utterance | None = None
+        self._floor = 0.0  # end of the last closed utterance: the next one starts no earlier
         self._last_partial_at = 0.0
         self._partial_task: asyncio.Task | None = None
         self._final_tail: asyncio.Task | None = None  # finals are emitted in order
+        self._last_final_text = ""
+        self._undecoded = 0.0  # seconds of closed utterances whose final is not out yet
+        self._progress = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
 
     # ---- audio time helpers ---------------------------------------------------------------
@@ -84,47 +117,82 @@ class UtteranceStream(EngineStream):
     def now(self) -> float:
         return self._total / SAMPLE_RATE
 
+    @property
+    def _faint(self) -> float:
+        """Frames at or above this probability may hold the soft end of a word (a trailing
+        consonant, speech over a noisy line): an utterance's clip ends after the last of them."""
+        return min(self.options.faint_threshold, max(self.settings.vad.threshold - 0.15, 0.01))
+
+    def _voice_end(self, start: float, end: float) -> float | None:
+        return self._history.last_voice_end(start, end, self._faint)
+
+    def _quiet_for(self, utt: Utterance) -> float:
+        """Seconds since the last faintly voiced frame of the open utterance."""
+        voice = self._voice_end(utt.start, self._history.end)
+        return self._history.end - (voice if voice is not None else utt.start)
+
     def _audio(self, start: float, end: float) -> np.ndarray:
         a = max(int(start * SAMPLE_RATE) - self._buf_start, 0)
         b = max(int(end * SAMPLE_RATE) - self._buf_start, a)
         return self._buf[a:b].copy()
 
     def _trim(self) -> None:
-        keep_from = self._utt.start if self._utt else self.now - PRE_ROLL
+        keep_from = self._utt.start if self._utt else self.now - self.options.pre_roll
         cut = int(keep_from * SAMPLE_RATE) - self._buf_start
         if cut > SAMPLE_RATE:  # trim in 1 s steps to avoid copying on every chunk
             self._buf = self._buf[cut:]
             self._buf_start += cut
+            self._history.forget_before(self._buf_start / SAMPLE_RATE)
+
+    def _confident(self, utt: Utterance, end: float) -> bool:
+        if not self.settings.vad.enabled:
+            return True
+        return self._history.voiced(utt.start, end, self.settings.vad.threshold) >= self.options.min_speech
+
+    def backlog_seconds(self) -> float:
+        """Seconds of accepted speech whose final has not been emitted yet."""
+        open_part = self.now - self._utt.start if self._utt is not None else 0.0
+        return self._undecoded + max(open_part, 0.0)
+
+    async def wait_backlog_below(self, seconds: float) -> None:
+        """Wait until the undecoded backlog (closed utterances awaiting their finals) is below `seconds`."""
+        while self._undecoded >= seconds and self._final_tail is not None and not self._final_tail.done():
+            self._progress.clear()
+            await self._progress.wait()
 
     # ---- EngineStream ---------------------------------------------------------------------
     async def accept(self, audio: np.ndarray) -> None:
         self._buf = np.concatenate([self._buf, audio])
         self._total += len(audio)
         if self.settings.vad.enabled:
-            for b in self._endpointer.update(self._vad.probabilities(audio)):
-                if b.kind == "begin":
-                    self._open(b.time)
-                elif self._utt is not None:
-                    self._emit(SpeechBoundary("end", b.time))
-                    self._close(b.time, noise=self._endpointer.utterance_is_noise())
+            self._follow_vad(self._vad.probabilities(audio))
             self._speculate()
         elif self._utt is None:
             self._open(max(self.now - len(audio) / SAMPLE_RATE, 0.0), event=False)
-        if self._utt is not None:
-            if self.now - self._utt.start >= self.max_utterance:
-                self._commit_stable_prefix()
-            elif self.settings.interim_results and self.now - self._last_partial_at >= self.settings.partial_interval:
+        utt = self._utt
+        if utt is not None:
+            if self.now - utt.start >= self.max_utterance:
+                self._split_long()
+            elif (self.settings.interim_results and self.now - self._last_partial_at >= self.settings.partial_interval
+                  and self._confident(utt, self.now)):
                 self._start_partial()
         self._trim()
 
+    def _follow_vad(self, probs: np.ndarray) -> None:
+        self._history.extend(probs)
+        for b in self._endpointer.update(probs):
+            if b.kind == "begin":
+                self._open(b.time)
+            elif self._utt is not None:  # the endpoint: the clip still ends after the last faint voice
+                self._end(self._endpointer.t, trim=True)
+
     async def finalize(self) -> None:
         if self._utt is not None:
-            end = self.now
             if self.settings.vad.enabled:
-                self._emit(SpeechBoundary("end", end))
-                self._endpointer = Endpointer(self.settings.vad)
-                self._endpointer.t = end
-            self._close(end)
+                self._endpointer.force_end()
+                self._end(self.now, trim=True)
+            else:
+                self._close(self.now)
 
     async def update(self, vad: VadSettings | None, partial_interval: float | None) -> None:
         if vad is not None:
@@ -138,14 +206,13 @@ class UtteranceStream(EngineStream):
     async def finish(self) -> None:
         pending = len(self._vad.pending)
         if pending and self.settings.vad.enabled:  # let the VAD see the last partial frame
-            for b in self._endpointer.update(self._vad.probabilities(np.zeros(FRAME - pending, np.float32))):
-                if b.kind == "end" and self._utt is not None:
-                    self._emit(SpeechBoundary("end", min(b.time, self.now)))
-                    self._close(min(b.time, self.now), noise=self._endpointer.utterance_is_noise())
+            self._follow_vad(self._vad.probabilities(np.zeros(FRAME - pending, np.float32)))
         if self._utt is not None:
             if self.settings.vad.enabled:
-                self._emit(SpeechBoundary("end", self.now))
-            self._close(self.now, noise=self.settings.vad.enabled and self._endpointer.utterance_is_noise())
+                self._endpointer.force_end()
+                self._end(self.now, trim=True)
+            else:
+                self._close(self.now)
         if self._partial_task:
             self._partial_task.cancel()
         if self._final_tail is not None:
@@ -157,14 +224,20 @@ class UtteranceStream(EngineStream):
         self._tasks.clear()
 
     # ---- utterances -----------------------------------------------------------------------
-    def _open(self, start: float, event: bool = True) -> None:
+    def _open(self, start: float, event: bool = True, continues: bool = False) -> None:
         if self._utt is not None:
             return
-        self._utt = Utterance(self._next_id, start)
+        start = max(start, self._floor)
+        self._utt = Utterance(self._next_id, start, continues=continues)
         self._next_id += 1
-        self._last_partial_at = self.now - self.settings.partial_interval + FIRST_PARTIAL_AFTER
+        self._last_partial_at = self.now - self.settings.partial_interval + self.options.first_partial_after
         if event:
             self._emit(SpeechBoundary("begin", start))
+
+    def _end(self, end: float, trim: bool = False) -> None:
+        """End of speech: close the open utterance and say so."""
+        end = self._close(end, trim=trim)
+        self._emit(SpeechBoundary("end", end))
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -193,82 +266,156 @@ class UtteranceStream(EngineStream):
         if transcript.words:
             utt.hypotheses = (utt.hypotheses + [transcript.words])[-2:]
             utt.hyp_offset = utt.start
-        stability = self._stability(utt.partial_text, transcript.text)
+        if utt.continues and repeated_words(self._last_final_text, transcript.text):
+            transcript = drop_leading_words(transcript, repeated_words(self._last_final_text, transcript.text))
+        steady = stability(utt.partial_text, transcript.text)
         utt.partial_text = transcript.text
         self._emit(self._result(utt.segment_id, transcript, utt.start, utt.start + len(audio) / SAMPLE_RATE,
-                                busy, final=False, stability=stability))
+                                busy, final=False, stability=steady))
 
-    @staticmethod
-    def _stability(previous: str, current: str) -> float:
-        a, b = previous.split(), current.split()
-        if not b:
-            return 0.0
-        same = 0
-        for x, y in zip(a, b):
-            if _norm(x) != _norm(y):
-                break
-            same += 1
-        return round(same / len(b), 3)
-
-    def _close(self, end: float, noise: bool = False) -> None:
+    def _close(self, end: float, trim: bool = False) -> float:
+        """Close the open utterance at `end` (at its last voiced frame plus the pad, with `trim`)
+        and schedule its one final. Returns where it ended."""
         utt, self._utt = self._utt, None
         if utt is None:
-            return
+            return end
         utt.closed = True
         if self._partial_task and not self._partial_task.done():
             self._partial_task.cancel()
-        if noise and not utt.partial_text:
-            self._take_speculation(-1.0)
-            return
-        audio = self._audio(utt.start, end)
-        previous = self._final_tail
-        self._final_tail = self._spawn(self._final(utt, audio, end, previous, self._take_speculation(end)))
-
-    async def _final(self, utt: Utterance, audio: np.ndarray, end: float, previous: asyncio.Task | None,
-                     speculation: asyncio.Task | None = None) -> None:
-        try:
+        if trim and self.settings.vad.enabled:
+            voice = self._voice_end(utt.start, end)
+            end = min(end, voice + self.options.pad) if voice is not None else utt.start
+        end = max(end, utt.start)
+        self._floor = max(self._floor, end)
+        speculation = self._take_speculation(end)
+        if end - utt.start < self.options.min_clip:
+            log.debug("session %s utterance %d (%.2f-%.2f s): too short to decode",
+                      self.settings.session_id, utt.segment_id, utt.start, end)
             if speculation is not None:
-                transcript, busy = await speculation
-            else:
-                transcript, busy = await self._transcribe(audio, True, self.settings.word_time_offsets)
-        except Exception:
-            log.exception("final decode failed (session %s)", self.settings.session_id)
-            transcript, busy = Transcript(text=""), 0.0
-        if previous is not None:
-            await asyncio.shield(previous)
+                speculation.cancel()
+            if utt.partial_text:
+                self._chain(self._emit_after(self._result(utt.segment_id, Transcript(""), utt.start, end, 0.0,
+                                                          final=True, stability=1.0)))
+            return end
+        weak = not self._confident(utt, end)
+        self._undecoded += end - utt.start
+        self._chain(self._final(utt, self._audio(utt.start, end), end, weak, speculation))
+        return end
+
+    def _chain(self, step) -> None:
+        """Run `step()` after the finals scheduled before it: finals go out in order, and one
+        that failed never holds back the next."""
+        previous = self._final_tail
+
+        async def run() -> None:
+            if previous is not None:
+                try:
+                    await asyncio.shield(previous)
+                except Exception:
+                    pass  # logged where it failed
+            await step()
+
+        self._final_tail = self._spawn(run())
+
+    def _emit_after(self, result: Result, remember: bool = False):
+        async def step() -> None:
+            if remember:
+                self._last_final_text = result.text
+            self._emit(result)
+        return step
+
+    def _final(self, utt: Utterance, audio: np.ndarray, end: float, weak: bool,
+               speculation: asyncio.Task | None):
+        decoded = self._spawn(self._decode_final(audio, speculation))  # decodes overlap; emits are ordered
+
+        async def step() -> None:
+            try:
+                transcript, busy = await decoded
+            finally:
+                self._undecoded = max(self._undecoded - (end - utt.start), 0.0)
+                self._progress.set()
+            try:
+                self._deliver(utt, transcript, end, busy, weak)
+            except Exception:
+                log.exception("session %s: delivering a final failed", self.settings.session_id)
+        return step
+
+    async def _decode_final(self, audio: np.ndarray, speculation: asyncio.Task | None) -> tuple[Transcript, float]:
+        """The final decode: the speculation when it is for exactly this clip, else a fresh
+        decode, tried twice. A failure is logged and gives an empty text, never a lost final."""
+        if speculation is not None:
+            try:
+                return await speculation
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise
+            except Exception:
+                log.warning("speculative decode failed (session %s); decoding again", self.settings.session_id,
+                            exc_info=True)
+        for attempt in (1, 2):
+            try:
+                return await self._transcribe(audio, True, self.settings.word_time_offsets)
+            except Exception:
+                log.warning("final decode failed (session %s, attempt %d)", self.settings.session_id, attempt,
+                            exc_info=True)
+        log.error("session %s: a %.2f s utterance could not be decoded", self.settings.session_id,
+                  len(audio) / SAMPLE_RATE)
+        return Transcript(text=""), 0.0
+
+    def _deliver(self, utt: Utterance, transcript: Transcript, end: float, busy: float, weak: bool) -> None:
+        why = ""
         if transcript.is_hallucination:
-            transcript = Transcript(text="")
-        if not transcript.text and not utt.partial_text:
-            return  # nothing was said and nothing was shown: no result at all
+            why = "no speech (Whisper's no-speech test)"
+        elif weak and transcript.no_speech_prob >= self.options.weak_max_no_speech:
+            why = f"noise (VAD heard little speech, no-speech probability {transcript.no_speech_prob:.2f})"
+        elif not transcript.text.strip():
+            why = "empty text"
+        if not why and utt.continues:
+            transcript = drop_leading_words(transcript, repeated_words(self._last_final_text, transcript.text))
+            why = "" if transcript.text.strip() else "only words already in the previous final"
+        if why:
+            log.debug("session %s utterance %d (%.2f-%.2f s): %s, no final text (%r)", self.settings.session_id,
+                      utt.segment_id, utt.start, end, why, transcript.text)
+            if utt.partial_text:  # close the partial the client saw
+                self._emit(self._result(utt.segment_id, Transcript(""), utt.start, end, busy, final=True,
+                                        stability=1.0))
+            return
+        log.debug("session %s utterance %d (%.2f-%.2f s): final %r", self.settings.session_id, utt.segment_id,
+                  utt.start, end, transcript.text)
+        self._last_final_text = transcript.text
         self._emit(self._result(utt.segment_id, transcript, utt.start, end, busy, final=True, stability=1.0))
 
+    # ---- early end of a sentence ----------------------------------------------------------
     def _speculate(self) -> None:
-        """Start the final decode once speech pauses; end early if the text ends a sentence."""
+        """Start the final decode once the voice pauses; end early if the text ends a sentence.
+        A pause is measured from the last faintly voiced frame, so a word's soft end over a
+        noisy line is not taken for the end of the sentence."""
         ep, utt = self._endpointer, self._utt
         if utt is None or not ep.in_speech or not self.sentence_end_silence:
             return
-        if self._spec is not None and self._spec.last_speech != ep.last_speech:
-            self._take_speculation(-1.0)  # speech resumed: that decode is stale
-        quiet = ep.silence_so_far()
-        if quiet < SPECULATE_AFTER:
+        voice_end = self._voice_end(utt.start, self._history.end)
+        if voice_end is None:
             return
-        if self._spec is None or self._spec.last_speech != ep.last_speech:
-            end = min(self.now, ep.last_speech + SPECULATE_AFTER)
+        if self._spec is not None and self._spec.voice_end != voice_end:
+            self._take_speculation(-1.0)  # the voice went on: that decode is stale
+        if self._quiet_for(utt) < self.options.speculate_after or not self._confident(utt, self.now):
+            return
+        if self._spec is None:
+            end = min(self.now, voice_end + self.options.pad)
             task = self._spawn(self._transcribe(self._audio(utt.start, end), True, self.settings.word_time_offsets))
             task.add_done_callback(lambda _t: self._maybe_end_early())
-            self._spec = Speculation(ep.last_speech, end, task)
+            self._spec = Speculation(voice_end, end, task)
         self._maybe_end_early()
 
     def _maybe_end_early(self) -> None:
         spec, ep, utt = self._spec, self._endpointer, self._utt
-        if (spec is None or utt is None or not ep.in_speech or spec.last_speech != ep.last_speech
-                or not spec.task.done() or spec.task.cancelled() or spec.task.exception() is not None):
+        if (spec is None or utt is None or not ep.in_speech or not spec.task.done() or spec.task.cancelled()
+                or spec.task.exception() is not None or self._voice_end(utt.start, self._history.end) != spec.voice_end):
             return
         transcript, _ = spec.task.result()
-        if ep.silence_so_far() >= self.sentence_end_silence and SENTENCE_END.search(transcript.text.strip()):
+        if self._quiet_for(utt) >= self.sentence_end_silence and ends_sentence(transcript.text):
             ep.force_end()
-            self._emit(SpeechBoundary("end", spec.end))
-            self._close(spec.end, noise=ep.utterance_is_noise())
+            self._end(spec.end)
 
     def _take_speculation(self, end: float) -> asyncio.Task | None:
         spec, self._spec = self._spec, None
@@ -278,20 +425,20 @@ class UtteranceStream(EngineStream):
             spec.task.cancel()
         return None
 
-    def _commit_stable_prefix(self) -> None:
-        """LocalAgreement: commit the words the last two partial decodes agree on."""
+    # ---- over-long utterances -------------------------------------------------------------
+    def _split_long(self) -> None:
+        """Commit what the last two partials agree on (LocalAgreement); without agreement, cut at
+        the latest pause (or, in speech with no pause at all, here)."""
         utt = self._utt
-        agreed: list[DecodedWord] = []
-        if len(utt.hypotheses) == 2:
-            for a, b in zip(*utt.hypotheses):
-                if _norm(a.word) != _norm(b.word):
-                    break
-                agreed.append(b)
-        # keep the last agreed word open: it may still grow ("kitchen" -> "kitchens")
-        agreed = agreed[:-1]
+        agreed = agreed_prefix(utt.hypotheses)
         if not agreed:
-            self._close(self.now)
-            self._open(self.now, event=False)
+            pause = None
+            if self.settings.vad.enabled:
+                pause = self._history.best_pause(utt.start + self.options.min_split_seconds, self.now, self._faint)
+            cut = pause if pause is not None else self.now
+            self._close(cut, trim=pause is not None)
+            self._floor = max(self._floor, cut)
+            self._open(cut, event=False, continues=pause is None)
             return
         cut = utt.hyp_offset + agreed[-1].end
         text = "".join(w.word for w in agreed).strip()
@@ -299,18 +446,13 @@ class UtteranceStream(EngineStream):
         self._utt = None
         if self._partial_task and not self._partial_task.done():
             self._partial_task.cancel()
-        transcript = Transcript(text=text, words=agreed, avg_logprob=float(np.mean([np.log(max(w.probability, 1e-6)) for w in agreed])))
-        result = self._result(utt.segment_id, transcript, utt.start, cut, 0.0, final=True, stability=1.0,
-                              word_offset=utt.hyp_offset)
-        previous = self._final_tail
-
-        async def emit_in_order() -> None:
-            if previous is not None:
-                await asyncio.shield(previous)
-            self._emit(result)
-
-        self._final_tail = self._spawn(emit_in_order())
-        self._open(cut, event=False)
+        self._take_speculation(-1.0)
+        transcript = Transcript(text=text, words=agreed,
+                                avg_logprob=float(np.mean([np.log(max(w.probability, 1e-6)) for w in agreed])))
+        self._chain(self._emit_after(self._result(utt.segment_id, transcript, utt.start, cut, 0.0, final=True,
+                                                  stability=1.0, word_offset=utt.hyp_offset), remember=True))
+        self._floor = max(self._floor, cut)
+        self._open(cut, event=False, continues=True)
 
     def _result(self, segment_id: int, t: Transcript, start: float, end: float, busy: float, *,
                 final: bool, stability: float, word_offset: float | None = None) -> Result:

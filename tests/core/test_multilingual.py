@@ -58,8 +58,12 @@ async def test_translate_task_gives_english(core_address):
     call = await recognize(core_address, [config(language="es", task=asr_pb2.TASK_TRANSLATE),
                                           *audio_requests(clip("es"))])
     assert call.responses[0].session_started.model == "base"
+    # The int8 decode of espeak's robotic Spanish varies with the CPU's instruction set ("a table
+    # ... tonight's dinner" here, "a message ... tonight's sister" there): assert English came
+    # out, not a particular rendering.
     words = set(re.findall(r"[a-z]+", call.transcript.lower()))
-    assert {"table", "night"} & words and not {"mesa", "noche"} & words, call.transcript
+    assert len({"good", "morning", "table", "night", "tonight", "two", "people"} & words) >= 2, call.transcript
+    assert not {"mesa", "noche", "buenos", "gustaría", "personas"} & words, call.transcript
 
 
 async def test_english_only_default_model_reports_english(core_address):
