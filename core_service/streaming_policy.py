@@ -23,65 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 import numpy as np
 
-from .engines.base import (SAMPLE_RATE, Emit, EngineStream, Result, SessionSettings, SpeechBoundary,
-                           VadSettings, Word)
-from .engines.whisper_decoder import DecodedWord, Transcript
+from .engines.base import SAMPLE_RATE, Emit, EngineStream, Result, SessionSettings, SpeechBoundary, VadSettings
+from .engines.whisper_decoder import Transcript
 from .scheduler import Superseded
 from .speech_history import SpeechHistory
 from .transcript_text import agreed_prefix, drop_leading_words, repeated_words, stability
+from .utterance import PolicyOptions, Speculation, Utterance, ends_sentence, to_result
 from .vad import FRAME, Endpointer, SileroVad
 
 log = logging.getLogger(__name__)
 
 # transcribe(audio, final, word_timestamps) -> (transcript, compute seconds)
 Transcribe = Callable[[np.ndarray, bool, bool], Awaitable[tuple[Transcript, float]]]
-
-SENTENCE_END_CHARS = ".?!\u3002\uff1f\uff01"
-
-
-@dataclass(frozen=True)
-class PolicyOptions:
-    pre_roll: float = 0.6  # seconds of audio kept before the open utterance (VAD pads its start)
-    speculate_after: float = 0.12  # seconds of silence before the final decode starts speculatively (>= pad)
-    first_partial_after: float = 0.3  # seconds of speech before the first partial
-    min_speech: float = Endpointer.MIN_SPEECH  # voiced seconds that make an utterance confident speech
-    weak_max_no_speech: float = 0.5  # a weak utterance keeps its text only below this no-speech probability
-    faint_threshold: float = 0.15  # speech probability that still counts as voice at an utterance's end
-    min_clip: float = 0.1  # seconds; shorter clips are never decoded
-    # Seconds kept after the last voiced frame, whichever way the utterance ends (endpoint,
-    # early sentence end, finalize, end of stream): a final's clip never depends on timing.
-    pad: float = 0.12
-    min_split_seconds: float = 1.0  # an over-long utterance is never cut closer than this to its start
-
-
-@dataclass
-class Speculation:
-    """A final decode started as soon as speech paused, before the endpoint is certain."""
-
-    voice_end: float  # end of the last faintly voiced frame when it was started
-    end: float
-    task: asyncio.Task
-
-
-@dataclass
-class Utterance:
-    segment_id: int
-    start: float  # seconds from stream start
-    continues: bool = False  # opened by a cut inside speech: may repeat the previous final's last words
-    partial_text: str = ""
-    hypotheses: list[list[DecodedWord]] = field(default_factory=list)  # last partial word lists
-    hyp_offset: float = 0.0  # start time the hypotheses' word times are relative to
-    closed: bool = False
-
-
-def ends_sentence(text: str) -> bool:
-    return text.rstrip("'\")\u201d ").endswith(tuple(SENTENCE_END_CHARS)) if text.strip() else False
-
 
 class UtteranceStream(EngineStream):
     def __init__(self, settings: SessionSettings, transcribe: Transcribe, emit: Emit,
@@ -456,10 +413,5 @@ class UtteranceStream(EngineStream):
 
     def _result(self, segment_id: int, t: Transcript, start: float, end: float, busy: float, *,
                 final: bool, stability: float, word_offset: float | None = None) -> Result:
-        offset = start if word_offset is None else word_offset
-        words = [Word(w.word.strip(), round(offset + w.start, 3), round(offset + w.end, 3), round(w.probability, 3))
-                 for w in t.words] if self.settings.word_time_offsets else []
-        return Result(segment_id=segment_id, text=t.text, is_final=final, start=round(start, 3), end=round(end, 3),
-                      stability=stability, confidence=round(t.confidence, 3), words=words,
-                      language=t.language, language_probability=round(t.language_probability, 3),
-                      processing_time=busy)
+        return to_result(segment_id, t, start, end, busy, final=final, stability=stability,
+                         word_offset=word_offset, with_words=self.settings.word_time_offsets)
