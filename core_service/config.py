@@ -28,6 +28,7 @@ class ServerConfig:
     whisper_window: str = field(default="trimmed", metadata={"help": "encoder window: trimmed (fast) or full (30 s)"})
     decode_workers: int = field(default=2, metadata={"help": "concurrent decodes per model (CTranslate2 inter_threads); 2 x 1 thread beats 1 x 2 threads by ~60% in throughput on 2 cores"})
     max_batch: int = field(default=1, metadata={"help": "utterances decoded together in one batch"})
+    final_beam_size: int = field(default=1, metadata={"help": "Whisper beam size of finals when the session does not set beam_size (partials are greedy)"})
     max_utterance: float = field(default=15.0, metadata={"help": "seconds before a long utterance commits its stable prefix"})
     preload: str = field(default="", metadata={"help": "comma-separated engine[:model] list to load at start-up"})
     grace: float = field(default=30.0, metadata={"help": "seconds open streams get to finish on shutdown"})

@@ -84,14 +84,38 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
         raise invalid("beam_size must be >= 0", "config.beam_size")
     if len(c.session_id) > 128:
         raise invalid("session_id must be at most 128 characters", "config.session_id")
+    if c.partial_beam_size < 0:
+        raise invalid("partial_beam_size must be >= 0", "config.partial_beam_size")
+    prompt, hotwords = context_fields(c)
     vad = vad_settings(c.vad, VadSettings(True, 0.5, server.min_silence))
     interval = partial_interval(c.partial_interval, "config.partial_interval") or server.partial_interval
     settings = SessionSettings(
         engine=c.engine, model=c.model, language=c.language, task=_TASKS[c.task],
         interim_results=c.interim_results, word_time_offsets=c.enable_word_time_offsets,
         punctuation=c.enable_automatic_punctuation, vad=vad, partial_interval=interval,
-        beam_size=c.beam_size, session_id=c.session_id)
+        beam_size=c.beam_size, session_id=c.session_id, prompt=prompt, hotwords=hotwords,
+        partial_beam_size=c.partial_beam_size,
+        condition_on_previous_text=c.condition_on_previous_text if c.HasField("condition_on_previous_text") else True,
+        separate_channels=c.enable_separate_recognition_per_channel)
     return settings, AudioFormat(_ENCODINGS[c.encoding], rate, channels)
+
+
+MAX_PROMPT_CHARS = 1000
+MAX_HOTWORDS = 100
+MAX_HOTWORD_CHARS = 100
+
+
+def context_fields(c: asr_pb2.StreamingConfig) -> tuple[str, tuple[str, ...]]:
+    """The prompt and hotwords, checked against their documented limits."""
+    if len(c.prompt) > MAX_PROMPT_CHARS:
+        raise invalid(f"prompt is {len(c.prompt)} characters; send at most {MAX_PROMPT_CHARS}", "config.prompt")
+    if len(c.hotwords) > MAX_HOTWORDS:
+        raise invalid(f"{len(c.hotwords)} hotwords; send at most {MAX_HOTWORDS}", "config.hotwords")
+    hotwords = tuple(h.strip() for h in c.hotwords if h.strip())
+    if any(len(h) > MAX_HOTWORD_CHARS for h in hotwords):
+        raise invalid(f"a hotword is longer than {MAX_HOTWORD_CHARS} characters; send names and short phrases",
+                      "config.hotwords")
+    return c.prompt.strip(), hotwords
 
 
 def vad_proto(v: VadSettings) -> asr_pb2.VadConfig:
@@ -106,7 +130,9 @@ def resolved_config(s: SessionSettings, fmt: AudioFormat) -> asr_pb2.StreamingCo
         audio_channel_count=fmt.channels, interim_results=s.interim_results,
         enable_word_time_offsets=s.word_time_offsets, vad=vad_proto(s.vad),
         partial_interval=duration(s.partial_interval), beam_size=s.beam_size, session_id=s.session_id,
-        enable_automatic_punctuation=s.punctuation)
+        enable_automatic_punctuation=s.punctuation, prompt=s.prompt, hotwords=list(s.hotwords),
+        enable_separate_recognition_per_channel=s.separate_channels,
+        partial_beam_size=s.partial_beam_size, condition_on_previous_text=s.condition_on_previous_text)
 
 
 def result_proto(r: Result) -> asr_pb2.RecognizeResponse:
@@ -116,7 +142,7 @@ def result_proto(r: Result) -> asr_pb2.RecognizeResponse:
         words=[asr_pb2.WordInfo(word=w.word, start_offset=duration(w.start), end_offset=duration(w.end),
                                 confidence=w.confidence) for w in r.words],
         language=r.language, language_probability=r.language_probability,
-        processing_time=duration(r.processing_time)))
+        processing_time=duration(r.processing_time), channel_tag=r.channel))
 
 
 def boundary_proto(b: SpeechBoundary) -> asr_pb2.RecognizeResponse:
@@ -132,7 +158,8 @@ def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:
         capabilities=asr_pb2.EngineCapabilities(
             native_streaming=c.native_streaming, interim_results=c.interim_results,
             word_time_offsets=c.word_time_offsets, translate=c.translate,
-            language_detection=c.language_detection, languages=list(c.languages)),
+            language_detection=c.language_detection, languages=list(c.languages),
+            prompt=c.prompt, hotwords=c.hotwords),
         models=[asr_pb2.ModelInfo(name=m.name, aliases=list(m.aliases), available=m.available,
                                   unavailable_reason=m.unavailable_reason, multilingual=m.multilingual,
                                   source=m.source) for m in d.models])

@@ -26,7 +26,8 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
         else "tiny.en",
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
         max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
-        sentence_end_silence=config.sentence_end_silence, vad_threads=config.vad_threads)
+        sentence_end_silence=config.sentence_end_silence, vad_threads=config.vad_threads,
+        final_beam_size=config.final_beam_size)
     return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)})
 
 

@@ -37,8 +37,8 @@ from .vad import FRAME, Endpointer, SileroVad
 
 log = logging.getLogger(__name__)
 
-# transcribe(audio, final, word_timestamps) -> (transcript, compute seconds)
-Transcribe = Callable[[np.ndarray, bool, bool], Awaitable[tuple[Transcript, float]]]
+# transcribe(audio, final, word_timestamps, previous_text) -> (transcript, compute seconds)
+Transcribe = Callable[[np.ndarray, bool, bool, str], Awaitable[tuple[Transcript, float]]]
 
 class UtteranceStream(EngineStream):
     def __init__(self, settings: SessionSettings, transcribe: Transcribe, emit: Emit,
@@ -65,6 +65,8 @@ class UtteranceStream(EngineStream):
         self._partial_task: asyncio.Task | None = None
         self._final_tail: asyncio.Task | None = None  # finals are emitted in order
         self._last_final_text = ""
+        self._context: list[str] = []  # recent final texts, the decoder's prompt (condition_on_previous_text)
+        self._context_language = ""
         self._undecoded = 0.0  # seconds of closed utterances whose final is not out yet
         self._progress = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
@@ -212,7 +214,7 @@ class UtteranceStream(EngineStream):
 
     async def _partial(self, utt: Utterance, audio: np.ndarray, words: bool) -> None:
         try:
-            transcript, busy = await self._transcribe(audio, False, words)
+            transcript, busy = await self._transcribe(audio, False, words, self._previous())
         except Superseded:
             return
         except Exception:
@@ -249,7 +251,7 @@ class UtteranceStream(EngineStream):
             log.debug("session %s utterance %d (%.2f-%.2f s): too short to decode",
                       self.settings.session_id, utt.segment_id, utt.start, end)
             if speculation is not None:
-                speculation.cancel()
+                speculation.task.cancel()
             if utt.partial_text:
                 self._chain(self._emit_after(self._result(utt.segment_id, Transcript(""), utt.start, end, 0.0,
                                                           final=True, stability=1.0)))
@@ -277,17 +279,16 @@ class UtteranceStream(EngineStream):
     def _emit_after(self, result: Result, remember: bool = False):
         async def step() -> None:
             if remember:
-                self._last_final_text = result.text
+                self._remember(result.text, result.language)
             self._emit(result)
         return step
 
     def _final(self, utt: Utterance, audio: np.ndarray, end: float, weak: bool,
-               speculation: asyncio.Task | None):
-        decoded = self._spawn(self._decode_final(audio, speculation))  # decodes overlap; emits are ordered
-
+               speculation: Speculation | None):
         async def step() -> None:
+            # Decoded after the finals before it, so its prompt holds exactly their text.
             try:
-                transcript, busy = await decoded
+                transcript, busy = await self._decode_final(audio, speculation)
             finally:
                 self._undecoded = max(self._undecoded - (end - utt.start), 0.0)
                 self._progress.set()
@@ -297,27 +298,48 @@ class UtteranceStream(EngineStream):
                 log.exception("session %s: delivering a final failed", self.settings.session_id)
         return step
 
-    async def _decode_final(self, audio: np.ndarray, speculation: asyncio.Task | None) -> tuple[Transcript, float]:
-        """The final decode: the speculation when it is for exactly this clip, else a fresh
-        decode, tried twice. A failure is logged and gives an empty text, never a lost final."""
-        if speculation is not None:
+    async def _decode_final(self, audio: np.ndarray, speculation: Speculation | None) -> tuple[Transcript, float]:
+        """The final decode: the speculation when it decoded exactly this clip with the same
+        prompt, else a fresh decode, tried twice. A failure is logged and gives an empty text,
+        never a lost final."""
+        previous = self._previous()
+        if speculation is not None and speculation.previous == previous:
             try:
-                return await speculation
+                return await speculation.task
             except asyncio.CancelledError:
                 if asyncio.current_task().cancelling():
                     raise
             except Exception:
                 log.warning("speculative decode failed (session %s); decoding again", self.settings.session_id,
                             exc_info=True)
+        elif speculation is not None:
+            speculation.task.cancel()
         for attempt in (1, 2):
             try:
-                return await self._transcribe(audio, True, self.settings.word_time_offsets)
+                return await self._transcribe(audio, True, self.settings.word_time_offsets, previous)
             except Exception:
                 log.warning("final decode failed (session %s, attempt %d)", self.settings.session_id, attempt,
                             exc_info=True)
         log.error("session %s: a %.2f s utterance could not be decoded", self.settings.session_id,
                   len(audio) / SAMPLE_RATE)
         return Transcript(text=""), 0.0
+
+    # ---- the session's context ------------------------------------------------------------
+    MAX_CONTEXT_CHARS = 600
+
+    def _previous(self) -> str:
+        """The recent final text the decoder is prompted with (empty when turned off)."""
+        return " ".join(self._context) if self.settings.condition_on_previous_text else ""
+
+    def _remember(self, text: str, language: str) -> None:
+        """A final went out: it is the previous final now, and part of the context (which
+        starts afresh when the language changes)."""
+        self._last_final_text = text
+        if language and language != self._context_language:
+            self._context, self._context_language = [], language
+        self._context.append(text.strip())
+        while len(self._context) > 1 and sum(len(t) + 1 for t in self._context) > self.MAX_CONTEXT_CHARS:
+            self._context.pop(0)
 
     def _deliver(self, utt: Utterance, transcript: Transcript, end: float, busy: float, weak: bool) -> None:
         why = ""
@@ -339,7 +361,7 @@ class UtteranceStream(EngineStream):
             return
         log.debug("session %s utterance %d (%.2f-%.2f s): final %r", self.settings.session_id, utt.segment_id,
                   utt.start, end, transcript.text)
-        self._last_final_text = transcript.text
+        self._remember(transcript.text, transcript.language)
         self._emit(self._result(utt.segment_id, transcript, utt.start, end, busy, final=True, stability=1.0))
 
     # ---- early end of a sentence ----------------------------------------------------------
@@ -359,9 +381,11 @@ class UtteranceStream(EngineStream):
             return
         if self._spec is None:
             end = min(self.now, voice_end + self.options.pad)
-            task = self._spawn(self._transcribe(self._audio(utt.start, end), True, self.settings.word_time_offsets))
+            previous = self._previous()
+            task = self._spawn(self._transcribe(self._audio(utt.start, end), True, self.settings.word_time_offsets,
+                                                previous))
             task.add_done_callback(lambda _t: self._maybe_end_early())
-            self._spec = Speculation(voice_end, end, task)
+            self._spec = Speculation(voice_end, end, task, previous)
         self._maybe_end_early()
 
     def _maybe_end_early(self) -> None:
@@ -374,10 +398,10 @@ class UtteranceStream(EngineStream):
             ep.force_end()
             self._end(spec.end)
 
-    def _take_speculation(self, end: float) -> asyncio.Task | None:
+    def _take_speculation(self, end: float) -> Speculation | None:
         spec, self._spec = self._spec, None
         if spec is not None and abs(spec.end - end) < 1e-6 and not spec.task.cancelled():
-            return spec.task
+            return spec
         if spec is not None and not spec.task.done():
             spec.task.cancel()
         return None

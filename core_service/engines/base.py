@@ -63,6 +63,8 @@ class Capabilities:
     translate: bool
     language_detection: bool
     languages: tuple[str, ...] = ()
+    prompt: bool = False
+    hotwords: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,13 @@ class SessionSettings:
     punctuation: bool = False
     vad: VadSettings = field(default_factory=VadSettings)
     partial_interval: float = 0.5
-    beam_size: int = 0  # 0 = engine default
+    beam_size: int = 0  # of finals; 0 = engine default
     session_id: str = ""
+    prompt: str = ""  # context text for engines with the prompt capability
+    hotwords: tuple[str, ...] = ()  # phrases to favour, for engines with the hotwords capability
+    partial_beam_size: int = 0  # 0 = 1 (greedy)
+    condition_on_previous_text: bool = True
+    separate_channels: bool = False  # each channel recognized on its own (done by the core)
 
 
 @dataclass
@@ -131,6 +138,7 @@ class Result:
     language: str = ""
     language_probability: float = 0.0
     processing_time: float = 0.0  # seconds
+    channel: int = 0  # 1-based audio channel with per-channel recognition; 0 otherwise
 
 
 @dataclass

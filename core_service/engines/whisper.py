@@ -41,6 +41,7 @@ class WhisperOptions:
     max_utterance: float = 15.0
     sentence_end_silence: float = 0.2
     vad_threads: int = 1
+    final_beam_size: int = 1  # beam of finals when the session sets none
 
 
 @dataclass
@@ -93,7 +94,8 @@ class WhisperEngine(Engine):
         return EngineDescription(
             name=self.name, aliases=self.aliases,
             capabilities=Capabilities(native_streaming=False, interim_results=True, word_time_offsets=True,
-                                      translate=True, language_detection=True, languages=tuple(WHISPER_LANGUAGES)),
+                                      translate=True, language_detection=True, languages=tuple(WHISPER_LANGUAGES),
+                                      prompt=True, hotwords=True),
             models=tuple(descs), default_model=self.options.default_model,
             available=any(d.available for d in descs),
             unavailable_reason="; ".join(d.unavailable_reason for d in descs if not d.available),
@@ -124,11 +126,14 @@ class WhisperEngine(Engine):
             raise EngineUnavailable(f"whisper model {model} is not installed: {why}")
         if not 0 <= settings.beam_size <= 10:
             raise InvalidSettings("beam_size must be between 0 and 10", field_name="config.beam_size")
+        if not 0 <= settings.partial_beam_size <= 10:
+            raise InvalidSettings("partial_beam_size must be between 0 and 10", field_name="config.partial_beam_size")
         settings.engine = self.name
         settings.model = model
         if not multilingual and not lang:
             settings.language = "en"
-        settings.beam_size = settings.beam_size or 1
+        settings.beam_size = settings.beam_size or self.options.final_beam_size
+        settings.partial_beam_size = settings.partial_beam_size or 1
         return settings
 
     def _load(self, name: str) -> _LoadedModel:
@@ -159,11 +164,13 @@ class WhisperEngine(Engine):
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
         loaded = await self._loaded(settings.model)
         language = primary_language(settings.language) if settings.language else None
-        beam, task = settings.beam_size, settings.task
+        task, hotwords = settings.task, ", ".join(settings.hotwords)
         stream: UtteranceStream
 
-        async def transcribe(audio: np.ndarray, final: bool, words: bool) -> tuple[Transcript, float]:
-            request = DecodeRequest(audio, language=language, task=task, beam_size=beam, word_timestamps=words)
+        async def transcribe(audio: np.ndarray, final: bool, words: bool, previous: str = "") -> tuple[Transcript, float]:
+            beam = settings.beam_size if final else settings.partial_beam_size or 1
+            request = DecodeRequest(audio, language=language, task=task, beam_size=beam, word_timestamps=words,
+                                    prompt=settings.prompt, previous=previous, hotwords=hotwords)
             return await loaded.scheduler.submit(request, owner=stream, final=final)
 
         stream = UtteranceStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),

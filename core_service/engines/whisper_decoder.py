@@ -21,6 +21,12 @@ HOP = 160  # samples per mel frame
 FULL_WINDOW_FRAMES = 3000
 MIN_WINDOW_FRAMES = 1000  # 10 s: below this, trimmed windows repeat themselves too often
 TAIL_FRAMES = 300  # silence after the audio inside a trimmed window
+# Prompt budget in tokens (Whisper allows 223 before the start-of-transcript sequence; the
+# decoder's cost grows with it): the client's prompt and hotwords first, then the most recent
+# final text.
+MAX_PROMPT_TOKENS = 64
+MAX_HOTWORD_TOKENS = 48
+MAX_PREVIOUS_TOKENS = 96
 
 
 @dataclass
@@ -30,6 +36,9 @@ class DecodeRequest:
     task: str = "transcribe"
     beam_size: int = 1
     word_timestamps: bool = False
+    prompt: str = ""  # the client's context text (Whisper's initial prompt)
+    previous: str = ""  # the session's recent final text
+    hotwords: str = ""  # phrases to favour, comma-separated
 
 
 @dataclass
@@ -115,7 +124,7 @@ class WhisperDecoder:
         for r, (lang, _) in zip(requests, languages):
             tok = self.tokenizer(lang, r.task)
             tokenizers.append(tok)
-            prompts.append(list(tok.sot_sequence))
+            prompts.append(self.prompt(tok, r))
         beam = max(r.beam_size for r in requests) or 1
         max_len = min(224, int(window / 100 * 8) + 16)
         outs = self.model.model.generate(
@@ -136,6 +145,20 @@ class WhisperDecoder:
                                       language_probability=lang_p, avg_logprob=avg_logprob,
                                       no_speech_prob=float(out.no_speech_prob)))
         return results
+
+    @staticmethod
+    def prompt(tok, r: DecodeRequest) -> list[int]:
+        """Whisper's decoder prompt, as faster-whisper builds it: <|startofprev|>, then hotwords,
+        the client's prompt and the recent text (each within its budget), then the start of
+        the transcript."""
+        context: list[int] = []
+        if r.hotwords.strip():
+            context += tok.encode(" " + r.hotwords.strip())[:MAX_HOTWORD_TOKENS]
+        if r.prompt.strip():
+            context += tok.encode(" " + r.prompt.strip())[:MAX_PROMPT_TOKENS]
+        if r.previous.strip():
+            context += tok.encode(" " + r.previous.strip())[-MAX_PREVIOUS_TOKENS:]
+        return ([tok.sot_prev] + context if context else []) + list(tok.sot_sequence)
 
     def _languages(self, requests, encoder_output) -> list[tuple[str | None, float]]:
         if not self.multilingual:
