@@ -27,16 +27,18 @@ class AudioFileError(Exception):
     """The file is missing or FFmpeg cannot decode audio from it."""
 
 
-def iter_pcm16(path: str | Path, *, sample_rate: int = SAMPLE_RATE, chunk_ms: int = 100) -> Iterator[bytes]:
-    """Decode `path`, resample to `sample_rate` mono s16 little-endian, yield `chunk_ms` chunks.
+def iter_pcm16(path: str | Path, *, sample_rate: int = SAMPLE_RATE, chunk_ms: int = 100,
+               channels: int = 1) -> Iterator[bytes]:
+    """Decode `path`, resample to `sample_rate` s16 little-endian (mono, or `channels`
+    interleaved), yield `chunk_ms` chunks.
 
-    Every chunk but the last is exactly `chunk_ms` long; all have an even byte count.
+    Every chunk but the last is exactly `chunk_ms` long; all hold whole frames.
     """
     if chunk_ms <= 0:
         raise ValueError("chunk_ms must be positive")
-    chunk_bytes = sample_rate * chunk_ms // 1000 * BYTES_PER_SAMPLE
+    chunk_bytes = sample_rate * chunk_ms // 1000 * BYTES_PER_SAMPLE * channels
     buf = bytearray()
-    for block in _decode(Path(path), sample_rate):
+    for block in _decode(Path(path), sample_rate, channels):
         buf += block
         while len(buf) >= chunk_bytes:
             yield bytes(buf[:chunk_bytes])
@@ -71,10 +73,21 @@ def _open(path: Path) -> Iterator[tuple[av.container.InputContainer, av.AudioStr
         yield container, stream
 
 
-def _decode(path: Path, sample_rate: int) -> Iterator[bytes]:
+# FFmpeg's layout names by channel count (the file's own layout when it has that many channels)
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def channel_count(path: str | Path) -> int:
+    """How many channels the file's audio stream has."""
+    with _open(Path(path)) as (_, stream):
+        return stream.codec_context.channels or 1
+
+
+def _decode(path: Path, sample_rate: int, channels: int = 1) -> Iterator[bytes]:
     with _open(path) as (container, stream):
         log.debug("decoding %s: %s %s Hz %s", path, stream.codec_context.name, stream.rate, stream.layout.name)
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+        layout = _LAYOUTS.get(channels, "stereo")
+        resampler = av.AudioResampler(format="s16", layout=layout, rate=sample_rate)
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
@@ -86,7 +99,7 @@ def _decode(path: Path, sample_rate: int) -> Iterator[bytes]:
 
 
 def _frame_bytes(frame: av.AudioFrame) -> bytes:
-    # Packed s16 mono: shape (1, samples). Planes may be padded, so go through the array.
+    # Packed s16: shape (1, samples x channels), interleaved. Planes may be padded, so go through the array.
     return frame.to_ndarray().astype("<i2", copy=False).tobytes()
 
 
@@ -96,9 +109,10 @@ async def read_chunks(
     sample_rate: int = SAMPLE_RATE,
     chunk_ms: int = 100,
     realtime: bool = False,
+    channels: int = 1,
 ) -> AsyncIterator[bytes]:
     """`iter_pcm16` without blocking the event loop, optionally paced at real time."""
-    it = iter_pcm16(path, sample_rate=sample_rate, chunk_ms=chunk_ms)
+    it = iter_pcm16(path, sample_rate=sample_rate, chunk_ms=chunk_ms, channels=channels)
 
     async def decoded() -> AsyncIterator[bytes]:
         while batch := await asyncio.to_thread(lambda: list(itertools.islice(it, _BATCH))):
@@ -107,7 +121,7 @@ async def read_chunks(
 
     source = decoded()
     if realtime:
-        source = paced(source, sample_rate * BYTES_PER_SAMPLE)
+        source = paced(source, sample_rate * BYTES_PER_SAMPLE * channels)
     async for chunk in source:
         yield chunk
 

@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--word-times", action="store_true", help="ask for per-word times and print them")
     t.add_argument("--punctuation", action="store_true", help="ask the engine for punctuation where optional")
     t.add_argument("--chunk-ms", type=int, default=100, help="audio sent per message (default 100 ms)")
+    t.add_argument("--prompt", default="", metavar="TEXT",
+                   help="what the speech is about (names, terms), for engines that take a prompt")
+    t.add_argument("--hotwords", default="", metavar="WORD[,WORD]",
+                   help="comma-separated names or phrases to favour")
+    t.add_argument("--separate-channels", action="store_true",
+                   help="recognize each channel of the file on its own; lines start with [chN]")
 
     e = sub.add_parser("engines", help="list the server's engines, models and capabilities")
     server_arg(e)
@@ -100,6 +106,9 @@ async def transcribe(args: argparse.Namespace) -> int:
         interim_results=args.interim,
         word_time_offsets=args.word_times,
         automatic_punctuation=args.punctuation,
+        prompt=args.prompt,
+        hotwords=tuple(h.strip() for h in args.hotwords.split(",") if h.strip()),
+        separate_channels=args.separate_channels,
     )
     printer = TranscribePrinter(as_json=args.json, word_times=args.word_times)
     try:

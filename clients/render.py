@@ -48,6 +48,8 @@ def partial_status(result: Result) -> str:
 def final_line(result: Result, word_times: bool = False) -> str:
     """A final result as transcript text; with `word_times`, its span and each word's times."""
     text = result.text.strip()
+    if result.channel:
+        text = f"[ch{result.channel}] {text}"
     if not word_times:
         return text
     head = f"[{result.start:7.2f} → {result.end:7.2f}] {text}"

@@ -23,7 +23,7 @@ import grpc
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
 
-from .audio import SAMPLE_RATE, probe, read_chunks
+from .audio import SAMPLE_RATE, channel_count, probe, read_chunks
 from .errors import RecognizerError, from_rpc_error
 from .types import (
     Control,
@@ -170,14 +170,18 @@ class RecognizerClient:
     ) -> Transcript:
         """Decode any audio file (WAV, FLAC, MP3, OGG, ...) and transcribe it in one session.
 
-        The file is sent as 16 kHz mono LINEAR16 whatever `config` says about the audio format.
+        The file is sent as 16 kHz LINEAR16 whatever `config` says about the audio format: mono,
+        or with `config.separate_channels` in the file's own channels.
         With `realtime`, chunks are paced at the speed of speech (like a live microphone).
         `on_event` sees every event as it arrives (partials included), e.g. to show progress.
         """
-        config = replace(config or StreamConfig(), encoding="linear16", sample_rate_hertz=SAMPLE_RATE, audio_channel_count=1)
+        config = config or StreamConfig()
         length = await asyncio.to_thread(probe, path)  # a bad file fails here, before the call
-        log.info("transcribing %s (%s s)", path, f"{length:.1f}" if length else "unknown length")
-        chunks = read_chunks(path, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, realtime=realtime)
+        channels = min(await asyncio.to_thread(channel_count, path), 8) if config.separate_channels else 1
+        config = replace(config, encoding="linear16", sample_rate_hertz=SAMPLE_RATE, audio_channel_count=channels)
+        log.info("transcribing %s (%s s, %d channel(s))", path, f"{length:.1f}" if length else "unknown length",
+                 channels)
+        chunks = read_chunks(path, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, realtime=realtime, channels=channels)
         transcript = Transcript(text="")
         async for event in self.stream(chunks, config):
             if on_event is not None:

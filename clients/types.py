@@ -56,6 +56,9 @@ class StreamConfig:
     partial_interval: float | None = None  # seconds; None = server default
     beam_size: int = 0
     session_id: str = ""
+    prompt: str = ""  # context text (names, terms) for engines that take a prompt
+    hotwords: tuple[str, ...] = ()  # phrases to favour
+    separate_channels: bool = False  # recognize each channel on its own (results carry .channel)
 
     def to_proto(self) -> asr_pb2.StreamingConfig:
         if self.encoding not in _ENCODINGS:
@@ -75,6 +78,9 @@ class StreamConfig:
             enable_automatic_punctuation=self.automatic_punctuation,
             beam_size=self.beam_size,
             session_id=self.session_id,
+            prompt=self.prompt,
+            hotwords=list(self.hotwords),
+            enable_separate_recognition_per_channel=self.separate_channels,
         )
         vad = _vad_proto(self.vad_enabled, self.vad_threshold, self.min_silence)
         if vad is not None:
@@ -102,6 +108,9 @@ class StreamConfig:
             partial_interval=seconds(msg.partial_interval) if msg.HasField("partial_interval") else None,
             beam_size=msg.beam_size,
             session_id=msg.session_id,
+            prompt=msg.prompt,
+            hotwords=tuple(msg.hotwords),
+            separate_channels=msg.enable_separate_recognition_per_channel,
         )
 
 
@@ -178,6 +187,7 @@ class Result:
     language: str = ""
     language_probability: float = 0.0
     processing_time: float = 0.0
+    channel: int = 0  # 1-based with per-channel recognition; 0 otherwise
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -252,6 +262,7 @@ def result_from_proto(r: asr_pb2.RecognitionResult) -> Result:
         language=r.language,
         language_probability=_f32(r.language_probability),
         processing_time=seconds(r.processing_time),
+        channel=r.channel_tag,
     )
 
 

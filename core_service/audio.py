@@ -18,7 +18,10 @@ class AudioFormatError(ValueError):
 
 
 class AudioDecoder:
-    def __init__(self, encoding: str, sample_rate: int, channels: int):
+    """Bytes in the client's format to 16 kHz float32: mono (channels averaged), or with
+    `separate` one row per channel, shape (channels, samples)."""
+
+    def __init__(self, encoding: str, sample_rate: int, channels: int, separate: bool = False):
         if encoding not in _SAMPLE:
             raise ValueError(f"unsupported encoding {encoding}")
         self.dtype, self.scale = _SAMPLE[encoding]
@@ -27,7 +30,10 @@ class AudioDecoder:
         self.channels = channels
         self.bytes_per_frame = np.dtype(self.dtype).itemsize * channels
         self.frames_in = 0
-        self._resampler = (soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        self.separate = separate and channels > 1
+        self._out_channels = channels if self.separate else 1
+        self._resampler = (soxr.ResampleStream(sample_rate, SAMPLE_RATE, self._out_channels, dtype="float32",
+                                               quality="HQ")
                            if sample_rate != SAMPLE_RATE else None)
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -38,17 +44,23 @@ class AudioDecoder:
         samples = np.frombuffer(data, dtype=self.dtype).astype(np.float32) * np.float32(self.scale)
         if self.encoding == "FLOAT32" and not np.all(np.isfinite(samples)):
             raise AudioFormatError("FLOAT32 audio contains NaN or infinity")
-        if self.channels > 1:
+        if self.separate:
+            samples = samples.reshape(-1, self.channels)  # (frames, channels), as soxr takes them
+        elif self.channels > 1:
             samples = samples.reshape(-1, self.channels).mean(axis=1)
         self.frames_in += len(samples)
         if self._resampler is not None:
             samples = self._resampler.resample_chunk(samples)
-        return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
+        return self._out(np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False))
 
     def flush(self) -> np.ndarray:
         if self._resampler is None:
-            return np.zeros(0, dtype=np.float32)
-        return self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True).astype(np.float32)
+            return self._out(np.zeros((0, self._out_channels) if self.separate else 0, dtype=np.float32))
+        empty = np.zeros((0, self._out_channels) if self.separate else 0, dtype=np.float32)
+        return self._out(self._resampler.resample_chunk(empty, last=True).astype(np.float32))
+
+    def _out(self, samples: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(samples.T) if self.separate else samples
 
     @property
     def seconds_in(self) -> float:

@@ -147,7 +147,8 @@ def result_proto(r: Result) -> asr_pb2.RecognizeResponse:
 
 def boundary_proto(b: SpeechBoundary) -> asr_pb2.RecognizeResponse:
     kind = asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN if b.kind == "begin" else asr_pb2.SPEECH_EVENT_TYPE_SPEECH_END
-    return asr_pb2.RecognizeResponse(speech_event=asr_pb2.SpeechEvent(type=kind, offset=duration(b.offset)))
+    return asr_pb2.RecognizeResponse(speech_event=asr_pb2.SpeechEvent(type=kind, offset=duration(b.offset),
+                                                                      channel_tag=b.channel))
 
 
 def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:

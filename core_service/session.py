@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import AsyncIterator
 
 import grpc
@@ -13,6 +14,7 @@ from asr.v1 import asr_pb2
 
 from . import convert
 from .audio import AudioDecoder, AudioFormatError
+from .channels import PerChannelStream
 from .config import ServerConfig
 from .engines.base import EngineError, EngineStream, Result, SpeechBoundary
 from .engines.registry import EngineRegistry
@@ -68,16 +70,25 @@ class Session:
                 settings.model = self.config.model
             settings = engine.resolve(settings)
             self.id = settings.session_id = settings.session_id or uuid.uuid4().hex[:16]
-            self._stream = await engine.open_stream(settings, self._queue.put_nowait)
+            self._stream = await self._open_stream(engine, settings, fmt.channels)
         except EngineError as exc:
             raise api_error(exc) from exc
-        self._decoder = AudioDecoder(fmt.encoding, fmt.sample_rate, fmt.channels)
+        self._decoder = AudioDecoder(fmt.encoding, fmt.sample_rate, fmt.channels,
+                                     separate=settings.separate_channels)
         log.info("session %s started: engine=%s model=%s language=%s %s/%dHz/%dch interim=%s",
                  self.id, settings.engine, settings.model, settings.language or "detect", fmt.encoding,
                  fmt.sample_rate, fmt.channels, settings.interim_results)
         return asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(
             session_id=self.id, resolved_config=convert.resolved_config(settings, fmt),
             engine=settings.engine, model=settings.model))
+
+    async def _open_stream(self, engine, settings, channels: int) -> EngineStream:
+        """The engine's stream, or with per-channel recognition one per channel."""
+        if not settings.separate_channels or channels < 2:
+            return await engine.open_stream(settings, self._queue.put_nowait)
+        streams = [await engine.open_stream(replace(settings, vad=replace(settings.vad)), emit)
+                   for emit in PerChannelStream.tagging(self._queue.put_nowait, channels)]
+        return PerChannelStream(streams)
 
     async def _handle(self, request: asr_pb2.RecognizeRequest) -> None:
         kind = request.WhichOneof("request")
@@ -124,7 +135,7 @@ class Session:
             while (request := await self._next(requests)) is not None:
                 await self._handle(request)
             tail = self._decoder.flush()
-            if len(tail):
+            if tail.size:
                 await self._stream.accept(tail)
         except ApiError as exc:
             self.error = exc

@@ -145,6 +145,7 @@ class Result:
 class SpeechBoundary:
     kind: str  # "begin" | "end"
     offset: float  # seconds from stream start
+    channel: int = 0  # 1-based audio channel with per-channel recognition; 0 otherwise
 
 
 Event = Union[Result, SpeechBoundary, EngineError]
@@ -173,6 +174,10 @@ class EngineStream(abc.ABC):
 
     async def close(self) -> None:
         """Release resources; called exactly once, after finish or on cancellation."""
+
+    def backlog_seconds(self) -> float:
+        """Seconds of accepted audio whose final results are not out yet (0 = not tracked)."""
+        return 0.0
 
 
 class Engine(abc.ABC):
