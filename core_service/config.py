@@ -28,6 +28,7 @@ class ServerConfig:
     whisper_window: str = field(default="trimmed", metadata={"help": "encoder window: trimmed (fast) or full (30 s)"})
     decode_workers: int = field(default=2, metadata={"help": "concurrent decodes per model (CTranslate2 inter_threads); 2 x 1 thread beats 1 x 2 threads by ~60% in throughput on 2 cores"})
     max_batch: int = field(default=1, metadata={"help": "utterances decoded together in one batch"})
+    route_languages: bool = field(default=True, metadata={"help": "sessions with no language and no model follow the speaker's language: English on tiny.en, other languages on base"})
     final_beam_size: int = field(default=1, metadata={"help": "Whisper beam size of finals when the session does not set beam_size (partials are greedy)"})
     max_utterance: float = field(default=15.0, metadata={"help": "seconds before a long utterance commits its stable prefix"})
     preload: str = field(default="", metadata={"help": "comma-separated engine[:model] list to load at start-up"})
@@ -42,10 +43,15 @@ class ServerConfig:
                         "(e.g. ASR_PORT=50052).")
         for f in fields(cls):
             env = os.environ.get("ASR_" + f.name.upper())
+            help_text = f"{f.metadata.get('help', '')} (default: {f.default!r}; env ASR_{f.name.upper()})".replace("%", "%%")
+            if str(f.type) == "bool":
+                default = env.lower() in ("1", "true", "yes", "on") if env is not None else f.default
+                parser.add_argument("--" + f.name.replace("_", "-"), action=argparse.BooleanOptionalAction,
+                                    default=default, help=help_text)
+                continue
             kind = {"int": int, "float": float}.get(str(f.type), str)
             default = kind(env) if env is not None else f.default
-            parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default,
-                                help=f"{f.metadata.get('help', '')} (default: {f.default!r}; env ASR_{f.name.upper()})")
+            parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default, help=help_text)
         ns = parser.parse_args(argv)
         return cls(**vars(ns))
 

@@ -27,7 +27,7 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
         max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
         sentence_end_silence=config.sentence_end_silence, vad_threads=config.vad_threads,
-        final_beam_size=config.final_beam_size)
+        final_beam_size=config.final_beam_size, route_languages=config.route_languages)
     return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)})
 
 

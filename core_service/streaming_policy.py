@@ -37,8 +37,10 @@ from .vad import FRAME, Endpointer, SileroVad
 
 log = logging.getLogger(__name__)
 
-# transcribe(audio, final, word_timestamps, previous_text) -> (transcript, compute seconds)
-Transcribe = Callable[[np.ndarray, bool, bool, str], Awaitable[tuple[Transcript, float]]]
+# transcribe(audio, final, word_timestamps, previous_text, last_language) -> (transcript, compute seconds):
+# previous_text is the session's recent final text (the prompt), last_language the language of
+# its last final (what language routing follows).
+Transcribe = Callable[[np.ndarray, bool, bool, str, str], Awaitable[tuple[Transcript, float]]]
 
 class UtteranceStream(EngineStream):
     def __init__(self, settings: SessionSettings, transcribe: Transcribe, emit: Emit,
@@ -214,7 +216,7 @@ class UtteranceStream(EngineStream):
 
     async def _partial(self, utt: Utterance, audio: np.ndarray, words: bool) -> None:
         try:
-            transcript, busy = await self._transcribe(audio, False, words, self._previous())
+            transcript, busy = await self._transcribe(audio, False, words, self._previous(), self._context_language)
         except Superseded:
             return
         except Exception:
@@ -303,7 +305,7 @@ class UtteranceStream(EngineStream):
         prompt, else a fresh decode, tried twice. A failure is logged and gives an empty text,
         never a lost final."""
         previous = self._previous()
-        if speculation is not None and speculation.previous == previous:
+        if speculation is not None and speculation.previous == (previous, self._context_language):
             try:
                 return await speculation.task
             except asyncio.CancelledError:
@@ -316,7 +318,8 @@ class UtteranceStream(EngineStream):
             speculation.task.cancel()
         for attempt in (1, 2):
             try:
-                return await self._transcribe(audio, True, self.settings.word_time_offsets, previous)
+                return await self._transcribe(audio, True, self.settings.word_time_offsets, previous,
+                                              self._context_language)
             except Exception:
                 log.warning("final decode failed (session %s, attempt %d)", self.settings.session_id, attempt,
                             exc_info=True)
@@ -381,11 +384,11 @@ class UtteranceStream(EngineStream):
             return
         if self._spec is None:
             end = min(self.now, voice_end + self.options.pad)
-            previous = self._previous()
+            previous, language = self._previous(), self._context_language
             task = self._spawn(self._transcribe(self._audio(utt.start, end), True, self.settings.word_time_offsets,
-                                                previous))
+                                                previous, language))
             task.add_done_callback(lambda _t: self._maybe_end_early())
-            self._spec = Speculation(voice_end, end, task, previous)
+            self._spec = Speculation(voice_end, end, task, (previous, language))
         self._maybe_end_early()
 
     def _maybe_end_early(self) -> None:

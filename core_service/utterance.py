@@ -34,7 +34,7 @@ class Speculation:
     voice_end: float  # end of the last faintly voiced frame when it was started
     end: float
     task: asyncio.Task
-    previous: str = ""  # the context text it was prompted with
+    previous: tuple[str, str] = ("", "")  # the context text and last language it was decoded with
 
 
 @dataclass

@@ -19,6 +19,7 @@ from ..streaming_policy import UtteranceStream
 from ..vad import SileroVad
 from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable,
                    InvalidSettings, ModelDescription, SessionSettings)
+from .language_routing import LanguageRouter
 from .whisper_decoder import DecodeRequest, Transcript, WhisperDecoder
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class WhisperOptions:
     sentence_end_silence: float = 0.2
     vad_threads: int = 1
     final_beam_size: int = 1  # beam of finals when the session sets none
+    route_languages: bool = True  # no language and no model: follow the speaker's language (language_routing.py)
 
 
 @dataclass
@@ -130,11 +132,18 @@ class WhisperEngine(Engine):
             raise InvalidSettings("partial_beam_size must be between 0 and 10", field_name="config.partial_beam_size")
         settings.engine = self.name
         settings.model = model
-        if not multilingual and not lang:
+        if not multilingual and not lang and not self._routes(settings):
             settings.language = "en"
         settings.beam_size = settings.beam_size or self.options.final_beam_size
         settings.partial_beam_size = settings.partial_beam_size or 1
         return settings
+
+    def _routes(self, settings: SessionSettings) -> bool:
+        """Whether a resolved session follows its speaker's language (see language_routing.py):
+        the default English-only model, no language asked for, and the multilingual model here."""
+        return (self.options.route_languages and not settings.language and settings.task == "transcribe"
+                and settings.model == self.options.default_model and not self._catalog[settings.model].multilingual
+                and self._model_available("base")[0])
 
     def _load(self, name: str) -> _LoadedModel:
         with self._lock:
@@ -159,6 +168,9 @@ class WhisperEngine(Engine):
     async def warm_up(self) -> None:
         loaded = await self._loaded(self.options.default_model)
         await loaded.scheduler.submit(DecodeRequest(np.zeros(16000, np.float32)), owner=self, final=True)
+        if self.options.route_languages and self._model_available("base")[0] and \
+                not self._catalog[self.options.default_model].multilingual:
+            await self._loaded("base")  # language routing identifies with it: load it before the first session
         await asyncio.get_running_loop().run_in_executor(None, SileroVad.shared, self.options.vad_threads)
 
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
@@ -167,10 +179,20 @@ class WhisperEngine(Engine):
         task, hotwords = settings.task, ", ".join(settings.hotwords)
         stream: UtteranceStream
 
-        async def transcribe(audio: np.ndarray, final: bool, words: bool, previous: str = "") -> tuple[Transcript, float]:
+        router = None
+        if self._routes(settings):
+            multilingual = await self._loaded("base")
+            router = LanguageRouter(
+                lambda request, final: loaded.scheduler.submit(request, owner=stream, final=final),
+                lambda request, final: multilingual.scheduler.submit(request, owner=stream, final=final))
+
+        async def transcribe(audio: np.ndarray, final: bool, words: bool, previous: str = "",
+                             last_language: str = "") -> tuple[Transcript, float]:
             beam = settings.beam_size if final else settings.partial_beam_size or 1
             request = DecodeRequest(audio, language=language, task=task, beam_size=beam, word_timestamps=words,
                                     prompt=settings.prompt, previous=previous, hotwords=hotwords)
+            if router is not None:
+                return await router.transcribe(request, final, last_language)
             return await loaded.scheduler.submit(request, owner=stream, final=final)
 
         stream = UtteranceStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),

@@ -39,6 +39,7 @@ class DecodeRequest:
     prompt: str = ""  # the client's context text (Whisper's initial prompt)
     previous: str = ""  # the session's recent final text
     hotwords: str = ""  # phrases to favour, comma-separated
+    detect_only: bool = False  # identify the language only (multilingual models): no text
 
 
 @dataclass
@@ -107,17 +108,11 @@ class WhisperDecoder:
 
     def decode(self, requests: list[DecodeRequest]) -> list[Transcript]:
         """Transcribe a batch; all requests share one encoder call."""
-        from faster_whisper.transcribe import get_ctranslate2_storage
-
-        fe = self.model.feature_extractor
+        if any(r.detect_only for r in requests):
+            return [self.identify(r) if r.detect_only else self.decode([r])[0] for r in requests]
         max_frames = max(len(r.audio) // HOP + 1 for r in requests)
         window = self._window_frames(max_frames)
-        feats = np.zeros((len(requests), self.model.model.n_mels, window), dtype=np.float32)
-        for i, r in enumerate(requests):
-            audio = r.audio[: window * HOP]
-            mel = fe(audio, padding=window * HOP - len(audio))[:, :window]
-            feats[i, :, : mel.shape[1]] = mel
-        encoder_output = self.model.model.encode(get_ctranslate2_storage(feats), to_cpu=False)
+        encoder_output = self._encode(requests, window)
 
         languages = self._languages(requests, encoder_output)
         prompts, tokenizers = [], []
@@ -145,6 +140,26 @@ class WhisperDecoder:
                                       language_probability=lang_p, avg_logprob=avg_logprob,
                                       no_speech_prob=float(out.no_speech_prob)))
         return results
+
+    def _encode(self, requests: list[DecodeRequest], window: int):
+        from faster_whisper.transcribe import get_ctranslate2_storage
+
+        fe = self.model.feature_extractor
+        feats = np.zeros((len(requests), self.model.model.n_mels, window), dtype=np.float32)
+        for i, r in enumerate(requests):
+            audio = r.audio[: window * HOP]
+            mel = fe(audio, padding=window * HOP - len(audio))[:, :window]
+            feats[i, :, : mel.shape[1]] = mel
+        return self.model.model.encode(get_ctranslate2_storage(feats), to_cpu=False)
+
+    def identify(self, r: DecodeRequest) -> Transcript:
+        """The spoken language of `r.audio` from an encoder window just as long as the audio:
+        one encoder pass and one decoder step, a fraction of a decode."""
+        if not self.multilingual:
+            return Transcript(text="", language="en", language_probability=1.0)
+        window = min(FULL_WINDOW_FRAMES, len(r.audio) // HOP + 1)
+        token, probability = self.model.model.detect_language(self._encode([r], window))[0][0]
+        return Transcript(text="", language=token[2:-2], language_probability=float(probability))
 
     @staticmethod
     def prompt(tok, r: DecodeRequest) -> list[int]:

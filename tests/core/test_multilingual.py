@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from asr.v1 import asr_pb2
 
-from tests.audio_fixtures import silence, to_pcm16, wer
+from tests.audio_fixtures import silence, speech, to_pcm16, wer
 
 from .grpc_helpers import audio_requests, config, recognize
 
@@ -66,7 +66,30 @@ async def test_translate_task_gives_english(core_address):
     assert not {"mesa", "noche", "buenos", "gustaría", "personas"} & words, call.transcript
 
 
-async def test_english_only_default_model_reports_english(core_address):
+async def test_no_language_means_detect_on_the_default_model(core_address):
     call = await recognize(core_address, [config()])
     started = call.responses[0].session_started
-    assert (started.model, started.resolved_config.language) == ("tiny.en", "en")
+    assert (started.model, started.resolved_config.language) == ("tiny.en", "")
+
+
+async def test_a_stream_that_switches_language_is_followed_utterance_by_utterance(core_address):
+    # English, then Spanish, then English again, with no language and no model: English stays on
+    # tiny.en, the Spanish utterance is identified and decoded by the multilingual model.
+    english = speech("Please turn on the kitchen lights.")
+    spanish = np.frombuffer(clip("es"), dtype="<i2").astype(np.float32) / 32768
+    audio = np.concatenate([silence(0.3), english, silence(1.2), spanish, silence(1.2),
+                            speech("Set a timer for ten minutes."), silence(1.0)])
+    call = await recognize(core_address, [config(), *audio_requests(to_pcm16(audio))])
+    assert call.code.name == "OK", call.message
+    languages = [f.language for f in call.finals if f.text.strip()]
+    assert languages[0] == "en" and languages[-1] == "en" and "es" in languages, [(f.language, f.text) for f in call.finals]
+    spanish_text = " ".join(f.text for f in call.finals if f.language == "es")
+    assert wer(SPANISH, spanish_text) <= 0.35, spanish_text
+    assert all(f.language_probability > 0.3 for f in call.finals if f.text.strip())
+
+
+async def test_an_explicit_english_language_is_obeyed(core_address):
+    spanish = clip("es")
+    call = await recognize(core_address, [config(language="en"), *audio_requests(spanish)])
+    assert call.responses[0].session_started.model == "tiny.en"
+    assert {f.language for f in call.finals} <= {"en"}

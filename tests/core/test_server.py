@@ -42,3 +42,15 @@ def test_list_engines_reports_all_families_truthfully(core_address):
     assert whisper.capabilities.translate and whisper.capabilities.word_time_offsets
     for e in engines.values():
         assert e.available or e.unavailable_reason
+
+
+def test_help_lists_every_flag():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "core_service", "--help"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--route-languages" in proc.stdout and "--final-beam-size" in proc.stdout
