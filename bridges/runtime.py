@@ -33,7 +33,7 @@ engine, limits; plus the dialect's own). In tests, run a bridge in-process with
 What the runtime does for every dialect: routes the path (404 otherwise), enforces
 max connections / max message size / max session duration / idle timeout (through the codec,
 so the client gets the dialect's own error shape), keeps `unique_param` values unique among
-live connections, opens one gRPC Recognize stream per `StartStream` (round robin over
+live connections (refusing or, with `unique_takeover`, replacing the older one), opens one gRPC Recognize stream per `StartStream` (round robin over
 `--core` addresses with failover, see bridges/core_client.py), logs one line at session start
 and one at session end with counts, and on SIGTERM/SIGINT stops accepting, lets open sessions
 finish (half-close to the core, deliver finals) and exits.
@@ -92,6 +92,10 @@ class DialectSpec:
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     # A path parameter whose value must be unique among live connections (e.g. client_id).
     unique_param: str | None = None
+    # True: a new connection with a live unique_param value takes it over (the old connection
+    # is closed: a reconnect usually comes before anyone noticed the old socket is dead).
+    # False: the new connection is refused ("duplicate_session").
+    unique_takeover: bool = False
 
     def path_regex(self) -> re.Pattern[str]:
         parts = re.split(r"\{(\w+)\}", self.path)
@@ -136,7 +140,7 @@ class Bridge:
         self._regex = spec.path_regex()
         self._server: Server | None = None
         self._sessions: dict[str, SessionPump] = {}
-        self._unique: set[str] = set()
+        self._unique: dict[str, SessionPump] = {}  # unique_param value -> the connection holding it
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
@@ -201,13 +205,22 @@ class Bridge:
         serving = refusal is None
         if refusal is None:
             first = codec.connected()
-        else:  # whatever the codec sends, a refused connection ends here
-            first = [*codec.refused(*refusal), Close(1013, refusal[1])]
+        else:
+            first = codec.refused(*refusal)
+            if not any(isinstance(action, Close) for action in first):
+                # The codec answers later in its own shape (whisperlive: WAIT after the options
+                # frame); its idle timeout bounds the wait. Otherwise the connection ends here.
+                log.debug("session=%s refused (%s); the codec answers", session_id, refusal[0])
         task = asyncio.current_task()
         if serving:
             self._sessions[session_id] = pump
             if unique is not None:
-                self._unique.add(unique)
+                previous = self._unique.get(unique)
+                if previous is not None:
+                    log.info("session=%s takes over %s=%s from %s", session_id, self.spec.unique_param, unique,
+                             previous.session_id)
+                    previous.request_end("replaced")
+                self._unique[unique] = pump
             if task is not None:
                 self._tasks.add(task)
         log.info("session_start dialect=%s session=%s peer=%s path=%s%s", self.spec.name, session_id, peer, path,
@@ -220,8 +233,8 @@ class Bridge:
             codec.closed()
             if serving:
                 self._sessions.pop(session_id, None)
-                if unique is not None:
-                    self._unique.discard(unique)
+                if unique is not None and self._unique.get(unique) is pump:
+                    del self._unique[unique]
                 if task is not None:
                     self._tasks.discard(task)
             log.info("session_end %s", pump.summary())
@@ -232,7 +245,7 @@ class Bridge:
         if len(self._sessions) >= self.limits.max_connections:
             return "max_connections", (f"the bridge is at its limit of {self.limits.max_connections} "
                                        "connections; retry later")
-        if unique is not None and unique in self._unique:
+        if unique is not None and unique in self._unique and not self.spec.unique_takeover:
             name = self.spec.unique_param
             return "duplicate_session", (f"{name} {unique!r} is already connected; use a different {name} "
                                          "or close the other connection")

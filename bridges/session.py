@@ -43,7 +43,12 @@ class ClientGone:
 
 @dataclass(frozen=True)
 class EndRequested:
-    reason: str  # "shutdown" | "max_duration"
+    reason: str  # "shutdown" | "max_duration" | "replaced"
+
+
+# Close codes of a session the runtime ends (docs/bridges.md): a codec's normal close (1000)
+# during that end is replaced by these, so a client can tell them from a normal end.
+DRAIN_CLOSE_CODES = {"shutdown": 1001, "max_duration": 1008}
 
 
 @dataclass
@@ -172,6 +177,8 @@ class SessionPump:
             self._core = None
             await self._perform(codec.core_finished())
             await self._close_if_draining()
+        elif isinstance(event, EndRequested) and event.reason == "replaced":
+            await self._replaced()
         elif isinstance(event, EndRequested) or event == "max_duration":
             await self._begin_drain(event.reason if isinstance(event, EndRequested) else event)
         elif event == "idle":
@@ -191,20 +198,32 @@ class SessionPump:
     async def _begin_drain(self, reason: str) -> None:
         if self._draining or self._closed:
             return
-        self._draining = reason
         self.stats.end = reason
         self._drain_deadline = time.monotonic() + self.drain_grace
-        await self._perform(self.codec.ending(reason))
+        await self._perform(self.codec.ending(reason))  # the codec's own close codes stand
+        self._draining = reason
         if self._closed:
             return
         if self._core is not None:
             self._core.end()
         else:
-            await self._close(1001 if reason == "shutdown" else 1008, reason.replace("_", " "))
+            await self._close(DRAIN_CLOSE_CODES[reason], reason.replace("_", " "))
 
     async def _close_if_draining(self) -> None:
         if self._draining and not self._closed:
-            await self._close(1001 if self._draining == "shutdown" else 1008, self._draining.replace("_", " "))
+            await self._close(DRAIN_CLOSE_CODES[self._draining], self._draining.replace("_", " "))
+
+    async def _replaced(self) -> None:
+        """A new connection took over this one's unique id: stop at once (the old socket is
+        usually a dead one nobody noticed yet)."""
+        if self._closed:
+            return
+        self.stats.end = "replaced by a new connection"
+        await self._perform(self.codec.ending("replaced"))
+        if self._core is not None:
+            await self._core.cancel()
+            self._core = None
+        await self._close(1000, "replaced by a new connection with the same id")
 
     # ---- actions --------------------------------------------------------------------------
     async def _perform(self, actions: list[Action]) -> None:
@@ -230,7 +249,10 @@ class SessionPump:
             elif isinstance(action, Close):
                 if not self.stats.end:
                     self.stats.end = action.reason or "closed by bridge"
-                await self._close(action.code, action.reason)
+                code = action.code
+                if code == 1000 and self._draining in DRAIN_CLOSE_CODES:
+                    code = DRAIN_CLOSE_CODES[self._draining]
+                await self._close(code, action.reason)
 
     def _start_stream(self, config: asr_pb2.StreamingConfig) -> None:
         if self._core is not None:

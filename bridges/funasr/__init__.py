@@ -8,9 +8,10 @@ from bridges.runtime import ConnectionInfo, DialectSpec, Limits
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--language", default="",
-                        help="language for every session, BCP-47 (default: the engine's default / detection); "
-                             "non-English with the default Whisper engine uses the multilingual model")
+    parser.add_argument("--language", default="zh",
+                        help="language for every session, BCP-47 (default zh: the document is a Chinese "
+                             "recognition API); with no --engine the bridge asks for FunASR, else the "
+                             "multilingual Whisper model")
 
 
 def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> FunAsrCodec:
@@ -27,4 +28,5 @@ SPEC = DialectSpec(
                   idle_timeout=30.0),
     add_arguments=add_arguments,
     unique_param="client_id",
+    unique_takeover=True,  # "same client_id for reconnection within 5 minutes"
 )

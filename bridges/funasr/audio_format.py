@@ -113,11 +113,14 @@ def decode(data: bytes, fmt: str, channels: int = 1) -> np.ndarray:
 class AudioNormalizer:
     """Bytes in (any supported format, rate, channels), 16 kHz mono float32 out, for one stream.
 
-    The format is locked on the first chunk that is not all zeros (or given up front); the
-    all-zero chunks before it are held and converted once the format is known.
+    The format is locked on the first chunk that is not all zeros (or given up front). All-zero
+    chunks never lock it: silence is silence in any format. Up to `MAX_PENDING` bytes of them
+    are held and converted once the format is known; past that the held silence is released as
+    zeros of a provisional width (float32, the document's capture format, when the byte count
+    allows), so long exact silence neither piles up nor decides how later speech is read.
     """
 
-    MAX_PENDING = 16000 * 4 * 10  # bytes of undecided (all-zero) audio held: 10 s of float32
+    MAX_PENDING = 16000 * 4  # bytes of undecided (all-zero) audio held: 1 s of float32
 
     def __init__(self, fmt: str | None = None, sample_rate: int = TARGET_RATE, channels: int = 1) -> None:
         if fmt is not None and fmt not in FORMATS:
@@ -139,17 +142,27 @@ class AudioNormalizer:
             data = wav.data
         if self.format is None:
             detected = detect_format(data)
-            if detected is None and len(self._pending) + len(data) <= self.MAX_PENDING:
+            if detected is None:
                 self._pending += data
-                return np.zeros(0, np.float32)
-            self.format = detected or "int16"
+                if len(self._pending) <= self.MAX_PENDING:
+                    return np.zeros(0, np.float32)
+                return self._release_silence()
+            self.format = detected
         data, self._pending = self._pending + data, b""
         return self._resample(decode(data, self.format, self.channels), last=False)
 
+    def _release_silence(self) -> np.ndarray:
+        """Held all-zero bytes as zeros of a provisional width; the format stays undecided."""
+        width = (4 if len(self._pending) % (4 * self.channels) == 0 else 2) * self.channels
+        usable = len(self._pending) - len(self._pending) % width
+        count, self._pending = usable // width, self._pending[usable:]
+        return self._resample(np.zeros(count, np.float32), last=False)
+
     def flush(self) -> np.ndarray:
         """The resampler's tail (and undecided silence) at the end of the stream."""
-        if self.format is None:
-            self.format = "int16"
+        if self.format is None:  # only silence so far
+            samples, self._pending = self._release_silence(), b""
+            return np.concatenate([samples, self._resample(np.zeros(0, np.float32), last=True)])
         data, self._pending = self._pending, b""
         frame = _WIDTH[self.format] * self.channels
         samples = decode(data[:len(data) - len(data) % frame], self.format, self.channels)

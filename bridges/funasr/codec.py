@@ -4,13 +4,23 @@ Client: `start_recording` (optional "format", "sample_rate", "channels"), `audio
 base64 audio in any of float32/int16/int32/WAV (detected, downmixed, resampled to 16 kHz),
 `stop_recording`. Server: `recognition_result` (ISO 8601 timestamp), `status`, `error`.
 
-Reply discipline: the document's client reads exactly one message after every audio_chunk,
-so every audio_chunk is answered with exactly one message, at once: the oldest undelivered
-news (a final, the newest partial, MODEL_LOADED, PROCESSING_AUDIO at the start of speech, or
-an error about that chunk), otherwise a `recognition_result` repeating the current hypothesis.
-Results are therefore delivered in reply to chunks while recording; after `stop_recording`
-they are pushed as they come, followed by SESSION_STOPPED. The connection stays open for
-another `start_recording` until the client closes it or 30 s pass without a frame.
+The document is a Chinese recognition API: with no --language the session asks the core for
+`zh`, and with no --engine for "funasr,whisper" (FunASR when installed, else the multilingual
+Whisper model); SESSION_STARTED and MODEL_LOADED name the engine and model actually serving.
+
+Reply discipline (the document's voice-assistant client reads exactly one message after every
+audio_chunk and exactly one after stop_recording):
+- every audio_chunk is answered with exactly one message, at once: the oldest undelivered news
+  (a final, a partial whose text changed, MODEL_LOADED, or an error about that chunk), else a
+  PROCESSING_AUDIO status. Nothing is ever repeated.
+- SESSION_STARTED is pushed when the core accepts the recording; the next chunk's reply is
+  skipped so that it takes that chunk's place in a lockstep reader (a client that read it
+  before sending audio gets the skipped reply after `REPLY_GRACE` seconds without a chunk).
+- stop_recording is answered, once the core has finished, by one `recognition_result` with
+  is_final true holding the recording's whole transcript, then SESSION_STOPPED.
+A start_recording right after stop_recording starts the next recording as soon as the previous
+one is finished. The connection stays open until the client closes it or 30 s pass without a
+frame.
 """
 from __future__ import annotations
 
@@ -23,6 +33,8 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+import numpy as np
+
 from asr.v1 import asr_pb2
 from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendJson, StartStream
 from bridges.fields import FieldError, get_int, get_str, parse_json_object, whisper_model_for
@@ -30,6 +42,10 @@ from bridges.funasr.audio_format import TARGET_RATE, AudioFormatError, AudioNorm
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 MODEL_UNAVAILABLE_CODES = frozenset({"UNAVAILABLE", "FAILED_PRECONDITION", "NOT_FOUND", "UNIMPLEMENTED"})
+DEFAULT_LANGUAGE = "zh"  # the document is a Chinese recognition API
+DEFAULT_ENGINES = "funasr,whisper"  # FunASR when available, else multilingual Whisper
+REPLY_GRACE = 1.0  # seconds: a skipped chunk reply is sent anyway when no next chunk comes
+MAX_CORE_AUDIO_BYTES = 256 * 1024  # per message to the core (its limit is 1 MiB)
 
 
 class State(enum.Enum):
@@ -44,19 +60,29 @@ def iso_now(clock: Callable[[], float]) -> str:
     return datetime.fromtimestamp(clock(), timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def audio_actions(samples: np.ndarray) -> list[Action]:
+    """16 kHz float32 samples as core messages of at most MAX_CORE_AUDIO_BYTES each."""
+    data = samples.astype("<f4").tobytes()
+    return [SendAudio(data[i:i + MAX_CORE_AUDIO_BYTES]) for i in range(0, len(data), MAX_CORE_AUDIO_BYTES)]
+
+
 class FunAsrCodec(Codec):
     def __init__(self, client_id: str, engine: str = "", language: str = "",
                  clock: Callable[[], float] = time.time) -> None:
         self.client_id = client_id
         self.engine = engine
-        self.language = language
+        self.language = language or DEFAULT_LANGUAGE
         self.clock = clock
         self.state = State.IDLE
         self.outbox: deque[dict[str, Any]] = deque()
-        self.hypothesis = ""
-        self.confidence = 0.0
         self.close_when_stopped = False
         self.normalizer = AudioNormalizer()
+        self.next_start: dict[str, Any] | None = None  # start_recording received while stopping
+        self._skips = 0  # pushed messages that take the place of the next chunk replies
+        self._reply_owed = False  # a chunk reply was skipped; sent after REPLY_GRACE without a chunk
+        self._last_partial = ""
+        self._transcript = ""
+        self._confidences: list[float] = []
 
     # ---- connection -----------------------------------------------------------------------
     def connected(self) -> list[Action]:
@@ -92,6 +118,9 @@ class FunAsrCodec(Codec):
                             "send audio as base64 text in {\"type\": \"audio_chunk\", \"data\": ...}")]
 
     def _start(self, message: dict[str, Any]) -> list[Action]:
+        if self.state is State.STOPPING and self.next_start is None:
+            self.next_start = message  # begins once the previous recording is finished
+            return []
         if self.state is not State.IDLE:
             return [self._error("SESSION_ERROR", "Already recording",
                                 "send stop_recording before starting a new recording")]
@@ -104,11 +133,14 @@ class FunAsrCodec(Codec):
             return [self._error("INVALID_AUDIO_FORMAT", "Invalid start_recording", str(exc))]
         self.state = State.STARTING
         self.outbox.clear()
-        self.hypothesis, self.confidence = "", 0.0
+        self._skips, self._reply_owed = 0, False
+        self._last_partial, self._transcript, self._confidences = "", "", []
+        engine = self.engine or DEFAULT_ENGINES
         config = asr_pb2.StreamingConfig(
-            engine=self.engine, model=whisper_model_for(self.language, self.engine), language=self.language,
-            encoding=asr_pb2.AUDIO_ENCODING_FLOAT32, sample_rate_hertz=TARGET_RATE, audio_channel_count=1,
-            interim_results=True, enable_automatic_punctuation=True, session_id=f"funasr-{self.client_id}")
+            engine=engine, model=whisper_model_for(self.language, self.engine) if self.engine else "",
+            language=self.language, encoding=asr_pb2.AUDIO_ENCODING_FLOAT32, sample_rate_hertz=TARGET_RATE,
+            audio_channel_count=1, interim_results=True, enable_automatic_punctuation=True,
+            session_id=f"funasr-{self.client_id}")
         return [StartStream(config)]
 
     def _audio(self, message: dict[str, Any]) -> list[Action]:
@@ -127,21 +159,27 @@ class FunAsrCodec(Codec):
             samples = self.normalizer.feed(raw)
         except AudioFormatError as exc:
             return [self._error("INVALID_AUDIO_FORMAT", "Unsupported audio format", str(exc))]
-        actions: list[Action] = [SendAudio(samples.astype("<f4").tobytes())] if len(samples) else []
-        return actions + [SendJson(self._reply())]
+        return audio_actions(samples) + self._chunk_reply()
+
+    def _chunk_reply(self) -> list[Action]:
+        self._reply_owed = False
+        if self._skips:
+            self._skips -= 1
+            self._reply_owed = True
+            return []
+        return [SendJson(self._next_news())]
 
     def _stop(self) -> list[Action]:
         if self.state not in (State.STARTING, State.RECORDING):
             return [self._error("SESSION_ERROR", "Not recording", "stop_recording received with no recording open")]
         actions: list[Action] = []
         try:
-            tail = self.normalizer.flush()
-            if len(tail):
-                actions.append(SendAudio(tail.astype("<f4").tobytes()))
+            actions += audio_actions(self.normalizer.flush())
         except AudioFormatError:
             pass
         self.state = State.STOPPING
-        return actions + [EndAudio()] + self._drain_outbox()
+        self._reply_owed = False
+        return actions + [EndAudio()]
 
     # ---- core events ----------------------------------------------------------------------
     def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
@@ -150,42 +188,40 @@ class FunAsrCodec(Codec):
             started = response.session_started
             if self.state is State.STARTING:
                 self.state = State.RECORDING
-            self.outbox.append(self._status("MODEL_LOADED", f"Model {started.model or 'default'} "
-                                            f"({started.engine or 'default engine'}) ready"))
-            return [SendJson(self._status("SESSION_STARTED", "Recording started"))]
-        if kind == "speech_event":
-            if response.speech_event.type == asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN and self.state is State.RECORDING \
-                    and not any(m.get("code") == "PROCESSING_AUDIO" for m in self.outbox):
-                self.outbox.append(self._status("PROCESSING_AUDIO", "Speech detected; processing audio"))
+            serving = (f"engine {started.engine or 'default'}, model {started.model or 'default'}, "
+                       f"language {started.resolved_config.language or self.language}")
+            self.outbox.append(self._status("MODEL_LOADED", f"Model ready ({serving})"))
+            if self.state is not State.RECORDING:
+                return []
+            self._skips += 1
+            return [SendJson(self._status("SESSION_STARTED", f"Recording started ({serving})"))]
+        if kind == "summary":
+            self._transcript = response.summary.transcript.strip()
             return []
         if kind != "result":
             return []
         result = response.result
         text = result.text.strip()
-        payload = {"type": "recognition_result", "text": text, "is_final": result.is_final,
-                   "timestamp": iso_now(self.clock), "confidence": round(float(result.confidence), 4)}
+        if result.is_final and text:
+            self._confidences.append(float(result.confidence))
+        if self.state is not State.RECORDING:
+            return []  # after stop_recording the whole transcript is sent at the end
         self.outbox = deque(m for m in self.outbox if not (m["type"] == "recognition_result" and not m["is_final"]))
-        if result.is_final:
-            self.hypothesis, self.confidence = "", 0.0
-            if not text:
-                return []
-        else:
-            self.hypothesis, self.confidence = text, payload["confidence"]
-        if self.state is State.STOPPING:
-            return [SendJson(payload)] if result.is_final else []
-        self.outbox.append(payload)
+        if not text or (not result.is_final and text == self._last_partial):
+            return []
+        self.outbox.append({"type": "recognition_result", "text": text, "is_final": result.is_final,
+                            "timestamp": iso_now(self.clock), "confidence": round(float(result.confidence), 4)})
         return []
 
     def core_finished(self) -> list[Action]:
-        actions = self._drain_outbox() + [SendJson(self._status("SESSION_STOPPED", "Recording stopped"))]
-        self.state = State.IDLE
-        if self.close_when_stopped:
-            self.state = State.CLOSED
-            actions.append(Close(1000, "connection timeout"))
-        return actions
+        confidence = sum(self._confidences) / len(self._confidences) if self._confidences else 0.0
+        final = {"type": "recognition_result", "text": self._transcript, "is_final": True,
+                 "timestamp": iso_now(self.clock), "confidence": round(confidence, 4)}
+        actions = [SendJson(final), *self._drain_statuses(),
+                   SendJson(self._status("SESSION_STOPPED", "Recording stopped"))]
+        return actions + self._after_recording()
 
     def core_error(self, error: CoreError) -> list[Action]:
-        self.state = State.IDLE
         if error.code in MODEL_UNAVAILABLE_CODES:
             code, message = "MODEL_UNAVAILABLE", "Model not available"
         elif any(f.endswith("audio") for f, _ in error.field_violations):
@@ -197,23 +233,42 @@ class FunAsrCodec(Codec):
             details += f" (retry in {error.retry_after:.0f} s)"
         if code == "MODEL_UNAVAILABLE":
             details += "; the speech recognition service is starting or down, retry in a few seconds"
-        actions: list[Action] = [*self._drain_outbox(), self._error(code, message, details)]
+        actions: list[Action] = [*self._drain_statuses(), self._error(code, message, details)]
+        return actions + self._after_recording(error=True)
+
+    def _after_recording(self, error: bool = False) -> list[Action]:
+        """The recording is over: close after a timeout, or begin a start_recording that waited."""
+        self.state = State.IDLE
+        self.outbox.clear()
+        self._skips, self._reply_owed = 0, False
         if self.close_when_stopped:
-            actions.append(Close(1011, "connection timeout"))
-        return actions
+            self.state = State.CLOSED
+            return [Close(1011 if error else 1000, "connection timeout")]
+        if self.next_start is not None:
+            message, self.next_start = self.next_start, None
+            return self._start(message)
+        return []
 
     # ---- runtime events -------------------------------------------------------------------
+    def idle_timeout(self, default: float | None) -> float | None:
+        if self._reply_owed:
+            return REPLY_GRACE
+        return default
+
     def idle(self) -> list[Action]:
+        if self._reply_owed:  # the client read SESSION_STARTED before sending audio: answer now
+            self._reply_owed = False
+            return [SendJson(self._next_news())]
         error = self._error("CONNECTION_TIMEOUT", "No audio received within timeout",
                             "no audio for 30 s; the connection is closed, reconnect to continue")
         if self.state in (State.STARTING, State.RECORDING):
             self.close_when_stopped = True
-            return [error, *self._stop()]
+            return [*self._drain_statuses(), error, *self._stop()]
         if self.state is State.STOPPING:
             self.close_when_stopped = True
             return []
         self.state = State.CLOSED
-        return [error, Close(1000, "connection timeout")]
+        return [*self._drain_statuses(), error, Close(1000, "connection timeout")]
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         return [self._error("BUFFER_OVERFLOW", "Audio buffer exceeded capacity",
@@ -223,18 +278,23 @@ class FunAsrCodec(Codec):
     def ending(self, reason: str) -> list[Action]:
         if self.state in (State.STARTING, State.RECORDING):
             self.state = State.STOPPING
-            return self._drain_outbox()
+            self._reply_owed = False
+        self.next_start = None
         return []
 
     # ---- helpers --------------------------------------------------------------------------
-    def _reply(self) -> dict[str, Any]:
+    def _next_news(self) -> dict[str, Any]:
+        """The oldest undelivered message, else an acknowledgement that adds nothing new."""
         if self.outbox:
-            return self.outbox.popleft()
-        return {"type": "recognition_result", "text": self.hypothesis, "is_final": False,
-                "timestamp": iso_now(self.clock), "confidence": self.confidence}
+            news = self.outbox.popleft()
+            if news["type"] == "recognition_result" and not news["is_final"]:
+                self._last_partial = news["text"]
+            return news
+        return self._status("PROCESSING_AUDIO", "Audio chunk received")
 
-    def _drain_outbox(self) -> list[Action]:
-        pending = [SendJson(m) for m in self.outbox if m["type"] != "recognition_result" or m["is_final"]]
+    def _drain_statuses(self) -> list[Action]:
+        """Queued status messages, in order (results are not sent after stop_recording)."""
+        pending = [SendJson(m) for m in self.outbox if m["type"] == "status"]
         self.outbox.clear()
         return pending
 

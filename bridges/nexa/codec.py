@@ -22,7 +22,8 @@ from bridges.fields import (FieldError, check_language, describe_core_error, get
 DEFAULT_MODEL = "NexaAI/parakeet-npu"
 # Model names that mean "the core's default engine and model" (parakeet is not available here).
 DEFAULT_MODEL_ALIASES = frozenset({DEFAULT_MODEL.lower(), "parakeet", "parakeet-npu", "default", ""})
-STOP = {"action": "stop"}
+MAX_BEAM_SIZE = 10  # the range Whisper serves (core_service/engines/whisper.py)
+CONFIG_ERROR_CODES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"})
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class NexaConfig:
             vad_enabled=get_bool(raw, "vad_enabled", d.vad_enabled),
             chunk_duration=get_float(raw, "chunk_duration", d.chunk_duration, 0.1, 10.0),
             overlap_duration=get_float(raw, "overlap_duration", d.overlap_duration, 0.0, 10.0),
-            beam_size=get_int(raw, "beam_size", d.beam_size, 1, 32),
+            beam_size=get_int(raw, "beam_size", d.beam_size, 1, MAX_BEAM_SIZE),
         )
         if config.overlap_duration >= config.chunk_duration:
             raise FieldError(f"overlap_duration ({config.overlap_duration}) must be smaller than "
@@ -95,7 +96,7 @@ class NexaCodec(Codec):
             message = parse_json_object(text, "control message")
         except FieldError as exc:
             return [self._error(f"{exc}; send binary PCM audio or {{\"action\": \"stop\"}}")]
-        if message == STOP:
+        if message.get("action") == "stop":  # extra fields are allowed
             if self.state is State.STREAMING:
                 self.state = State.STOPPING
                 return [EndAudio()]
@@ -133,7 +134,9 @@ class NexaCodec(Codec):
     def core_error(self, error: CoreError) -> list[Action]:
         self.state = State.DONE
         message = describe_core_error(error.code, error.message, error.field_violations, error.retry_after)
-        code = 1013 if error.code in ("UNAVAILABLE", "RESOURCE_EXHAUSTED") else 1011
+        # The client's mistake (its configuration or audio) is 1008; busy/down is 1013.
+        code = 1013 if error.code in ("UNAVAILABLE", "RESOURCE_EXHAUSTED") else \
+            1008 if error.code in CONFIG_ERROR_CODES else 1011
         return [self._error(message), Close(code, error.code)]
 
     def core_finished(self) -> list[Action]:
@@ -159,6 +162,17 @@ class NexaCodec(Codec):
 
     def refused(self, code: str, message: str) -> list[Action]:
         return [self._error(message), Close(1013, code)]
+
+    def ending(self, reason: str) -> list[Action]:
+        """Shutdown or the session limit: say so, then the runtime flushes the finals and closes."""
+        if self.state is not State.STREAMING:
+            return []
+        self.state = State.STOPPING
+        if reason == "max_duration":
+            return [self._error("maximum session duration reached; the last results follow, then the "
+                                "connection closes (1008). Reconnect to continue")]
+        return [self._error("the server is shutting down; the last results follow, then the connection "
+                            "closes (1001). Reconnect to continue")]
 
     @staticmethod
     def _error(message: str) -> SendJson:

@@ -13,7 +13,7 @@ from asr.v1 import asr_pb2
 
 from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, StartStream
 from bridges.funasr.audio_format import AudioFormatError, AudioNormalizer, decode, detect_format, parse_wav
-from bridges.funasr.codec import FunAsrCodec
+from bridges.funasr.codec import MAX_CORE_AUDIO_BYTES, REPLY_GRACE, FunAsrCodec
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, noise, speech
 
 
@@ -110,48 +110,84 @@ def result(text: str, final: bool) -> asr_pb2.RecognizeResponse:
     return asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(text=text, is_final=final, confidence=0.9))
 
 
+STARTED = asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(
+    engine="whisper", model="base", resolved_config=asr_pb2.StreamingConfig(language="zh")))
+
+
 def recording(**kwargs) -> FunAsrCodec:
     codec = FunAsrCodec("client-1", clock=lambda: 1704110400.0, **kwargs)
     assert codec.connected() == []
     [start] = codec.text_frame('{"type": "start_recording"}')
     assert isinstance(start, StartStream)
     assert start.config.encoding == asr_pb2.AUDIO_ENCODING_FLOAT32 and start.config.sample_rate_hertz == 16000
-    started = codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(engine="whisper", model="tiny.en")))
-    assert sent(started) == [{"type": "status", "message": "Recording started", "code": "SESSION_STARTED"}]
+    assert sent(codec.core_response(STARTED)) == [{
+        "type": "status", "code": "SESSION_STARTED",
+        "message": "Recording started (engine whisper, model base, language zh)"}]
     return codec
 
 
-def test_every_audio_chunk_gets_exactly_one_reply():
-    codec = recording()
-    pcm = (np.sin(np.arange(2048) / 5) * 10000).astype("<i2").tobytes()
-    replies = [sent(codec.text_frame(audio_chunk(pcm))) for _ in range(3)]
-    assert all(len(r) == 1 for r in replies)
-    assert replies[0][0]["code"] == "MODEL_LOADED"
-    assert replies[1][0] == {"type": "recognition_result", "text": "", "is_final": False,
-                             "timestamp": "2024-01-01T12:00:00.000Z", "confidence": 0.0}
-    codec.core_response(asr_pb2.RecognizeResponse(speech_event=asr_pb2.SpeechEvent(type=asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN)))
+def test_no_language_means_chinese_with_funasr_else_multilingual_whisper():
+    [start] = FunAsrCodec("c").text_frame('{"type": "start_recording"}')
+    assert (start.config.language, start.config.engine, start.config.model) == ("zh", "funasr,whisper", "")
+    [start] = FunAsrCodec("c", engine="whisper").text_frame('{"type": "start_recording"}')
+    assert (start.config.language, start.config.engine, start.config.model) == ("zh", "whisper", "base")
+
+
+def test_voice_assistant_reads_one_message_per_chunk_and_one_after_stop():
+    """The document's example: start, (chunk, recv) x N, stop, recv -> the final transcription."""
+    codec = recording()  # SESSION_STARTED was pushed: the client reads it after its first chunk
+    pcm = np.zeros(1024, np.float32).tobytes()
+    assert sent(codec.text_frame(audio_chunk(pcm))) == []  # SESSION_STARTED takes this reply's place
+    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["code"] == "MODEL_LOADED"
+    assert sent(codec.text_frame(audio_chunk(pcm))) == [{"type": "status", "message": "Audio chunk received",
+                                                          "code": "PROCESSING_AUDIO"}]
     codec.core_response(result("hel", False))
     codec.core_response(result("hello wor", False))  # replaces the undelivered partial
-    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["code"] == "PROCESSING_AUDIO"
     assert sent(codec.text_frame(audio_chunk(pcm)))[0]["text"] == "hello wor"
-    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["text"] == "hello wor"  # repeated hypothesis
-    codec.core_response(result("hello world", True))
+    codec.core_response(result("hello wor", False))  # nothing new: not repeated
+    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["code"] == "PROCESSING_AUDIO"
+    codec.core_response(result("hello world.", True))
     final = sent(codec.text_frame(audio_chunk(pcm)))[0]
-    assert final["is_final"] and final["text"] == "hello world"
-    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["text"] == ""
-
-
-def test_stop_flushes_finals_then_session_stopped_and_allows_a_new_recording():
-    codec = recording()
-    codec.core_response(result("pending final", True))
-    codec.core_response(result("partial", False))
+    assert final["is_final"] and final["text"] == "hello world."
+    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["code"] == "PROCESSING_AUDIO"
+    codec.core_response(result("turn left", False))  # undelivered when stop arrives
     actions = codec.text_frame('{"type": "stop_recording"}')
-    assert EndAudio() in actions
-    assert [m["text"] for m in sent(actions) if m["type"] == "recognition_result"] == ["pending final"]
-    assert sent(codec.core_response(result("last", False))) == []
-    assert sent(codec.core_response(result("last words", True)))[0]["text"] == "last words"
-    assert sent(codec.core_finished())[-1]["code"] == "SESSION_STOPPED"
-    assert isinstance(codec.text_frame('{"type": "start_recording"}')[0], StartStream)
+    assert EndAudio() in actions and sent(actions) == []  # nothing until the transcript is ready
+    assert sent(codec.core_response(result("turn left.", True))) == []
+    codec.core_response(asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(
+        transcript="hello world. turn left.", segment_count=2)))
+    after = sent(codec.core_finished())
+    assert after[0] == {"type": "recognition_result", "text": "hello world. turn left.", "is_final": True,
+                        "timestamp": "2024-01-01T12:00:00.000Z", "confidence": 0.9}
+    assert after[1:] == [{"type": "status", "message": "Recording stopped", "code": "SESSION_STOPPED"}]
+
+
+def test_health_check_reads_session_started_first_and_still_gets_every_chunk_reply():
+    codec = recording()
+    assert codec.idle_timeout(30.0) == 30.0
+    assert sent(codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))) == []
+    assert codec.idle_timeout(30.0) == REPLY_GRACE  # no next chunk soon: the client is waiting for it
+    assert sent(codec.idle())[0]["code"] == "MODEL_LOADED"
+    assert codec.idle_timeout(30.0) == 30.0
+
+
+def test_start_recording_right_after_stop_starts_a_new_recording():
+    codec = recording()
+    codec.text_frame('{"type": "stop_recording"}')
+    assert codec.text_frame('{"type": "start_recording"}') == []  # waits for the previous recording
+    actions = codec.core_finished()
+    assert [m.get("code") for m in sent(actions)][-1] == "SESSION_STOPPED"
+    assert isinstance(actions[-1], StartStream)
+    assert sent(codec.core_response(STARTED))[0]["code"] == "SESSION_STARTED"
+
+
+def test_connection_timeout_flushes_queued_status_first():
+    codec = FunAsrCodec("c")
+    codec.text_frame('{"type": "start_recording"}')
+    codec.core_response(STARTED)
+    codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))  # takes SESSION_STARTED's place
+    codes = [m["code"] for m in sent(codec.idle()) + sent(codec.idle())]
+    assert codes == ["MODEL_LOADED", "CONNECTION_TIMEOUT"]
 
 
 @pytest.mark.parametrize("frame, code", [
@@ -179,7 +215,7 @@ def test_errors_before_recording_and_timeouts():
 
     busy = recording()
     actions = busy.idle()
-    assert sent(actions)[0]["code"] == "CONNECTION_TIMEOUT" and EndAudio() in actions
+    assert [m["code"] for m in sent(actions)] == ["MODEL_LOADED", "CONNECTION_TIMEOUT"] and EndAudio() in actions
     assert busy.core_finished()[-1] == Close(1000, "connection timeout")
 
 
@@ -205,3 +241,32 @@ def test_float32_audio_reaches_the_core_resampled():
     samples = np.concatenate([np.frombuffer(a.audio, "<f4") for a in actions if isinstance(a, SendAudio)])
     assert abs(len(samples) - 8000) <= 2
     assert abs(float(np.median(samples)) - 1000 / 32768) < 1e-3
+
+
+def test_document_silence_chunks_then_float32_speech(clip):
+    """capture_audio_chunk() (1024 float32 zeros) sent 175 times, then float32 speech."""
+    codec = FunAsrCodec("c")
+    codec.text_frame('{"type": "start_recording"}')
+    actions = []
+    for _ in range(175):
+        actions += codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))
+    silence_out = [a for a in actions if isinstance(a, SendAudio)]
+    assert silence_out and max(len(a.audio) for a in silence_out) <= MAX_CORE_AUDIO_BYTES
+    assert codec.normalizer.format is None  # silence decides nothing
+    speech_actions = []
+    for piece in chunks(clip.astype("<f4").tobytes()):
+        speech_actions += codec.text_frame(audio_chunk(piece))
+    assert codec.normalizer.format == "float32"
+    samples = np.concatenate([np.frombuffer(a.audio, "<f4") for a in speech_actions if isinstance(a, SendAudio)])
+    assert np.allclose(samples[-len(clip) // 2:], clip[-len(clip) // 2:], atol=1e-6)
+
+
+def test_a_large_chunk_reaches_the_core_in_pieces_under_its_limit(clip):
+    codec = FunAsrCodec("c")
+    codec.text_frame('{"type": "start_recording"}')
+    big = np.resize((clip * 32767).astype("<i2"), 384_000).tobytes()  # 768 KB of int16
+    actions = codec.text_frame(audio_chunk(big))
+    pieces = [a for a in actions if isinstance(a, SendAudio)]
+    assert len(pieces) > 1 and max(len(a.audio) for a in pieces) <= MAX_CORE_AUDIO_BYTES
+    assert sum(len(a.audio) for a in pieces) == 384_000 * 4
+    assert not [m for m in sent(actions) if m["type"] == "error"]
