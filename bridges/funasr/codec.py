@@ -46,6 +46,7 @@ DEFAULT_LANGUAGE = "zh"  # the document is a Chinese recognition API
 DEFAULT_ENGINES = "funasr,whisper"  # FunASR when available, else multilingual Whisper
 REPLY_GRACE = 1.0  # seconds: a skipped chunk reply is sent anyway when no next chunk comes
 MAX_CORE_AUDIO_BYTES = 256 * 1024  # per message to the core (its limit is 1 MiB)
+MAX_HELD_SAMPLES = 30 * TARGET_RATE  # audio of a next recording held while the previous one finishes
 
 
 class State(enum.Enum):
@@ -77,7 +78,9 @@ class FunAsrCodec(Codec):
         self.outbox: deque[dict[str, Any]] = deque()
         self.close_when_stopped = False
         self.normalizer = AudioNormalizer()
-        self.next_start: dict[str, Any] | None = None  # start_recording received while stopping
+        self.next_start: StartStream | None = None  # a start_recording received while stopping
+        self._held: list[np.ndarray] = []  # its audio, sent once the previous recording finished
+        self._stop_next = False  # ... and its stop_recording
         self._skips = 0  # pushed messages that take the place of the next chunk replies
         self._reply_owed = False  # a chunk reply was skipped; sent after REPLY_GRACE without a chunk
         self._last_partial = ""
@@ -118,10 +121,7 @@ class FunAsrCodec(Codec):
                             "send audio as base64 text in {\"type\": \"audio_chunk\", \"data\": ...}")]
 
     def _start(self, message: dict[str, Any]) -> list[Action]:
-        if self.state is State.STOPPING and self.next_start is None:
-            self.next_start = message  # begins once the previous recording is finished
-            return []
-        if self.state is not State.IDLE:
+        if self.state is not State.IDLE and (self.state is not State.STOPPING or self.next_start is not None):
             return [self._error("SESSION_ERROR", "Already recording",
                                 "send stop_recording before starting a new recording")]
         try:
@@ -131,20 +131,29 @@ class FunAsrCodec(Codec):
             self.normalizer = AudioNormalizer(None if fmt == "auto" else fmt, rate, channels)
         except (FieldError, AudioFormatError) as exc:
             return [self._error("INVALID_AUDIO_FORMAT", "Invalid start_recording", str(exc))]
-        self.state = State.STARTING
-        self.outbox.clear()
-        self._skips, self._reply_owed = 0, False
-        self._last_partial, self._transcript, self._confidences = "", "", []
-        engine = self.engine or DEFAULT_ENGINES
         config = asr_pb2.StreamingConfig(
-            engine=engine, model=whisper_model_for(self.language, self.engine) if self.engine else "",
+            engine=self.engine or DEFAULT_ENGINES,
+            model=whisper_model_for(self.language, self.engine) if self.engine else "",
             language=self.language, encoding=asr_pb2.AUDIO_ENCODING_FLOAT32, sample_rate_hertz=TARGET_RATE,
             audio_channel_count=1, interim_results=True, enable_automatic_punctuation=True,
             session_id=f"funasr-{self.client_id}")
-        return [StartStream(config)]
+        if self.state is State.STOPPING:  # begins once the previous recording is finished
+            self.next_start, self._held, self._stop_next = StartStream(config), [], False
+            return []
+        return self._begin(StartStream(config))
+
+    def _begin(self, start: StartStream) -> list[Action]:
+        self.state = State.STARTING
+        self._last_partial, self._transcript, self._confidences = "", "", []
+        held, self._held = self._held, []
+        actions = [start, *(action for samples in held for action in audio_actions(samples))]
+        if self._stop_next:
+            self._stop_next = False
+            actions += self._stop()
+        return actions
 
     def _audio(self, message: dict[str, Any]) -> list[Action]:
-        if self.state not in (State.STARTING, State.RECORDING):
+        if self.state not in (State.STARTING, State.RECORDING) and self.next_start is None:
             return [self._error("SESSION_ERROR", "Not recording", "send start_recording before audio_chunk")]
         data = message.get("data")
         if not isinstance(data, str) or not data:
@@ -159,6 +168,12 @@ class FunAsrCodec(Codec):
             samples = self.normalizer.feed(raw)
         except AudioFormatError as exc:
             return [self._error("INVALID_AUDIO_FORMAT", "Unsupported audio format", str(exc))]
+        if self.next_start is not None:  # the previous recording is still finishing
+            if sum(map(len, self._held)) + len(samples) > MAX_HELD_SAMPLES:
+                return [self._error("BUFFER_OVERFLOW", "Audio buffer exceeded capacity",
+                                    "the previous recording is still finishing; this chunk was dropped")]
+            self._held.append(samples)
+            return self._chunk_reply()
         return audio_actions(samples) + self._chunk_reply()
 
     def _chunk_reply(self) -> list[Action]:
@@ -170,6 +185,9 @@ class FunAsrCodec(Codec):
         return [SendJson(self._next_news())]
 
     def _stop(self) -> list[Action]:
+        if self.next_start is not None:  # a recording that has not begun yet: it ends as soon as it began
+            self._stop_next = True
+            return []
         if self.state not in (State.STARTING, State.RECORDING):
             return [self._error("SESSION_ERROR", "Not recording", "stop_recording received with no recording open")]
         actions: list[Action] = []
@@ -217,9 +235,10 @@ class FunAsrCodec(Codec):
         confidence = sum(self._confidences) / len(self._confidences) if self._confidences else 0.0
         final = {"type": "recognition_result", "text": self._transcript, "is_final": True,
                  "timestamp": iso_now(self.clock), "confidence": round(confidence, 4)}
-        actions = [SendJson(final), *self._drain_statuses(),
-                   SendJson(self._status("SESSION_STOPPED", "Recording stopped"))]
-        return actions + self._after_recording()
+        # The final is the reply to stop_recording; the rest takes the place of later chunk replies.
+        actions = [*self._drain_statuses(), SendJson(self._status("SESSION_STOPPED", "Recording stopped"))]
+        self._skips += len(actions)
+        return [SendJson(final), *actions, *self._after_recording()]
 
     def core_error(self, error: CoreError) -> list[Action]:
         if error.code in MODEL_UNAVAILABLE_CODES:
@@ -234,19 +253,20 @@ class FunAsrCodec(Codec):
         if code == "MODEL_UNAVAILABLE":
             details += "; the speech recognition service is starting or down, retry in a few seconds"
         actions: list[Action] = [*self._drain_statuses(), self._error(code, message, details)]
+        if self.state is State.RECORDING:
+            self._skips += len(actions)
         return actions + self._after_recording(error=True)
 
     def _after_recording(self, error: bool = False) -> list[Action]:
         """The recording is over: close after a timeout, or begin a start_recording that waited."""
         self.state = State.IDLE
         self.outbox.clear()
-        self._skips, self._reply_owed = 0, False
         if self.close_when_stopped:
             self.state = State.CLOSED
             return [Close(1011 if error else 1000, "connection timeout")]
         if self.next_start is not None:
-            message, self.next_start = self.next_start, None
-            return self._start(message)
+            start, self.next_start = self.next_start, None
+            return self._begin(start)
         return []
 
     # ---- runtime events -------------------------------------------------------------------
@@ -279,7 +299,7 @@ class FunAsrCodec(Codec):
         if self.state in (State.STARTING, State.RECORDING):
             self.state = State.STOPPING
             self._reply_owed = False
-        self.next_start = None
+        self.next_start, self._held, self._stop_next = None, [], False
         return []
 
     # ---- helpers --------------------------------------------------------------------------

@@ -23,6 +23,16 @@ def nexa_bridge(core_address, tmp_path_factory) -> BridgeProcess:
 
 @pytest.fixture(scope="module")
 def funasr_bridge(core_address, tmp_path_factory) -> BridgeProcess:
-    bridge = start_bridge(tmp_path_factory.mktemp("funasr"), "funasr", core_address, "--max-message-bytes", "131072")
+    """English sessions (the test speech is English); the dialect's default language is zh."""
+    bridge = start_bridge(tmp_path_factory.mktemp("funasr"), "funasr", core_address, "--max-message-bytes", "131072",
+                          "--language", "en")
+    yield bridge
+    bridge.stop()
+
+
+@pytest.fixture(scope="module")
+def funasr_default_bridge(core_address, tmp_path_factory) -> BridgeProcess:
+    """The funasr bridge as `python -m bridges.funasr` starts it: no language, no engine."""
+    bridge = start_bridge(tmp_path_factory.mktemp("funasr-default"), "funasr", core_address)
     yield bridge
     bridge.stop()

@@ -5,6 +5,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import uuid
 import wave
 from datetime import datetime
@@ -33,6 +34,7 @@ async def recv_until_stopped(ws, timeout: float = 60) -> list[dict]:
 
 
 def check_messages(messages: list[dict]) -> str:
+    """Check every message's shape; the transcript is the final sent after stop_recording."""
     for m in messages:
         if m["type"] == "recognition_result":
             assert set(m) == {"type", "text", "is_final", "timestamp", "confidence"}, m
@@ -44,36 +46,137 @@ def check_messages(messages: list[dict]) -> str:
             assert m["code"] in ("SESSION_STARTED", "SESSION_STOPPED", "MODEL_LOADED", "PROCESSING_AUDIO"), m
         else:
             raise AssertionError(f"unexpected message {m}")
-    return " ".join(m["text"] for m in messages if m["type"] == "recognition_result" and m["is_final"])
+    assert messages[-1]["code"] == "SESSION_STOPPED", messages[-3:]
+    final = messages[-2]
+    assert final["type"] == "recognition_result" and final["is_final"], messages[-3:]
+    return final["text"]
 
 
-async def test_document_health_check(funasr_bridge):
-    async with websockets.connect(funasr_bridge.url("/ws/test_connection")) as websocket:
+def new_results(messages: list[dict]) -> list[dict]:
+    return [m for m in messages if m["type"] == "recognition_result"]
+
+
+async def test_document_health_check(funasr_default_bridge):
+    """No language and no engine: Chinese, served by FunASR or else multilingual Whisper."""
+    async with websockets.connect(funasr_default_bridge.url("/ws/test_connection")) as websocket:
         await websocket.send(json.dumps({"type": "start_recording"}))
         status = json.loads(await asyncio.wait_for(websocket.recv(), timeout=5))
-        assert status == {"type": "status", "message": "Recording started", "code": "SESSION_STARTED"}
+        assert status["type"] == "status" and "SESSION_STARTED" in status.get("code", ""), status
+        engine = "funasr" if "engine funasr" in status["message"] else "whisper"
+        model = "[^,]+" if engine == "funasr" else "base"  # FunASR when installed, else multilingual Whisper
+        assert re.fullmatch(rf"Recording started \(engine {engine}, model {model}, language zh\)",
+                            status["message"]), status
 
 
-async def test_document_voice_assistant_session_float32(funasr_bridge):
-    """The document's session: one recv() after every chunk, stop, then the final results."""
-    audio = np.concatenate([silence(0.3), speech(PARAGRAPH), silence(0.1)]).astype(np.float32)
+async def test_document_voice_assistant_session(funasr_bridge):
+    """The document's session exactly: start, 100 x (chunk, one recv, sleep 0.1), stop, one recv."""
+    audio = np.concatenate([silence(0.3), speech(UTTERANCES[0]), silence(1.0)]).astype(np.float32)
+    assert len(audio) <= 100 * CHUNK
     async with websockets.connect(funasr_bridge.url("/ws/assistant_session_001")) as websocket:
         await websocket.send(json.dumps({"type": "start_recording"}))
         replies = []
-        for i in range(0, len(audio), CHUNK):
-            await websocket.send(chunk_message(audio[i:i + CHUNK].tobytes()))
-            replies.append(json.loads(await asyncio.wait_for(websocket.recv(), 10)))  # must never block
-            await asyncio.sleep(PACE)
+        for i in range(100):
+            audio_data = np.zeros(CHUNK, np.float32)
+            piece = audio[i * CHUNK:(i + 1) * CHUNK]
+            audio_data[:len(piece)] = piece
+            await websocket.send(json.dumps({"type": "audio_chunk",
+                                             "data": base64.b64encode(audio_data.tobytes()).decode()}))
+            replies.append(json.loads(await websocket.recv()))
+            await asyncio.sleep(0.1)
         await websocket.send(json.dumps({"type": "stop_recording"}))
-        after = await recv_until_stopped(websocket)
-    messages = replies + after
-    text = check_messages(messages)
-    assert wer(PARAGRAPH, text) <= 0.15, text
-    codes = [m.get("code") for m in messages if m["type"] == "status"]
-    assert codes[0] == "SESSION_STARTED" and codes[-1] == "SESSION_STOPPED"
-    assert codes.count("MODEL_LOADED") == 1 and 1 <= codes.count("PROCESSING_AUDIO") <= 10, codes
-    assert any(not m["is_final"] and m["text"] for m in messages if m["type"] == "recognition_result")
-    assert any(m.get("is_final") for m in after), "stop_recording must deliver the last final"
+        final_result = json.loads(await websocket.recv())
+    # SESSION_STARTED is read in the place of the reply to a chunk sent before or after it arrived.
+    assert [m.get("code") for m in replies[:2]].count("SESSION_STARTED") == 1, replies[:2]
+    assert final_result["type"] == "recognition_result" and final_result["is_final"], final_result
+    assert wer(UTTERANCES[0], final_result["text"]) <= 0.15, final_result
+    results = new_results(replies)
+    assert results and all(m["text"] for m in results), replies  # only news: never an empty result
+    partials = [m["text"] for m in results if not m["is_final"]]
+    assert all(a != b for a, b in zip(partials, partials[1:])), partials  # never the same text twice
+    assert sum(m.get("code") == "PROCESSING_AUDIO" for m in replies) > 50  # nothing new: an acknowledgement
+
+
+async def test_document_silence_chunks_keep_the_recording_alive(funasr_bridge):
+    """capture_audio_chunk() (1024 float32 zeros) 175 times, then float32 speech, then stop."""
+    clip = np.concatenate([speech(UTTERANCES[1]), silence(0.5)]).astype(np.float32)
+    async with websockets.connect(funasr_bridge.url("/ws/silence_then_speech")) as websocket:
+        await websocket.send(json.dumps({"type": "start_recording"}))
+        messages = []
+        for _ in range(175):
+            await websocket.send(chunk_message(np.zeros(CHUNK, np.float32).tobytes()))
+            messages.append(json.loads(await websocket.recv()))
+        for i in range(0, len(clip), CHUNK):
+            await websocket.send(chunk_message(clip[i:i + CHUNK].tobytes()))
+            messages.append(json.loads(await websocket.recv()))
+        await websocket.send(json.dumps({"type": "stop_recording"}))
+        final_result = json.loads(await websocket.recv())
+    assert not [m for m in messages if m["type"] == "error"], [m for m in messages if m["type"] == "error"][:2]
+    assert final_result["is_final"] and wer(UTTERANCES[1], final_result["text"]) <= 0.15, final_result
+
+
+async def test_one_large_chunk_is_accepted(funasr_bridge):
+    """768 KB of int16 in one audio_chunk (under the 1 MiB message limit of a default bridge is
+    what matters; this bridge's limit is 128 KiB, so the chunk is 96 KB): no error, recording goes on."""
+    pcm = np.resize((speech(UTTERANCES[1]) * 32767).astype("<i2"), 48_000)  # 3 s in one chunk
+    async with websockets.connect(funasr_bridge.url("/ws/large_chunk")) as websocket:
+        await websocket.send(json.dumps({"type": "start_recording"}))
+        assert (await recv_json(websocket))["code"] == "SESSION_STARTED"
+        await websocket.send(chunk_message(pcm.tobytes()))
+        reply = await recv_json(websocket)
+        assert reply["type"] != "error", reply
+        await websocket.send(chunk_message(np.zeros(CHUNK, "<i2").tobytes()))
+        assert (await recv_json(websocket))["type"] != "error"
+
+
+async def lockstep_recording(ws, clip: np.ndarray, *, read_after_stop: bool) -> list[dict]:
+    """The document's voice assistant: start, (chunk, one recv) per chunk, stop[, one recv]."""
+    await ws.send(json.dumps({"type": "start_recording"}))
+    replies = []
+    for i in range(0, len(clip), CHUNK):
+        await ws.send(chunk_message(clip[i:i + CHUNK].tobytes()))
+        replies.append(await recv_json(ws, 10))
+    await ws.send(json.dumps({"type": "stop_recording"}))
+    if read_after_stop:
+        replies.append(await recv_json(ws))
+    return replies
+
+
+async def test_voice_assistant_twice_on_one_connection(funasr_bridge):
+    clip = np.concatenate([speech(UTTERANCES[0]), silence(0.3)]).astype(np.float32)
+    async with websockets.connect(funasr_bridge.url("/ws/twice")) as ws:
+        first = await lockstep_recording(ws, clip, read_after_stop=True)
+        second = await lockstep_recording(ws, clip, read_after_stop=True)  # SESSION_STOPPED is unread
+    for replies in (first, second):
+        assert not [m for m in replies if m["type"] == "error"], replies
+        assert replies[-1]["is_final"] and wer(UTTERANCES[0], replies[-1]["text"]) <= 0.15, replies[-1]
+    assert [m.get("code") for m in second[:2]].count("SESSION_STOPPED") == 1, second[:2]
+
+
+async def test_stop_then_start_at_once_starts_a_new_recording(funasr_bridge):
+    clip = np.concatenate([speech(UTTERANCES[0]), silence(0.3)]).astype(np.float32)
+    async with websockets.connect(funasr_bridge.url("/ws/back_to_back")) as ws:
+        messages = await lockstep_recording(ws, clip, read_after_stop=False)
+        messages += await lockstep_recording(ws, clip, read_after_stop=False)  # start right after stop
+        while [m.get("code") for m in messages].count("SESSION_STOPPED") < 2:
+            messages.append(await recv_json(ws))
+    assert not [m for m in messages if m["type"] == "error"], messages
+    stops = [i for i, m in enumerate(messages) if m.get("code") == "SESSION_STOPPED"]
+    for i in stops:  # each recording ends with its whole transcript, then SESSION_STOPPED
+        final = [m for m in messages[:i] if m["type"] == "recognition_result" and m["is_final"]][-1]
+        assert wer(UTTERANCES[0], final["text"]) <= 0.15, final
+
+
+async def test_reconnect_with_the_same_client_id_takes_over(funasr_bridge):
+    """"Same client_id for reconnection": the old socket is not known dead yet."""
+    old = await websockets.connect(funasr_bridge.url("/ws/reconnecting"))
+    await old.send(json.dumps({"type": "start_recording"}))
+    assert (await recv_json(old))["code"] == "SESSION_STARTED"
+    async with websockets.connect(funasr_bridge.url("/ws/reconnecting")) as ws:
+        await ws.send(json.dumps({"type": "start_recording"}))
+        assert (await recv_json(ws, 5))["code"] == "SESSION_STARTED"
+        await asyncio.wait_for(old.wait_closed(), 10)
+        assert old.close_code == 1000
+    await old.close()
 
 
 def wav_bytes(audio: np.ndarray, rate: int, channels: int) -> bytes:
@@ -119,8 +222,6 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(funasr_b
         assert await recv_all(ws) == [] and ws.close_code == 1008
 
     async with websockets.connect(funasr_bridge.url("/ws/bad_input")) as ws:
-        async with websockets.connect(funasr_bridge.url("/ws/bad_input")) as dup:
-            assert "already connected" in (await expect_error(dup, "SESSION_ERROR"))["details"]
         await ws.send("{not json")
         await expect_error(ws, "SESSION_ERROR")
         await ws.send(json.dumps({"type": "dance"}))
@@ -153,7 +254,7 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(funasr_b
         replies = []
         for i in range(0, len(pcm), 4096):
             await ws.send(chunk_message(pcm[i:i + 4096]))
-            replies.append(await recv_json(ws))
+            replies.append(await recv_json(ws))  # the first one after REPLY_GRACE: SESSION_STARTED was read
         await ws.send(json.dumps({"type": "stop_recording"}))
         text = check_messages(replies + await recv_until_stopped(ws))
         assert wer(UTTERANCES[1], text) <= 0.15, text

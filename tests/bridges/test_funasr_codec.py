@@ -175,9 +175,13 @@ def test_start_recording_right_after_stop_starts_a_new_recording():
     codec = recording()
     codec.text_frame('{"type": "stop_recording"}')
     assert codec.text_frame('{"type": "start_recording"}') == []  # waits for the previous recording
+    pcm = np.full(1024, 0.1, np.float32).tobytes()
+    reply = sent(codec.text_frame(audio_chunk(pcm)))  # the new recording's audio is held, and answered
+    assert reply == [] or reply[0]["type"] == "status"
     actions = codec.core_finished()
     assert [m.get("code") for m in sent(actions)][-1] == "SESSION_STOPPED"
-    assert isinstance(actions[-1], StartStream)
+    start, held = actions[-2:]
+    assert isinstance(start, StartStream) and held == SendAudio(pcm)
     assert sent(codec.core_response(STARTED))[0]["code"] == "SESSION_STARTED"
 
 
