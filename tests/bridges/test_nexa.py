@@ -9,7 +9,7 @@ import time
 import numpy as np
 import websockets
 
-from bridge_helpers import recv_all, recv_json
+from bridge_helpers import recv_all, recv_json, start_bridge
 from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, to_pcm16, wer, with_pauses
 
 PATH = "/v1/audio/stream"
@@ -117,6 +117,7 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(nexa_bri
         "negative chunk": json.dumps({"chunk_duration": -1}),
         "overlap too long": json.dumps({"chunk_duration": 0.5, "overlap_duration": 0.5}),
         "bad language": json.dumps({"language": "??"}),
+        "beam over the engine's range": json.dumps({"beam_size": 12}),
         "binary before config": b"\x00\x00" * 10,
     }
     for name, frame in cases.items():
@@ -124,8 +125,8 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(nexa_bri
         assert set(error) == {"type", "error"} and error["type"] == "error", (name, error)
         assert code == 1008, (name, code)
 
-    error, code = await bad_config(url, json.dumps({"model": "no-such-model"}))
-    assert error["type"] == "error" and "model" in error["error"], error
+    error, code = await bad_config(url, json.dumps({"model": "no-such-model"}))  # refused by the core
+    assert error["type"] == "error" and "model" in error["error"] and code == 1008, (error, code)
 
     async with websockets.connect(url) as ws:
         await ws.send(json.dumps({"language": "en-US"}))
@@ -138,7 +139,7 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(nexa_bri
         await ws.send("[")
         assert (await recv_json(ws))["type"] == "error"
         await ws.send(to_pcm16(speech(UTTERANCES[1])))
-        await ws.send(json.dumps({"action": "stop"}))
+        await ws.send(json.dumps({"action": "stop", "final": True}))  # extra fields are fine
         assert wer(UTTERANCES[1], check_results(await recv_all(ws))) <= 0.15
 
     ws = await websockets.connect(url)
@@ -148,3 +149,18 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(nexa_bri
 
     text = await asyncio.wait_for(healthy, 120)
     assert wer(" ".join(UTTERANCES), text) <= 0.15, text
+
+
+async def test_session_limit_sends_an_error_then_closes_1008(core_address, tmp_path):
+    bridge = start_bridge(tmp_path, "nexa", core_address, "--max-session-seconds", "2")
+    try:
+        async with websockets.connect(bridge.url(PATH)) as websocket:
+            await websocket.send(json.dumps({"language": "en-US"}))
+            await websocket.send(to_pcm16(speech(UTTERANCES[0])))
+            messages = await recv_all(websocket, 60)
+        errors = [m for m in messages if m["type"] == "error"]
+        assert errors and "maximum session duration" in errors[0]["error"], messages
+        assert websocket.close_code == 1008
+        assert wer(UTTERANCES[0], check_results([m for m in messages if m["type"] != "error"])) <= 0.15
+    finally:
+        bridge.stop()

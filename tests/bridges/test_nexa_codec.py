@@ -98,3 +98,29 @@ def test_core_errors_and_idle():
     start(idle, {})
     assert idle.idle()[-1] == EndAudio() and idle.idle_timeout(30.0) is None
     assert NexaCodec().idle()[-1] == Close(1008, "idle timeout")
+
+
+def test_beam_size_range_is_the_range_the_engine_serves():
+    assert start(NexaCodec(), {"beam_size": 10}).beam_size == 10
+    actions = NexaCodec().text_frame(json.dumps({"beam_size": 12}))
+    assert "between 1 and 10" in errors(actions)[0] and actions[-1] == Close(1008, "invalid configuration")
+
+
+def test_a_configuration_the_core_refuses_is_the_clients_error():
+    codec = NexaCodec()
+    start(codec, {"model": "no-such-model"})
+    actions = codec.core_error(CoreError("INVALID_ARGUMENT", "unknown model", field_violations=(("config.model", "unknown model"),)))
+    assert errors(actions) and actions[-1] == Close(1008, "INVALID_ARGUMENT")
+
+
+def test_stop_with_extra_fields_stops():
+    codec = NexaCodec()
+    start(codec, {})
+    assert codec.text_frame('{"action": "stop", "reason": "user pressed stop"}') == [EndAudio()]
+
+
+def test_session_limit_sends_the_error_first():
+    codec = NexaCodec()
+    start(codec, {})
+    assert "maximum session duration" in errors(codec.ending("max_duration"))[0]
+    assert codec.core_finished() == [Close(1000)]  # the runtime sends it as 1008 (docs/bridges.md)

@@ -110,7 +110,7 @@ async def test_sigterm_finishes_open_sessions(core_address, tmp_path):
             await asyncio.sleep(0.3)
             bridge.proc.send_signal(signal.SIGTERM)
             messages = await recv_all(ws)
-        assert messages[-1] == {"type": "complete"}
+        assert messages[-1] == {"type": "complete"} and ws.close_code == 1001  # docs/bridges.md
         assert wer(UTTERANCES[0], final_text(messages)) <= 0.15, messages
         assert await asyncio.to_thread(bridge.proc.wait, 30) == 0
         assert "session_end" in bridge.log() and "shutdown" in bridge.log()
