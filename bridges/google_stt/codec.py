@@ -4,11 +4,16 @@ Client: one JSON config, then binary LINEAR16 frames; the end of audio is either
 `{"type": "end"}` (alias `{"action": "stop"}`), or simply no audio for `end_after_silence`
 seconds (the document's own client just stops sending and waits for `complete`).
 Server: `metadata` (status ready, echoed config) once the core accepted the session,
-`transcript` per non-empty partial/final, `error` with `detail`, `complete` at the end.
+`transcript` per non-empty partial/final, `error` with `detail`, `complete` at the end: also
+after an error that ends the session, because the document's client waits for `complete`.
+With ENABLE_AUTOMATIC_PUNCTUATION=false (`--no-automatic-punctuation`) the transcripts carry no
+punctuation: Whisper always punctuates, so the bridge strips it.
 """
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +25,16 @@ from bridges.fields import (FieldError, check_language, describe_core_error, get
 
 SUPPORTED_ENCODINGS = ("LINEAR16",)
 END_MESSAGES = ({"type": "end"}, {"action": "stop"})
+COMPLETE = {"type": "complete"}
+_INNER_MARK = re.compile(r"(?<=\w)['’\-](?=\w)")  # don't, e-mail: kept
+
+
+def strip_punctuation(text: str) -> str:
+    """Text without punctuation marks (any script), keeping apostrophes and hyphens inside words."""
+    kept = {m.start() for m in _INNER_MARK.finditer(text)}
+    out = "".join(" " if unicodedata.category(c).startswith("P") and i not in kept else c
+                  for i, c in enumerate(text))
+    return " ".join(out.split())
 
 
 @dataclass(frozen=True)
@@ -74,9 +89,9 @@ class GoogleSttCodec(Codec):
 
     def binary_frame(self, data: bytes) -> list[Action]:
         if self.state is State.AWAIT_CONFIG:
-            return [self._error("audio received before the config; send the JSON config "
-                                "({\"language_code\": ..., \"sample_rate_hertz\": ..., \"encoding\": \"LINEAR16\"}) first"),
-                    Close(1008, "config required first")]
+            return self._fatal("audio received before the config; send the JSON config ({\"language_code\": ..., "
+                               "\"sample_rate_hertz\": ..., \"encoding\": \"LINEAR16\"}) first", 1008,
+                               "config required first")
         if self.state not in (State.STARTING, State.STREAMING):
             return []
         if len(data) % 2:
@@ -99,7 +114,7 @@ class GoogleSttCodec(Codec):
                 raise FieldError(f"unsupported encoding {encoding!r}; only LINEAR16 (16-bit signed little-endian "
                                  "PCM, mono) is supported")
         except FieldError as exc:
-            return [self._error(f"invalid config: {exc}"), Close(1008, "invalid config")]
+            return self._fatal(f"invalid config: {exc}", 1008, "invalid config")
         self.echo = {"language_code": language, "sample_rate_hertz": rate, "encoding": encoding.upper()}
         engine, model = choose_engine(self.options, language)
         config = asr_pb2.StreamingConfig(
@@ -119,6 +134,8 @@ class GoogleSttCodec(Codec):
         if kind == "result":
             result = response.result
             text = result.text.strip()
+            if not self.options.automatic_punctuation:
+                text = strip_punctuation(text)
             if not text:
                 return []
             return [SendJson({"type": "transcript", "text": text, "is_final": result.is_final,
@@ -126,15 +143,14 @@ class GoogleSttCodec(Codec):
         return []
 
     def core_error(self, error: CoreError) -> list[Action]:
-        self.state = State.DONE
         detail = describe_core_error(error.code, error.message, error.field_violations, error.retry_after)
         code = 1013 if error.code in ("UNAVAILABLE", "RESOURCE_EXHAUSTED") else \
             1008 if error.code in ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE") else 1011
-        return [self._error(detail), Close(code, error.code)]
+        return self._fatal(detail, code, error.code)
 
     def core_finished(self) -> list[Action]:
         self.state = State.DONE
-        return [SendJson({"type": "complete"}), Close(1000)]
+        return [SendJson(COMPLETE), Close(1000)]
 
     # ---- runtime events -------------------------------------------------------------------
     def idle_timeout(self, default: float | None) -> float | None:
@@ -150,9 +166,8 @@ class GoogleSttCodec(Codec):
             self.state = State.ENDING
             return [EndAudio()]
         if self.state in (State.AWAIT_CONFIG, State.STARTING):
-            self.state = State.DONE
-            return [self._error("no config or audio received in time; send the JSON config right after "
-                                "connecting"), Close(1008, "idle timeout")]
+            return self._fatal("no config or audio received in time; send the JSON config right after connecting",
+                               1008, "idle timeout")
         return []
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
@@ -160,7 +175,12 @@ class GoogleSttCodec(Codec):
                             "of at most 16384 bytes (4096 recommended); this frame was dropped")]
 
     def refused(self, code: str, message: str) -> list[Action]:
-        return [self._error(message), Close(1013, code)]
+        return self._fatal(message, 1013, code)
+
+    def _fatal(self, detail: str, code: int, reason: str) -> list[Action]:
+        """An error that ends the session: error, complete (the client waits for it), close."""
+        self.state = State.DONE
+        return [self._error(detail), SendJson(COMPLETE), Close(code, reason)]
 
     @staticmethod
     def _error(detail: str) -> SendJson:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import websockets
 
-from bridge_helpers import recv_all, recv_json
+from bridge_helpers import recv_all, recv_json, start_bridge
 from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, to_pcm16, wer, with_pauses
 
 PATH = "/ws/asr-stream"
@@ -85,7 +85,7 @@ async def bad_config(url: str, frame: str | bytes) -> tuple[dict, int | None]:
         await ws.send(frame)
         error = await recv_json(ws)
         rest = await recv_all(ws, timeout=30)
-        assert rest == [], rest
+        assert rest == [{"type": "complete"}], rest  # the document's client waits for complete
         return error, ws.close_code
 
 
@@ -127,9 +127,11 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(google_b
     assert "JSON" in details["not json"] and "sample_rate_hertz" in details["wrong type"]
     assert "missing" in details["missing (null)"]
 
-    # Unknown language: rejected by the core's engine, relayed as the dialect's error.
-    error, code = await bad_config(url, json.dumps({"language_code": "xx-QQ"}))
-    assert error["type"] == "error" and "language" in error["detail"], error
+    # Unknown language: rejected by the core's engine, relayed as the dialect's error, then
+    # complete: the document's client, reading until complete, ends normally.
+    config = {"language_code": "xx-QQ", "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
+    ack, messages = await doc_client(url, config, b"")
+    assert ack["type"] == "error" and "language" in ack["detail"] and messages == [{"type": "complete"}], ack
 
     # In-stream mistakes are reported and the session carries on.
     async with websockets.connect(url) as ws:
@@ -161,3 +163,20 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(google_b
     await asyncio.sleep(0.5)
     log = google_bridge.log()
     assert "client closed" in log or "client vanished" in log
+
+
+async def test_automatic_punctuation_off_gives_unpunctuated_transcripts(core_address, tmp_path):
+    """ENABLE_AUTOMATIC_PUNCTUATION=false (the document's setting) through the document's client."""
+    bridge = start_bridge(tmp_path, "google_stt", core_address, "--no-automatic-punctuation",
+                          "--end-after-silence", "1.5")
+    try:
+        pcm = to_pcm16(np.concatenate([silence(0.3), speech(UTTERANCES[1]), silence(0.5)]))
+        config = {"language_code": "en-US", "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
+        ack, messages = await doc_client(bridge.url(PATH), config, pcm)
+        assert ack["status"] == "ready"
+        transcripts = check_transcripts(messages)
+        text = " ".join(m["text"] for m in transcripts if m["is_final"])
+        assert wer(UTTERANCES[1], text) <= 0.15, text
+        assert not any(ch in m["text"] for m in transcripts for ch in ".,?!;:"), transcripts
+    finally:
+        bridge.stop()

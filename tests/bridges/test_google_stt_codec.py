@@ -108,6 +108,7 @@ def test_core_errors_map_to_detail_and_close():
     started(codec)
     actions = codec.core_error(CoreError("UNAVAILABLE", "connection refused"))
     assert "unavailable" in errors(actions)[0] and actions[-1] == Close(1013, "UNAVAILABLE")
+    assert actions[-2] == SendJson({"type": "complete"})  # the document's client waits for it
     invalid = GoogleSttCodec().core_error(CoreError("INVALID_ARGUMENT", "bad", field_violations=(("config.language", "unsupported language 'xx'"),)))
     assert "config.language: unsupported language" in errors(invalid)[0]
     busy = GoogleSttCodec().core_error(CoreError("RESOURCE_EXHAUSTED", "full", retry_after=3.0))
@@ -117,3 +118,12 @@ def test_core_errors_map_to_detail_and_close():
 def test_refusal_uses_dialect_error_shape():
     actions = GoogleSttCodec().refused("max_connections", "limit of 1 reached")
     assert errors(actions) == ["limit of 1 reached"] and isinstance(actions[-1], Close)
+
+
+def test_punctuation_off_strips_it_from_transcripts():
+    codec = GoogleSttCodec(GoogleSttOptions(automatic_punctuation=False))
+    started(codec)
+    response = asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(
+        text=" Well, don't stop: it's e-mail time! مرحبا، كيف حالك؟", is_final=True, confidence=0.9))
+    [action] = codec.core_response(response)
+    assert action.payload["text"] == "Well don't stop it's e-mail time مرحبا كيف حالك"
