@@ -4,9 +4,16 @@
       ^                                                                                       |
       +------------------------------ summary / core error ----------------------------------+
 
-The connection outlives a recording: after `recording_stopped` the client may start another.
+The connection outlives a recording: after `recording_stopped` the client may start another,
+at once: a `start_recording` that arrives while the previous recording is still finishing (its
+core call not yet over) is held, with the audio that follows it, and begins when that call ends.
 Every problem is answered with `{"type": "error", "error": ..., "timestamp": ...}`; only the
 documented limits (server full, session length, idle) close the socket.
+
+Limits: "maximum session duration" counts per recording; when it hits, the recording is stopped
+(`recording_stopped` with the final transcript), then the error, then close 1008. "Connection
+timeout: 30 seconds idle" applies while a recording is open; an open connection with no
+recording (the HTML example connects on page load) is kept alive by WebSocket pings.
 """
 from __future__ import annotations
 
@@ -47,9 +54,10 @@ class RnntLimits:
     """The document's 'Rate Limits and Quotas'."""
 
     max_connections: int = 10
-    max_session_seconds: float = 60 * 60
+    max_recording_seconds: float = 60 * 60
     max_chunk_bytes: int = 8 * 1024
     idle_timeout: float = 30.0
+    max_held_bytes: int = 1024 * 1024  # audio of a start_recording waiting for the previous recording
 
 
 class State(enum.Enum):
@@ -76,9 +84,13 @@ class RnntCodec(Codec):
         self.state = State.IDLE
         self.config = RecordingConfig()
         self.started: asr_pb2.SessionStarted | None = None
-        self.connected_at = clock()
+        self.recording_since = clock()
+        self._last_frame = clock()
         self._pending_configured = 0
         self._recordings = 0
+        self._next_start: StartStream | None = None  # held while the previous recording finishes
+        self._held: list[bytes] = []
+        self._over_limit = False  # the recording limit stopped the recording: close after its summary
 
     # ---- helpers -----------------------------------------------------------------------------
     def _error(self, text: str) -> list[Action]:
@@ -89,14 +101,21 @@ class RnntCodec(Codec):
         return [*self._error(text), Close(code, text[:120])]
 
     def _session_over(self) -> list[Action]:
-        minutes = self.limits.max_session_seconds / 60
+        minutes = self.limits.max_recording_seconds / 60
         return self._fatal(f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue", 1008)
 
+    def _recording_left(self) -> float:
+        return self.recording_since + self.limits.max_recording_seconds - self.clock()
+
     def _over_time(self) -> list[Action] | None:
-        """The session limit, checked as frames arrive (the runtime's timer covers silent clients)."""
-        if self.state is not State.CLOSED and self.clock() - self.connected_at >= self.limits.max_session_seconds:
-            return self._session_over()
-        return None
+        """The per-recording limit, checked as frames arrive and by the idle timer: stop the
+        recording; its recording_stopped comes first, then the error and the close."""
+        self._last_frame = self.clock()
+        if self.state not in (State.STARTING, State.RECORDING) or self._recording_left() > 0:
+            return None
+        self._over_limit = True
+        self.state = State.STOPPING
+        return [EndAudio()]
 
     # ---- connection events -------------------------------------------------------------------
     def connected(self) -> list[Action]:
@@ -115,15 +134,26 @@ class RnntCodec(Codec):
         return [*self._error(text), Close(1013, text[:120])]
 
     def ending(self, reason: str) -> list[Action]:
-        """The runtime ends the session: max duration closes now; shutdown lets the recording finish."""
-        if reason == "max_duration":
+        """The runtime ends the session: shutdown lets the recording finish, then closes."""
+        self._next_start, self._held = None, []
+        if reason == "max_duration":  # only with --max-session-seconds (off by default)
             return self._session_over()
         return self._error("Server is shutting down: finishing the current recording, then closing")
 
+    def idle_timeout(self, default: float | None) -> float | None:
+        """The idle rule while a recording is open, and the timer for the recording limit."""
+        if self.state not in (State.STARTING, State.RECORDING) and self._next_start is None:
+            return None
+        since_frame = self.clock() - self._last_frame
+        timers = [self.limits.idle_timeout, since_frame + max(self._recording_left(), 0.0)]
+        return max(min(timers), 0.0)
+
     def idle(self) -> list[Action]:
+        if self.state in (State.STARTING, State.RECORDING) and self._recording_left() <= 0:
+            return self._over_time() or []
         return self._fatal(
-            f"Connection idle for {self.limits.idle_timeout:g} s; closing. Send audio or a ping to keep it open",
-            1000)
+            f"Connection idle for {self.limits.idle_timeout:g} s during a recording; closing. "
+            "Send audio or a ping to keep it open", 1000)
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         return self._error(
@@ -133,7 +163,7 @@ class RnntCodec(Codec):
     # ---- client frames -----------------------------------------------------------------------
     def text_frame(self, text: str) -> list[Action]:
         if (over := self._over_time()) is not None:
-            return over
+            return over + self.text_frame(text)  # the recording stopped; the message still counts
         try:
             message = json.loads(text)
         except ValueError as exc:
@@ -154,20 +184,32 @@ class RnntCodec(Codec):
         return self._error(f"Unknown message type {kind!r}; expected one of {list(MESSAGE_TYPES)}")
 
     def _start(self, message: dict[str, Any]) -> list[Action]:
-        if self.state in (State.STARTING, State.RECORDING, State.STOPPING):
+        if self.state in (State.STARTING, State.RECORDING) or self._next_start is not None \
+                or (self.state is State.STOPPING and self._over_limit):
             return self._error("Already recording; send stop_recording before starting again")
         try:
             self.config = parse_recording_config(message.get("config"), self.config)
         except ConfigError as exc:
             return self._error(str(exc))
+        self._recordings += 1
+        start = StartStream(self.config.streaming_config(self.engine, f"{self.client_id}-{self._recordings}"))
+        if self.state is State.STOPPING:  # the previous recording's core call is still finishing
+            self._next_start, self._held = start, []
+            return []
+        return self._begin(start)
+
+    def _begin(self, start: StartStream) -> list[Action]:
         self.state = State.STARTING
         self.started = None
         self._pending_configured = 0
-        self._recordings += 1
-        session_id = f"{self.client_id}-{self._recordings}"
-        return [StartStream(self.config.streaming_config(self.engine, session_id))]
+        self.recording_since = self._last_frame = self.clock()
+        held, self._held = self._held, []
+        return [start, *(SendAudio(chunk) for chunk in held)]
 
     def _stop(self) -> list[Action]:
+        if self._next_start is not None:  # stopping a recording that has not begun: it never will
+            self._next_start, self._held = None, []
+            return [SendJson(stopped_message(asr_pb2.SessionSummary(), self.clock()))]
         if self.state not in (State.STARTING, State.RECORDING):
             return self._error("Not recording; send start_recording first")
         self.state = State.STOPPING
@@ -191,9 +233,11 @@ class RnntCodec(Codec):
 
     def binary_frame(self, data: bytes) -> list[Action]:
         if (over := self._over_time()) is not None:
-            return over
+            return over  # this frame belongs to the stopped recording: dropped
         if self.state is State.IDLE:
             return self._error("Audio received before start_recording; send {\"type\": \"start_recording\"} first")
+        if self._next_start is not None:
+            return self._hold(data)
         if self.state is State.STOPPING:
             return self._error("Audio received after stop_recording was dropped; start a new recording first")
         if self.state is State.CLOSED:
@@ -205,6 +249,19 @@ class RnntCodec(Codec):
                 f"Audio chunk of {len(data)} bytes was dropped: {self.config.encoding} with "
                 f"{self.config.channels} channel(s) needs a multiple of {self.config.frame_bytes} bytes")
         return [SendAudio(data)]
+
+    def _hold(self, data: bytes) -> list[Action]:
+        """Audio for a recording that begins when the previous one has finished."""
+        if not data:
+            return []
+        if len(data) % self.config.frame_bytes:
+            return self._error(
+                f"Audio chunk of {len(data)} bytes was dropped: {self.config.encoding} with "
+                f"{self.config.channels} channel(s) needs a multiple of {self.config.frame_bytes} bytes")
+        if sum(map(len, self._held)) + len(data) > self.limits.max_held_bytes:
+            return self._error("Audio chunk dropped: the previous recording is still finishing; retry shortly")
+        self._held.append(data)
+        return []
 
     # ---- core events -------------------------------------------------------------------------
     def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
@@ -228,22 +285,34 @@ class RnntCodec(Codec):
             echo = config_echo(self.config, self.started)
             echo.update(vad_echo(self.config, response.settings_updated.vad))
             return [SendJson({"type": "configured", "config": echo})]
-        if kind == "summary":
-            self.state = State.IDLE
-            return [SendJson(stopped_message(response.summary, now))]
+        if kind == "summary":  # the recording is over once the core call ends (core_finished)
+            self.state = State.STOPPING
+            actions: list[Action] = [SendJson(stopped_message(response.summary, now))]
+            if self._over_limit:
+                actions += self._session_over()
+            return actions
         return []
 
     def core_error(self, error: CoreError) -> list[Action]:
         log.info("rnnt %s: core error %s %s", self.client_id, error.code, error.message)
         if self.state is State.CLOSED:
             return []
-        self.state = State.IDLE
-        return self._error(core_error_text(error.code, error.message, error.retry_after, error.field_violations))
+        actions = self._error(core_error_text(error.code, error.message, error.retry_after, error.field_violations))
+        if self._over_limit:
+            return actions + self._session_over()
+        return actions + self._recording_over()
 
     def core_finished(self) -> list[Action]:
         # The recording ended (recording_stopped was sent); the connection stays open for another.
-        if self.state is not State.CLOSED:
-            self.state = State.IDLE
+        if self.state is State.CLOSED:
+            return []
+        return self._recording_over()
+
+    def _recording_over(self) -> list[Action]:
+        self.state = State.IDLE
+        if self._next_start is not None:
+            start, self._next_start = self._next_start, None
+            return self._begin(start)
         return []
 
 

@@ -206,41 +206,62 @@ async def test_bad_input_while_a_healthy_session_completes(rnnt_bridge):
 
 async def test_documented_limits(core_address, tmp_path):
     bridge = start_bridge(tmp_path, "rnnt", core_address, "--max-connections", "2",
-                          "--idle-timeout", "1.5", "--max-session-seconds", "3")
+                          "--idle-timeout", "1.5", "--max-recording-seconds", "3")
     try:
         first, _ = await connect(bridge)
         second, _ = await connect(bridge)
-
-        async def ping_until_error() -> dict:
-            # pings keep `second` from idling; the 3 s session limit still ends it
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    await second.send(json.dumps({"type": "ping"}))
-                except websockets.ConnectionClosed:
-                    pass  # the error is already waiting in the receive buffer
-                msg = await recv_json(second, 5)
-                if msg["type"] != "pong":
-                    return msg
-                await asyncio.sleep(0.4)
-            raise AssertionError("session limit not enforced")
-
-        pinger = asyncio.create_task(ping_until_error())
         async with websockets.connect(bridge.url(PATH)) as third:
             assert_error(await recv_json(third, 10), "server full")
             with pytest.raises(websockets.ConnectionClosed):
                 await recv_json(third, 10)
             assert third.close_code == 1013
-        # idle: no frame for 1.5 s
-        assert_error(await recv_json(first, 5), "idle")
+
+        # The HTML example connects on page load: no recording, no idle rule (pings keep it).
+        await asyncio.sleep(2.5)
+        await first.send(json.dumps({"type": "ping"}))
+        assert (await recv_json(first, 5))["type"] == "pong"
+        # During a recording: no frame for 1.5 s ends the connection.
+        await first.send(json.dumps({"type": "start_recording"}))
+        assert (await recv_json(first, 10))["type"] == "recording_started"
+        msgs = [await recv_json(first, 5)]
+        assert_error(msgs[-1], "idle")
         with pytest.raises(websockets.ConnectionClosed):
             await recv_json(first, 5)
-        assert_error(await pinger, "maximum session duration")
-        with pytest.raises(websockets.ConnectionClosed):
-            await recv_json(second, 5)
+
+        # The 3 s limit counts from start_recording (second has been open for seconds already):
+        # recording_stopped with the transcript, then the error, then close 1008.
+        await second.send(json.dumps({"type": "start_recording"}))
+        assert (await recv_json(second, 10))["type"] == "recording_started"
+        audio = np.concatenate([speech(UTTERANCES[0]), silence(2.0)])
+        received = await stream_like_the_doc(second, audio)
+        while True:
+            try:
+                received.append(await recv_json(second, 10))
+            except websockets.ConnectionClosed:
+                break
+        types = [m["type"] for m in received]
+        assert "recording_stopped" in types, received
+        stopped = types.index("recording_stopped")
+        assert_error(received[stopped + 1], "maximum session duration")
+        assert wer(UTTERANCES[0], received[stopped]["final_transcript"]) <= 0.15, received[stopped]
         assert second.close_code == 1008
     finally:
         bridge.stop()
+
+
+async def test_recordings_back_to_back_on_one_connection(rnnt_bridge):
+    """start_recording sent the moment recording_stopped arrives, three times, no delay."""
+    audio = np.concatenate([speech(UTTERANCES[2]), silence(0.5)])
+    ws, _ = await connect(rnnt_bridge)
+    async with ws:
+        for _ in range(3):
+            await ws.send(json.dumps({"type": "start_recording"}))
+            received = await stream_like_the_doc(ws, audio)
+            await ws.send(json.dumps({"type": "stop_recording"}))
+            stopped = await until_stopped(ws, received)
+            assert [m["type"] for m in received].count("recording_started") == 1, received
+            assert not [m for m in received if m["type"] == "error"], received
+            assert wer(UTTERANCES[2], stopped["final_transcript"]) <= 0.2, stopped
 
 
 async def test_core_down_answers_each_session_with_an_error(tmp_path):

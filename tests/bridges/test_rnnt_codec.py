@@ -199,22 +199,62 @@ def test_limits_server_full_session_length_and_idle():
     clock = Clock()
     actions = RnntCodec(clock=clock).refused("max_connections", "at limit")
     assert "Server full" in jsons(actions)[0]["error"] and actions[-1].code == 1013
-
-    codec = RnntCodec(clock=clock, limits=RnntLimits(max_session_seconds=60))
-    codec.connected()
-    assert jsons(codec.text_frame('{"type": "ping"}'))[0]["type"] == "pong"
-    clock.t += 61
-    actions = codec.binary_frame(b"\0\0")  # checked as frames arrive ...
-    assert "Maximum session duration" in jsons(actions)[0]["error"] and isinstance(actions[-1], Close)
-    actions = RnntCodec(clock=clock).ending("max_duration")  # ... and by the runtime's timer
-    assert "Maximum session duration of 60 minutes" in jsons(actions)[0]["error"] and actions[-1].code == 1008
     actions = RnntCodec(clock=clock).ending("shutdown")
     assert "shutting down" in jsons(actions)[0]["error"] and not any(isinstance(a, Close) for a in actions)
-
-    actions = RnntCodec(clock=clock).idle()
-    assert "idle" in jsons(actions)[0]["error"] and isinstance(actions[-1], Close)
     [err] = jsons(RnntCodec(clock=clock).frame_too_large(9000, 8192))
     assert "8192" in err["error"]
+
+
+def test_session_duration_counts_per_recording_and_ends_with_recording_stopped():
+    clock = Clock()
+    codec = RnntCodec(clock=clock, limits=RnntLimits(max_recording_seconds=60))
+    codec.connected()
+    clock.t += 3600  # an hour connected without recording counts for nothing
+    started(codec)
+    assert codec.binary_frame(b"\0\0") == [SendAudio(b"\0\0")]
+    assert codec.idle_timeout(30.0) == 30.0
+    clock.t += 40
+    codec.binary_frame(b"\0\0")
+    assert codec.idle_timeout(30.0) == pytest.approx(20.0)  # the limit comes before the idle rule
+    clock.t += 21
+    assert codec.binary_frame(b"\0\0") == [EndAudio()]  # checked as frames arrive (and by the timer)
+    summary = asr_pb2.SessionSummary(transcript="every word", segment_count=1)
+    actions = codec.core_response(asr_pb2.RecognizeResponse(summary=summary))
+    stopped, error = jsons(actions)
+    assert stopped["type"] == "recording_stopped" and stopped["final_transcript"] == "every word"
+    assert "Maximum session duration of 1 minutes" in error["error"] and actions[-1] == Close(1008, error["error"][:120])
+
+
+def test_recording_limit_by_the_timer_when_the_client_sends_nothing():
+    clock = Clock()
+    codec = RnntCodec(clock=clock, limits=RnntLimits(max_recording_seconds=60, idle_timeout=1000))
+    started(codec)
+    clock.t += 60
+    assert codec.idle() == [EndAudio()]
+
+
+def test_idle_rule_only_while_a_recording_is_open():
+    codec = RnntCodec(clock=Clock())
+    codec.connected()
+    assert codec.idle_timeout(30.0) is None  # connected on page load, Start not pressed yet
+    started(codec)
+    assert codec.idle_timeout(30.0) == 30.0
+    actions = codec.idle()
+    assert "idle" in jsons(actions)[0]["error"] and isinstance(actions[-1], Close)
+
+
+def test_start_recording_right_after_recording_stopped_is_not_lost():
+    codec = RnntCodec(clock=Clock())
+    started(codec)
+    codec.text_frame('{"type": "stop_recording"}')
+    codec.core_response(asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(transcript="one")))
+    # The core call has not ended yet (its OK status is still queued) when the client starts again.
+    assert codec.text_frame('{"type": "start_recording"}') == []
+    assert codec.binary_frame(b"\1\0" * 800) == []  # held
+    actions = codec.core_finished()
+    assert isinstance(actions[0], StartStream) and actions[1:] == [SendAudio(b"\1\0" * 800)]
+    out = codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(session_id="s2")))
+    assert jsons(out)[0]["type"] == "recording_started"
 
 
 def test_iso_timestamp_format():
