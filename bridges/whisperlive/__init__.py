@@ -4,6 +4,11 @@ Endpoint `ws://HOST:9090` (path `/`), compatible with the whisper-live 0.10.0 Py
 (shared/protocols/whisperlive-client-notes.md). `--max-clients` (default 4) is enforced here,
 not by the runtime's `--max-connections`, because a full server must answer with WAIT carrying
 the client's uid, which only arrives in its options frame.
+
+The reference server's flags are accepted with their meaning there: `--backend faster_whisper`
+(the only backend here), `--model` (every session uses it; default: the client's `model`),
+`--language` (when the options leave `language` out; default en), `--use-vad/--no-vad`
+(`--no-vad` turns VAD off for every session; default: the client's `use_vad`).
 """
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import argparse
 
 from bridges.runtime import ConnectionInfo, DialectSpec, Limits
 
-from .codec import WhisperLiveCodec, WhisperLiveSettings
+from .codec import BACKEND, WhisperLiveCodec, WhisperLiveSettings
+from .options import ServerDefaults
 from .slots import Slots
 
 # max_connections is only a backstop above --max-clients (see the module docstring).
@@ -25,6 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds before a client is sent DISCONNECT (same as --max-session-seconds; default 600)")
     parser.add_argument("--audio-gap-finalize", type=float, default=1.5,
                         help="seconds without audio after which the open segment is completed")
+    # The reference server's flags (shared/protocols/whisperlive.md, "Server Configuration").
+    parser.add_argument("--backend", choices=[BACKEND], default=BACKEND,
+                        help="transcription backend; faster_whisper (the core's Whisper engine) is the only one here")
+    parser.add_argument("--model", default=None,
+                        help="model every session uses, e.g. base or tiny.en (default: the client's 'model' option)")
+    parser.add_argument("--language", default="en",
+                        help="language when the client's options leave it out (null in the options still detects)")
+    vad = parser.add_mutually_exclusive_group()
+    vad.add_argument("--use-vad", dest="use_vad", action="store_true", default=True,
+                     help="each session follows its client's use_vad option (default)")
+    vad.add_argument("--no-vad", dest="use_vad", action="store_false",
+                     help="VAD off for every session (segments still end at pauses and by length)")
     parser.set_defaults(whisperlive_slots=None)
 
 
@@ -37,6 +55,7 @@ def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> WhisperLive
         max_connection_time=options.max_session_seconds or float("inf"),
         engine=options.engine or "whisper",
         audio_gap_finalize=options.audio_gap_finalize,
+        defaults=ServerDefaults(model=options.model, language=options.language, use_vad=options.use_vad),
     )
     return WhisperLiveCodec(settings, slots=options.whisperlive_slots)
 

@@ -6,6 +6,12 @@
 
 Every message carries the client's uid. Status messages (WAIT/ERROR/WARNING) never share a
 frame with segments, because the client dispatches on the `status` key first.
+
+Like the reference server: the options frame may come as text or binary; audio may be float32,
+int16 or uint8; there is no idle timeout once the session runs (a paused push-to-talk user keeps
+it; `max_connection_time` ends it); a refusal by the runtime (connection backstop, shutdown) is
+answered after the options frame, when the uid is known (WAIT or ERROR); `use_vad: false` still
+commits segments, at pauses and by length (bridges/whisperlive/pauses.py).
 """
 from __future__ import annotations
 
@@ -19,9 +25,10 @@ from typing import Any, Callable
 from asr.v1 import asr_pb2
 
 from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
-from .slots import Slots
-from .options import Options, OptionsError, choose_model, parse_options
+from .options import Options, OptionsError, ServerDefaults, choose_model, parse_options
+from .pauses import PauseRules, PauseSegmenter, to_float32, uint8_to_int16
 from .segments import SegmentList
+from .slots import Slots
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,9 @@ class WhisperLiveSettings:
     # No audio for this long while a partial is open: the client has stopped sending (file mode
     # waits 15 s for the text to settle), so finalize the utterance instead of leaving it open.
     audio_gap_finalize: float = 1.5
+    defaults: ServerDefaults = ServerDefaults()  # --model, --language, --use-vad/--no-vad
+    pauses: PauseRules = PauseRules()  # segmenting when VAD is off
+    options_timeout: float = 30.0  # seconds to wait for the options frame
 
 
 class State(enum.Enum):
@@ -70,6 +80,7 @@ class WhisperLiveCodec(Codec):
         self._last_audio = clock()
         self._finalize_sent = False
         self._refusal: tuple[str, str] | None = None
+        self._pauses: PauseSegmenter | None = None  # set when VAD is off
 
     # ---- helpers -----------------------------------------------------------------------------
     def _send(self, **fields: Any) -> SendJson:
@@ -120,12 +131,16 @@ class WhisperLiveCodec(Codec):
         # While a partial is open, a short "no audio" timer finalizes it (see audio_gap_finalize).
         if self._gap_pending():
             return self.settings.audio_gap_finalize
-        return default
+        if self.state is State.OPTIONS:
+            return self.settings.options_timeout
+        return None  # the reference has no idle timeout; max_connection_time bounds the session
 
     def idle(self) -> list[Action]:
         if self._gap_pending():
             return self._finalize_gap()
-        return self._error("No frames received for too long; closing. Reconnect to continue")
+        if self.state is State.OPTIONS:
+            return self._error("No options frame received; send the JSON options first. Reconnect to continue")
+        return []
 
     def ending(self, reason: str) -> list[Action]:
         """max_duration: DISCONNECT and close now; shutdown: DISCONNECT, then the last segments."""
@@ -166,7 +181,7 @@ class WhisperLiveCodec(Codec):
         if isinstance(raw, dict) and isinstance(raw.get("uid"), str):
             self.uid = raw["uid"]
         try:
-            options = parse_options(raw)
+            options = parse_options(raw, self.settings.defaults)
         except OptionsError as exc:
             return self._error(str(exc), 1003)
         self.options = options
@@ -182,6 +197,7 @@ class WhisperLiveCodec(Codec):
         self.admitted_at = now
         self._last_audio = now
         self.segments = SegmentList(last_n=options.send_last_n_segments, word_timestamps=options.word_timestamps)
+        self._pauses = None if options.use_vad else PauseSegmenter(self.settings.pauses)
         choice = choose_model(options.model, options.language, options.task)
         warnings = [*options.warnings, *([choice.warning] if choice.warning else [])]
         self.state = State.STARTING
@@ -205,7 +221,7 @@ class WhisperLiveCodec(Codec):
             language=options.language or "",
             task=asr_pb2.TASK_TRANSLATE if options.task == "translate" else asr_pb2.TASK_TRANSCRIBE,
             encoding=(asr_pb2.AUDIO_ENCODING_FLOAT32 if options.audio_format == "float32"
-                      else asr_pb2.AUDIO_ENCODING_LINEAR16),
+                      else asr_pb2.AUDIO_ENCODING_LINEAR16),  # uint8 is widened to int16 here
             sample_rate_hertz=16000,
             audio_channel_count=1,
             interim_results=True,
@@ -222,7 +238,13 @@ class WhisperLiveCodec(Codec):
 
     def binary_frame(self, data: bytes) -> list[Action]:
         if self.state is State.OPTIONS:
-            return self._error("Audio arrived before the options; send the JSON options as the first (text) frame", 1008)
+            try:  # the reference accepts the options frame as a binary message too
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = ""
+            if text.lstrip().startswith("{"):
+                return self._options(text)
+            return self._error("Audio arrived before the options; send the JSON options as the first frame", 1008)
         if (over := self._over_time()) is not None:
             return over
         if data == END_OF_AUDIO:  # exact comparison: 12 bytes would also pass as 3 float32 samples
@@ -235,7 +257,10 @@ class WhisperLiveCodec(Codec):
                                             f"audio needs a multiple of {self.options.sample_bytes} bytes")]
         self._last_audio = self.clock()
         self._finalize_sent = False
-        return [SendAudio(data)]
+        actions: list[Action] = [SendAudio(uint8_to_int16(data) if self.options.audio_format == "uint8" else data)]
+        if self._pauses is not None and self._pauses.feed(to_float32(data, self.options.audio_format)):
+            actions.append(SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance())))
+        return actions
 
     def _end_of_audio(self) -> list[Action]:
         if self.state in (State.STARTING, State.READY):

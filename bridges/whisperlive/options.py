@@ -10,16 +10,16 @@ Model mapping (the only weights installed are faster-whisper `tiny.en` and multi
   paths, unknown names)
 
 Unknown names are served, not refused: the session works and the WARNING status message says
-which model is actually transcribing, so the client can tell.
+which model is actually transcribing, so the client can tell. The server's `--model` replaces
+the client's choice for every session, as a reference server started with one model does.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-REQUIRED_KEYS = ("uid", "language", "task", "model")
 TASKS = ("transcribe", "translate")
-AUDIO_FORMATS = ("float32", "int16")
+AUDIO_FORMATS = ("float32", "int16", "uint8")
 TINY_EN, BASE = "tiny.en", "base"
 _PREFIXES = ("openai/whisper-", "systran/faster-whisper-", "faster-whisper-", "whisper-")
 
@@ -50,7 +50,7 @@ class Options:
 
     @property
     def sample_bytes(self) -> int:
-        return 4 if self.audio_format == "float32" else 2
+        return {"float32": 4, "int16": 2, "uint8": 1}[self.audio_format]
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,25 @@ def _vad_parameters(value: Any) -> VadParameters:
     )
 
 
-def parse_options(raw: Any) -> Options:
+@dataclass(frozen=True)
+class ServerDefaults:
+    """The reference server's flags: --model, --language, --use-vad/--no-vad."""
+
+    model: str | None = None  # every session uses this model (None: the client's `model`)
+    language: str | None = "en"  # when the options leave `language` out (null still means detect)
+    use_vad: bool = True  # False: VAD off for every session
+
+
+def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Options:
     """Validate the first frame. Raises OptionsError naming the offending key."""
     if not isinstance(raw, dict):
         raise OptionsError(f"The first frame must be a JSON object of options, got {type(raw).__name__}")
-    for key in REQUIRED_KEYS:
-        if key not in raw:
-            raise OptionsError(f"Missing option key '{key}'; the options frame needs {list(REQUIRED_KEYS)}")
-    uid, language, task, model = raw["uid"], raw["language"], raw["task"], raw["model"]
+    if "uid" not in raw:
+        raise OptionsError("Missing option key 'uid'; the options frame needs a 'uid' (a UUID string); "
+                           "'language', 'task' and 'model' default to the server's --language, transcribe "
+                           "and --model")
+    uid, language = raw["uid"], raw.get("language", defaults.language)
+    task, model = raw.get("task", "transcribe"), raw.get("model", defaults.model or "small")
     if not isinstance(uid, str) or not uid:
         raise OptionsError(f"Option 'uid' must be a non-empty string, got {uid!r}")
     if language is not None and (not isinstance(language, str) or not language.strip()):
@@ -129,6 +140,11 @@ def parse_options(raw: Any) -> Options:
         raise OptionsError(f"Option 'task' must be one of {list(TASKS)}, got {task!r}")
     if not isinstance(model, str) or not model.strip():
         raise OptionsError(f"Option 'model' must be a model name such as 'small' or 'tiny.en', got {model!r}")
+    warnings = []
+    if defaults.model and _normalize(model) != _normalize(defaults.model):
+        warnings.append(f"This server serves every session with model '{defaults.model}' (its --model), "
+                        f"not '{model}'")
+        model = defaults.model
     last_n = raw.get("send_last_n_segments", 10)
     if last_n is None:
         last_n = 10
@@ -140,7 +156,6 @@ def parse_options(raw: Any) -> Options:
     prompt = raw.get("initial_prompt")
     if prompt is not None and not isinstance(prompt, str):
         raise OptionsError(f"Option 'initial_prompt' must be a string or null, got {prompt!r}")
-    warnings = []
     if _bool(raw, "enable_translation", False):
         warnings.append("enable_translation (any-to-any translation) is not supported here; "
                         "use task 'translate' for English output")
@@ -151,7 +166,7 @@ def parse_options(raw: Any) -> Options:
         language=language.strip() if isinstance(language, str) else None,
         task=task,
         model=model,
-        use_vad=_bool(raw, "use_vad", True),
+        use_vad=_bool(raw, "use_vad", True) and defaults.use_vad,
         send_last_n_segments=last_n,
         word_timestamps=_bool(raw, "word_timestamps", False),
         audio_format=audio_format,

@@ -11,6 +11,9 @@ Two more facts of the 0.10.0 client shape the list:
   remembered partial is the finished text, not a stale earlier hypothesis of it;
 - it skips a segment whose text equals the previous entry's stripped text, so texts carry
   Whisper's leading space (" Hello"), which also makes that repeat reach the client.
+
+The core's results carry a segment id: a final ends only its own utterance, so a final that
+arrives after the next utterance's first partial leaves that partial open (and listed).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ class SegmentList:
     word_timestamps: bool = False
     completed: list[dict[str, Any]] = field(default_factory=list)
     partial: dict[str, Any] | None = None
+    partial_id: int | None = None  # the core's segment id of the open partial
     _last_end: float = 0.0
     _last_sent: list[dict[str, Any]] | None = None
 
@@ -54,13 +58,17 @@ class SegmentList:
         """Take one core result; return the segments to send, or None when nothing changed."""
         has_text = bool(result.text.strip())
         if result.is_final:
-            self.partial = None
+            if self.partial_id is None or self.partial_id <= result.segment_id:
+                self.partial, self.partial_id = None, None  # else: the next utterance's partial stays
             if has_text:
                 segment = self._segment(result, completed=True)
                 self.completed.append(segment)
                 self._last_end = float(segment["end"])
+                if self.partial is not None:  # re-frozen after this final
+                    self.partial["start"] = fmt(max(float(self.partial["start"]), self._last_end))
+                    self.partial["end"] = fmt(max(float(self.partial["end"]), float(self.partial["start"])))
         elif has_text:
-            self.partial = self._segment(result, completed=False)
+            self.partial, self.partial_id = self._segment(result, completed=False), result.segment_id
         else:
             return None  # an empty partial changes nothing worth saying
         return self._message()

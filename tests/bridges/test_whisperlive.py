@@ -45,10 +45,10 @@ class Session:
         self.messages: list[dict[str, Any]] = []
 
     @classmethod
-    async def open(cls, bridge: BridgeProcess, **overrides: Any) -> "Session":
+    async def open(cls, bridge: BridgeProcess, *, binary_options: bool = False, **overrides: Any) -> "Session":
         options = client_options(**overrides)
         ws = await websockets.connect(bridge.url("/"), max_size=None)
-        await ws.send(json.dumps(options))
+        await ws.send(json.dumps(options).encode() if binary_options else json.dumps(options))
         return cls(ws, options)
 
     async def next(self, timeout: float = 30) -> dict[str, Any]:
@@ -69,10 +69,14 @@ class Session:
         except asyncio.TimeoutError:
             pass
 
-    async def stream(self, audio: np.ndarray, int16: bool = False) -> None:
+    async def stream(self, audio: np.ndarray, int16: bool = False, uint8: bool = False) -> None:
         for i in range(0, len(audio), CHUNK):
             chunk = audio[i:i + CHUNK]
-            await self.ws.send(to_pcm16(chunk) if int16 else chunk.astype("<f4").tobytes())
+            if uint8:
+                frame = (np.clip(chunk, -1, 1) * 127 + 128).round().astype(np.uint8).tobytes()
+            else:
+                frame = to_pcm16(chunk) if int16 else chunk.astype("<f4").tobytes()
+            await self.ws.send(frame)
             await asyncio.sleep(len(chunk) / SAMPLE_RATE / SPEEDUP)
             await self.drain()
 
@@ -182,7 +186,7 @@ async def expect_closed(ws: websockets.ClientConnection, timeout: float = 10) ->
 
 
 async def bad_inputs(bridge: BridgeProcess) -> None:
-    for key in ("uid", "language", "task", "model"):
+    for key in ("uid",):  # language, task and model have server defaults
         options = client_options()
         del options[key]
         async with websockets.connect(bridge.url("/")) as ws:
@@ -298,3 +302,73 @@ async def test_core_busy_becomes_wait_and_core_down_becomes_error(tmp_path):
         down.stop()
         busy.stop()
         busy_core.stop()
+
+
+async def test_backstop_refusal_is_answered_with_wait_after_the_options(core_address, tmp_path):
+    """The runtime's connection backstop (--max-connections) answers in the dialect: WAIT."""
+    bridge = start_bridge(tmp_path, "whisperlive", core_address, "--max-connections", "1")
+    try:
+        first = await Session.open(bridge, model="tiny.en")
+        await first.until_ready()
+        second = await Session.open(bridge, model="tiny.en")
+        wait = await second.next(10)
+        assert set(wait) == {"uid", "status", "message"} and wait["status"] == "WAIT", wait
+        assert isinstance(wait["message"], (int, float)) and wait["message"] > 0
+        await expect_closed(second.ws)
+        await first.ws.close()
+    finally:
+        bridge.stop()
+
+
+async def test_a_paused_push_to_talk_user_keeps_the_session(core_address, tmp_path):
+    """No frames for longer than the idle timeout: the reference keeps the session, so do we."""
+    bridge = start_bridge(tmp_path, "whisperlive", core_address, "--idle-timeout", "2")
+    try:
+        session = await Session.open(bridge, model="tiny.en")
+        async with session.ws:
+            await session.until_ready()
+            await session.stream(np.concatenate([speech(UTTERANCES[0]), silence(0.8)]))
+            await asyncio.sleep(3.0)  # the user lets go of the button
+            await session.stream(np.concatenate([speech(UTTERANCES[1]), silence(0.8)]))
+            await session.settle()
+            assert await session.finish() == 1000
+        assert not [m for m in session.messages if m.get("status") == "ERROR"], session.messages
+        assert wer(" ".join(UTTERANCES[:2]), session.transcript()) <= 0.15, session.transcript()
+    finally:
+        bridge.stop()
+
+
+async def test_without_vad_segments_are_still_committed(wl_bridge):
+    """use_vad false: completed segments at the pauses, not one partial growing for the whole file."""
+    audio, _ = with_pauses(UTTERANCES, pause=1.2)
+    session = await Session.open(wl_bridge, model="tiny.en", use_vad=False)
+    async with session.ws:
+        await session.until_ready()
+        await session.stream(np.concatenate([audio, silence(0.8)]))
+        await session.settle()
+        assert await session.finish() == 1000
+    check_segment_messages(session)
+    completed = {seg["start"]: seg for segments in session.segment_messages() for seg in segments if seg["completed"]}
+    assert len(completed) >= 3, list(completed.values())
+    longest = max(float(s["end"]) - float(s["start"]) for m in session.segment_messages() for s in m)
+    assert longest < 6.0, longest
+    assert wer(" ".join(UTTERANCES), session.transcript()) <= 0.2, session.transcript()
+
+
+async def test_reference_server_flags_binary_options_and_uint8_audio(core_address, tmp_path):
+    bridge = start_bridge(tmp_path, "whisperlive", core_address, "--backend", "faster_whisper", "--model", "tiny.en",
+                          "--language", "en", "--no-vad")
+    try:
+        session = await Session.open(bridge, binary_options=True, model="small", audio_format="uint8")
+        async with session.ws:
+            await session.until_ready()
+            [warning] = [m for m in session.messages if "status" in m]
+            assert "'tiny.en'" in warning["message"], warning  # the server's --model serves every session
+            audio, _ = with_pauses(UTTERANCES[:2], pause=1.2)
+            await session.stream(np.concatenate([audio, silence(0.8)]), uint8=True)
+            await session.settle()
+            assert await session.finish() == 1000
+        check_segment_messages(session)
+        assert wer(" ".join(UTTERANCES[:2]), session.transcript()) <= 0.2, session.transcript()
+    finally:
+        bridge.stop()

@@ -11,7 +11,7 @@ from asr.v1 import asr_pb2
 from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
 from bridges.whisperlive.slots import Slots
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
-from bridges.whisperlive.options import choose_model
+from bridges.whisperlive.options import ServerDefaults, choose_model
 
 UID = "3f1c0a9e-uid"
 OPTIONS = {"uid": UID, "language": "en", "task": "transcribe", "model": "tiny.en", "use_vad": True,
@@ -90,8 +90,7 @@ def test_substituted_model_is_announced_as_a_warning_before_the_stream_starts():
 @pytest.mark.parametrize("frame, needle", [
     ("not json", "not valid JSON"),
     ("[1]", "JSON object"),
-    (json.dumps({k: v for k, v in OPTIONS.items() if k != "task"}), "'task'"),
-    (json.dumps({k: v for k, v in OPTIONS.items() if k != "model"}), "'model'"),
+    (json.dumps({k: v for k, v in OPTIONS.items() if k != "uid"}), "'uid'"),
     (json.dumps({**OPTIONS, "task": "summarize"}), "'task'"),
     (json.dumps({**OPTIONS, "use_vad": "yes"}), "'use_vad'"),
     (json.dumps({**OPTIONS, "audio_format": "mp3"}), "'audio_format'"),
@@ -215,15 +214,16 @@ def test_core_errors():
 def test_runtime_hooks_idle_gap_ending_and_refusal():
     clock = Clock()
     codec = WhisperLiveCodec(clock=clock)
+    assert codec.idle_timeout(60.0) == 30.0  # waiting for the options frame
+    actions = WhisperLiveCodec(clock=clock).idle()
+    assert jsons(actions)[0]["status"] == "ERROR" and isinstance(actions[-1], Close)
     ready(codec)
-    assert codec.idle_timeout(60.0) == 60.0
+    assert codec.idle_timeout(60.0) is None  # like the reference: a paused user keeps the session
     codec.binary_frame(b"\0" * 4)
     codec.core_response(result(" Hello", False, 0.2, 0.9))
     assert codec.idle_timeout(60.0) == 1.5  # a partial is open: short audio-gap timer
     assert isinstance(codec.idle()[0], SendControl)
-    assert codec.idle_timeout(60.0) == 60.0
-    actions = codec.idle()
-    assert jsons(actions)[0]["status"] == "ERROR" and isinstance(actions[-1], Close)
+    assert codec.idle_timeout(60.0) is None
 
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
@@ -237,3 +237,61 @@ def test_runtime_hooks_idle_gap_ending_and_refusal():
     assert codec.refused("max_connections", "full") == []  # answered once the uid is known
     actions = codec.text_frame(json.dumps(OPTIONS))
     assert jsons(actions)[0]["status"] == "WAIT" and isinstance(actions[-1], Close)
+
+
+def test_options_without_language_task_model_take_the_server_defaults():
+    codec = WhisperLiveCodec(WhisperLiveSettings(defaults=ServerDefaults(model="tiny.en", language="en")), clock=Clock())
+    actions = codec.text_frame(json.dumps({"uid": UID}))
+    [start] = [a for a in actions if isinstance(a, StartStream)]
+    assert (start.config.model, start.config.language, start.config.task) == ("tiny.en", "en", asr_pb2.TASK_TRANSCRIBE)
+    assert not jsons(actions)
+
+
+def test_server_model_and_no_vad_apply_to_every_session():
+    settings = WhisperLiveSettings(defaults=ServerDefaults(model="base", use_vad=False))
+    codec = WhisperLiveCodec(settings, clock=Clock())
+    actions = codec.text_frame(json.dumps(OPTIONS))  # asks for tiny.en with use_vad true
+    [warning] = jsons(actions)
+    assert warning["status"] == "WARNING" and "'base'" in warning["message"]
+    [start] = [a for a in actions if isinstance(a, StartStream)]
+    assert start.config.model == "base" and not start.config.vad.enabled
+
+
+def test_options_as_a_binary_frame_and_uint8_audio():
+    codec = WhisperLiveCodec(clock=Clock())
+    actions = codec.binary_frame(json.dumps({**OPTIONS, "audio_format": "uint8"}).encode())
+    [start] = [a for a in actions if isinstance(a, StartStream)]
+    assert start.config.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16
+    codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted()))
+    [audio] = codec.binary_frame(bytes([128, 255, 0]))  # any length: one byte per sample
+    assert np.frombuffer(audio.audio, "<i2").tolist() == [0, 127 * 256, -128 * 256]
+
+
+def test_without_vad_segments_end_at_pauses_and_by_length():
+    codec = WhisperLiveCodec(clock=Clock())
+    ready(codec, use_vad=False)
+    tone = (0.3 * np.sin(np.arange(16000) / 3)).astype("<f4")
+
+    def finalizes(samples: np.ndarray) -> int:
+        return sum(isinstance(a, SendControl) and a.control.HasField("finalize")
+                   for a in codec.binary_frame(samples.astype("<f4").tobytes()))
+
+    assert finalizes(tone) == 0
+    assert finalizes(np.zeros(4096, np.float32)) == 0  # 0.26 s is a pause between words
+    assert finalizes(np.zeros(8000, np.float32)) == 1  # 0.76 s: the segment ends
+    assert finalizes(np.zeros(16000, np.float32)) == 0  # silence alone starts no segment
+    talk = np.concatenate([tone] * 12 + [tone[:3200] * 0.05] + [tone])  # 12 s, one quiet moment
+    assert finalizes(talk) == 1
+
+
+def test_a_final_does_not_replace_the_next_utterances_partial():
+    clock = Clock()
+    codec = WhisperLiveCodec(clock=clock)
+    ready(codec)
+    codec.binary_frame(b"\0" * 4)
+    codec.core_response(result("One", False, 0.0, 0.5, segment_id=1))
+    codec.core_response(result("Two", False, 1.0, 1.5, segment_id=2))  # utterance 2 began
+    [m] = jsons(codec.core_response(result("One.", True, 0.0, 0.8, segment_id=1)))  # utterance 1's final
+    assert m["segments"][-1] == {"start": "1.000", "end": "1.500", "text": " Two", "completed": False}
+    clock.t += 2  # the client stopped sending: the open partial is still finalized
+    assert codec.idle_timeout(None) == 1.5 and isinstance(codec.tick()[0], SendControl)
