@@ -57,7 +57,8 @@ def final_text(messages: list[dict]) -> str:
 async def test_core_down_gives_dialect_errors_then_recovers(tmp_path):
     port = free_port()
     core_address = f"127.0.0.1:{port}"
-    bridges = {name: start_bridge(tmp_path, name, core_address) for name in ("google_stt", "nexa", "funasr")}
+    args = {"google_stt": (), "nexa": (), "funasr": ("--language", "en")}  # the test speech is English
+    bridges = {name: start_bridge(tmp_path, name, core_address, *args[name]) for name in args}
     pcm = to_pcm16(np.concatenate([speech(UTTERANCES[0]), silence(0.3)]))
     urls = {"google_stt": bridges["google_stt"].url("/ws/asr-stream"),
             "nexa": bridges["nexa"].url("/v1/audio/stream"),
