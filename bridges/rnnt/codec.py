@@ -242,22 +242,24 @@ class RnntCodec(Codec):
             return self._error("Audio received after stop_recording was dropped; start a new recording first")
         if self.state is State.CLOSED:
             return []
+        if (problem := self._misaligned(data)) is not None:
+            return problem
+        return [SendAudio(data)]
+
+    def _misaligned(self, data: bytes) -> list[Action] | None:
+        """Nothing to send for an empty chunk, an error for one that is not whole frames."""
         if not data:
             return []
         if len(data) % self.config.frame_bytes:
             return self._error(
                 f"Audio chunk of {len(data)} bytes was dropped: {self.config.encoding} with "
                 f"{self.config.channels} channel(s) needs a multiple of {self.config.frame_bytes} bytes")
-        return [SendAudio(data)]
+        return None
 
     def _hold(self, data: bytes) -> list[Action]:
         """Audio for a recording that begins when the previous one has finished."""
-        if not data:
-            return []
-        if len(data) % self.config.frame_bytes:
-            return self._error(
-                f"Audio chunk of {len(data)} bytes was dropped: {self.config.encoding} with "
-                f"{self.config.channels} channel(s) needs a multiple of {self.config.frame_bytes} bytes")
+        if (problem := self._misaligned(data)) is not None:
+            return problem
         if sum(map(len, self._held)) + len(data) > self.limits.max_held_bytes:
             return self._error("Audio chunk dropped: the previous recording is still finishing; retry shortly")
         self._held.append(data)

@@ -89,6 +89,14 @@ class Session:
             except asyncio.TimeoutError:
                 return
 
+    async def transcribe(self, audio: np.ndarray, **stream_options: bool) -> None:
+        """The client's file mode: ready, the file with a little trailing silence, settle, END_OF_AUDIO."""
+        async with self.ws:
+            await self.until_ready()
+            await self.stream(np.concatenate([audio, silence(0.8)]), **stream_options)
+            await self.settle()
+            assert await self.finish() == 1000
+
     async def finish(self) -> int:
         await self.ws.send(b"END_OF_AUDIO")
         try:
@@ -231,11 +239,7 @@ async def test_bad_input_while_a_healthy_session_completes(wl_bridge):
 
     async def healthy() -> str:
         session = await Session.open(wl_bridge, model="tiny.en")
-        async with session.ws:
-            await session.until_ready()
-            await session.stream(np.concatenate([audio, silence(0.8)]))
-            await session.settle()
-            assert await session.finish() == 1000
+        await session.transcribe(audio)
         check_segment_messages(session)
         return session.transcript()
 
@@ -342,11 +346,7 @@ async def test_without_vad_segments_are_still_committed(wl_bridge):
     """use_vad false: completed segments at the pauses, not one partial growing for the whole file."""
     audio, _ = with_pauses(UTTERANCES, pause=1.2)
     session = await Session.open(wl_bridge, model="tiny.en", use_vad=False)
-    async with session.ws:
-        await session.until_ready()
-        await session.stream(np.concatenate([audio, silence(0.8)]))
-        await session.settle()
-        assert await session.finish() == 1000
+    await session.transcribe(audio)
     check_segment_messages(session)
     completed = {seg["start"]: seg for segments in session.segment_messages() for seg in segments if seg["completed"]}
     assert len(completed) >= 3, list(completed.values())
@@ -360,14 +360,10 @@ async def test_reference_server_flags_binary_options_and_uint8_audio(core_addres
                           "--language", "en", "--no-vad")
     try:
         session = await Session.open(bridge, binary_options=True, model="small", audio_format="uint8")
-        async with session.ws:
-            await session.until_ready()
-            [warning] = [m for m in session.messages if "status" in m]
-            assert "'tiny.en'" in warning["message"], warning  # the server's --model serves every session
-            audio, _ = with_pauses(UTTERANCES[:2], pause=1.2)
-            await session.stream(np.concatenate([audio, silence(0.8)]), uint8=True)
-            await session.settle()
-            assert await session.finish() == 1000
+        audio, _ = with_pauses(UTTERANCES[:2], pause=1.2)
+        await session.transcribe(audio, uint8=True)
+        [warning] = [m for m in session.messages if "status" in m]
+        assert "'tiny.en'" in warning["message"], warning  # the server's --model serves every session
         check_segment_messages(session)
         assert wer(" ".join(UTTERANCES[:2]), session.transcript()) <= 0.2, session.transcript()
     finally:
