@@ -112,7 +112,12 @@ class Codec(abc.ABC):
         return default
 
     def refused(self, code: str, message: str) -> list[Action]:
-        """The runtime will not serve this connection (code: one of REFUSAL_CODES)."""
+        """The runtime will not serve this connection (code: one of REFUSAL_CODES).
+
+        Return the dialect's answer ending in a `Close`; or, when the dialect can only answer
+        later (whisperlive needs the uid of the options frame), no `Close`: the connection then
+        stays open, uncounted, until the codec closes it (bounded by its idle timeout).
+        """
         return [Close(1013, message)]
 
     def closed(self) -> None:

@@ -33,8 +33,10 @@ engine, limits; plus the dialect's own). In tests, run a bridge in-process with
 What the runtime does for every dialect: routes the path (404 otherwise), enforces
 max connections / max message size / max session duration / idle timeout (through the codec,
 so the client gets the dialect's own error shape), keeps `unique_param` values unique among
-live connections (refusing or, with `unique_takeover`, replacing the older one), opens one gRPC Recognize stream per `StartStream` (round robin over
-`--core` addresses with failover, see bridges/core_client.py), logs one line at session start
+live connections (refusing the newer one or, with `unique_takeover`, closing the older one),
+lets the codec answer a refusal in its own shape (`Codec.refused`), opens one gRPC Recognize
+stream per `StartStream` (round robin over `--core` addresses with failover, see
+bridges/core_client.py), logs one line at session start
 and one at session end with counts, and on SIGTERM/SIGINT stops accepting, lets open sessions
 finish (half-close to the core, deliver finals) and exits.
 """

@@ -219,7 +219,6 @@ class SessionPump:
         if self._closed:
             return
         self.stats.end = "replaced by a new connection"
-        await self._perform(self.codec.ending("replaced"))
         if self._core is not None:
             await self._core.cancel()
             self._core = None
