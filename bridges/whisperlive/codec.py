@@ -228,6 +228,8 @@ class WhisperLiveCodec(Codec):
             enable_word_time_offsets=options.word_timestamps,
             enable_automatic_punctuation=True,
             session_id=options.uid,
+            prompt=(options.initial_prompt or "")[:1000],
+            hotwords=list(options.hotwords[:100]),
         )
         config.vad.enabled = options.use_vad
         if options.vad.threshold is not None:

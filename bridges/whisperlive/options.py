@@ -46,6 +46,7 @@ class Options:
     audio_format: str = "float32"
     vad: VadParameters = VadParameters()
     initial_prompt: str | None = None
+    hotwords: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -156,6 +157,7 @@ def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Opti
     prompt = raw.get("initial_prompt")
     if prompt is not None and not isinstance(prompt, str):
         raise OptionsError(f"Option 'initial_prompt' must be a string or null, got {prompt!r}")
+    hotwords = _hotwords(raw.get("hotwords"))
     if _bool(raw, "enable_translation", False):
         warnings.append("enable_translation (any-to-any translation) is not supported here; "
                         "use task 'translate' for English output")
@@ -172,5 +174,19 @@ def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Opti
         audio_format=audio_format,
         vad=_vad_parameters(raw.get("vad_parameters")),
         initial_prompt=prompt,
+        hotwords=hotwords,
         warnings=tuple(warnings),
     )
+
+
+def _hotwords(value: object) -> tuple[str, ...]:
+    """The reference passes `hotwords` to faster-whisper as one string; a list of phrases is
+    accepted too. Phrases are comma-separated."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    if isinstance(value, list) and all(isinstance(p, str) for p in value):
+        return tuple(p.strip() for p in value if p.strip())
+    raise OptionsError(f"Option 'hotwords' must be a string (comma-separated phrases), a list of strings "
+                       f"or null, got {value!r}")

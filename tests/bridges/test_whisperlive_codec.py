@@ -65,6 +65,15 @@ def test_options_map_to_streaming_config():
     assert int16.model == "base" and int16.language == "" and not int16.vad.enabled
 
 
+def test_initial_prompt_and_hotwords_reach_the_engine():
+    cfg = ready(WhisperLiveCodec(clock=Clock()), initial_prompt="Minutes of the infra sync",
+                hotwords="Siobhan Quigley, kubectl").config
+    assert cfg.prompt == "Minutes of the infra sync"
+    assert list(cfg.hotwords) == ["Siobhan Quigley", "kubectl"]
+    as_list = ready(WhisperLiveCodec(clock=Clock()), hotwords=["ComfyUI"]).config
+    assert list(as_list.hotwords) == ["ComfyUI"]
+
+
 @pytest.mark.parametrize("requested, language, task, model, warns", [
     ("tiny.en", "en", "transcribe", "tiny.en", False),
     ("tiny", "en", "transcribe", "tiny.en", False),
