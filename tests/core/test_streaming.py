@@ -40,15 +40,16 @@ async def test_session_started_reports_resolved_config(core_address):
 
 async def test_partials_arrive_before_the_final_of_their_segment(core_address):
     pcm = to_pcm16(np.concatenate([silence(0.3), speech(PARAGRAPH.split(". ")[1]), silence(1.0)]))
-    # paced in 100 ms chunks at ~4x real time so the cadence of partials has wall time to run
-    call = await recognize(core_address, [config(interim_results=True), *audio_requests(pcm)], pace=0.025)
+    # paced in 100 ms chunks at real time, like a microphone: the cadence of partials has the
+    # wall time it needs even on a busy machine (which sheds partials it cannot keep up with)
+    call = await recognize(core_address, [config(interim_results=True), *audio_requests(pcm)], pace=0.1)
     order = [(r.segment_id, r.is_final) for r in call.results]
     finals = [i for i, (_, f) in enumerate(order) if f]
-    assert finals, order
+    assert finals and any(not f for _, f in order), order
     for seg, _ in {(s, f) for s, f in order if f}:
         partial_idx = [i for i, (s, f) in enumerate(order) if s == seg and not f]
         final_idx = order.index((seg, True))
-        assert partial_idx and max(partial_idx) < final_idx, order
+        assert not partial_idx or max(partial_idx) < final_idx, order
     partials = [r for r in call.results if not r.is_final]
     assert all(0.0 <= p.stability <= 1.0 for p in partials)
 
