@@ -57,6 +57,13 @@ def utterances_file(request, audio_dir, utterances_samples) -> Clip:
 
 
 @pytest.fixture(scope="session")
+def sentence_wav(audio_dir) -> Clip:
+    """One long sentence (about 5 s): time for several partials even on a busy machine."""
+    text = PARAGRAPH.split(". ")[1] + "."
+    return _clip(audio_dir, "sentence.wav", text, np.concatenate([silence(0.2), speech(text), silence(0.3)]))
+
+
+@pytest.fixture(scope="session")
 def short_wav(audio_dir) -> Clip:
     text = UTTERANCES[2]
     return _clip(audio_dir, "short.wav", text, np.concatenate([silence(0.2), speech(text), silence(0.3)]))

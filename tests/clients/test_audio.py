@@ -88,8 +88,10 @@ async def test_read_chunks_realtime_paces_at_audio_speed(tmp_path):
     slow = [c async for c in read_chunks(path, realtime=True)]
     slow_elapsed = time.monotonic() - start
     assert fast == slow
-    assert fast_elapsed < 0.5
-    assert 0.7 <= slow_elapsed < 1.5
+    # the paced read takes at least the audio's duration; the other does not wait for it
+    # (no upper bounds on wall time: a busy machine is slow, not wrong)
+    assert slow_elapsed >= 0.7
+    assert fast_elapsed < slow_elapsed
 
 
 async def test_paced_releases_chunks_on_the_audio_clock():
@@ -102,4 +104,4 @@ async def test_paced_releases_chunks_on_the_audio_clock():
     times = [loop.time() - start async for _ in paced(source(), 32000)]
     for i, t in enumerate(times):
         assert t >= 0.1 * (i + 1) - 0.01
-    assert times[-1] < 0.8
+    assert times[-1] < 5.0  # a generous deadline: released on the audio clock, not held back

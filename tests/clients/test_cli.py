@@ -64,19 +64,19 @@ def test_word_times_text_mode(core_address, short_wav):
     assert all("@" in w and "-" in w for w in words.split())
 
 
-def test_realtime_paces_a_short_clip_and_streams_partials(core_address, short_wav):
+def test_realtime_paces_a_sentence_and_streams_partials(core_address, sentence_wav):
     start = time.monotonic()
-    proc = run_cli("transcribe", str(short_wav.path), "--server", core_address, "--realtime", "--json")
+    proc = run_cli("transcribe", str(sentence_wav.path), "--server", core_address, "--realtime", "--json")
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
-    assert elapsed >= short_wav.seconds * 0.95, f"{elapsed:.2f}s for {short_wav.seconds:.2f}s of audio"
+    assert elapsed >= sentence_wav.seconds * 0.95, f"{elapsed:.2f}s for {sentence_wav.seconds:.2f}s of audio"
     results = [o for o in _json_lines(proc.stdout) if o["type"] == "result"]
     partials = [o for o in results if not o["is_final"]]
     finals = [o for o in results if o["is_final"]]
     assert partials, "a real-time stream with --interim (the default) should produce partial results"
     assert all(p["segment_id"] == finals[0]["segment_id"] and p["end"] <= finals[0]["end"] + 0.1 for p in partials[:1])
     assert results.index(partials[0]) < results.index(finals[0])
-    assert wer(short_wav.text, " ".join(f["text"] for f in finals)) <= 0.2, finals
+    assert wer(sentence_wav.text, " ".join(f["text"] for f in finals)) <= 0.2, finals
 
 
 def test_partials_overwrite_a_status_line_on_a_tty(core_address, short_wav):
