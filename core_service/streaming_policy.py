@@ -148,12 +148,18 @@ class UtteranceStream(EngineStream):
                 self._end(self._endpointer.t, trim=True)
 
     async def finalize(self) -> None:
-        if self._utt is not None:
-            if self.settings.vad.enabled:
-                self._endpointer.force_end()
-                self._end(self.now, trim=True)
-            else:
-                self._close(self.now)
+        self._end_now()
+
+    def _end_now(self) -> None:
+        """End the open utterance here (finalize, end of stream): its clip still ends after its
+        last faint voice, never in the silence that followed."""
+        if self._utt is None:
+            return
+        if self.settings.vad.enabled:
+            self._endpointer.force_end()
+            self._end(self.now, trim=True)
+        else:
+            self._close(self.now)
 
     async def update(self, vad: VadSettings | None, partial_interval: float | None) -> None:
         if vad is not None:
@@ -168,12 +174,7 @@ class UtteranceStream(EngineStream):
         pending = len(self._vad.pending)
         if pending and self.settings.vad.enabled:  # let the VAD see the last partial frame
             self._follow_vad(self._vad.probabilities(np.zeros(FRAME - pending, np.float32)))
-        if self._utt is not None:
-            if self.settings.vad.enabled:
-                self._endpointer.force_end()
-                self._end(self.now, trim=True)
-            else:
-                self._close(self.now)
+        self._end_now()
         if self._partial_task:
             self._partial_task.cancel()
         if self._final_tail is not None:
