@@ -42,10 +42,10 @@ async def run_policy(engine: WhisperEngine, audio: np.ndarray, *, partial_delay:
     stream.max_utterance = max_utterance
     decode = stream._transcribe
 
-    async def slow_partials(clip: np.ndarray, final: bool, words: bool, previous: str = ""):
+    async def slow_partials(clip: np.ndarray, final: bool, *rest):
         if not final:
             await asyncio.sleep(partial_delay)
-        return await decode(clip, final, words, previous)
+        return await decode(clip, final, *rest)
 
     stream._transcribe = slow_partials
     try:
