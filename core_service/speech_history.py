@@ -72,3 +72,18 @@ class SpeechHistory:
             return None
         middle = (best[0] + best[1]) / 2
         return (self._first + a + middle) * FRAME_SECONDS
+
+    def pauses(self, start: float, end: float, threshold: float, min_seconds: float) -> list[tuple[float, float | None]]:
+        """Every pause of at least `min_seconds` after voice in [start, end): (where the voice
+        stopped, where it resumed, or None while the pause goes on). Voice is a frame at or
+        above `threshold`."""
+        a, probs = self._span(start, end)
+        voiced = np.flatnonzero(probs >= threshold)
+        out: list[tuple[float, float | None]] = []
+        min_frames = min_seconds / FRAME_SECONDS - 1e-9
+        for prev, nxt in zip(voiced, voiced[1:]):
+            if nxt - prev - 1 >= min_frames:
+                out.append(((self._first + a + prev + 1) * FRAME_SECONDS, (self._first + a + nxt) * FRAME_SECONDS))
+        if len(voiced) and len(probs) - voiced[-1] - 1 >= min_frames:
+            out.append(((self._first + a + voiced[-1] + 1) * FRAME_SECONDS, None))
+        return out

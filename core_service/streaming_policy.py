@@ -32,7 +32,8 @@ from .engines.whisper_decoder import Transcript
 from .scheduler import Superseded
 from .speech_history import SpeechHistory
 from .transcript_text import agreed_prefix, drop_leading_words, repeated_words, stability
-from .utterance import PolicyOptions, Speculation, Utterance, ends_sentence, to_result
+from .sentence_end import SentenceEnds
+from .utterance import PolicyOptions, Speculation, Utterance, to_result
 from .vad import FRAME, Endpointer, SileroVad
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class UtteranceStream(EngineStream):
         self.max_utterance = max_utterance
         # A pause this long after text that ends a sentence ends the utterance (0 = off).
         self.sentence_end_silence = sentence_end_silence
-        self._spec: Speculation | None = None
+        self._sentences = SentenceEnds(self)
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # absolute sample index of _buf[0]
         self._total = 0  # samples received
@@ -86,11 +87,6 @@ class UtteranceStream(EngineStream):
 
     def _voice_end(self, start: float, end: float) -> float | None:
         return self._history.last_voice_end(start, end, self._faint)
-
-    def _quiet_for(self, utt: Utterance) -> float:
-        """Seconds since the last faintly voiced frame of the open utterance."""
-        voice = self._voice_end(utt.start, self._history.end)
-        return self._history.end - (voice if voice is not None else utt.start)
 
     def _audio(self, start: float, end: float) -> np.ndarray:
         a = max(int(start * SAMPLE_RATE) - self._buf_start, 0)
@@ -127,7 +123,7 @@ class UtteranceStream(EngineStream):
         self._total += len(audio)
         if self.settings.vad.enabled:
             self._follow_vad(self._vad.probabilities(audio))
-            self._speculate()
+            self._sentences.follow()
         elif self._utt is None:
             self._open(max(self.now - len(audio) / SAMPLE_RATE, 0.0), event=False)
         utt = self._utt
@@ -249,7 +245,7 @@ class UtteranceStream(EngineStream):
             end = min(end, voice + self.options.pad) if voice is not None else utt.start
         end = max(end, utt.start)
         self._floor = max(self._floor, end)
-        speculation = self._take_speculation(end)
+        speculation = self._sentences.take(end)
         if end - utt.start < self.options.min_clip:
             log.debug("session %s utterance %d (%.2f-%.2f s): too short to decode",
                       self.settings.session_id, utt.segment_id, utt.start, end)
@@ -306,7 +302,7 @@ class UtteranceStream(EngineStream):
         prompt, else a fresh decode, tried twice. A failure is logged and gives an empty text,
         never a lost final."""
         previous = self._previous()
-        if speculation is not None and speculation.previous == (previous, self._context_language):
+        if speculation is not None and speculation.previous == self.decode_key():
             try:
                 return await speculation.task
             except asyncio.CancelledError:
@@ -369,46 +365,19 @@ class UtteranceStream(EngineStream):
         self._emit(self._result(utt.segment_id, transcript, utt.start, end, busy, final=True, stability=1.0))
 
     # ---- early end of a sentence ----------------------------------------------------------
-    def _speculate(self) -> None:
-        """Start the final decode once the voice pauses; end early if the text ends a sentence.
-        A pause is measured from the last faintly voiced frame, so a word's soft end over a
-        noisy line is not taken for the end of the sentence."""
-        ep, utt = self._endpointer, self._utt
-        if utt is None or not ep.in_speech or not self.sentence_end_silence:
-            return
-        voice_end = self._voice_end(utt.start, self._history.end)
-        if voice_end is None:
-            return
-        if self._spec is not None and self._spec.voice_end != voice_end:
-            self._take_speculation(-1.0)  # the voice went on: that decode is stale
-        if self._quiet_for(utt) < self.options.speculate_after or not self._confident(utt, self.now):
-            return
-        if self._spec is None:
-            end = min(self.now, voice_end + self.options.pad)
-            previous, language = self._previous(), self._context_language
-            task = self._spawn(self._transcribe(self._audio(utt.start, end), True, self.settings.word_time_offsets,
-                                                previous, language))
-            task.add_done_callback(lambda _t: self._maybe_end_early())
-            self._spec = Speculation(voice_end, end, task, (previous, language))
-        self._maybe_end_early()
+    def decode_key(self) -> tuple[str, str]:
+        """What a final decode depends on besides its audio: the prompt text and the language
+        of the last final (language routing)."""
+        return self._previous(), self._context_language
 
-    def _maybe_end_early(self) -> None:
-        spec, ep, utt = self._spec, self._endpointer, self._utt
-        if (spec is None or utt is None or not ep.in_speech or not spec.task.done() or spec.task.cancelled()
-                or spec.task.exception() is not None or self._voice_end(utt.start, self._history.end) != spec.voice_end):
-            return
-        transcript, _ = spec.task.result()
-        if self._quiet_for(utt) >= self.sentence_end_silence and ends_sentence(transcript.text):
-            ep.force_end()
-            self._end(spec.end)
+    async def _decode_clip(self, audio: np.ndarray, key: tuple[str, str]) -> tuple[Transcript, float]:
+        return await self._transcribe(audio, True, self.settings.word_time_offsets, *key)
 
-    def _take_speculation(self, end: float) -> Speculation | None:
-        spec, self._spec = self._spec, None
-        if spec is not None and abs(spec.end - end) < 1e-6 and not spec.task.cancelled():
-            return spec
-        if spec is not None and not spec.task.done():
-            spec.task.cancel()
-        return None
+    def _split_at(self, end: float, resume: float) -> None:
+        """The sentence ended at `end` and the speaker went on at `resume`: the utterance so far
+        is final, what follows is a new one."""
+        self._end(end)
+        self._open(max(end, resume - Endpointer.PAD))
 
     # ---- over-long utterances -------------------------------------------------------------
     def _split_long(self) -> None:
@@ -431,7 +400,7 @@ class UtteranceStream(EngineStream):
         self._utt = None
         if self._partial_task and not self._partial_task.done():
             self._partial_task.cancel()
-        self._take_speculation(-1.0)
+        self._sentences.clear()
         transcript = Transcript(text=text, words=agreed,
                                 avg_logprob=float(np.mean([np.log(max(w.probability, 1e-6)) for w in agreed])))
         self._chain(self._emit_after(self._result(utt.segment_id, transcript, utt.start, cut, 0.0, final=True,

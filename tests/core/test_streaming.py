@@ -32,7 +32,7 @@ async def test_session_started_reports_resolved_config(core_address):
     assert (started.engine, started.model) == ("whisper", "tiny.en")
     cfg = started.resolved_config
     assert cfg.sample_rate_hertz == 16000 and cfg.audio_channel_count == 1
-    assert cfg.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16 and cfg.language == "en"
+    assert cfg.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16 and cfg.language == ""  # detect (language routing)
     assert cfg.vad.enabled and cfg.vad.threshold == pytest.approx(0.5)
     assert secs(cfg.partial_interval) == pytest.approx(0.5)
     assert call.responses[-1].WhichOneof("response") == "summary"

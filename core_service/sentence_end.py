@@ -1,0 +1,102 @@
+"""Ending an utterance where a sentence ends, decided from the audio alone.
+
+The rule: an utterance ends at the first pause of at least `sentence_end_silence` seconds
+whose decode (of the utterance from its start to the pause) ends a sentence. Every pause of at
+least `speculate_after` seconds gets that decode as soon as it is heard, at final priority: it
+is the utterance's final if the utterance ends there, so the final is usually out the moment
+the pause is long enough.
+
+On an idle machine the decode is back before the pause reaches `sentence_end_silence`, and the
+utterance ends during the pause. On a busy one it may come back after the speaker went on: the
+utterance is then split where the sentence ended all the same (the part before the pause
+becomes the final, the rest a new utterance), so a busy machine gives the same utterances and
+finals as an idle one, only later, and never one long utterance that grows ever slower to
+decode.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .utterance import Speculation, ends_sentence
+
+if TYPE_CHECKING:
+    from .streaming_policy import UtteranceStream
+
+
+class SentenceEnds:
+    def __init__(self, stream: "UtteranceStream"):
+        self.stream = stream
+        self.specs: list[Speculation] = []  # one per pause of the open utterance, in order
+
+    def clear(self) -> None:
+        for spec in self.specs:
+            spec.task.cancel()
+        self.specs = []
+
+    def take(self, end: float) -> Speculation | None:
+        """The decode of the open utterance up to `end`, if one was made with the context a
+        final would use now; every other one is dropped."""
+        found = None
+        key = self.stream.decode_key()
+        for spec in self.specs:
+            if found is None and abs(spec.end - end) < 1e-6 and spec.previous == key and not spec.task.cancelled():
+                found = spec
+            else:
+                spec.task.cancel()
+        self.specs = []
+        return found
+
+    def follow(self) -> None:
+        """After new audio or a finished decode: start decodes for new pauses, and end or split
+        the utterance where the rule says."""
+        s = self.stream
+        utt = s._utt
+        if utt is None or not s.sentence_end_silence or not s.settings.vad.enabled or not s._endpointer.in_speech:
+            return
+        opts = s.options
+        pauses = s._history.pauses(utt.start, s._history.end, s._faint, opts.speculate_after)
+        resumed = dict(pauses)
+        key = s.decode_key()
+        kept = []
+        for spec in self.specs:
+            resume = resumed.get(spec.voice_end, -1.0)
+            gone = resume == -1.0  # not a pause of this utterance any more
+            too_short = resume is not None and resume != -1.0 and resume - spec.voice_end < s.sentence_end_silence
+            if gone or too_short or spec.previous != key:  # a stale one is decoded again below
+                spec.task.cancel()
+            else:
+                kept.append(spec)
+        self.specs = kept
+        have = {spec.voice_end for spec in self.specs}
+        for voice_end, resume in pauses:
+            if voice_end in have or (resume is not None and resume - voice_end < s.sentence_end_silence):
+                continue
+            if not s._confident(utt, voice_end):
+                continue
+            end = voice_end + opts.pad
+            task = s._spawn(s._decode_clip(s._audio(utt.start, end), key))
+            task.add_done_callback(lambda _t: self.follow())
+            self.specs.append(Speculation(voice_end, end, task, key))
+        self.specs.sort(key=lambda spec: spec.voice_end)
+        self._decide(resumed)
+
+    def _decide(self, resumed: dict[float, float | None]) -> None:
+        s = self.stream
+        for spec in list(self.specs):
+            if not spec.task.done():
+                return  # decide in order: an earlier pause may still end the sentence
+            if spec.task.cancelled() or spec.task.exception() is not None:
+                continue
+            transcript, _ = spec.task.result()
+            if not ends_sentence(transcript.text):
+                continue
+            resume = resumed.get(spec.voice_end)
+            if resume is None:  # the pause goes on
+                if s._history.end - spec.voice_end < s.sentence_end_silence:
+                    return  # not long enough yet
+                s._endpointer.force_end()
+                s._end(spec.end)
+            else:
+                s._split_at(spec.end, resume)
+                self.follow()  # the new utterance's pauses so far get their decodes now
+            return
