@@ -11,7 +11,8 @@ WER is on lower-cased words without punctuation, with "Mr." and digits spelled o
     python -m bench.accuracy [--recordings a,b] [--variants clean,noise,reverb] [--models tiny.en,base]
                              [--max-seconds S] [--server HOST:PORT]
 
-A quick run (about 2 minutes): --variants clean --models tiny.en. The whole grid takes ~6-8 min.
+A quick run (about 1 minute): --variants clean --models tiny.en; --max-seconds 10 also leaves
+out the 25 s passage. The whole grid (3 recordings x 3 variants x 2 models) takes ~7 minutes.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
-from tests.audio_fixtures import SAMPLE_RATE
 from tests.real_speech import (VARIANTS, load, offline_transcript, real_wer, recording_names,
                                streamed_transcript, variant)
 
@@ -53,12 +53,9 @@ class Row:
         return 100 * (self.fast_wer - self.offline_wer)
 
 
-async def measure(address: str, name: str, variant_name: str, model: str, max_seconds: float) -> Row:
+async def measure(address: str, name: str, variant_name: str, model: str) -> Row:
     recording = load(name)
     audio = variant(recording, variant_name)
-    if max_seconds and len(audio) > max_seconds * SAMPLE_RATE:
-        raise SystemExit(f"{name} is {recording.seconds:.1f} s, over --max-seconds {max_seconds:g}: its transcript "
-                         f"cannot be cut; leave it out with --recordings")
     offline = offline_transcript(audio, model)
     realtime = await streamed_transcript(address, audio, model, realtime=True)
     fast = await streamed_transcript(address, audio, model, realtime=False)
@@ -95,13 +92,18 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--max-seconds", type=float, default=0.0,
-                        help="refuse recordings longer than this (0 = no limit), to bound a run's time")
+                        help="leave out recordings longer than this (0 = no limit), to bound a run's time")
     parser.add_argument("--server", help="core address; default: start one on port 50091")
     parser.add_argument("--core-args", default="", help="extra flags for the core started here")
     args = parser.parse_args()
     recordings = _names(args.recordings, recording_names(), "recording")
     variants = _names(args.variants, list(VARIANTS), "variant")
     models = _names(args.models, MODELS, "model")
+    if args.max_seconds:
+        too_long = [n for n in recordings if load(n).seconds > args.max_seconds]
+        if too_long:
+            log.info("leaving out %s: longer than --max-seconds %g", ", ".join(too_long), args.max_seconds)
+        recordings = [n for n in recordings if n not in too_long]
     proc = None
     address = args.server
     if not address:
@@ -113,7 +115,7 @@ def main() -> None:
         for model in models:
             for name in recordings:
                 for v in variants:
-                    rows.append(asyncio.run(measure(address, name, v, model, args.max_seconds)))
+                    rows.append(asyncio.run(measure(address, name, v, model)))
     finally:
         if proc:
             proc.terminate()
