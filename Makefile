@@ -51,6 +51,7 @@ lint: $(BUF)
 bench: install
 	$(PY) -m bench.latency
 	$(PY) -m bench.bridge_overhead
+	$(PY) -m bench.accuracy
 
 bench-compare: install
 	PYTHON=$(PYTHON) bash bench/setup_whisperlive_ref.sh

@@ -1,0 +1,132 @@
+"""Accuracy on real human speech: streaming through the core against offline faster-whisper.
+
+For each recording in tests/fixtures/real/ (and its noisy and reverberant versions, made by
+tests/real_speech.py) and each model:
+  offline   = faster-whisper on the whole file, its default transcribe() settings, same weights
+  realtime  = the core's finals, audio streamed over gRPC in 100 ms messages at real-time pace
+  fast      = the same stream sent as fast as possible
+  gap       = streaming WER - offline WER, in points (the issue's target: within 1 point)
+WER is on lower-cased words without punctuation, with "Mr." and digits spelled out.
+
+    python -m bench.accuracy [--recordings a,b] [--variants clean,noise,reverb] [--models tiny.en,base]
+                             [--max-seconds S] [--server HOST:PORT]
+
+A quick run (about 1 minute): --variants clean --models tiny.en; --max-seconds 10 also leaves
+out the 25 s passage. The whole grid (3 recordings x 3 variants x 2 models) takes ~7 minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+from tests.real_speech import (VARIANTS, load, offline_transcript, real_wer, recording_names,
+                               streamed_transcript, variant)
+
+from .common import save, start_core
+
+log = logging.getLogger("bench.accuracy")
+MODELS = ("tiny.en", "base")
+
+
+@dataclass
+class Row:
+    recording: str
+    variant: str
+    model: str
+    seconds: float
+    offline_wer: float
+    realtime_wer: float
+    fast_wer: float
+    offline_text: str
+    realtime_text: str
+    fast_text: str
+
+    @property
+    def realtime_gap(self) -> float:
+        return 100 * (self.realtime_wer - self.offline_wer)
+
+    @property
+    def fast_gap(self) -> float:
+        return 100 * (self.fast_wer - self.offline_wer)
+
+
+async def measure(address: str, name: str, variant_name: str, model: str) -> Row:
+    recording = load(name)
+    audio = variant(recording, variant_name)
+    offline = offline_transcript(audio, model)
+    realtime = await streamed_transcript(address, audio, model, realtime=True)
+    fast = await streamed_transcript(address, audio, model, realtime=False)
+    ref = recording.transcript
+    row = Row(name, variant_name, model, recording.seconds, real_wer(ref, offline), real_wer(ref, realtime),
+              real_wer(ref, fast), offline, realtime, fast)
+    log.info("%s/%s %s: offline %.1f%%, realtime %.1f%%, fast %.1f%%", name, variant_name, model,
+             100 * row.offline_wer, 100 * row.realtime_wer, 100 * row.fast_wer)
+    return row
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| recording | variant | model | audio | offline WER | real-time WER | gap | fast WER | gap |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.recording} | {r.variant} | {r.model} | {r.seconds:.1f} s | {100 * r.offline_wer:.1f}% | "
+                     f"{100 * r.realtime_wer:.1f}% | {r.realtime_gap:+.1f} | {100 * r.fast_wer:.1f}% | {r.fast_gap:+.1f} |")
+    return "\n".join(lines)
+
+
+def _names(value: str, allowed: list[str] | tuple[str, ...], what: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return names
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recordings", default=",".join(recording_names()))
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--max-seconds", type=float, default=0.0,
+                        help="leave out recordings longer than this (0 = no limit), to bound a run's time")
+    parser.add_argument("--server", help="core address; default: start one on port 50091")
+    parser.add_argument("--core-args", default="", help="extra flags for the core started here")
+    args = parser.parse_args()
+    recordings = _names(args.recordings, recording_names(), "recording")
+    variants = _names(args.variants, list(VARIANTS), "variant")
+    models = _names(args.models, MODELS, "model")
+    if args.max_seconds:
+        too_long = [n for n in recordings if load(n).seconds > args.max_seconds]
+        if too_long:
+            log.info("leaving out %s: longer than --max-seconds %g", ", ".join(too_long), args.max_seconds)
+        recordings = [n for n in recordings if n not in too_long]
+    proc = None
+    address = args.server
+    if not address:
+        proc = start_core(50091, *args.core_args.split())
+        address = "127.0.0.1:50091"
+    started = time.monotonic()
+    rows: list[Row] = []
+    try:
+        for model in models:
+            for name in recordings:
+                for v in variants:
+                    rows.append(asyncio.run(measure(address, name, v, model)))
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait()
+    print(f"accuracy on real speech: streaming (core at {address}) vs offline faster-whisper, "
+          f"{time.monotonic() - started:.0f} s")
+    print(table(rows))
+    path = save("accuracy", {"rows": [{**asdict(r), "realtime_gap": r.realtime_gap, "fast_gap": r.fast_gap}
+                                      for r in rows]})
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
