@@ -43,7 +43,8 @@ class ServerFiles:
     client_ca: str = ""  # when set, clients must present a certificate signed by it (mutual TLS)
 
     def _configuration(self):
-        pair = (read_pem(self.key, "--tls-key"), read_pem(self.cert, "--tls-cert"))
+        cert = read_pem(self.cert, "--tls-cert")
+        pair = (read_pem(self.key, "--tls-key"), cert)
         roots = read_pem(self.client_ca, "--tls-client-ca") if self.client_ca else None
         return grpc.ssl_server_certificate_configuration([pair], root_certificates=roots)
 
