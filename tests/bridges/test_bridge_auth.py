@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import signal
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -15,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from bridge_helpers import BridgeProcess, recv_all, recv_json, start_bridge
 from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16, wer
-from tests.security_helpers import GOOGLE_ONLY, KEYS_TOML, SOLO, WEB, start_secure_core
+from tests.security_helpers import GOOGLE_ONLY, KEYS_TOML, LATER, SOLO, WEB, start_secure_core
 
 TEXT = UTTERANCES[0]
 
@@ -204,3 +205,43 @@ async def test_the_cores_per_key_engines_and_max_sessions_apply_through_a_bridge
     [error] = [m for m in messages if m["type"] == "error"]
     assert "retry" in error["error"].lower() or "busy" in error["error"].lower(), error
     assert wer(f"{TEXT} {TEXT}", await first) <= 0.2
+
+
+async def test_sighup_reload_adds_and_removes_a_key_while_another_keys_session_streams(
+        keyed_core, keyed_bridges, keys_file, audio):
+    bridge = keyed_bridges["rnnt"]
+    url = bridge.url("/ws/transcribe")
+    long_audio = np.concatenate([audio, silence(1.5), audio, silence(1.5), audio])
+
+    async def paced_rnnt() -> str:
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {WEB}"}) as ws:
+            assert (await recv_json(ws))["type"] == "connection"
+            await ws.send(json.dumps({"type": "start_recording"}))
+            pcm = to_pcm16(long_audio)
+            for i in range(0, len(pcm), 3200):
+                await ws.send(pcm[i:i + 3200])
+                await asyncio.sleep(0.05)  # real time
+            await ws.send(json.dumps({"type": "stop_recording"}))
+            while (message := await recv_json(ws))["type"] != "recording_stopped":
+                assert message["type"] != "error", message
+        return message["final_transcript"]
+
+    streaming = asyncio.create_task(paced_rnnt())
+    try:
+        status, _ = await refused_status(url, {"Authorization": f"Bearer {LATER}"})
+        assert status == 401
+        await asyncio.sleep(1.0)
+        keys_file.write_text(KEYS_TOML.replace('name = "solo"', 'name = "later"').replace(SOLO, LATER))
+        for proc in (keyed_core.proc, bridge.proc):
+            proc.send_signal(signal.SIGHUP)
+        await asyncio.sleep(1.0)
+        assert not streaming.done(), "the streaming session must still be open across the reload"
+        assert wer(TEXT, await rnnt(url, {"Authorization": f"Bearer {LATER}"}, audio)) <= 0.2
+        status, _ = await refused_status(url, {"Authorization": f"Bearer {SOLO}"})
+        assert status == 401
+        assert wer(f"{TEXT} {TEXT} {TEXT}", await streaming) <= 0.2
+    finally:
+        keys_file.write_text(KEYS_TOML)
+        for proc in (keyed_core.proc, bridge.proc):
+            proc.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.5)
