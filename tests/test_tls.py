@@ -154,3 +154,28 @@ def test_a_missing_certificate_file_stops_start_up_with_a_clear_message(tmp_path
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert f"--tls-cert {tmp_path / 'missing.pem'}: cannot read it" in done.stderr, done.stderr
+
+
+async def test_a_bridges_wss_certificate_is_reloaded_on_sighup(tls_core, pki, tmp_path):
+    cert, key = tmp_path / "web.pem", tmp_path / "web.key"
+    shutil.copy(pki.server_cert, cert)
+    shutil.copy(pki.server_key, key)
+    bridge = start_bridge(tmp_path, "nexa", tls_core.address, "--tls-cert", str(cert), "--tls-key", str(key),
+                          "--core-tls-ca", str(pki.ca))
+    url = f"wss://localhost:{bridge.port}/v1/audio/stream"
+    try:
+        renewed = make_pki(tmp_path / "renewed", "renewed")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            async with websockets.connect(url, ssl=trusting(renewed.ca), open_timeout=5):
+                pass
+        shutil.copy(renewed.server_cert, cert)
+        shutil.copy(renewed.server_key, key)
+        bridge.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "TLS certificate reloaded" not in bridge.log():
+            assert time.monotonic() < deadline, bridge.log()[-2000:]
+            await asyncio.sleep(0.1)
+        async with websockets.connect(url, ssl=trusting(renewed.ca), open_timeout=5) as ws:
+            await ws.ping()
+    finally:
+        bridge.stop()
