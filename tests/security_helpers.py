@@ -12,7 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncio
+
 import grpc
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -158,3 +161,28 @@ def start_secure_core(tmp_dir: Path, *args: str, credentials: grpc.ChannelCreden
         time.sleep(0.3)
     core.stop()
     raise RuntimeError(f"core not healthy after {timeout}s:\n{core.log()[-4000:]}")
+
+
+async def wait_for_log(log, text: str, timeout: float = 10.0) -> None:
+    """Wait until `log()` (a process's log so far) contains `text`."""
+    deadline = time.monotonic() + timeout
+    while text not in log():
+        assert time.monotonic() < deadline, f"{text!r} not logged within {timeout}s:\n{log()[-2000:]}"
+        await asyncio.sleep(0.1)
+
+
+# ---- fixtures shared by the key tests (import them into a test module to use them) -----------
+@pytest.fixture(scope="module")
+def keys_file(tmp_path_factory) -> Path:
+    """KEYS_TOML in a file; tests that rewrite it restore it."""
+    path = tmp_path_factory.mktemp("keys") / "keys.toml"
+    path.write_text(KEYS_TOML)
+    return path
+
+
+@pytest.fixture(scope="module")
+def keyed_core(keys_file) -> CoreProcess:
+    """A core that needs the keys of `keys_file`."""
+    core = start_secure_core(keys_file.parent, "--api-keys", str(keys_file))
+    yield core
+    core.stop()

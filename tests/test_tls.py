@@ -2,14 +2,12 @@
 with a TLS channel to the core, the SDK and CLI with --ca, mutual TLS, and SIGHUP reload."""
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import signal
 import ssl
 import subprocess
 import sys
-import time
 
 import grpc
 import numpy as np
@@ -22,7 +20,7 @@ from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16, wer
 from tests.bridges.bridge_helpers import recv_all, start_bridge
 from tests.conftest import ROOT, free_port
 from tests.core.grpc_helpers import audio_requests, config, recognize
-from tests.security_helpers import client_credentials, make_pki, start_secure_core
+from tests.security_helpers import client_credentials, make_pki, start_secure_core, wait_for_log
 
 TEXT = UTTERANCES[1]
 
@@ -137,10 +135,7 @@ async def test_certificates_are_reloaded_on_sighup(pki, tmp_path):
         shutil.copy(renewed.server_cert, cert)
         shutil.copy(renewed.server_key, key)
         core.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "TLS certificate reloaded" not in core.log():
-            assert time.monotonic() < deadline, core.log()[-2000:]
-            await asyncio.sleep(0.1)
+        await wait_for_log(core.log, "TLS certificate reloaded")
         call = await recognize(core.address, [config()], timeout=10, credentials=client_credentials(renewed))
         assert call.code == grpc.StatusCode.OK, call.message
     finally:
@@ -171,10 +166,7 @@ async def test_a_bridges_wss_certificate_is_reloaded_on_sighup(tls_core, pki, tm
         shutil.copy(renewed.server_cert, cert)
         shutil.copy(renewed.server_key, key)
         bridge.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "TLS certificate reloaded" not in bridge.log():
-            assert time.monotonic() < deadline, bridge.log()[-2000:]
-            await asyncio.sleep(0.1)
+        await wait_for_log(bridge.log, "TLS certificate reloaded")
         async with websockets.connect(url, ssl=trusting(renewed.ca), open_timeout=5) as ws:
             await ws.ping()
     finally:

@@ -14,25 +14,13 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from bridge_helpers import BridgeProcess, recv_all, recv_json, start_bridge
+from bridge_helpers import recv_all, recv_json, start_bridge
 from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16, wer
-from tests.security_helpers import GOOGLE_ONLY, KEYS_TOML, LATER, SOLO, WEB, start_secure_core
+from tests.security_helpers import GOOGLE_ONLY, KEYS_TOML, LATER, SOLO, WEB, keyed_core, keys_file
+
+__all__ = ["keyed_core", "keys_file"]  # fixtures
 
 TEXT = UTTERANCES[0]
-
-
-@pytest.fixture(scope="module")
-def keys_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bridge-keys") / "keys.toml"
-    path.write_text(KEYS_TOML)
-    return path
-
-
-@pytest.fixture(scope="module")
-def keyed_core(keys_file):
-    core = start_secure_core(keys_file.parent, "--api-keys", str(keys_file))
-    yield core
-    core.stop()
 
 
 @pytest.fixture(scope="module")

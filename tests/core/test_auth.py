@@ -15,21 +15,9 @@ from grpc_health.v1 import health_pb2
 from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16, wer
 from tests.core.grpc_helpers import audio_requests, config, recognize
 from tests.security_helpers import (GOOGLE_ONLY, KEYS_TOML, LATER, SHORT, SOLO, WEB, WHISPER_ONLY, bearer,
-                                    health_status, start_secure_core)
+                                    health_status, keyed_core, keys_file, start_secure_core)
 
-
-@pytest.fixture(scope="module")
-def keys_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "keys.toml"
-    path.write_text(KEYS_TOML)
-    return path
-
-
-@pytest.fixture(scope="module")
-def keyed_core(keys_file):
-    core = start_secure_core(keys_file.parent, "--api-keys", str(keys_file))
-    yield core
-    core.stop()
+__all__ = ["keyed_core", "keys_file"]  # fixtures
 
 
 @pytest.fixture(scope="module")
