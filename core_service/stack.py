@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+
+from .logs import FORMATS, configure_logging
 
 log = logging.getLogger("stack")
 
@@ -57,15 +60,18 @@ def wait_healthy(address: str, proc: subprocess.Popen, timeout: float = 300.0) -
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="", help="interface for the core and the bridges "
                                                    "(default: loopback only, as no API keys are given)")
     parser.add_argument("--core-port", type=int, default=50051)
     parser.add_argument("--port-offset", type=int, default=0, help="added to every bridge port (to run a second stack)")
     parser.add_argument("--only", default="", help="comma-separated bridges to start (default: all)")
+    parser.add_argument("--log-format", default=os.environ.get("ASR_LOG_FORMAT", "text"), choices=FORMATS,
+                        help="text, or json (one object per line) for every process")
     parser.add_argument("core_args", nargs="*", help="extra flags for the core (after --)")
     args = parser.parse_args()
+    configure_logging("INFO", args.log_format)
+    os.environ["ASR_LOG_FORMAT"] = args.log_format  # the core and the bridges read it
 
     procs: list[tuple[str, subprocess.Popen]] = []
     stopping = False
@@ -76,6 +82,8 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    # SIGHUP (re-read API keys and certificates) goes to every process of the stack.
+    signal.signal(signal.SIGHUP, lambda *_: [p.send_signal(signal.SIGHUP) for _, p in procs if p.poll() is None])
 
     host = ["--host", args.host] if args.host else []  # else each process picks loopback itself
     core = subprocess.Popen([sys.executable, "-m", "core_service", *host,
