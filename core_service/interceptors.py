@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import time
 from collections import deque
@@ -38,8 +37,6 @@ EXEMPT_PREFIX = "/grpc.health.v1.Health/"
 # flight can reach asyncio clients as INTERNAL (grpc/grpc#36066).
 FIRST_MESSAGE_WAIT_SECONDS = 0.5
 KEY_BUSY_RETRY_SECONDS = 1.0
-
-CURRENT_KEY: contextvars.ContextVar[str] = contextvars.ContextVar("api_key_name", default="")
 
 _BYTES_PER_SAMPLE = {asr_pb2.AUDIO_ENCODING_UNSPECIFIED: 2, asr_pb2.AUDIO_ENCODING_LINEAR16: 2,
                      asr_pb2.AUDIO_ENCODING_FLOAT32: 4, asr_pb2.AUDIO_ENCODING_INT32: 4}
@@ -147,7 +144,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def _recognize(self, inner, key: ApiKey):
         async def behavior(request_iterator, context: grpc.aio.ServicerContext):
-            CURRENT_KEY.set(key.name)
             self._open[key.name] = self._open.get(key.name, 0) + 1
             metrics.KEY_STREAMS_ACTIVE.labels(key.name).inc()
             log.info("stream opened with key %s (%d/%s open)", key.name, self._open[key.name],
