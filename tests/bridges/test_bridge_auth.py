@@ -126,8 +126,9 @@ DIALECTS: dict[str, tuple[str, Client]] = {
 @pytest.fixture(scope="module")
 def keyed_bridges(keyed_core, keys_file, tmp_path_factory):
     directory = tmp_path_factory.mktemp("keyed-bridges")
+    extra = {"funasr": ("--language", "en")}  # the test speech is English
     bridges = {name: start_bridge(directory, name, keyed_core.address, "--api-keys", str(keys_file),
-                                  "--allowed-origins", "https://app.example")
+                                  "--allowed-origins", "https://app.example", *extra.get(name, ()))
                for name in DIALECTS}
     yield bridges
     for bridge in bridges.values():
