@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import sys
 
 from bridges.core_client import parse_core_addresses
 from bridges.runtime import Bridge, DialectSpec, build_parser
+from core_service.logs import configure_logging
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -18,6 +18,7 @@ async def serve_until_signalled(bridge: Bridge) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, bridge.reload)
     await bridge.start()
     await stop.wait()
     await bridge.shutdown()
@@ -25,7 +26,7 @@ async def serve_until_signalled(bridge: Bridge) -> None:
 
 def main(spec: DialectSpec, argv: list[str] | None = None) -> None:
     options = build_parser(spec).parse_args(argv)
-    logging.basicConfig(level=options.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    configure_logging(options.log_level, options.log_format, LOG_FORMAT)
     try:
         cores = parse_core_addresses(options.core or os.environ.get("ASR_CORE") or "localhost:50051")
     except ValueError as exc:

@@ -18,6 +18,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
+from bridges.auth import core_metadata
 from bridges.codec import CoreError
 
 log = logging.getLogger("bridges.core")
@@ -96,10 +97,18 @@ def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
 class CorePool:
     """Channels to one or more cores, handed out round robin."""
 
-    def __init__(self, addresses: list[str]) -> None:
+    def __init__(self, addresses: list[str], credentials: grpc.ChannelCredentials | None = None) -> None:
         self.addresses = list(addresses)
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._next = itertools.count()
+        self._credentials = credentials  # None = plaintext
+        self._retired: list[grpc.aio.Channel] = []  # channels of old credentials, closed at the end
+
+    def set_credentials(self, credentials: grpc.ChannelCredentials) -> None:
+        """New TLS material (SIGHUP): new sessions use new channels; open ones keep theirs."""
+        self._credentials = credentials
+        self._retired += self._channels.values()
+        self._channels = {}
 
     def rotation(self) -> list[str]:
         """All addresses, starting with the next one in round-robin order."""
@@ -109,14 +118,16 @@ class CorePool:
     def stub(self, address: str) -> asr_pb2_grpc.RecognizerServiceStub:
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = (grpc.aio.secure_channel(address, self._credentials, options=CHANNEL_OPTIONS)
+                       if self._credentials is not None else grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS))
             self._channels[address] = channel
         return asr_pb2_grpc.RecognizerServiceStub(channel)
 
     async def close(self) -> None:
-        for channel in self._channels.values():
+        for channel in [*self._channels.values(), *self._retired]:
             await channel.close(grace=None)
         self._channels.clear()
+        self._retired.clear()
 
 
 class CoreStream:
@@ -159,7 +170,7 @@ class CoreStream:
         failures: list[str] = []
         last: CoreError | None = None
         for address in self._pool.rotation():
-            call = self._pool.stub(address).Recognize()
+            call = self._pool.stub(address).Recognize(metadata=core_metadata())
             self._call = call
             try:
                 await call.write(asr_pb2.RecognizeRequest(config=self._config))

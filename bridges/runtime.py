@@ -56,9 +56,12 @@ from urllib.parse import parse_qsl
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from bridges import edge, metrics
+from bridges.auth import FORWARDED_KEY, request_secret
 from bridges.codec import Close, Codec
 from bridges.core_client import DEFAULT_CORE, CorePool, parse_core_addresses
 from bridges.session import SessionPump
+from core_service.logs import SESSION_ID
 
 log = logging.getLogger("bridges.runtime")
 
@@ -109,7 +112,8 @@ def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
     limits = spec.limits
     parser = argparse.ArgumentParser(prog=f"python -m bridges.{spec.name}",
                                      description=f"{spec.name} WebSocket bridge to the asr.v1 core")
-    parser.add_argument("--host", default="0.0.0.0", help="interface to listen on")
+    parser.add_argument("--host", default="", help="interface to listen on (default: 127.0.0.1 without --api-keys, "
+                                                   "0.0.0.0 with)")
     parser.add_argument("--port", type=int, default=spec.default_port, help="WebSocket port (0 = any free port)")
     parser.add_argument("--core", default=None,
                         help="core address HOST:PORT, or a comma-separated list to load-balance "
@@ -123,6 +127,7 @@ def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
     parser.add_argument("--drain-grace", type=float, default=limits.drain_grace,
                         help="seconds a finishing session may wait for its last results")
     parser.add_argument("--log-level", default="INFO")
+    edge.add_arguments(parser)
     if spec.add_arguments is not None:
         spec.add_arguments(parser)
     return parser
@@ -138,7 +143,10 @@ class Bridge:
                               max_message_bytes=options.max_message_bytes,
                               max_session_seconds=options.max_session_seconds or None,
                               idle_timeout=options.idle_timeout or None, drain_grace=options.drain_grace)
-        self.pool = CorePool(cores)
+        self.edge = edge.BridgeEdge.from_options(spec.name, options)
+        self.pool = CorePool(cores, credentials=self.edge.core_credentials)
+        # Upgrade checks, in order; the first to answer with a response refuses the upgrade.
+        self._request_hooks = [self._route, self.edge.guard.process_request]
         self._regex = spec.path_regex()
         self._server: Server | None = None
         self._sessions: dict[str, SessionPump] = {}
@@ -162,11 +170,20 @@ class Bridge:
         # The socket limit is a backstop well above the dialect limit: frames between the two
         # reach the codec (frame_too_large) and get the dialect's own error shape.
         backstop = max(4 * self.limits.max_message_bytes, 4 * 1024 * 1024)
-        self._server = await serve(self._handle, self.options.host, self.options.port,
-                                   process_request=self._route, max_size=backstop,
+        self._server = await serve(self._handle, self.edge.host, self.options.port,
+                                   process_request=self._process_request, max_size=backstop,
+                                   ssl=self.edge.ssl.context if self.edge.ssl else None,
                                    ping_interval=20, ping_timeout=20, close_timeout=5)
-        log.info("bridge=%s listening on %s:%d path=%s cores=%s", self.spec.name, self.options.host,
-                 self.port, self.spec.path, ",".join(self.pool.addresses))
+        self.edge.start_metrics(self.options.metrics_port)
+        log.info("bridge=%s listening on %s://%s:%d%s cores=%s%s", self.spec.name, self.edge.scheme, self.edge.host,
+                 self.port, self.spec.path, ",".join(self.pool.addresses),
+                 " (TLS)" if self.edge.core_credentials else "")
+
+    def reload(self) -> None:
+        """SIGHUP: re-read API keys and certificates; open sessions are not touched."""
+        credentials = self.edge.reload(self.options)
+        if credentials is not None:
+            self.pool.set_credentials(credentials)
 
     async def shutdown(self) -> None:
         """Stop accepting, let open sessions finish (bounded by drain_grace), close."""
@@ -184,6 +201,13 @@ class Bridge:
         await self.pool.close()
         log.info("bridge=%s stopped", self.spec.name)
 
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        for hook in self._request_hooks:
+            response = hook(connection, request)
+            if response is not None:
+                return response
+        return None
+
     def _route(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if not self._regex.match(path):
@@ -195,6 +219,8 @@ class Bridge:
         match = self._regex.match(path)
         params = match.groupdict() if match else {}
         session_id = f"{self.spec.name}-{next(self._ids)}"
+        SESSION_ID.set(session_id)
+        FORWARDED_KEY.set(request_secret(ws.request))  # read by the core call (bridges/auth.py)
         peer = "%s:%s" % tuple(ws.remote_address[:2]) if ws.remote_address else "?"
         query = dict(parse_qsl(ws.request.path.partition("?")[2]))
         info = ConnectionInfo(path, params, peer, session_id, query)
@@ -214,6 +240,9 @@ class Bridge:
                 # frame); its idle timeout bounds the wait. Otherwise the connection ends here.
                 log.debug("session=%s refused (%s); the codec answers", session_id, refusal[0])
         task = asyncio.current_task()
+        metrics.connection_opened(self.spec.name)
+        if not serving:
+            metrics.refused(self.spec.name, refusal[0])
         if serving:
             self._sessions[session_id] = pump
             if unique is not None:
@@ -239,6 +268,8 @@ class Bridge:
                     del self._unique[unique]
                 if task is not None:
                     self._tasks.discard(task)
+            metrics.connection_closed(self.spec.name, metrics.outcome(not serving, pump.stats.end,
+                                                                      pump.stats.close_code))
             log.info("session_end %s", pump.summary())
 
     def _refusal(self, unique: str | None) -> tuple[str, str] | None:

@@ -18,6 +18,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from asr.v1 import asr_pb2
+from bridges import metrics
 from bridges.codec import (Action, Close, Codec, EndAudio, SendAudio, SendControl, SendJson,
                            StartStream)
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreResponse, CoreStream
@@ -113,7 +114,9 @@ class SessionPump:
         try:
             async for message in self.ws:
                 size = len(message) if isinstance(message, bytes) else len(message.encode())
+                metrics.frame_in(self.dialect, message, size)
                 if size > self.max_message_bytes:
+                    metrics.frame_rejected(self.dialect, "too_large")
                     self._events.put_nowait(FrameTooLarge(size))
                 else:
                     self._events.put_nowait(ClientFrame(message))
@@ -150,6 +153,7 @@ class SessionPump:
             self.stats.frames_in += 1
             self.stats.bytes_in += len(event.data)
             if self._draining:
+                metrics.frame_rejected(self.dialect, "after_end")
                 return  # the session is finishing; late frames are dropped
             if isinstance(event.data, bytes):
                 await self._perform(codec.binary_frame(event.data))
@@ -170,6 +174,7 @@ class SessionPump:
         elif isinstance(event, CoreFailed):
             self._core = None
             self.stats.end = f"core error {event.error.code}"
+            metrics.core_error(self.dialect, event.error.code)
             log.warning("session=%s core error %s: %s", self.session_id, event.error.code, event.error.message)
             await self._perform(codec.core_error(event.error))
             await self._close_if_draining()
@@ -264,13 +269,15 @@ class SessionPump:
         self._core = CoreStream(self.pool, config_copy, self._events)
 
     async def _send(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload, ensure_ascii=False)
         try:
-            await self.ws.send(json.dumps(payload, ensure_ascii=False))
+            await self.ws.send(text)
         except ConnectionClosed:
             self.stats.end = self.stats.end or "client vanished"
             self._closed = True
             return
         self.stats.messages_out += 1
+        metrics.sent(self.dialect, len(text.encode()))
         if payload.get("type") == "error":
             self.stats.errors_out += 1
 

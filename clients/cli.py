@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .audio import AudioFileError
 from .errors import RecognizerError, ServerUnreachable
 from .render import StatusLine, engines_table, final_line, partial_status, result_json, summary_json
-from .sdk import RecognizerClient, default_address
+from .sdk import RecognizerClient, default_address, default_api_key
 from .types import Event, Result, SessionStarted, StreamConfig, Summary
 
 log = logging.getLogger("clients.cli")
@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--server", default=default_address(), metavar="HOST:PORT",
                        help="core address (default: $ASR_SERVER or localhost:50051)")
         p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="deadline for the whole call")
+        p.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's CAs")
+        p.add_argument("--ca", default=None, metavar="PEM", help="connect over TLS, trusting this CA (implies --tls)")
+        p.add_argument("--api-key", default=default_api_key(), metavar="KEY",
+                       help="API key sent as `authorization: Bearer` (default: $ASR_API_KEY)")
 
     t = sub.add_parser("transcribe", help="transcribe an audio file (WAV, FLAC, MP3, OGG, anything FFmpeg reads)")
     t.add_argument("file")
@@ -112,7 +116,8 @@ async def transcribe(args: argparse.Namespace) -> int:
     )
     printer = TranscribePrinter(as_json=args.json, word_times=args.word_times)
     try:
-        async with RecognizerClient(args.server, timeout=args.timeout) as client:
+        async with RecognizerClient(args.server, timeout=args.timeout, tls=args.tls, ca=args.ca,
+                                    api_key=args.api_key) as client:
             transcript = await client.transcribe_file(
                 args.file, config, realtime=args.realtime, chunk_ms=args.chunk_ms, on_event=printer
             )
@@ -124,7 +129,8 @@ async def transcribe(args: argparse.Namespace) -> int:
 
 
 async def engines(args: argparse.Namespace) -> int:
-    async with RecognizerClient(args.server, timeout=args.timeout) as client:
+    async with RecognizerClient(args.server, timeout=args.timeout, tls=args.tls, ca=args.ca,
+                                    api_key=args.api_key) as client:
         listing = await client.list_engines()
     if args.json:
         print(json.dumps(listing.to_dict(), indent=2, ensure_ascii=False))
@@ -162,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _hint(exc: RecognizerError) -> str:
+    if exc.code.name == "UNAUTHENTICATED":
+        return "\nThe server needs an API key: pass --api-key KEY or set ASR_API_KEY."
     if exc.code.name == "DEADLINE_EXCEEDED":
         return "\nThe call took longer than --timeout allows; raise it or leave it out."
     if exc.retry_after is not None:

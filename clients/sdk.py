@@ -50,6 +50,23 @@ def default_address() -> str:
     return os.environ.get("ASR_SERVER") or DEFAULT_SERVER
 
 
+def default_api_key() -> str | None:
+    """$ASR_API_KEY, else no key."""
+    return os.environ.get("ASR_API_KEY") or None
+
+
+def open_channel(address: str, *, tls: bool = False, ca: str | Path | None = None,
+                 options: Iterable[tuple[str, object]] = ()) -> grpc.aio.Channel:
+    """A plaintext channel, or with `tls` (or a `ca` PEM to trust) a TLS one."""
+    if not (tls or ca):
+        return grpc.aio.insecure_channel(address, options=list(options))
+    try:
+        roots = Path(ca).read_bytes() if ca else None  # None = the system's trusted roots
+    except OSError as exc:
+        raise ValueError(f"cannot read the CA file {ca}: {exc.strerror or exc}") from None
+    return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(roots), options=list(options))
+
+
 @dataclass
 class Transcript:
     """The outcome of a whole recognition session."""
@@ -74,10 +91,17 @@ class RecognizerClient:
         timeout: float | None = None,
         channel: grpc.aio.Channel | None = None,
         options: Iterable[tuple[str, object]] = (),
+        tls: bool = False,
+        ca: str | Path | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.address = address or default_address()
         self.timeout = timeout  # per-call deadline in seconds; None = no deadline
-        self._channel = channel or grpc.aio.insecure_channel(self.address, options=list(options))
+        self._channel = channel or open_channel(self.address, tls=tls, ca=ca, options=options)
+        api_key = api_key or default_api_key()
+        # Sent as call metadata: works on TLS and plaintext channels alike (a plaintext channel
+        # on a network exposes the key, hence TLS whenever the server is not on this machine).
+        self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
         self._stub = asr_pb2_grpc.RecognizerServiceStub(self._channel)
 
     async def __aenter__(self) -> RecognizerClient:
@@ -91,7 +115,8 @@ class RecognizerClient:
 
     async def list_engines(self) -> EngineList:
         try:
-            reply = await self._stub.ListEngines(asr_pb2.ListEnginesRequest(), timeout=self.timeout or 30.0)
+            reply = await self._stub.ListEngines(asr_pb2.ListEnginesRequest(), timeout=self.timeout or 30.0,
+                                                  metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, self.address) from None
         return engines_from_proto(reply)
@@ -107,7 +132,7 @@ class RecognizerClient:
         An exception raised by `audio_chunks` cancels the call and is re-raised here.
         """
         config = config or StreamConfig()
-        call = self._stub.Recognize(timeout=self.timeout)
+        call = self._stub.Recognize(timeout=self.timeout, metadata=self._metadata)
         accepted = asyncio.Event()
         writer = asyncio.create_task(self._write(call, config, audio_chunks, accepted), name="recognize-writer")
         try:
@@ -227,20 +252,22 @@ def _raise_source_error(writer: asyncio.Task) -> None:
 class Recognizer:
     """Blocking convenience wrapper: each call runs its own event loop and channel."""
 
-    def __init__(self, address: str | None = None, *, timeout: float | None = None) -> None:
+    def __init__(self, address: str | None = None, *, timeout: float | None = None, tls: bool = False,
+                 ca: str | Path | None = None, api_key: str | None = None) -> None:
         self.address = address or default_address()
         self.timeout = timeout
+        self._connect = dict(timeout=timeout, tls=tls, ca=ca, api_key=api_key)
 
     def list_engines(self) -> EngineList:
         async def run() -> EngineList:
-            async with RecognizerClient(self.address, timeout=self.timeout) as client:
+            async with RecognizerClient(self.address, **self._connect) as client:
                 return await client.list_engines()
 
         return asyncio.run(run())
 
     def transcribe_file(self, path: str | Path, config: StreamConfig | None = None, **kw) -> Transcript:
         async def run() -> Transcript:
-            async with RecognizerClient(self.address, timeout=self.timeout) as client:
+            async with RecognizerClient(self.address, **self._connect) as client:
                 return await client.transcribe_file(path, config, **kw)
 
         return asyncio.run(run())
@@ -252,11 +279,11 @@ class Recognizer:
         step = max(1, (config.sample_rate_hertz or SAMPLE_RATE) * chunk_ms // 1000) * frame
 
         async def run() -> list[Event]:
-            async with RecognizerClient(self.address, timeout=self.timeout) as client:
+            async with RecognizerClient(self.address, **self._connect) as client:
                 chunks = [pcm16[i:i + step] for i in range(0, len(pcm16), step)]
                 return [event async for event in client.stream(chunks, config)]
 
         return asyncio.run(run())
 
 
-__all__ = ["RecognizerClient", "Recognizer", "RecognizerError", "Transcript", "default_address"]
+__all__ = ["RecognizerClient", "Recognizer", "RecognizerError", "Transcript", "default_address", "default_api_key"]

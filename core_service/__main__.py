@@ -1,15 +1,14 @@
 """python -m core_service: run the asr.v1 gRPC server."""
 import asyncio
-import logging
 
 from .config import ServerConfig
+from .logs import configure_logging
 from .server import serve
 
 
 def main() -> None:
     config = ServerConfig.from_args()
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level, config.log_format)
     asyncio.run(serve(config))
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 
 @dataclass
 class ServerConfig:
-    host: str = field(default="0.0.0.0", metadata={"help": "address to listen on"})
+    host: str = field(default="", metadata={"help": "address to listen on (default: 127.0.0.1 without --api-keys, 0.0.0.0 with)"})
     port: int = field(default=50051, metadata={"help": "gRPC port"})
     engine: str = field(default="whisper", metadata={"help": "default engine for sessions that name none"})
     model: str = field(default="", metadata={"help": "default model of the default engine (empty = engine default)"})
@@ -34,6 +34,13 @@ class ServerConfig:
     preload: str = field(default="", metadata={"help": "comma-separated engine[:model] list to load at start-up"})
     grace: float = field(default=30.0, metadata={"help": "seconds open streams get to finish on shutdown"})
     log_level: str = field(default="INFO", metadata={"help": "logging level"})
+    # Security and observability (issue 9): core_service/edge.py wires these up.
+    api_keys: str = field(default="", metadata={"help": "TOML file of [[key]] tables; every RPC but health then needs a key (reloaded on SIGHUP)"})
+    tls_cert: str = field(default="", metadata={"help": "PEM certificate chain: serve gRPC over TLS (with --tls-key; reloaded on SIGHUP)"})
+    tls_key: str = field(default="", metadata={"help": "PEM private key of --tls-cert"})
+    tls_client_ca: str = field(default="", metadata={"help": "PEM CA: require client certificates signed by it (mutual TLS)"})
+    metrics_port: int = field(default=0, metadata={"help": "serve Prometheus /metrics on this port (0 = off)"})
+    log_format: str = field(default="text", metadata={"help": "text, or json: one JSON object per line"})
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> "ServerConfig":

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
@@ -61,6 +63,7 @@ class DecodeScheduler(Generic[Req, Res]):
 
     def __init__(self, decode: Callable[[list[Req]], list[Res]], *, name: str, max_batch: int = 1, workers: int = 1):
         self._decode = decode
+        self.name = name
         self._max_batch = max(1, max_batch)
         self.workers = max(1, workers)
         self._cond = threading.Condition()
@@ -141,6 +144,7 @@ class DecodeScheduler(Generic[Req, Res]):
             else:
                 self.stats.partials += len(batch)
             self.stats.recent.append((finished, busy, batch[0].priority, max(started - j.enqueued for j in batch)))
+            metrics.observe_decode(self.name, batch[0].priority == FINAL, [started - j.enqueued for j in batch], busy)
             for job, result in zip(batch, results):
                 job.loop.call_soon_threadsafe(_set_result, job.future, (result, busy))
 

@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .config import ServerConfig
+from .edge import CoreEdge
 from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
 from .servicer import RecognizerServicer
@@ -33,7 +34,9 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
 
 async def serve(config: ServerConfig) -> None:
     registry = build_registry(config)
-    server = grpc.aio.server(options=[
+    edge = CoreEdge.from_config(config, registry.canonical, registry.default)  # keys, TLS, host, metrics
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, edge.reload)
+    server = grpc.aio.server(interceptors=edge.interceptors, options=[
         # our own cap (max_audio_message_bytes) answers with INVALID_ARGUMENT; gRPC's must be larger
         ("grpc.max_receive_message_length", config.max_audio_message_bytes + (4 << 20)),
         ("grpc.keepalive_permit_without_calls", 1),
@@ -45,12 +48,12 @@ async def serve(config: ServerConfig) -> None:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
-    address = f"{config.host}:{config.port}"
-    if server.add_insecure_port(address) == 0:
+    address = f"{edge.host}:{config.port}"
+    if edge.add_port(server, address) == 0:
         raise SystemExit(f"cannot listen on {address}; is another server using port {config.port}?")
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
-    log.info("listening on %s; loading the default engine %s", address, registry.default)
+    log.info("listening on %s (%s); loading the default engine %s", address, edge.scheme, registry.default)
 
     engine = registry.get()
     await engine.warm_up()

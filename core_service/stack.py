@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+
+from .logs import FORMATS, configure_logging
 
 log = logging.getLogger("stack")
 
@@ -57,14 +60,18 @@ def wait_healthy(address: str, proc: subprocess.Popen, timeout: float = 300.0) -
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="0.0.0.0", help="interface for the core and the bridges")
+    parser.add_argument("--host", default="", help="interface for the core and the bridges "
+                                                   "(default: loopback only, as no API keys are given)")
     parser.add_argument("--core-port", type=int, default=50051)
     parser.add_argument("--port-offset", type=int, default=0, help="added to every bridge port (to run a second stack)")
     parser.add_argument("--only", default="", help="comma-separated bridges to start (default: all)")
+    parser.add_argument("--log-format", default=os.environ.get("ASR_LOG_FORMAT", "text"), choices=FORMATS,
+                        help="text, or json (one object per line) for every process")
     parser.add_argument("core_args", nargs="*", help="extra flags for the core (after --)")
     args = parser.parse_args()
+    configure_logging("INFO", args.log_format)
+    os.environ["ASR_LOG_FORMAT"] = args.log_format  # the core and the bridges read it
 
     procs: list[tuple[str, subprocess.Popen]] = []
     stopping = False
@@ -75,8 +82,11 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    # SIGHUP (re-read API keys and certificates) goes to every process of the stack.
+    signal.signal(signal.SIGHUP, lambda *_: [p.send_signal(signal.SIGHUP) for _, p in procs if p.poll() is None])
 
-    core = subprocess.Popen([sys.executable, "-m", "core_service", "--host", args.host,
+    host = ["--host", args.host] if args.host else []  # else each process picks loopback itself
+    core = subprocess.Popen([sys.executable, "-m", "core_service", *host,
                              "--port", str(args.core_port), *args.core_args])
     procs.append(("core", core))
     core_address = f"127.0.0.1:{args.core_port}"
@@ -88,7 +98,7 @@ def main() -> None:
         if importlib.util.find_spec(f"bridges.{b.name}") is None:
             log.warning("bridge %s is not installed; skipped", b.name)
             continue
-        procs.append((b.name, subprocess.Popen([sys.executable, "-m", f"bridges.{b.name}", "--host", args.host,
+        procs.append((b.name, subprocess.Popen([sys.executable, "-m", f"bridges.{b.name}", *host,
                                                 "--port", str(b.port + args.port_offset), "--core", core_address])))
         log.info("%-12s ws://%s:%d%s", b.name, "localhost", b.port + args.port_offset, b.path)
     log.info("core         grpc://localhost:%d  (asr.v1.RecognizerService; Ctrl-C stops everything)", args.core_port)

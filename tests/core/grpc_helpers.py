@@ -60,8 +60,11 @@ def audio_requests(pcm: bytes, chunk: int = 3200) -> list[asr_pb2.RecognizeReque
     return [asr_pb2.RecognizeRequest(audio=pcm[i:i + chunk]) for i in range(0, len(pcm), chunk)]
 
 
-async def recognize(address: str, requests, pace: float = 0.0, timeout: float = 120.0) -> Call:
-    """Send `requests` (sleeping `pace` s between them) and collect every response and the status."""
+async def recognize(address: str, requests, pace: float = 0.0, timeout: float = 120.0, *,
+                    metadata: tuple[tuple[str, str], ...] | None = None,
+                    credentials: grpc.ChannelCredentials | None = None) -> Call:
+    """Send `requests` (sleeping `pace` s between them) and collect every response and the status;
+    with `metadata` (e.g. an API key) and over TLS with `credentials`."""
     call = Call()
 
     async def gen():
@@ -70,9 +73,11 @@ async def recognize(address: str, requests, pace: float = 0.0, timeout: float = 
             if pace:
                 await asyncio.sleep(pace)
 
-    async with grpc.aio.insecure_channel(address) as channel:
+    channel = (grpc.aio.secure_channel(address, credentials) if credentials is not None
+               else grpc.aio.insecure_channel(address))
+    async with channel:
         stub = asr_pb2_grpc.RecognizerServiceStub(channel)
-        rpc = stub.Recognize(gen(), timeout=timeout)
+        rpc = stub.Recognize(gen(), timeout=timeout, metadata=metadata)
         try:
             async for response in rpc:
                 call.responses.append(response)
