@@ -36,6 +36,7 @@ from .base import (
     ModelDescription, SessionSettings,
 )
 from .native_streaming import NativeStream, SegmentPolicy, UtteranceDecoder
+from .speechbrain_weights import check_loaded
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class TransducerModel:
             source=path, savedir=path, local_strategy=LocalStrategy.NO_LINK,
             fetch_config=FetchConfig(allow_network=False), run_opts={"device": "cpu"},
         )
+        check_loaded(self.asr, opts.model_dir)  # strict=False loading would accept any weights
         self.config = DynChunkTrainConfig(opts.chunk_size, opts.left_context_chunks)
         self.chunk_samples = self.asr.get_chunk_size_frames(self.config)
         self.final_chunks = self.asr.hparams.fea_streaming_extractor.get_recommended_final_chunk_count(
@@ -158,11 +160,12 @@ class SpeechBrainEngine(Engine):
     def __init__(self, **overrides: Any):
         self.opts = SpeechBrainOptions.from_env(**overrides)
         self._model: TransducerModel | None = None
+        self._load_error = ""  # why the weights were refused, once a load has failed
         self._load_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max(1, self.opts.workers), thread_name_prefix="speechbrain")
 
     def describe(self) -> EngineDescription:
-        reason = missing_reason(self.opts)
+        reason = missing_reason(self.opts) or self._load_error
         model = ModelDescription(
             name=MODEL_NAME, aliases=MODEL_ALIASES, available=not reason, unavailable_reason=reason,
             multilingual=False, source=self.opts.model_dir or "ASR_SPEECHBRAIN_MODEL_DIR (unset)",
@@ -192,7 +195,7 @@ class SpeechBrainEngine(Engine):
                 f"recognizes {self.opts.language!r} (set ASR_SPEECHBRAIN_LANGUAGE for another model)",
                 field_name="config.language",
             )
-        reason = missing_reason(self.opts)
+        reason = missing_reason(self.opts) or self._load_error
         if reason:
             raise EngineUnavailable(f"SpeechBrain engine unavailable: {reason}")
         settings.engine, settings.model = self.name, MODEL_NAME
@@ -205,6 +208,9 @@ class SpeechBrainEngine(Engine):
                 log.info("loading SpeechBrain model from %s", self.opts.model_dir)
                 try:
                     self._model = TransducerModel(self.opts)
+                except EngineUnavailable as exc:
+                    self._load_error = exc.message
+                    raise
                 except Exception as exc:
                     raise EngineUnavailable(
                         f"SpeechBrain could not load {self.opts.model_dir}: {exc}. "
