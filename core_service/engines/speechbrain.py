@@ -13,7 +13,6 @@ Environment (keyword arguments of `SpeechBrainEngine` override them):
                                        (640 ms for the LibriSpeech conformer)
   ASR_SPEECHBRAIN_LEFT_CONTEXT_CHUNKS  DynChunkTrainConfig left_context_chunks, default 4
   ASR_SPEECHBRAIN_LANGUAGE             language the model recognizes, default "en"
-  ASR_SPEECHBRAIN_THREADS              torch CPU threads, default 2
   ASR_SPEECHBRAIN_WORKERS              sessions decoding at the same time, default 2
   ASR_SPEECHBRAIN_MAX_SEGMENT_SECONDS  force a final after this much continuous speech, default 30
 """
@@ -35,6 +34,7 @@ from .base import (
     Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
     ModelDescription, SessionSettings,
 )
+from . import torch_threads
 from .native_streaming import NativeStream, SegmentPolicy, UtteranceDecoder
 from .speechbrain_weights import check_loaded
 
@@ -51,7 +51,6 @@ class SpeechBrainOptions:
     chunk_size: int = 16
     left_context_chunks: int = 4
     language: str = "en"
-    threads: int = 2
     workers: int = 2
     max_segment_seconds: float = 30.0
 
@@ -63,7 +62,6 @@ class SpeechBrainOptions:
             chunk_size=int(env("ASR_SPEECHBRAIN_CHUNK_SIZE", "16")),
             left_context_chunks=int(env("ASR_SPEECHBRAIN_LEFT_CONTEXT_CHUNKS", "4")),
             language=env("ASR_SPEECHBRAIN_LANGUAGE", "en"),
-            threads=int(env("ASR_SPEECHBRAIN_THREADS", "2")),
             workers=int(env("ASR_SPEECHBRAIN_WORKERS", "2")),
             max_segment_seconds=float(env("ASR_SPEECHBRAIN_MAX_SEGMENT_SECONDS", "30")),
         )
@@ -102,7 +100,7 @@ class TransducerModel:
         from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
         from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 
-        torch.set_num_threads(max(1, opts.threads))
+        torch_threads.apply()  # process-wide, set once from the core's --cpu-threads
         self.torch = torch
         path = str(Path(opts.model_dir).resolve())
         self.asr = StreamingASR.from_hparams(

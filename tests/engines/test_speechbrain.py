@@ -36,8 +36,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def sb_core(tiny_model_dir, tmp_path_factory):
     core = start_core(tmp_path_factory.mktemp("core-speechbrain"), "--max-sessions", "8", env={
-        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8",
-        "ASR_SPEECHBRAIN_THREADS": "1"})
+        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8"})
     yield core
     core.stop()
 
@@ -161,7 +160,7 @@ def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
 
     from core_service.engines.speechbrain import SpeechBrainOptions, TransducerDecoder, TransducerModel
 
-    model = TransducerModel(SpeechBrainOptions(model_dir=str(tiny_model_dir), chunk_size=8, threads=1))
+    model = TransducerModel(SpeechBrainOptions(model_dir=str(tiny_model_dir), chunk_size=8))
     audio = speech(UTTERANCES[0])
     whole = TransducerDecoder(model)
     whole.feed(audio)
