@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import zlib
 
 import grpc
@@ -402,19 +403,12 @@ class FakeMetadata:
 async def test_list_engines_names_metadata_server_credentials(tmp_path):
     """On GCE, GKE or Cloud Run there is no key file: Application Default Credentials come from
     the metadata server. A core started with only a (fake) metadata server offers Google."""
-    import os
-
     from asr.v1 import asr_pb2_grpc
 
     metadata = FakeMetadata()
     env = {"GCE_METADATA_HOST": metadata.address, "GCE_METADATA_IP": metadata.address,
            "CLOUDSDK_CONFIG": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": "", "ASR_GOOGLE_ENDPOINT": ""}
-    saved = os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-    try:
-        core = start_core(tmp_path, env=env)
-    finally:
-        if saved is not None:
-            os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = saved
+    core = start_core(tmp_path, env=env)  # an empty variable counts as unset, for google-auth too
     try:
         async with grpc.aio.insecure_channel(core.address) as channel:
             stub = asr_pb2_grpc.RecognizerServiceStub(channel)
@@ -483,3 +477,24 @@ async def test_google_stt_bridge_streams_through_the_google_engine(google_core, 
         m["text"].startswith("speech ") for m in finals), finals
     assert all(m["confidence"] == pytest.approx(0.9) for m in finals)
     assert len(fake.streams) >= 2 and all(s.config.config.language_code == "ar-EG" for s in fake.streams)
+
+
+REAL = os.environ.get("ASR_GOOGLE_REAL_TEST", "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL, reason="set ASR_GOOGLE_REAL_TEST=1 where Google Application Default Credentials "
+                                     "are available (and the network) to run against Speech-to-Text itself")
+async def test_real_google_transcribes_english(tmp_path):
+    from tests.audio_fixtures import PARAGRAPH, wer
+
+    audio = speech(PARAGRAPH)
+    core = start_core(tmp_path, env={"ASR_GOOGLE_ENDPOINT": ""})
+    try:
+        call = await recognize(core.address, [google_config(language="en-US", interim_results=True)]
+                               + audio_requests(to_pcm16(audio)), pace=0.1)  # real time: 100 ms chunks
+    finally:
+        core.stop()
+    assert call.code == grpc.StatusCode.OK, call.message
+    assert wer(PARAGRAPH, call.transcript) < 0.3, call.transcript
+    assert all(f.language == "en-US" for f in call.finals)
