@@ -14,8 +14,8 @@ Environment (keyword arguments of `GoogleEngine` override them):
                                   (e.g. eu-speech.googleapis.com)
   ASR_GOOGLE_LANGUAGE             language when the session names none, default en-US
   ASR_GOOGLE_MODEL                Google model when the session names none, default "default"
-  ASR_GOOGLE_RESTART_SECONDS      open a new Google stream after this much audio or wall time,
-                                  default 290 (Google's limit is ~305 s)
+  ASR_GOOGLE_RESTART_SECONDS      audio budget of one Google stream (re-sent backlog included) and
+                                  its longest life, default 290 (Google fails streams past 305 s)
   ASR_GOOGLE_MAX_BACKLOG_SECONDS  unfinalized audio re-sent to a restarted stream, default 30 (older
                                   audio without a final is silence to Google); below RESTART_SECONDS
   ASR_GOOGLE_CALL_TIMEOUT_SECONDS deadline of one Google streaming call, default 600

@@ -42,6 +42,7 @@ from .google_mapping import (
 log = logging.getLogger(__name__)
 
 _END = None  # request-queue sentinel: half-close the Google stream
+MAX_HELD = 64  # responses of a newer stream held while an older one drains (finals and events)
 
 
 @dataclass(eq=False)  # identity equality and hashing: generations live in a set
@@ -275,6 +276,9 @@ class GoogleStream(EngineStream):
             self.held[-1] = (gen, response)
         else:
             self.held.append((gen, response))
+        while len(self.held) > MAX_HELD:  # an old stream that never ends must not hold up results
+            held_gen, held = self.held.pop(0)
+            self._deliver(held_gen, held)
 
     def _release_held(self) -> None:
         """Deliver held responses whose older streams have all finished (lock held)."""
