@@ -49,6 +49,7 @@ MAX_HELD = 64  # responses of a newer stream held while an older one drains (fin
 class Generation:
     number: int
     start: int  # session sample index where this Google stream's audio begins
+    # bounded by the audio budget: a stream is never sent more than restart_seconds of audio
     requests: "queue.Queue[bytes | None]" = field(default_factory=queue.Queue)
     samples: int = 0  # samples sent into this stream
     backlog: int = 0  # of which re-sent from the previous stream
