@@ -267,18 +267,6 @@ async def test_close_emits_nothing_afterwards(fake):
     await engine.aclose()
 
 
-@pytest.mark.parametrize("google_code, ours", [
-    (grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.OUT_OF_RANGE),
-    (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT),
-    (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
-])
-async def test_an_error_in_a_response_ends_the_session_with_it(google_core, fake, google_code, ours):
-    fake.error_response = google_code
-    call = await recognize(google_core.address, [google_config()] + audio_requests(five_seconds()[:16000]))
-    assert call.code == ours, (call.code, call.message)
-    assert "scripted response error" in call.message and google_code.name in call.message
-
-
 def test_fake_enforces_googles_305_second_limit(fake):
     """The fake fails a stream past 305 s with Google's own error, as the engine must avoid."""
     from google.api_core import exceptions as gexc
@@ -308,17 +296,25 @@ def test_language_codes_come_back_in_bcp47_case():
 
 @pytest.mark.parametrize("google_code, ours", [
     (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT),
+    (grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.OUT_OF_RANGE),
     (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.PERMISSION_DENIED),
     (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNAUTHENTICATED),
     (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE),
     (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
 ])
-async def test_google_errors_map_to_our_status_codes(google_core, fake, google_code, ours):
-    fake.fail_with = google_code
-    call = await recognize(google_core.address, [google_config()] + audio_requests(five_seconds()[:16000]))
+@pytest.mark.parametrize("reported_as", ["call status", "response.error"])
+async def test_google_errors_map_to_our_status_codes(google_core, fake, google_code, ours, reported_as):
+    """Google fails the call, or answers a response whose `error` field is set: either way the
+    session ends with our status and Google's message."""
+    if reported_as == "call status":
+        fake.fail_with = google_code
+    else:
+        fake.error_response = google_code
+    # one audio message: the client is done writing before the error comes (grpc/grpc#36066)
+    call = await recognize(google_core.address, [google_config()] + audio_requests(five_seconds()[:16000], chunk=16000))
     assert call.code == ours, (call.code, call.message)
-    assert "Google" in call.message and google_code.name in call.message
+    assert "Google" in call.message and google_code.name in call.message and "scripted" in call.message
 
 
 async def test_translate_and_unknown_model_are_invalid(google_core):
