@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("google.cloud.speech_v1
 
 RESTART_SECONDS = 6.0
 MAX_BACKLOG_SECONDS = 4.0  # an utterance, the pause before it and the endpoint fit
-IDLE_SECONDS = 0.5
+IDLE_SECONDS = 1.5  # long enough that a busy machine's pauses between messages do not drain
 ENDPOINT_SECONDS = 0.5  # the fake's end-of-speech silence
 BYTES_PER_SECOND = SAMPLE_RATE * 2
 UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
@@ -215,7 +215,7 @@ async def test_a_pause_in_the_audio_half_closes_the_google_stream_in_time(google
     pcm = five_seconds()[:BYTES_PER_SECOND]
     half = len(pcm) // 2
     call = await recognize(google_core.address, [google_config()] + audio_requests(pcm[:half], chunk=half)
-                           + audio_requests(pcm[half:], chunk=half), pace=3 * IDLE_SECONDS)
+                           + audio_requests(pcm[half:], chunk=half), pace=2 * IDLE_SECONDS)
     assert call.code == grpc.StatusCode.OK, call.message
     first, second = fake.streams
     assert bytes(first.audio) == pcm[:half] and bytes(second.audio) == pcm[half:]
@@ -227,11 +227,11 @@ async def test_a_pause_in_the_audio_half_closes_the_google_stream_in_time(google
 async def test_late_final_of_a_drained_stream_keeps_its_own_segment_id(google_core, fake):
     """After an idle drain, Google takes a moment to finalize the old stream while the next
     stream already sends interims: the old final must come first, with its own id."""
-    fake.half_close_delay = 1.0
+    fake.half_close_delay = 2 * IDLE_SECONDS  # the old final comes after the new stream's interims
     clip = to_pcm16(speech(UTTERANCES[0]))
     a, b = clip[:BYTES_PER_SECOND // 2], clip[BYTES_PER_SECOND // 2:BYTES_PER_SECOND]
     call = await recognize(google_core.address, [google_config(interim_results=True)]
-                           + audio_requests(a, chunk=len(a)) + audio_requests(b, chunk=len(b)), pace=1.0)
+                           + audio_requests(a, chunk=len(a)) + audio_requests(b, chunk=len(b)), pace=IDLE_SECONDS + 1.0)
     assert call.code == grpc.StatusCode.OK, call.message
     assert len(fake.streams) == 2
     kinds = [(r.segment_id, r.is_final) for r in call.results]
