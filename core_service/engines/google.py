@@ -14,8 +14,9 @@ Environment (keyword arguments of `GoogleEngine` override them):
                                   (e.g. eu-speech.googleapis.com)
   ASR_GOOGLE_LANGUAGE             language when the session names none, default en-US
   ASR_GOOGLE_MODEL                Google model when the session names none, default "default"
-  ASR_GOOGLE_RESTART_SECONDS      audio budget of one Google stream (re-sent backlog included) and
-                                  its longest life, default 290 (Google fails streams past 305 s)
+  ASR_GOOGLE_RESTART_SECONDS      audio budget of one Google stream (re-sent backlog included),
+                                  default 290 (Google fails streams past 305 s)
+  ASR_GOOGLE_STREAM_LIFE_SECONDS  longest wall-clock life of one Google stream, default 290
   ASR_GOOGLE_MAX_BACKLOG_SECONDS  unfinalized audio re-sent to a restarted stream, default 30 (older
                                   audio without a final is silence to Google); below RESTART_SECONDS
   ASR_GOOGLE_CALL_TIMEOUT_SECONDS deadline of one Google streaming call, default 600
@@ -52,6 +53,7 @@ class GoogleOptions:
     language: str = "en-US"
     model: str = "default"
     restart_seconds: float = 290.0
+    stream_life_seconds: float = 290.0
     idle_seconds: float = 5.0
     max_backlog_seconds: float = 30.0
     call_timeout_seconds: float = 600.0
@@ -67,6 +69,7 @@ class GoogleOptions:
             language=env("ASR_GOOGLE_LANGUAGE", "en-US"),
             model=env("ASR_GOOGLE_MODEL", "default"),
             restart_seconds=float(env("ASR_GOOGLE_RESTART_SECONDS", "290")),
+            stream_life_seconds=float(env("ASR_GOOGLE_STREAM_LIFE_SECONDS", "290")),
             idle_seconds=float(env("ASR_GOOGLE_IDLE_SECONDS", "5")),
             max_backlog_seconds=float(env("ASR_GOOGLE_MAX_BACKLOG_SECONDS", "30")),
             call_timeout_seconds=float(env("ASR_GOOGLE_CALL_TIMEOUT_SECONDS", "600")),
@@ -74,8 +77,9 @@ class GoogleOptions:
         for key, value in overrides.items():
             if value is not None:
                 setattr(opts, key, value)
-        if not 0 < opts.restart_seconds <= 300:
-            raise ValueError("ASR_GOOGLE_RESTART_SECONDS must be in (0, 300]: Google ends streams at ~305 s")
+        if not 0 < opts.restart_seconds <= 300 or not 0 < opts.stream_life_seconds <= 300:
+            raise ValueError("ASR_GOOGLE_RESTART_SECONDS and ASR_GOOGLE_STREAM_LIFE_SECONDS must be in (0, 300]: "
+                             "Google fails streams past 305 s")
         if not 0 <= opts.max_backlog_seconds < opts.restart_seconds:
             raise ValueError("ASR_GOOGLE_MAX_BACKLOG_SECONDS must be at least 0 and below ASR_GOOGLE_RESTART_SECONDS, "
                              "so that every Google stream has room for new audio")
@@ -203,8 +207,9 @@ class GoogleEngine(Engine):
         from .google_stream import GoogleStream
 
         client = await asyncio.get_running_loop().run_in_executor(None, self._make_client)
-        timeout = max(self.opts.call_timeout_seconds, 2 * self.opts.restart_seconds)
+        timeout = max(self.opts.call_timeout_seconds, 2 * self.opts.stream_life_seconds)
         return GoogleStream(client, settings, emit, settings.model, self.opts.restart_seconds, timeout,
+                            stream_life_seconds=self.opts.stream_life_seconds,
                             idle_seconds=self.opts.idle_seconds, max_backlog_seconds=self.opts.max_backlog_seconds)
 
     async def aclose(self) -> None:

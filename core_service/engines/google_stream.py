@@ -5,7 +5,7 @@ Google ends a streaming_recognize call at 305 s of audio, so a session is a chai
 `streaming_recognize` of each generation runs in its own thread, fed by a queue.
 
 - Restart: a stream that would pass its audio budget (`restart_seconds`, backlog included) or
-  that has lived `restart_seconds` is half-closed and replaced. Its further results are
+  that has lived `stream_life_seconds` is half-closed and replaced. Its further results are
   discarded and the new
   stream first re-sends the backlog: the audio accepted since the last final result, capped at
   `max_backlog_seconds` (older unfinalized audio is what Google heard as silence: it sends no
@@ -73,7 +73,7 @@ class Generation:
 class GoogleStream(EngineStream):
     def __init__(self, client: Any, settings: SessionSettings, emit: Emit, model: str,
                  restart_seconds: float, call_timeout: float, idle_seconds: float = 5.0,
-                 max_backlog_seconds: float = 30.0):
+                 max_backlog_seconds: float = 30.0, stream_life_seconds: float = 290.0):
         if not 0 <= max_backlog_seconds < restart_seconds:
             raise ValueError("max_backlog_seconds must be in [0, restart_seconds): each stream needs new audio")
         self.client = client
@@ -81,7 +81,7 @@ class GoogleStream(EngineStream):
         self.emit = emit
         self.model = model
         self.budget = int(restart_seconds * SAMPLE_RATE)  # samples per Google stream, backlog included
-        self.restart_seconds = restart_seconds
+        self.stream_life_seconds = stream_life_seconds
         self.max_backlog = int(max_backlog_seconds * SAMPLE_RATE) * BYTES_PER_SAMPLE  # bytes
         self.call_timeout = call_timeout
         self.idle_seconds = idle_seconds
@@ -154,7 +154,7 @@ class GoogleStream(EngineStream):
         """True when `incoming` more samples would pass the stream's audio budget, or it is old.
         The backlog is below the budget, so a new stream always has room for new audio."""
         return (gen.samples + incoming > self.budget
-                or time.monotonic() - gen.opened_at >= self.restart_seconds)
+                or time.monotonic() - gen.opened_at >= self.stream_life_seconds)
 
     def _cap_backlog(self) -> None:
         """Keep at most max_backlog of unfinalized audio (lock held). Google sends no finals in
@@ -201,7 +201,7 @@ class GoogleStream(EngineStream):
         self._idle_timer = None
         with self.lock:
             if self.gen is not None and not self.closed:
-                log.debug("google stream %d half-closed after %.1f s without audio", self.gen.number,
+                log.info("google stream %d half-closed after %.1f s without audio", self.gen.number,
                           self.idle_seconds)
                 self._half_close()
 
