@@ -145,27 +145,36 @@ class SegmentState:
     in_speech: bool = False  # a new Google stream reports speech begin again: report it once
 
 
-def response_events(response: Any, offset: float, state: SegmentState, language: str) -> list[Event]:
+def response_events(response: Any, offset: float, state: SegmentState, language: str,
+                    until: float | None = None) -> list[Event]:
     """Our events for one StreamingRecognizeResponse of a Google stream that began at `offset`
-    seconds of session audio. Finals advance `state`; interims share the next final's id."""
+    seconds of session audio. Finals advance `state`; interims share the next final's id.
+    With `until` (a stream replaced by a restart), only finals and speech events up to that
+    session time are kept: the audio after it went to the next stream."""
     from google.cloud import speech_v1
 
     events: list[Event] = []
     kind = response.speech_event_type
     activity = speech_v1.StreamingRecognizeResponse.SpeechEventType
+    at = offset + seconds(response.speech_event_time)
+    if until is not None and at > until:
+        kind = activity.SPEECH_EVENT_UNSPECIFIED
     if kind == activity.SPEECH_ACTIVITY_BEGIN and not state.in_speech:
         state.in_speech = True
-        events.append(SpeechBoundary("begin", offset + seconds(response.speech_event_time)))
+        events.append(SpeechBoundary("begin", at))
     elif kind == activity.SPEECH_ACTIVITY_END and state.in_speech:
         state.in_speech = False
-        events.append(SpeechBoundary("end", offset + seconds(response.speech_event_time)))
+        events.append(SpeechBoundary("end", at))
 
     interims = []
     for result in response.results:
         if not result.alternatives:
             continue
         if not result.is_final:
-            interims.append(result)
+            if until is None:
+                interims.append(result)
+            continue
+        if until is not None and offset + seconds(result.result_end_time) > until + 1e-9:
             continue
         alt = result.alternatives[0]
         end = max(offset + seconds(result.result_end_time), state.last_final_end)

@@ -5,12 +5,14 @@ Google ends a streaming_recognize call at 305 s of audio, so a session is a chai
 `streaming_recognize` of each generation runs in its own thread, fed by a queue.
 
 - Restart: a stream that would pass its audio budget (`restart_seconds`, backlog included) or
-  that has lived `stream_life_seconds` is half-closed and replaced. Its further results are
-  discarded and the new
-  stream first re-sends the backlog: the audio accepted since the last final result, capped at
+  that has lived `stream_life_seconds` is half-closed and replaced. The new stream first
+  re-sends the backlog: the audio accepted since the last final result, capped at
   `max_backlog_seconds` (older unfinalized audio is what Google heard as silence: it sends no
-  finals then). Result times of a stream are shifted by the session time where its audio began,
-  so times stay continuous; with the backlog below the budget every stream carries new audio.
+  finals then). From the old stream only finals and speech events that end before the new
+  stream's first sample still count (Google finalizes late; that audio is not re-sent); the rest
+  is the new stream's to report, and its results wait until the old stream has ended. Result
+  times of a stream are shifted by the session time where its audio began, so times stay
+  continuous; with the backlog below the budget every stream carries new audio.
 - Drain (`finalize`, `finish`, or no audio for `idle_seconds`, before Google's ~10 s audio
   timeout would fail the stream): the stream is half-closed and its results are kept until
   Google closes it; Google finalizes everything it heard. The next audio opens a fresh stream,
@@ -54,7 +56,8 @@ class Generation:
     samples: int = 0  # samples sent into this stream
     backlog: int = 0  # of which re-sent from the previous stream
     opened_at: float = field(default_factory=time.monotonic)
-    discard: bool = False  # superseded by a restart: its results are dropped
+    discard: bool = False  # the session was closed: its results are dropped
+    until: int | None = None  # replaced by a restart: only results up to this session sample count
     ended: bool = False
     done: asyncio.Future | None = None
     call: Any = None
@@ -140,7 +143,7 @@ class GoogleStream(EngineStream):
             self.gen = None
             self.held.clear()
         for gen in gens:  # draining streams too: nothing reaches the session after close()
-            gen.discard = True  # (streams replaced by a restart are already ignored; they end by themselves)
+            gen.discard = True
             gen.end()
             self._cancel(gen)
 
@@ -180,10 +183,13 @@ class GoogleStream(EngineStream):
         return gen
 
     def _restart(self) -> None:
-        """Replace the current stream (lock held): drop its results, re-send the unfinal audio."""
+        """Replace the current stream (lock held): re-send the unfinal audio to a new one; the old
+        one is half-closed (Google gets all of its audio and ends it cleanly) and still reports
+        what ends before the re-sent audio."""
         old = self.gen
-        old.discard = True
-        old.end()  # half-closed, not cancelled: Google gets all of its audio and ends it cleanly
+        old.until = self.unfinal_start
+        old.end()
+        self.draining.add(old)
         log.info("google stream %d restarted after %.1f s of audio; re-sending %.2f s", old.number,
                  old.samples / SAMPLE_RATE, len(self.unfinal) / BYTES_PER_SAMPLE / SAMPLE_RATE)
         self._open_generation(self.unfinal_start, bytes(self.unfinal))
@@ -241,9 +247,7 @@ class GoogleStream(EngineStream):
                 if error is not None:
                     raise error
                 with self.lock:
-                    if gen.discard:  # replaced by a restart: Google ends it once it has heard all
-                        continue
-                    if self.closed:
+                    if gen.discard or self.closed:
                         break
                     if self._older_draining(gen):
                         self._hold(gen, response)
@@ -251,7 +255,9 @@ class GoogleStream(EngineStream):
                         self._deliver(gen, response)
         except Exception as exc:
             with self.lock:
-                if not gen.discard and not self.closed:
+                if gen.until is not None and not gen.discard:  # its audio went to the next stream too
+                    log.warning("google stream %d, replaced by a restart, failed: %s", gen.number, exc)
+                elif not gen.discard and not self.closed:
                     self.error = exc if isinstance(exc, UpstreamError) else upstream_error(exc)
                     log.warning("google stream %d failed: %s", gen.number, self.error.message)
                     self._post(self.error)  # tell the session now, not at the client's next message
@@ -291,7 +297,8 @@ class GoogleStream(EngineStream):
     def _deliver(self, gen: Generation, response: Any) -> None:
         """Turn one response into events (lock held) and trim the audio it finalized."""
         offset = gen.start / SAMPLE_RATE
-        for event in response_events(response, offset, self.state, self.settings.language):
+        until = None if gen.until is None else gen.until / SAMPLE_RATE
+        for event in response_events(response, offset, self.state, self.settings.language, until):
             if getattr(event, "is_final", False) and gen is self.gen:
                 finalized = int(round(event.end * SAMPLE_RATE))
                 cut = min(max(finalized - self.unfinal_start, 0), len(self.unfinal) // BYTES_PER_SAMPLE)

@@ -21,7 +21,8 @@ Every stream's config, request sizes and audio are recorded in `streams`. Script
 `fail_with` aborts the next stream with that status after its first audio request;
 `error_response` makes the next stream answer a response whose `error` field carries that
 status; `half_close_delay` holds the half-close final back that many seconds, as Google takes
-a moment to finalize.
+a moment to finalize; `late_finals` holds every final back until half-close, as a Google that
+lags behind audio sent faster than real time does.
 """
 from __future__ import annotations
 
@@ -87,6 +88,7 @@ class _Region:
     def __init__(self, endpoint_seconds: float):
         self.gap = int(endpoint_seconds * BYTES_PER_SECOND)
         self.scanned = 0  # bytes of the stream examined
+        self.late: list[tuple[int, int]] = []  # regions ended, their finals held (late_finals)
         self.start: int | None = None
         self.last = 0  # end of the last voiced frame
 
@@ -98,6 +100,7 @@ class FakeSpeech:
         self.fail_with: grpc.StatusCode | None = None
         self.error_response: grpc.StatusCode | None = None
         self.half_close_delay = 0.0
+        self.late_finals = False
         self._lock = threading.Lock()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
         handler = grpc.stream_stream_rpc_method_handler(
@@ -122,6 +125,7 @@ class FakeSpeech:
             self.streams.clear()
             self.fail_with = self.error_response = None
             self.half_close_delay = 0.0
+            self.late_finals = False
 
     # --- responses ----------------------------------------------------------------------------
 
@@ -159,7 +163,10 @@ class FakeSpeech:
             elif region.start is not None and region.scanned - region.last >= region.gap:
                 if events:
                     yield self._event(Activity.SPEECH_ACTIVITY_END, region.last)
-                yield self._final(stream, region.start, region.last)
+                if self.late_finals:
+                    region.late.append((region.start, region.last))
+                else:
+                    yield self._final(stream, region.start, region.last)
                 region.start = None
         if region.start is not None and stream.config.interim_results:
             heard = region.scanned - region.start
@@ -219,6 +226,8 @@ class FakeSpeech:
                 abort(grpc.StatusCode.OUT_OF_RANGE, LIMIT_MESSAGE)
             yield from self._scan(stream, region)
         stream.half_closed, stream.half_closed_at = True, time.monotonic()
+        for start, end in region.late:
+            yield self._final(stream, start, end)
         if region.start is not None:
             if delay:
                 time.sleep(delay)

@@ -172,6 +172,22 @@ async def test_restart_in_the_middle_of_a_word_resends_the_word_whole(google_cor
     assert span[0] < cut / BYTES_PER_SECOND < span[1]
 
 
+async def test_a_final_google_sends_after_the_restart_still_counts(google_core, fake):
+    """Google finalizes behind the audio; a restart can come before the final of an utterance
+    that the next stream does not get again (it is older than the re-sent backlog). The old
+    stream's final is delivered; the new stream's results wait for it."""
+    fake.late_finals = True
+    clip = to_pcm16(speech(UTTERANCES[1]))
+    pcm = to_pcm16(silence(0.3)) + clip + to_pcm16(silence(8.0 - 0.3 - len(clip) / BYTES_PER_SECOND))
+    call = await recognize(google_core.address, [google_config(interim_results=True)]
+                           + audio_requests(pcm, chunk=BYTES_PER_SECOND // 2))
+    starts = check_streams_carry_the_session(fake, pcm, RESTART_SECONDS)
+    (start, end), = fake.streams[0].finals
+    assert len(fake.streams) == 2 and starts[1] >= end, "the new stream got the utterance again"
+    (span,) = check_speech_finals(call, pcm)
+    assert span == (start / BYTES_PER_SECOND, end / BYTES_PER_SECOND)
+
+
 @pytest.fixture(scope="module")
 def google_core_defaults(fake, tmp_path_factory):
     """Google's real stream limits: the default 290 s budget and 30 s backlog."""
