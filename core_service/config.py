@@ -23,7 +23,7 @@ class ServerConfig:
     sentence_end_silence: float = field(default=0.2, metadata={"help": "pause (s) that ends an utterance whose text ends a sentence; 0 = off"})
     partial_interval: float = field(default=0.5, metadata={"help": "default cadence (s) of partial results"})
     compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32)"})
-    cpu_threads: int = field(default=1, metadata={"help": "CTranslate2 intra-op threads per decode worker"})
+    cpu_threads: int = field(default=1, metadata={"help": "intra-op threads per decode worker: CTranslate2, and torch (FunASR, SpeechBrain; process-wide, set once)"})
     vad_threads: int = field(default=1, metadata={"help": "ONNX Runtime threads for Silero VAD"})
     whisper_window: str = field(default="trimmed", metadata={"help": "encoder window: trimmed (fast) or full (30 s)"})
     decode_workers: int = field(default=2, metadata={"help": "concurrent decodes per model (CTranslate2 inter_threads); 2 x 1 thread beats 1 x 2 threads by ~60% in throughput on 2 cores"})

@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection
 
 from .config import ServerConfig
 from .edge import CoreEdge
+from .engines import torch_threads
 from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
 from .servicer import RecognizerServicer
@@ -22,6 +23,7 @@ SERVICE_NAME = asr_pb2.DESCRIPTOR.services_by_name["RecognizerService"].full_nam
 
 
 def build_registry(config: ServerConfig) -> EngineRegistry:
+    torch_threads.configure(config.cpu_threads)  # process-wide: one count for every torch engine
     whisper = WhisperOptions(
         default_model=config.model if config.engine in ("whisper", "faster-whisper", "faster_whisper") and config.model
         else "tiny.en",

@@ -4,34 +4,41 @@ One SpeechClient (one gRPC channel) is shared by every session; each session is 
 Google streams (see google_stream.py) that hides Google's ~5-minute stream limit.
 
 Environment (keyword arguments of `GoogleEngine` override them):
-  GOOGLE_APPLICATION_CREDENTIALS  service-account JSON key file (Google's own variable); without
-                                  it, gcloud's application-default credentials file is used
+  GOOGLE_APPLICATION_CREDENTIALS  credentials file (Google's own variable). Credentials are
+                                  Application Default Credentials (`google.auth.default()`): this
+                                  file, else gcloud's application-default file, else the metadata
+                                  server on GCE, GKE and Cloud Run; ListEngines names the source
   ASR_GOOGLE_ENDPOINT             host:port of a Speech API emulator or test server: insecure
                                   channel, anonymous credentials (no Google account needed)
   ASR_GOOGLE_API_ENDPOINT         a TLS endpoint instead of speech.googleapis.com
                                   (e.g. eu-speech.googleapis.com)
   ASR_GOOGLE_LANGUAGE             language when the session names none, default en-US
   ASR_GOOGLE_MODEL                Google model when the session names none, default "default"
-  ASR_GOOGLE_RESTART_SECONDS      open a new Google stream after this much audio or wall time,
-                                  default 290 (Google's limit is ~305 s)
+  ASR_GOOGLE_RESTART_SECONDS      audio budget of one Google stream (re-sent backlog included),
+                                  default 290 (Google fails streams past 305 s)
+  ASR_GOOGLE_STREAM_LIFE_SECONDS  longest wall-clock life of one Google stream, default 290
+  ASR_GOOGLE_MAX_BACKLOG_SECONDS  unfinalized audio re-sent to a restarted stream, default 30 (older
+                                  audio without a final is silence to Google); below RESTART_SECONDS
+  ASR_GOOGLE_CALL_TIMEOUT_SECONDS deadline of one Google streaming call, default 600
   ASR_GOOGLE_IDLE_SECONDS         half-close the Google stream when the client sends no audio for
                                   this long, default 5 (Google fails a stream after ~10 s without audio)
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import logging
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .base import (
     Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
     ModelDescription, SessionSettings,
 )
+from .google_credentials import CredentialsLookup, FoundCredentials
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +46,19 @@ MODELS = ("default", "latest_long", "latest_short", "command_and_search", "phone
           "medical_dictation", "medical_conversation")
 
 
-def _adc_file() -> Path:
-    config_dir = os.environ.get("CLOUDSDK_CONFIG") or str(Path.home() / ".config" / "gcloud")
-    return Path(config_dir) / "application_default_credentials.json"
-
-
 @dataclass
 class GoogleOptions:
     endpoint: str = ""  # insecure host:port (emulator, tests)
     api_endpoint: str = ""  # TLS endpoint override
-    credentials_file: str = ""
     language: str = "en-US"
     model: str = "default"
     restart_seconds: float = 290.0
+    stream_life_seconds: float = 290.0
     idle_seconds: float = 5.0
+    max_backlog_seconds: float = 30.0
+    call_timeout_seconds: float = 600.0
+    credentials_wait_seconds: float = 15.0  # how long a session waits for the credentials lookup
+    first_describe_wait_seconds: float = 0.3  # how long the first describe() waits for it
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "GoogleOptions":
@@ -60,34 +66,39 @@ class GoogleOptions:
         opts = cls(
             endpoint=env("ASR_GOOGLE_ENDPOINT", ""),
             api_endpoint=env("ASR_GOOGLE_API_ENDPOINT", ""),
-            credentials_file=env("GOOGLE_APPLICATION_CREDENTIALS", ""),
             language=env("ASR_GOOGLE_LANGUAGE", "en-US"),
             model=env("ASR_GOOGLE_MODEL", "default"),
             restart_seconds=float(env("ASR_GOOGLE_RESTART_SECONDS", "290")),
+            stream_life_seconds=float(env("ASR_GOOGLE_STREAM_LIFE_SECONDS", "290")),
             idle_seconds=float(env("ASR_GOOGLE_IDLE_SECONDS", "5")),
+            max_backlog_seconds=float(env("ASR_GOOGLE_MAX_BACKLOG_SECONDS", "30")),
+            call_timeout_seconds=float(env("ASR_GOOGLE_CALL_TIMEOUT_SECONDS", "600")),
         )
         for key, value in overrides.items():
             if value is not None:
                 setattr(opts, key, value)
-        if not 0 < opts.restart_seconds <= 300:
-            raise ValueError("ASR_GOOGLE_RESTART_SECONDS must be in (0, 300]: Google ends streams at ~305 s")
+        if not 0 < opts.restart_seconds <= 300 or not 0 < opts.stream_life_seconds <= 300:
+            raise ValueError("ASR_GOOGLE_RESTART_SECONDS and ASR_GOOGLE_STREAM_LIFE_SECONDS must be in (0, 300]: "
+                             "Google fails streams past 305 s")
+        if not 0 <= opts.max_backlog_seconds < opts.restart_seconds:
+            raise ValueError("ASR_GOOGLE_MAX_BACKLOG_SECONDS must be at least 0 and below ASR_GOOGLE_RESTART_SECONDS, "
+                             "so that every Google stream has room for new audio")
         return opts
 
 
-def missing_reason(opts: GoogleOptions) -> str:
-    """Why the engine cannot serve (empty when it can), phrased as what to do. Cheap: no network."""
+def missing_reason(opts: GoogleOptions, found: FoundCredentials | None) -> str:
+    """Why the engine cannot serve (empty when it can), phrased as what to do. Cheap: no network.
+    `found` is the credentials lookup's result, None while it runs."""
     if importlib.util.find_spec("google.cloud.speech_v1") is None:
         return "google-cloud-speech is not installed: pip install '.[google]' (make install does)"
     if opts.endpoint:
         return ""
-    if opts.credentials_file:
-        if not Path(opts.credentials_file).is_file():
-            return f"GOOGLE_APPLICATION_CREDENTIALS={opts.credentials_file} does not exist"
-        return ""
-    if _adc_file().is_file():
-        return ""
-    return ("no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file "
-            "(or run `gcloud auth application-default login`), or ASR_GOOGLE_ENDPOINT=host:port for an emulator")
+    if found is None:
+        return CHECKING
+    return found.reason
+
+
+CHECKING = "looking for Google Application Default Credentials (metadata server check in progress)"
 
 
 class GoogleEngine(Engine):
@@ -98,11 +109,27 @@ class GoogleEngine(Engine):
         self.opts = GoogleOptions.from_env(**overrides)
         self._client: Any = None
         self._lock = threading.Lock()
+        installed = importlib.util.find_spec("google.cloud.speech_v1") is not None
+        self._credentials = CredentialsLookup() if installed and not self.opts.endpoint else None
+        self._described = False
+
+    def _found(self) -> FoundCredentials | None:
+        if self._credentials is None:
+            return None
+        if not self._described:  # the first look waits a moment: key files are found in milliseconds
+            self._described = True
+            concurrent.futures.wait([self._credentials.future], timeout=self.opts.first_describe_wait_seconds)
+        return self._credentials.peek()
 
     def describe(self) -> EngineDescription:
-        reason = missing_reason(self.opts)
-        source = (f"emulator at {self.opts.endpoint}" if self.opts.endpoint
-                  else self.opts.api_endpoint or "speech.googleapis.com")
+        found = self._found()
+        reason = missing_reason(self.opts, found)
+        if self.opts.endpoint:
+            source = f"emulator at {self.opts.endpoint} (anonymous credentials)"
+        else:
+            source = self.opts.api_endpoint or "speech.googleapis.com"
+            if found is not None and found.credentials is not None:
+                source += f"; credentials: {found.source}"
         models = tuple(
             ModelDescription(name=m, available=not reason, unavailable_reason=reason, multilingual=True,
                              source=source)
@@ -124,8 +151,8 @@ class GoogleEngine(Engine):
                                   field_name="config.model")
         if settings.task == "translate":
             raise InvalidSettings("Google Speech-to-Text cannot translate; use task TRANSCRIBE", field_name="config.task")
-        reason = missing_reason(self.opts)
-        if reason:
+        reason = missing_reason(self.opts, self._found())
+        if reason and reason != CHECKING:  # while the lookup runs, open_stream waits for it
             raise EngineUnavailable(f"Google engine unavailable: {reason}")
         settings.engine, settings.model = self.name, model
         settings.language = settings.language or self.opts.language
@@ -135,6 +162,24 @@ class GoogleEngine(Engine):
         with self._lock:
             if self._client is not None:
                 return self._client
+            from google.cloud import speech_v1
+
+            if self.opts.endpoint:
+                import grpc
+                from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
+
+                channel = grpc.insecure_channel(self.opts.endpoint)
+                self._client = speech_v1.SpeechClient(transport=SpeechGrpcTransport(channel=channel))
+                log.info("Google Speech via insecure endpoint %s (anonymous credentials)", self.opts.endpoint)
+            else:
+                found = self._credentials.wait(self.opts.credentials_wait_seconds)
+                if found.credentials is None:
+                    raise EngineUnavailable(f"Google engine unavailable: {found.reason}")
+                options = {"api_endpoint": self.opts.api_endpoint} if self.opts.api_endpoint else None
+                self._client = speech_v1.SpeechClient(credentials=found.credentials, client_options=options)
+                log.info("Google Speech at %s; credentials: %s", self.opts.api_endpoint or "speech.googleapis.com",
+                         found.source)
+            return self._client
             from google.cloud import speech_v1
 
             if self.opts.endpoint:
@@ -155,16 +200,17 @@ class GoogleEngine(Engine):
             return self._client
 
     async def warm_up(self) -> None:
-        if not missing_reason(self.opts):
+        if missing_reason(self.opts, self._found()) in ("", CHECKING):
             await asyncio.get_running_loop().run_in_executor(None, self._make_client)
 
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
         from .google_stream import GoogleStream
 
         client = await asyncio.get_running_loop().run_in_executor(None, self._make_client)
-        timeout = max(600.0, 2 * self.opts.restart_seconds)
+        timeout = max(self.opts.call_timeout_seconds, 2 * self.opts.stream_life_seconds)
         return GoogleStream(client, settings, emit, settings.model, self.opts.restart_seconds, timeout,
-                            idle_seconds=self.opts.idle_seconds)
+                            stream_life_seconds=self.opts.stream_life_seconds,
+                            idle_seconds=self.opts.idle_seconds, max_backlog_seconds=self.opts.max_backlog_seconds)
 
     async def aclose(self) -> None:
         client = self._client

@@ -97,6 +97,45 @@ def upstream_error(exc: BaseException) -> UpstreamError:
                          retry_after=1.0)
 
 
+def response_error(response: Any) -> UpstreamError | None:
+    """The error a StreamingRecognizeResponse carries in its `error` field (google.rpc.Status),
+    as the status our client sees; None when it carries none."""
+    status = getattr(response, "error", None)
+    if status is None or not status.code:
+        return None
+    import grpc
+
+    name = next((c.name for c in grpc.StatusCode if c.value[0] == status.code), str(status.code))
+    code = STATUS_MAP.get(name, "UNAVAILABLE")
+    return UpstreamError(f"Google Speech: {name}: {status.message}", code=code,
+                         retry_after=1.0 if code in RETRYABLE else None)
+
+
+def language_tag(reported: str, requested: str) -> str:
+    """Google reports language codes lower-cased (`en-us`): give the tag the session asked for
+    when it is the same language, else the reported one in BCP-47 casing (`zh-Hant-TW`)."""
+    if not reported:
+        return requested
+    if reported.lower() == requested.lower():
+        return requested
+    parts = reported.split("-")
+    out = [parts[0].lower()]
+    for part in parts[1:]:
+        if len(part) == 4 and part.isalpha():
+            out.append(part.title())  # script
+        elif len(part) == 2 and part.isalpha():
+            out.append(part.upper())  # region
+        else:
+            out.append(part.lower())
+    return "-".join(out)
+
+
+def interim_only(response: Any) -> bool:
+    """A response with interim results and nothing else (no final, no speech event)."""
+    return (not response.speech_event_type and bool(response.results)
+            and not any(r.is_final for r in response.results))
+
+
 @dataclass
 class SegmentState:
     """Numbering and timing of a session's results across all of its Google streams."""
@@ -106,27 +145,36 @@ class SegmentState:
     in_speech: bool = False  # a new Google stream reports speech begin again: report it once
 
 
-def response_events(response: Any, offset: float, state: SegmentState, language: str) -> list[Event]:
+def response_events(response: Any, offset: float, state: SegmentState, language: str,
+                    until: float | None = None) -> list[Event]:
     """Our events for one StreamingRecognizeResponse of a Google stream that began at `offset`
-    seconds of session audio. Finals advance `state`; interims share the next final's id."""
+    seconds of session audio. Finals advance `state`; interims share the next final's id.
+    With `until` (a stream replaced by a restart), only finals and speech events up to that
+    session time are kept: the audio after it went to the next stream."""
     from google.cloud import speech_v1
 
     events: list[Event] = []
     kind = response.speech_event_type
     activity = speech_v1.StreamingRecognizeResponse.SpeechEventType
+    at = offset + seconds(response.speech_event_time)
+    if until is not None and at > until:
+        kind = activity.SPEECH_EVENT_UNSPECIFIED
     if kind == activity.SPEECH_ACTIVITY_BEGIN and not state.in_speech:
         state.in_speech = True
-        events.append(SpeechBoundary("begin", offset + seconds(response.speech_event_time)))
+        events.append(SpeechBoundary("begin", at))
     elif kind == activity.SPEECH_ACTIVITY_END and state.in_speech:
         state.in_speech = False
-        events.append(SpeechBoundary("end", offset + seconds(response.speech_event_time)))
+        events.append(SpeechBoundary("end", at))
 
     interims = []
     for result in response.results:
         if not result.alternatives:
             continue
         if not result.is_final:
-            interims.append(result)
+            if until is None:
+                interims.append(result)
+            continue
+        if until is not None and offset + seconds(result.result_end_time) > until + 1e-9:
             continue
         alt = result.alternatives[0]
         end = max(offset + seconds(result.result_end_time), state.last_final_end)
@@ -135,7 +183,7 @@ def response_events(response: Any, offset: float, state: SegmentState, language:
         events.append(Result(
             segment_id=state.segment_id, text=alt.transcript.strip(), is_final=True,
             start=state.last_final_end, end=end, stability=1.0, confidence=alt.confidence, words=words,
-            language=result.language_code or language,
+            language=language_tag(result.language_code, language),
         ))
         state.segment_id += 1
         state.last_final_end = end
@@ -146,6 +194,6 @@ def response_events(response: Any, offset: float, state: SegmentState, language:
             stability = min(max(interims[0].stability, 0.01), 0.99)
             events.append(Result(
                 segment_id=state.segment_id, text=text, is_final=False, start=state.last_final_end,
-                end=end, stability=stability, language=interims[0].language_code or language,
+                end=end, stability=stability, language=language_tag(interims[0].language_code, language),
             ))
     return events

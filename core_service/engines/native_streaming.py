@@ -80,19 +80,6 @@ def timed_words(text: str, emitted: list[tuple[int, float]], start: float, resol
     return words
 
 
-def join_pieces(left: str, right: str) -> str:
-    """Join decoded text pieces: no space between CJK characters, one between words."""
-    if not left:
-        return right
-    if not right:
-        return left
-    if left[-1].isspace() or right[0].isspace():
-        return left + right
-    if left[-1].isascii() and left[-1].isalnum() and right[0].isascii() and right[0].isalnum():
-        return f"{left} {right}"
-    return left + right
-
-
 class AudioHistory:
     """The recent audio of a stream, addressed by absolute sample index."""
 

@@ -13,7 +13,6 @@ Environment (keyword arguments of `SpeechBrainEngine` override them):
                                        (640 ms for the LibriSpeech conformer)
   ASR_SPEECHBRAIN_LEFT_CONTEXT_CHUNKS  DynChunkTrainConfig left_context_chunks, default 4
   ASR_SPEECHBRAIN_LANGUAGE             language the model recognizes, default "en"
-  ASR_SPEECHBRAIN_THREADS              torch CPU threads, default 2
   ASR_SPEECHBRAIN_WORKERS              sessions decoding at the same time, default 2
   ASR_SPEECHBRAIN_MAX_SEGMENT_SECONDS  force a final after this much continuous speech, default 30
 """
@@ -35,7 +34,9 @@ from .base import (
     Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
     ModelDescription, SessionSettings,
 )
+from . import torch_threads
 from .native_streaming import NativeStream, SegmentPolicy, UtteranceDecoder
+from .speechbrain_weights import check_loaded
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ class SpeechBrainOptions:
     chunk_size: int = 16
     left_context_chunks: int = 4
     language: str = "en"
-    threads: int = 2
     workers: int = 2
     max_segment_seconds: float = 30.0
 
@@ -62,7 +62,6 @@ class SpeechBrainOptions:
             chunk_size=int(env("ASR_SPEECHBRAIN_CHUNK_SIZE", "16")),
             left_context_chunks=int(env("ASR_SPEECHBRAIN_LEFT_CONTEXT_CHUNKS", "4")),
             language=env("ASR_SPEECHBRAIN_LANGUAGE", "en"),
-            threads=int(env("ASR_SPEECHBRAIN_THREADS", "2")),
             workers=int(env("ASR_SPEECHBRAIN_WORKERS", "2")),
             max_segment_seconds=float(env("ASR_SPEECHBRAIN_MAX_SEGMENT_SECONDS", "30")),
         )
@@ -101,13 +100,14 @@ class TransducerModel:
         from speechbrain.utils.dynamic_chunk_training import DynChunkTrainConfig
         from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 
-        torch.set_num_threads(max(1, opts.threads))
+        torch_threads.apply()  # process-wide, set once from the core's --cpu-threads
         self.torch = torch
         path = str(Path(opts.model_dir).resolve())
         self.asr = StreamingASR.from_hparams(
             source=path, savedir=path, local_strategy=LocalStrategy.NO_LINK,
             fetch_config=FetchConfig(allow_network=False), run_opts={"device": "cpu"},
         )
+        check_loaded(self.asr, opts.model_dir)  # strict=False loading would accept any weights
         self.config = DynChunkTrainConfig(opts.chunk_size, opts.left_context_chunks)
         self.chunk_samples = self.asr.get_chunk_size_frames(self.config)
         self.final_chunks = self.asr.hparams.fea_streaming_extractor.get_recommended_final_chunk_count(
@@ -158,11 +158,12 @@ class SpeechBrainEngine(Engine):
     def __init__(self, **overrides: Any):
         self.opts = SpeechBrainOptions.from_env(**overrides)
         self._model: TransducerModel | None = None
+        self._load_error = ""  # why the weights were refused, once a load has failed
         self._load_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max(1, self.opts.workers), thread_name_prefix="speechbrain")
 
     def describe(self) -> EngineDescription:
-        reason = missing_reason(self.opts)
+        reason = missing_reason(self.opts) or self._load_error
         model = ModelDescription(
             name=MODEL_NAME, aliases=MODEL_ALIASES, available=not reason, unavailable_reason=reason,
             multilingual=False, source=self.opts.model_dir or "ASR_SPEECHBRAIN_MODEL_DIR (unset)",
@@ -192,7 +193,7 @@ class SpeechBrainEngine(Engine):
                 f"recognizes {self.opts.language!r} (set ASR_SPEECHBRAIN_LANGUAGE for another model)",
                 field_name="config.language",
             )
-        reason = missing_reason(self.opts)
+        reason = missing_reason(self.opts) or self._load_error
         if reason:
             raise EngineUnavailable(f"SpeechBrain engine unavailable: {reason}")
         settings.engine, settings.model = self.name, MODEL_NAME
@@ -205,6 +206,9 @@ class SpeechBrainEngine(Engine):
                 log.info("loading SpeechBrain model from %s", self.opts.model_dir)
                 try:
                     self._model = TransducerModel(self.opts)
+                except EngineUnavailable as exc:
+                    self._load_error = exc.message
+                    raise
                 except Exception as exc:
                     raise EngineUnavailable(
                         f"SpeechBrain could not load {self.opts.model_dir}: {exc}. "

@@ -1,32 +1,71 @@
 """A fake Google Cloud Speech v1 server on loopback, spoken to by the real google-cloud-speech client.
 
 It implements google.cloud.speech.v1.Speech/StreamingRecognize with a generic gRPC handler
-using the library's own message types for (de)serialization. It recognizes nothing: its results
-only describe what it received, so tests can check that no audio was lost or repeated:
+using the library's own message types for (de)serialization, and behaves like the real service
+where the engine depends on it:
 
-- an interim result after every audio request: "heard <bytes>" (bytes since its last final);
-- a final result every `final_every` seconds of audio, and one for the rest at half-close:
-  "bytes <n>" with result_end_time = audio received so far in this stream, and one word per
-  final spanning the finalized audio;
-- SPEECH_ACTIVITY_BEGIN on the first audio when voice activity events were asked for.
+- it hears speech by energy (`voiced`: 20 ms frames above an RMS threshold) and says nothing
+  at all during silence: no interim results, no finals, no events;
+- interim results ("heard <bytes>") only while a speech region is open;
+- a final only for a speech region, once `endpoint_seconds` of silence follow it (or at
+  half-close): "speech <crc32> <bytes>" with result_end_time = the region's end, and one word
+  spanning exactly the region, so a test can check that the region's audio arrived whole and
+  in order (crc32 of the region's LINEAR16 bytes) and where it lies in the session;
+- language codes come back lower-cased (`en-us`), as Google returns them;
+- a stream that carries more than 305 s of audio (or lives longer than 305 s) fails with
+  OUT_OF_RANGE "Exceeded maximum allowed stream duration of 305 seconds.", Google's error;
+- SPEECH_ACTIVITY_BEGIN/END around each region when voice activity events were asked for.
 
-Every stream's config, request sizes and audio are recorded in `streams`; `fail_with` makes
-the next stream abort with that status after its first audio request.
+Audio time is counted in bytes, so a test can stream ten minutes in seconds (time-compressed).
+Every stream's config, request sizes and audio are recorded in `streams`. Scripted faults:
+`fail_with` aborts the next stream with that status after its first audio request;
+`error_response` makes the next stream answer a response whose `error` field carries that
+status; `half_close_delay` holds the half-close final back that many seconds, as Google takes
+a moment to finalize; `late_finals` holds every final back until half-close, as a Google that
+lags behind audio sent faster than real time does.
 """
 from __future__ import annotations
 
 import threading
 import time
+import zlib
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import grpc
+import numpy as np
 from google.cloud import speech_v1
+from google.rpc import status_pb2
 
 SAMPLE_RATE = 16000
 BYTES_PER_SECOND = SAMPLE_RATE * 2
-METHOD = "/google.cloud.speech.v1.Speech/StreamingRecognize"
+FRAME_BYTES = 640  # 20 ms
+VOICED_RMS = 0.03  # a frame louder than this is speech (quiet noise and silence are not)
+STREAM_LIMIT_SECONDS = 305
+LIMIT_MESSAGE = f"Exceeded maximum allowed stream duration of {STREAM_LIMIT_SECONDS} seconds."
+Activity = speech_v1.StreamingRecognizeResponse.SpeechEventType
+
+
+def voiced(frame: bytes) -> bool:
+    x = np.frombuffer(frame, dtype="<i2").astype(np.float32) / 32768.0
+    return bool(len(x)) and float(np.sqrt(np.mean(x * x))) > VOICED_RMS
+
+
+def speech_regions(pcm: bytes, endpoint_seconds: float) -> list[tuple[int, int]]:
+    """(start, end) byte offsets of the speech regions the fake finalizes in `pcm`."""
+    regions, start, last, gap = [], None, 0, int(endpoint_seconds * BYTES_PER_SECOND)
+    for i in range(0, len(pcm) - len(pcm) % FRAME_BYTES, FRAME_BYTES):
+        if voiced(pcm[i:i + FRAME_BYTES]):
+            if start is None:
+                start = i
+            last = i + FRAME_BYTES
+        elif start is not None and i + FRAME_BYTES - last >= gap:
+            regions.append((start, last))
+            start = None
+    if start is not None:
+        regions.append((start, last))
+    return regions
 
 
 @dataclass
@@ -34,17 +73,34 @@ class RecordedStream:
     config: speech_v1.StreamingRecognitionConfig | None = None
     audio: bytearray = field(default_factory=bytearray)
     request_sizes: list[int] = field(default_factory=list)
-    finals: list[int] = field(default_factory=list)  # stream byte offsets where finals ended
+    finals: list[tuple[int, int]] = field(default_factory=list)  # (start, end) byte offsets finalized
     half_closed: bool = False
-    first_audio_at: float = 0.0  # time.monotonic()
+    failed: str = ""  # the status it was aborted with
+    finished: bool = False  # the call is over (ended, failed or cancelled)
+    opened_at: float = field(default_factory=time.monotonic)
+    first_audio_at: float = 0.0
     half_closed_at: float = 0.0
 
 
+class _Region:
+    """The speech detector of one stream, frame by frame."""
+
+    def __init__(self, endpoint_seconds: float):
+        self.gap = int(endpoint_seconds * BYTES_PER_SECOND)
+        self.scanned = 0  # bytes of the stream examined
+        self.late: list[tuple[int, int]] = []  # regions ended, their finals held (late_finals)
+        self.start: int | None = None
+        self.last = 0  # end of the last voiced frame
+
+
 class FakeSpeech:
-    def __init__(self, final_every: float = 1.0):
-        self.final_every = final_every
+    def __init__(self, endpoint_seconds: float = 0.5):
+        self.endpoint_seconds = endpoint_seconds
         self.streams: list[RecordedStream] = []
         self.fail_with: grpc.StatusCode | None = None
+        self.error_response: grpc.StatusCode | None = None
+        self.half_close_delay = 0.0
+        self.late_finals = False
         self._lock = threading.Lock()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
         handler = grpc.stream_stream_rpc_method_handler(
@@ -67,53 +123,114 @@ class FakeSpeech:
     def reset(self) -> None:
         with self._lock:
             self.streams.clear()
-            self.fail_with = None
+            self.fail_with = self.error_response = None
+            self.half_close_delay = 0.0
+            self.late_finals = False
+
+    # --- responses ----------------------------------------------------------------------------
 
     @staticmethod
-    def _final(stream: RecordedStream, upto: int, last: int) -> speech_v1.StreamingRecognizeResponse:
-        stream.finals.append(upto)
-        start, end = timedelta(seconds=last / BYTES_PER_SECOND), timedelta(seconds=upto / BYTES_PER_SECOND)
-        word = speech_v1.WordInfo(word=f"b{upto - last}", start_time=start, end_time=end, confidence=0.9)
-        alt = speech_v1.SpeechRecognitionAlternative(transcript=f"bytes {upto - last}", confidence=0.9, words=[word])
+    def _final(stream: RecordedStream, start: int, end: int) -> speech_v1.StreamingRecognizeResponse:
+        stream.finals.append((start, end))
+        crc = zlib.crc32(bytes(stream.audio[start:end]))
+        t0, t1 = timedelta(seconds=start / BYTES_PER_SECOND), timedelta(seconds=end / BYTES_PER_SECOND)
+        word = speech_v1.WordInfo(word=f"w{crc:08x}", start_time=t0, end_time=t1, confidence=0.9)
+        alt = speech_v1.SpeechRecognitionAlternative(
+            transcript=f"speech {crc:08x} {end - start}", confidence=0.9, words=[word])
         result = speech_v1.StreamingRecognitionResult(
-            alternatives=[alt], is_final=True, result_end_time=end, language_code=stream.config.config.language_code)
+            alternatives=[alt], is_final=True, result_end_time=t1,
+            language_code=stream.config.config.language_code.lower())
         return speech_v1.StreamingRecognizeResponse(results=[result])
+
+    @staticmethod
+    def _event(kind, at: int) -> speech_v1.StreamingRecognizeResponse:
+        return speech_v1.StreamingRecognizeResponse(
+            speech_event_type=kind, speech_event_time=timedelta(seconds=at / BYTES_PER_SECOND))
+
+    def _scan(self, stream: RecordedStream, region: _Region):
+        """Responses for the whole frames received since the last scan."""
+        events = stream.config.enable_voice_activity_events
+        end = len(stream.audio) - len(stream.audio) % FRAME_BYTES
+        while region.scanned < end:
+            i = region.scanned
+            region.scanned += FRAME_BYTES
+            if voiced(bytes(stream.audio[i:i + FRAME_BYTES])):
+                if region.start is None:
+                    region.start = i
+                    if events:
+                        yield self._event(Activity.SPEECH_ACTIVITY_BEGIN, i)
+                region.last = i + FRAME_BYTES
+            elif region.start is not None and region.scanned - region.last >= region.gap:
+                if events:
+                    yield self._event(Activity.SPEECH_ACTIVITY_END, region.last)
+                if self.late_finals:
+                    region.late.append((region.start, region.last))
+                else:
+                    yield self._final(stream, region.start, region.last)
+                region.start = None
+        if region.start is not None and stream.config.interim_results:
+            heard = region.scanned - region.start
+            yield speech_v1.StreamingRecognizeResponse(results=[speech_v1.StreamingRecognitionResult(
+                alternatives=[speech_v1.SpeechRecognitionAlternative(transcript=f"heard {heard}")],
+                stability=0.5, result_end_time=timedelta(seconds=region.scanned / BYTES_PER_SECOND),
+                language_code=stream.config.config.language_code.lower())])
+
+    def wait_finished(self, timeout: float = 30.0) -> None:
+        """Until every stream's call is over: a stream replaced by a restart ends on its own."""
+        deadline = time.monotonic() + timeout
+        while not all(s.finished for s in self.streams):
+            assert time.monotonic() < deadline, "a Google stream never ended"
+            time.sleep(0.05)
 
     def _recognize(self, requests, context):
         stream = RecordedStream()
+        try:
+            yield from self._serve(stream, requests, context)
+        finally:
+            stream.finished = True
+
+    def _serve(self, stream: RecordedStream, requests, context):
         with self._lock:
             self.streams.append(stream)
             fail, self.fail_with = self.fail_with, None
+            error, self.error_response = self.error_response, None
+            delay = self.half_close_delay
+
+        def abort(code: grpc.StatusCode, message: str):
+            stream.failed = code.name
+            context.abort(code, message)
+
         first = next(requests, None)
         if first is None or "streaming_config" not in first:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first request must carry streaming_config")
+            abort(grpc.StatusCode.INVALID_ARGUMENT, "first request must carry streaming_config")
         stream.config = first.streaming_config
-        every = int(self.final_every * BYTES_PER_SECOND)
-        last_final = 0
+        region = _Region(self.endpoint_seconds)
         for request in requests:
             if "streaming_config" in request:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "streaming_config sent twice")
+                abort(grpc.StatusCode.INVALID_ARGUMENT, "streaming_config sent twice")
             chunk = request.audio_content
             stream.request_sizes.append(len(chunk))
             if len(chunk) > 25 * 1024:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Request audio exceeds 25 KB")
+                abort(grpc.StatusCode.INVALID_ARGUMENT, "Request audio exceeds 25 KB")
             if fail is not None:
-                context.abort(fail, f"scripted failure {fail.name}")
-            if not stream.audio and stream.config.enable_voice_activity_events:
-                yield speech_v1.StreamingRecognizeResponse(
-                    speech_event_type=speech_v1.StreamingRecognizeResponse.SpeechEventType.SPEECH_ACTIVITY_BEGIN,
-                    speech_event_time=timedelta(0))
+                abort(fail, f"scripted failure {fail.name}")
+            if error is not None:
+                yield speech_v1.StreamingRecognizeResponse(error=status_pb2.Status(
+                    code=error.value[0], message=f"scripted response error {error.name}"))
+                return
             if not stream.audio:
                 stream.first_audio_at = time.monotonic()
             stream.audio += chunk
-            while len(stream.audio) - last_final >= every:
-                yield self._final(stream, last_final + every, last_final)
-                last_final += every
-            if stream.config.interim_results and len(stream.audio) > last_final:
-                heard = len(stream.audio) - last_final
-                yield speech_v1.StreamingRecognizeResponse(results=[speech_v1.StreamingRecognitionResult(
-                    alternatives=[speech_v1.SpeechRecognitionAlternative(transcript=f"heard {heard}")],
-                    stability=0.5, result_end_time=timedelta(seconds=len(stream.audio) / BYTES_PER_SECOND))])
+            if (len(stream.audio) > STREAM_LIMIT_SECONDS * BYTES_PER_SECOND
+                    or time.monotonic() - stream.opened_at > STREAM_LIMIT_SECONDS):
+                abort(grpc.StatusCode.OUT_OF_RANGE, LIMIT_MESSAGE)
+            yield from self._scan(stream, region)
         stream.half_closed, stream.half_closed_at = True, time.monotonic()
-        if len(stream.audio) > last_final:
-            yield self._final(stream, len(stream.audio), last_final)
+        for start, end in region.late:
+            yield self._final(stream, start, end)
+        if region.start is not None:
+            if delay:
+                time.sleep(delay)
+            if stream.config.enable_voice_activity_events:
+                yield self._event(Activity.SPEECH_ACTIVITY_END, region.last)
+            yield self._final(stream, region.start, region.last)

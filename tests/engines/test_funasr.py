@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def funasr_core(tiny_model_dir, tmp_path_factory):
     core = start_core(tmp_path_factory.mktemp("core-funasr"), "--max-sessions", "8",
-                      env={"ASR_FUNASR_MODEL_DIR": str(tiny_model_dir), "ASR_FUNASR_THREADS": "1"})
+                      env={"ASR_FUNASR_MODEL_DIR": str(tiny_model_dir)})
     yield core
     core.stop()
 
@@ -71,7 +72,8 @@ async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(fu
         # the segment covers the utterance, give or take the VAD's padding and frame lag
         assert seconds(final.start_offset) <= s + 0.3 and seconds(final.end_offset) >= e - 0.3
         assert final.text and final.language == "zh"
-        assert len(final.words) == len(final.text)  # one timed word per CJK character
+        # one timed word per CJK character and per English word
+        assert [w.word for w in final.words] == re.findall(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+", final.text)
     partials = [r for r in call.results if not r.is_final]
     # a partial every 600 ms chunk (chunk_size [0, 10, 5]) of each ~2 s utterance
     assert len(partials) >= len(UTTERANCES) * 2
@@ -208,7 +210,7 @@ def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
 
     from core_service.engines.funasr import FunASROptions, ParaformerDecoder, ParaformerModel
 
-    model = ParaformerModel(FunASROptions(model_dir=str(tiny_model_dir), threads=1))
+    model = ParaformerModel(FunASROptions(model_dir=str(tiny_model_dir)))
     audio = speech(UTTERANCES[0])
     whole = ParaformerDecoder(model, "whole")
     whole.feed(audio)
@@ -219,3 +221,64 @@ def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
         pieces.feed(audio[i:i + 1000])
         other.feed(noise[i:i + 1000])
     assert expected and pieces.flush() == expected
+
+
+def test_tiny_model_loads_through_the_modelscope_snapshot_branch(tiny_model_dir):
+    """Real snapshots carry configuration.json, whose file_path_metas AutoModel resolves; only
+    that branch sets `seg_dict_file` (the config.yaml branch sets `seg_dict`)."""
+    import json
+
+    from core_service.engines.funasr import FunASROptions, ParaformerModel
+
+    metas = json.loads((tiny_model_dir / "configuration.json").read_text())["file_path_metas"]
+    assert metas["config"] == "config.yaml" and metas["init_param"] == "model.pt"
+    model = ParaformerModel(FunASROptions(model_dir=str(tiny_model_dir)))
+    assert model.snapshot
+    conf = model.base_kwargs["tokenizer_conf"]
+    assert conf["seg_dict_file"] == str(tiny_model_dir / "seg_dict") and "seg_dict" not in conf
+    assert model.base_kwargs["init_param"] == str(tiny_model_dir / "model.pt")
+    assert model.base_kwargs["frontend_conf"]["cmvn_file"] == str(tiny_model_dir / "am.mvn")
+
+
+def test_english_word_pieces_split_across_chunks_are_kept(tiny_model_dir):
+    """FunASR post-processes each chunk alone and drops a word piece ending a chunk (`hel@@`);
+    the engine post-processes the utterance's tokens together, so no letter is lost."""
+    from core_service.engines.funasr import FunASROptions, ParaformerDecoder, ParaformerModel
+    from tests.audio_fixtures import PARAGRAPH
+
+    model = ParaformerModel(FunASROptions(model_dir=str(tiny_model_dir)))
+    decoder = ParaformerDecoder(model, "pieces")
+    audio = speech(PARAGRAPH)
+    split = 0
+    for i in range(0, len(audio), 9600):  # one 600 ms decoding step per call
+        before = len(decoder.pieces)
+        decoder.feed(audio[i:i + 9600])
+        step = decoder.pieces[before:]
+        split += bool(step) and step[-1].endswith("@@") and i + 9600 < len(audio)
+    text = decoder.flush()
+    assert split, "the tiny model never ended a chunk inside a word; raise tiny_funasr.PIECE_BIAS"
+    from collections import Counter
+
+    letters = "".join(p.replace("@@", "") for p in decoder.pieces if p not in ("<unk>", "<s>", "</s>"))
+    assert Counter(text.replace(" ", "")) == Counter(letters)  # every piece's letters are in the text
+    assert "hello" in text.split() or "world" in text.split()
+
+
+def test_loading_keeps_the_service_root_logging(tiny_model_dir, monkeypatch):
+    """AutoModel calls logging.basicConfig(level=log_level): on a process whose root logger has
+    no handler yet, that would add one and change the level."""
+    import logging
+
+    from core_service.engines.funasr import FunASROptions, ParaformerModel
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.DEBUG)
+    ParaformerModel(FunASROptions(model_dir=str(tiny_model_dir)))
+    assert root.handlers == [] and root.level == logging.DEBUG
+
+
+async def test_torch_threads_come_from_the_core_cpu_threads(funasr_core):
+    call = await recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(silence(0.5))))
+    assert call.code.name == "OK"
+    assert "torch intra-op threads set to 1 (--cpu-threads)" in funasr_core.log()

@@ -1,34 +1,41 @@
 """Google engine: the real google-cloud-speech client, through the real core, against a fake
-Speech server on loopback (tests/engines/fake_google.py) whose results only describe the audio
-it received, so the tests can prove that stream restarts lose and repeat nothing."""
+Speech server on loopback (tests/engines/fake_google.py) that behaves like Google where the
+engine depends on it (silence gives nothing, finals only for speech, the 305 s stream limit)
+and whose finals name the exact audio they cover (crc32), so the tests can prove that stream
+restarts lose and repeat no speech and keep times continuous."""
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import zlib
 
 import grpc
 import numpy as np
 import pytest
 from asr.v1 import asr_pb2
 
-from tests.audio_fixtures import SAMPLE_RATE, noise, speech, to_pcm16
+from tests.audio_fixtures import SAMPLE_RATE, noise, silence, speech, to_pcm16, with_pauses
 from tests.conftest import start_core
-from tests.core.grpc_helpers import audio_requests, config, recognize
+from tests.core.grpc_helpers import Call, audio_requests, config, recognize
 from tests.engines.shape import seconds, speech_events
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("google.cloud.speech_v1") is None,
                                 reason="google-cloud-speech not installed: pip install '.[google]'")
 
-RESTART_SECONDS = 1.5
-IDLE_SECONDS = 0.5
+RESTART_SECONDS = 6.0
+MAX_BACKLOG_SECONDS = 4.0  # an utterance, the pause before it and the endpoint fit
+IDLE_SECONDS = 2.5  # long enough that a busy machine's pauses between messages do not drain
+ENDPOINT_SECONDS = 0.5  # the fake's end-of-speech silence
 BYTES_PER_SECOND = SAMPLE_RATE * 2
+UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
 
 
 @pytest.fixture(scope="module")
 def fake():
     from tests.engines.fake_google import FakeSpeech
 
-    server = FakeSpeech(final_every=1.0).start()
+    server = FakeSpeech(endpoint_seconds=ENDPOINT_SECONDS).start()
     yield server
     server.stop()
 
@@ -37,7 +44,7 @@ def fake():
 def google_core(fake, tmp_path_factory):
     core = start_core(tmp_path_factory.mktemp("core-google"), env={
         "ASR_GOOGLE_ENDPOINT": fake.address, "ASR_GOOGLE_RESTART_SECONDS": str(RESTART_SECONDS),
-        "ASR_GOOGLE_IDLE_SECONDS": str(IDLE_SECONDS)})
+        "ASR_GOOGLE_MAX_BACKLOG_SECONDS": str(MAX_BACKLOG_SECONDS), "ASR_GOOGLE_IDLE_SECONDS": str(IDLE_SECONDS)})
     yield core
     core.stop()
 
@@ -57,58 +64,155 @@ def five_seconds() -> bytes:
     return to_pcm16(clip[:5 * SAMPLE_RATE])
 
 
-async def test_restarts_lose_no_audio_and_keep_times_continuous(google_core, fake):
-    pcm = five_seconds()
+def check_speech_finals(call: Call, pcm: bytes, language: str = "") -> list[tuple[float, float]]:
+    """Every final names a speech region by crc32 and one word spanning it, in session time:
+    the session audio at that span must be exactly what was finalized, every speech region of
+    the session must be finalized once, and finals must tile the timeline. Returns the spans."""
+    from tests.engines.fake_google import speech_regions
+
+    assert call.code == grpc.StatusCode.OK, call.message
+    finals = call.finals
+    assert [f.segment_id for f in finals] == list(range(1, len(finals) + 1))
+    spans, t = [], 0.0
+    for f in finals:
+        _, crc, size = f.text.split()
+        (word,) = f.words
+        a, b = seconds(word.start_offset), seconds(word.end_offset)
+        lo, hi = round(a * BYTES_PER_SECOND), round(b * BYTES_PER_SECOND)
+        assert hi - lo == int(size) and f"{zlib.crc32(pcm[lo:hi]):08x}" == crc, \
+            f"final {f.segment_id} at {a:.3f}-{b:.3f} s is not the session audio there"
+        assert abs(seconds(f.start_offset) - t) < 1e-6 and abs(seconds(f.end_offset) - b) < 1e-6
+        assert f.stability == 1.0 and (not language or f.language == language)
+        spans.append((a, b))
+        t = b
+    regions = [(s / BYTES_PER_SECOND, e / BYTES_PER_SECOND) for s, e in speech_regions(pcm, ENDPOINT_SECONDS)]
+    assert len(spans) == len(regions), (spans, regions)
+    for (a, b), (s, e) in zip(spans, regions):  # the same speech, give or take one 20 ms frame
+        assert abs(a - s) <= 0.02 + 1e-6 and abs(b - e) <= 0.02 + 1e-6, ((a, b), (s, e))
+    open_id = 1
+    for r in call.results:  # interims share the id of the final that follows
+        assert r.segment_id == open_id
+        open_id += r.is_final
+    return spans
+
+
+def check_streams_carry_the_session(fake, pcm: bytes, budget: float, backlog: float = MAX_BACKLOG_SECONDS) -> list[int]:
+    """Each Google stream got a contiguous slice of the session within the audio budget, made
+    of at most `backlog` seconds already sent and then new audio; no audio was skipped.
+    Returns each stream's start in the session (bytes)."""
+    fake.wait_finished()
+    starts, covered = [], 0
+    for s in fake.streams:
+        assert len(s.audio) <= budget * BYTES_PER_SECOND, len(s.audio) / BYTES_PER_SECOND
+        assert max(s.request_sizes) <= 25 * 1024 and not s.failed
+        start = pcm.find(bytes(s.audio), max(covered - int(backlog * BYTES_PER_SECOND), 0))
+        assert 0 <= start <= covered, "a stream got audio out of order, or audio was skipped"
+        assert start + len(s.audio) > covered, "a stream carried no new audio"
+        starts.append(start)
+        covered = start + len(s.audio)
+    assert covered == len(pcm)
+    return starts
+
+
+async def test_restarts_lose_no_speech_and_keep_times_continuous(google_core, fake):
+    audio, _ = with_pauses(UTTERANCES * 3, pause=1.2)  # ~18 s: several restarts at 6 s
+    pcm = to_pcm16(audio)
     call = await recognize(google_core.address, [google_config(
         language="de-DE", interim_results=True, enable_word_time_offsets=True, enable_automatic_punctuation=True,
-    )] + audio_requests(pcm, chunk=BYTES_PER_SECOND // 2), pace=0.1)  # 16 KB messages: the engine splits them
+    )] + audio_requests(pcm, chunk=BYTES_PER_SECOND // 2), pace=0.05)  # 16 KB messages: the engine splits them
     assert call.code == grpc.StatusCode.OK, call.message
     started = call.responses[0].session_started
     assert (started.engine, started.model) == ("google", "default")
 
     # what Google received: the config we mapped, small requests, the session audio in slices
-    assert len(fake.streams) >= 3, "5 s of audio with 1.5 s restarts needs at least 3 Google streams"
+    assert len(fake.streams) >= 4, "18 s of audio with 6 s restarts (4 s backlog) needs at least 4 Google streams"
     for s in fake.streams:
         c = s.config.config
         assert c.language_code == "de-DE" and c.sample_rate_hertz == 16000 and c.audio_channel_count == 1
         assert c.encoding == c.AudioEncoding.LINEAR16
         assert c.enable_automatic_punctuation and c.enable_word_time_offsets
         assert s.config.interim_results
-        assert max(s.request_sizes) <= 25 * 1024
-        # a stream ends once it has RESTART_SECONDS of audio (and half of it new), plus one message
-        assert len(s.audio) / BYTES_PER_SECOND <= 2 * RESTART_SECONDS + 0.5 + 1e-9
-    starts = [pcm.find(bytes(s.audio[:3200])) for s in fake.streams]
-    assert starts[0] == 0
-    for s, start, nxt in zip(fake.streams, starts, starts[1:] + [len(pcm)]):
-        assert start >= 0 and pcm[start:start + len(s.audio)] == bytes(s.audio), "a stream got audio out of order"
-        assert nxt <= start + len(s.audio), "audio between two Google streams was never sent"
-    assert starts[-1] + len(fake.streams[-1].audio) == len(pcm)
+    check_streams_carry_the_session(fake, pcm, RESTART_SECONDS)
 
-    # what our client saw: finals covering every byte exactly once, on one continuous timeline
-    finals = call.finals
-    assert [f.segment_id for f in finals] == list(range(1, len(finals) + 1))
-    covered = [int(f.text.split()[1]) for f in finals]
-    assert sum(covered) == len(pcm), (covered, len(pcm))
-    t = 0.0
-    for f, n in zip(finals, covered):
-        assert abs(seconds(f.start_offset) - t) < 1e-6
-        assert abs(seconds(f.end_offset) - (t + n / BYTES_PER_SECOND)) < 1e-6
-        (word,) = f.words  # the fake's one word spans the finalized audio, in its stream's time
-        assert abs(seconds(word.start_offset) - t) < 1e-6
-        assert abs(seconds(word.end_offset) - seconds(f.end_offset)) < 1e-6
-        assert f.language == "de-DE" and f.stability == 1.0
-        t = seconds(f.end_offset)
-    assert abs(t - 5.0) < 1e-6
-    open_id = 1
-    for r in call.results:
-        assert r.segment_id == open_id
-        if r.is_final:
-            open_id += 1
-        else:
-            assert r.text.startswith("heard ") and 0 < r.stability < 1
+    # what our client saw: each utterance finalized once, where it is in the session, in de-DE
+    # (Google answers `de-de`), interims only during speech
+    spans = check_speech_finals(call, pcm, language="de-DE")
+    assert len(spans) == 6
     assert any(not r.is_final for r in call.results)
-    assert speech_events(call) == [("begin", 0.0)]  # reported once, not again by each new stream
-    assert call.responses[-1].summary.segment_count == len(finals)
+    for r in call.results:
+        assert r.is_final or (r.text.startswith("heard ") and 0 < r.stability < 1 and r.language == "de-DE")
+    events = speech_events(call)
+    assert [k for k, _ in events] == ["begin", "end"] * 6, events  # once per region, not per stream
+    assert call.responses[-1].summary.segment_count == 6
+
+
+async def test_restart_in_the_middle_of_a_word_resends_the_word_whole(google_core, fake):
+    from tests.engines.fake_google import FRAME_BYTES, speech_regions, voiced
+
+    clip = to_pcm16(speech(UTTERANCES[0]))
+    # put a voiced frame ~1 s into the utterance at the 6 s audio budget of stream 1 (the core
+    # may hand the engine several messages at once, so the cut can come a little earlier)
+    v = next(i for i in range(BYTES_PER_SECOND, len(clip), FRAME_BYTES) if voiced(clip[i:i + FRAME_BYTES]))
+    lead = int(RESTART_SECONDS * BYTES_PER_SECOND) - v - FRAME_BYTES // 2
+    lead -= lead % 2
+    pcm = bytes(lead) + clip + to_pcm16(silence(1.0))
+    call = await recognize(google_core.address, [google_config(interim_results=True)]
+                           + audio_requests(pcm, chunk=1600))
+    (start, end), = speech_regions(pcm, ENDPOINT_SECONDS)
+    first = fake.streams[0]
+    cut = len(first.audio)
+    assert start + BYTES_PER_SECOND // 4 < cut < end, (
+        "the restart did not come in the middle of the utterance",
+        [(len(s.audio) / BYTES_PER_SECOND, s.half_closed) for s in fake.streams],
+        [line for line in google_core.log().splitlines() if "google stream" in line][-5:])
+    assert first.finals, "the half-closed first stream finalized nothing (the half word it heard)"
+    starts = check_streams_carry_the_session(fake, pcm, RESTART_SECONDS)
+    assert starts[1] <= start, "the restarted stream did not get the beginning of the word"
+    (span,) = check_speech_finals(call, pcm)  # that half word was discarded; the whole word came
+    assert span[0] < cut / BYTES_PER_SECOND < span[1]
+
+
+async def test_a_final_google_sends_after_the_restart_still_counts(google_core, fake):
+    """Google finalizes behind the audio; a restart can come before the final of an utterance
+    that the next stream does not get again (it is older than the re-sent backlog). The old
+    stream's final is delivered; the new stream's results wait for it."""
+    fake.late_finals = True
+    clip = to_pcm16(speech(UTTERANCES[1]))
+    pcm = to_pcm16(silence(0.3)) + clip + to_pcm16(silence(8.0 - 0.3 - len(clip) / BYTES_PER_SECOND))
+    call = await recognize(google_core.address, [google_config(interim_results=True)]
+                           + audio_requests(pcm, chunk=BYTES_PER_SECOND // 2))
+    starts = check_streams_carry_the_session(fake, pcm, RESTART_SECONDS)
+    (start, end), = fake.streams[0].finals
+    assert len(fake.streams) == 2 and starts[1] >= end, "the new stream got the utterance again"
+    (span,) = check_speech_finals(call, pcm)
+    assert span == (start / BYTES_PER_SECOND, end / BYTES_PER_SECOND)
+
+
+@pytest.fixture(scope="module")
+def google_core_defaults(fake, tmp_path_factory):
+    """Google's real stream limits: the default 290 s budget and 30 s backlog."""
+    core = start_core(tmp_path_factory.mktemp("core-google-defaults"), env={"ASR_GOOGLE_ENDPOINT": fake.address})
+    yield core
+    core.stop()
+
+
+async def test_ten_minutes_of_silence_then_speech_in_one_session(google_core_defaults, fake):
+    """Google sends nothing during silence, so no final ever trims the backlog; streams must
+    still stay under Google's 305 s limit (the fake enforces it with Google's OUT_OF_RANGE).
+    Time-compressed: ten minutes of audio sent as fast as the core takes it."""
+    clip = to_pcm16(speech(UTTERANCES[1]))
+    pcm = to_pcm16(silence(600.0)) + clip + to_pcm16(silence(1.0))
+    call = await recognize(google_core_defaults.address, [google_config(interim_results=True)]
+                           + audio_requests(pcm, chunk=BYTES_PER_SECOND), timeout=300)
+    assert call.code == grpc.StatusCode.OK, call.message
+    assert len(fake.streams) >= 3 and not any(s.failed for s in fake.streams)
+    starts = check_streams_carry_the_session(fake, pcm, 290.0, backlog=30.0)
+    for s, start, prev in zip(fake.streams[1:], starts[1:], starts):
+        resent = prev + len(fake.streams[fake.streams.index(s) - 1].audio) - start
+        assert resent <= 30 * BYTES_PER_SECOND, "more than the 30 s backlog re-sent in one burst"
+    (span,) = check_speech_finals(call, pcm)
+    assert 600.0 <= span[0] < span[1] <= len(pcm) / BYTES_PER_SECOND
+    assert all(seconds(r.end_offset) > 600.0 for r in call.results), "results during silence"
 
 
 async def test_finalize_drains_the_google_stream_and_continues_in_a_new_one(google_core, fake):
@@ -118,11 +222,10 @@ async def test_finalize_drains_the_google_stream_and_continues_in_a_new_one(goog
     call = await recognize(google_core.address, [google_config(vad=asr_pb2.VadConfig(enabled=False))]
                            + audio_requests(pcm[:half]) + [finalize] + audio_requests(pcm[half:]))
     assert call.code == grpc.StatusCode.OK, call.message
-    assert [f.text for f in call.finals] == [f"bytes {half}", f"bytes {len(pcm) - half}"]
-    assert abs(seconds(call.finals[0].end_offset) - 0.7) < 1e-6
-    assert abs(seconds(call.finals[1].start_offset) - 0.7) < 1e-6
-    assert abs(seconds(call.finals[1].end_offset) - 1.4) < 1e-6
+    first, second = call.finals
+    assert seconds(first.end_offset) <= 0.7 + 1e-6 and seconds(second.words[0].start_offset) >= 0.7 - 1e-6
     assert len(fake.streams) == 2 and all(s.half_closed for s in fake.streams)
+    assert [bytes(s.audio) for s in fake.streams] == [pcm[:half], pcm[half:]]
     assert not fake.streams[0].config.enable_voice_activity_events
     assert not speech_events(call) and not any(not r.is_final for r in call.results)
 
@@ -133,28 +236,106 @@ async def test_a_pause_in_the_audio_half_closes_the_google_stream_in_time(google
     pcm = five_seconds()[:BYTES_PER_SECOND]
     half = len(pcm) // 2
     call = await recognize(google_core.address, [google_config()] + audio_requests(pcm[:half], chunk=half)
-                           + audio_requests(pcm[half:], chunk=half), pace=3 * IDLE_SECONDS)
+                           + audio_requests(pcm[half:], chunk=half), pace=IDLE_SECONDS + 1.0)
     assert call.code == grpc.StatusCode.OK, call.message
     first, second = fake.streams
     assert bytes(first.audio) == pcm[:half] and bytes(second.audio) == pcm[half:]
     assert first.half_closed and first.half_closed_at < second.first_audio_at
-    assert [f.text for f in call.finals] == [f"bytes {half}", f"bytes {half}"]
-    assert [(seconds(f.start_offset), seconds(f.end_offset)) for f in call.finals] == [(0.0, 0.5), (0.5, 1.0)]
+    a, b = call.finals
+    assert seconds(a.end_offset) <= 0.5 + 1e-6 <= seconds(b.words[0].start_offset) + 2e-6
+
+
+async def test_late_final_of_a_drained_stream_keeps_its_own_segment_id(google_core, fake):
+    """After an idle drain, Google takes a moment to finalize the old stream while the next
+    stream already sends interims: the old final must come first, with its own id."""
+    fake.half_close_delay = 2.0  # the old final comes after the new stream's interims
+    clip = to_pcm16(speech(UTTERANCES[0]))
+    a, b = clip[:BYTES_PER_SECOND // 2], clip[BYTES_PER_SECOND // 2:BYTES_PER_SECOND]
+    call = await recognize(google_core.address, [google_config(interim_results=True)]
+                           + audio_requests(a, chunk=len(a)) + audio_requests(b, chunk=len(b)), pace=IDLE_SECONDS + 1.0)
+    assert call.code == grpc.StatusCode.OK, call.message
+    assert len(fake.streams) == 2
+    kinds = [(r.segment_id, r.is_final) for r in call.results]
+    first_final = kinds.index((1, True))
+    assert all(k == (1, False) for k in kinds[:first_final]), kinds
+    assert (2, False) in kinds[first_final:] and kinds[-1] == (2, True), kinds
+    f1, f2 = call.finals
+    assert seconds(f1.words[0].end_offset) <= 0.5 + 1e-6 <= seconds(f2.words[0].start_offset) + 1e-6
+
+
+async def test_close_emits_nothing_afterwards(fake):
+    """A cancelled session: streams still finishing must not deliver results after close()."""
+    from core_service.engines.base import SessionSettings
+    from core_service.engines.google import GoogleEngine
+
+    fake.half_close_delay = 0.6
+    engine = GoogleEngine(endpoint=fake.address, idle_seconds=0.2)
+    events: list = []
+    settings = engine.resolve(SessionSettings(engine="google", model=""))
+    stream = await engine.open_stream(settings, events.append)
+    await stream.accept(speech(UTTERANCES[0])[:SAMPLE_RATE])
+    await asyncio.sleep(0.4)  # the idle drain half-closed the Google stream; its final is delayed
+    assert fake.streams[0].half_closed
+    await stream.close()
+    seen = len(events)
+    await asyncio.sleep(1.0)
+    from tests.engines.fake_google import speech_regions
+
+    # a final was owed (speech was heard and not yet finalized) when close() came
+    assert speech_regions(bytes(fake.streams[0].audio), ENDPOINT_SECONDS)
+    assert not any(getattr(e, "is_final", False) for e in events)
+    assert len(events) == seen, events[seen:]
+    await engine.aclose()
+
+
+def test_fake_enforces_googles_305_second_limit(fake):
+    """The fake fails a stream past 305 s with Google's own error, as the engine must avoid."""
+    from google.api_core import exceptions as gexc
+    from google.cloud import speech_v1
+    from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
+
+    from tests.engines.fake_google import LIMIT_MESSAGE
+
+    client = speech_v1.SpeechClient(transport=SpeechGrpcTransport(channel=grpc.insecure_channel(fake.address)))
+    cfg = speech_v1.StreamingRecognitionConfig(config=speech_v1.RecognitionConfig(
+        encoding=speech_v1.RecognitionConfig.AudioEncoding.LINEAR16, sample_rate_hertz=16000, language_code="en-US"))
+    second = bytes(BYTES_PER_SECOND // 2)
+    requests = (speech_v1.StreamingRecognizeRequest(audio_content=second) for _ in range(2 * 306))
+    with pytest.raises(gexc.OutOfRange, match=LIMIT_MESSAGE):
+        for _ in client.streaming_recognize(cfg, requests, retry=None, timeout=60):
+            pass
+    assert fake.streams[0].failed == "OUT_OF_RANGE" and len(fake.streams[0].audio) > 305 * BYTES_PER_SECOND
+
+
+def test_language_codes_come_back_in_bcp47_case():
+    from core_service.engines.google_mapping import language_tag
+
+    assert language_tag("en-us", "en-US") == "en-US"
+    assert language_tag("zh-hant-tw", "en-US") == "zh-Hant-TW"
+    assert language_tag("", "de-DE") == "de-DE"
 
 
 @pytest.mark.parametrize("google_code, ours", [
     (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT),
+    (grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.OUT_OF_RANGE),
     (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.PERMISSION_DENIED),
     (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNAUTHENTICATED),
     (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE),
     (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
 ])
-async def test_google_errors_map_to_our_status_codes(google_core, fake, google_code, ours):
-    fake.fail_with = google_code
-    call = await recognize(google_core.address, [google_config()] + audio_requests(five_seconds()[:16000]))
+@pytest.mark.parametrize("reported_as", ["call status", "response.error"])
+async def test_google_errors_map_to_our_status_codes(google_core, fake, google_code, ours, reported_as):
+    """Google fails the call, or answers a response whose `error` field is set: either way the
+    session ends with our status and Google's message."""
+    if reported_as == "call status":
+        fake.fail_with = google_code
+    else:
+        fake.error_response = google_code
+    # one audio message: the client is done writing before the error comes (grpc/grpc#36066)
+    call = await recognize(google_core.address, [google_config()] + audio_requests(five_seconds()[:16000], chunk=16000))
     assert call.code == ours, (call.code, call.message)
-    assert "Google" in call.message and google_code.name in call.message
+    assert "Google" in call.message and google_code.name in call.message and "scripted" in call.message
 
 
 async def test_translate_and_unknown_model_are_invalid(google_core):
@@ -164,17 +345,121 @@ async def test_translate_and_unknown_model_are_invalid(google_core):
     assert call.code == grpc.StatusCode.INVALID_ARGUMENT and "latest_long" in call.message
 
 
+def no_adc(monkeypatch, tmp_path) -> None:
+    """No key file, no gcloud file, and a metadata server that refuses connections at once."""
+    for var in ("ASR_GOOGLE_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_DETECT_RETRIES", "1")
+
+
+def described(engine):
+    engine._credentials.future.result(timeout=30)  # the lookup thread is done
+    return engine.describe()
+
+
 def test_describe_without_credentials_says_what_to_do(monkeypatch, tmp_path):
     from core_service.engines.google import GoogleEngine
 
-    for var in ("ASR_GOOGLE_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud application-default file
-    desc = GoogleEngine().describe()
-    assert not desc.available and "GOOGLE_APPLICATION_CREDENTIALS" in desc.unavailable_reason
-    desc = GoogleEngine(credentials_file=str(tmp_path / "missing.json")).describe()
+    no_adc(monkeypatch, tmp_path)
+    desc = described(GoogleEngine())
+    assert not desc.available
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in desc.unavailable_reason and "metadata" in desc.unavailable_reason
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    desc = described(GoogleEngine())
     assert not desc.available and "missing.json" in desc.unavailable_reason
     assert GoogleEngine(endpoint="127.0.0.1:1").describe().available
+
+
+class FakeMetadata:
+    """The GCE/GKE/Cloud Run metadata server, as google-auth talks to it (HTTP, Metadata-Flavor)."""
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if self.headers.get("Metadata-Flavor") != "Google":
+                    self.send_response(403)
+                    self.end_headers()
+                    return
+                if path.endswith("/token"):
+                    body = json.dumps({"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"})
+                elif path.endswith("/project/project-id"):
+                    body = "demo-project"
+                elif path.endswith("universe-domain"):
+                    body = "googleapis.com"
+                elif "service-accounts/default" in path:
+                    body = json.dumps({"email": "asr@demo-project.iam.gserviceaccount.com", "aliases": ["default"],
+                                       "scopes": ["https://www.googleapis.com/auth/cloud-platform"]})
+                else:
+                    body = ""
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Metadata-Flavor", "Google")
+                self.send_header("Content-Type", "application/json" if body.startswith("{") else "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+async def test_list_engines_names_metadata_server_credentials(tmp_path):
+    """On GCE, GKE or Cloud Run there is no key file: Application Default Credentials come from
+    the metadata server. A core started with only a (fake) metadata server offers Google."""
+    from asr.v1 import asr_pb2_grpc
+
+    metadata = FakeMetadata()
+    env = {"GCE_METADATA_HOST": metadata.address, "GCE_METADATA_IP": metadata.address,
+           "CLOUDSDK_CONFIG": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": "", "ASR_GOOGLE_ENDPOINT": ""}
+    core = start_core(tmp_path, env=env)  # an empty variable counts as unset, for google-auth too
+    try:
+        async with grpc.aio.insecure_channel(core.address) as channel:
+            stub = asr_pb2_grpc.RecognizerServiceStub(channel)
+            for _ in range(50):  # the lookup runs in the background; ListEngines never waits for it
+                reply = await stub.ListEngines(asr_pb2.ListEnginesRequest())
+                info = next(e for e in reply.engines if e.name == "google")
+                if "looking for" not in info.unavailable_reason:
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        core.stop()
+        metadata.stop()
+    assert info.available, info.unavailable_reason
+    source = info.models[0].source
+    assert "metadata server" in source and "demo-project" in source, source
+
+
+def test_metadata_server_credentials_give_a_token(monkeypatch, tmp_path):
+    from google.auth.compute_engine import _metadata
+    from google.auth.transport.requests import Request
+
+    from core_service.engines.google_credentials import find_credentials
+
+    metadata = FakeMetadata()
+    no_adc(monkeypatch, tmp_path)
+    monkeypatch.setenv("GCE_METADATA_IP", metadata.address)
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", metadata.address)  # read at import
+    try:
+        found = find_credentials()
+        assert found.credentials is not None, found.reason
+        found.credentials.refresh(Request())
+    finally:
+        metadata.stop()
+    assert found.credentials.token == "fake-token" and "metadata server" in found.source
 
 
 async def test_google_stt_bridge_streams_through_the_google_engine(google_core, fake, tmp_path):
@@ -187,7 +472,7 @@ async def test_google_stt_bridge_streams_through_the_google_engine(google_core, 
     from tests.bridges.bridge_helpers import recv_json, start_bridge
 
     bridge = start_bridge(tmp_path, "google_stt", google_core.address, "--engine", "google")
-    pcm = five_seconds()[:int(3.2 * BYTES_PER_SECOND)]
+    pcm = to_pcm16(np.concatenate([speech(UTTERANCES[1]), noise(7.0, level=0.02)])[:int(7 * SAMPLE_RATE)])
     messages = []
     try:
         async with websockets.connect(bridge.url("/ws/asr-stream")) as ws:
@@ -202,7 +487,31 @@ async def test_google_stt_bridge_streams_through_the_google_engine(google_core, 
                 assert messages[-1]["type"] != "error", messages[-1]
     finally:
         bridge.stop()
+    from tests.engines.fake_google import speech_regions
+
     finals = [m for m in messages if m["type"] == "transcript" and m["is_final"]]
-    assert sum(int(m["text"].split()[1]) for m in finals) == len(pcm), finals
+    assert len(finals) == len(speech_regions(pcm, ENDPOINT_SECONDS)) and all(
+        m["text"].startswith("speech ") for m in finals), finals
     assert all(m["confidence"] == pytest.approx(0.9) for m in finals)
     assert len(fake.streams) >= 2 and all(s.config.config.language_code == "ar-EG" for s in fake.streams)
+
+
+REAL = os.environ.get("ASR_GOOGLE_REAL_TEST", "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL, reason="set ASR_GOOGLE_REAL_TEST=1 where Google Application Default Credentials "
+                                     "are available (and the network) to run against Speech-to-Text itself")
+async def test_real_google_transcribes_english(tmp_path):
+    from tests.audio_fixtures import PARAGRAPH, wer
+
+    audio = speech(PARAGRAPH)
+    core = start_core(tmp_path, env={"ASR_GOOGLE_ENDPOINT": ""})
+    try:
+        call = await recognize(core.address, [google_config(language="en-US", interim_results=True)]
+                               + audio_requests(to_pcm16(audio)), pace=0.1)  # real time: 100 ms chunks
+    finally:
+        core.stop()
+    assert call.code == grpc.StatusCode.OK, call.message
+    assert wer(PARAGRAPH, call.transcript) < 0.3, call.transcript
+    assert all(f.language == "en-US" for f in call.finals)

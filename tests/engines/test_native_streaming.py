@@ -1,17 +1,9 @@
-"""Pure parts of the native-streaming segmenter: text joining and chunk-level word times."""
+"""Pure parts of the native-streaming segmenter: audio history and chunk-level word times."""
 from __future__ import annotations
 
 import pytest
 
-from core_service.engines.native_streaming import AudioHistory, join_pieces, timed_words
-
-
-@pytest.mark.parametrize("left, right, joined", [
-    ("", "你好", "你好"), ("你好", "世界", "你好世界"), ("hello", "world", "hello world"),
-    ("你好", "world", "你好world"), ("hello ", "world", "hello world"), ("a", "", "a"),
-])
-def test_join_pieces(left, right, joined):
-    assert join_pieces(left, right) == joined
+from core_service.engines.native_streaming import AudioHistory, timed_words
 
 
 def test_words_are_timed_by_the_decoding_step_that_emitted_them():

@@ -36,8 +36,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def sb_core(tiny_model_dir, tmp_path_factory):
     core = start_core(tmp_path_factory.mktemp("core-speechbrain"), "--max-sessions", "8", env={
-        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8",
-        "ASR_SPEECHBRAIN_THREADS": "1"})
+        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8"})
     yield core
     core.stop()
 
@@ -161,7 +160,7 @@ def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
 
     from core_service.engines.speechbrain import SpeechBrainOptions, TransducerDecoder, TransducerModel
 
-    model = TransducerModel(SpeechBrainOptions(model_dir=str(tiny_model_dir), chunk_size=8, threads=1))
+    model = TransducerModel(SpeechBrainOptions(model_dir=str(tiny_model_dir), chunk_size=8))
     audio = speech(UTTERANCES[0])
     whole = TransducerDecoder(model)
     whole.feed(audio)
@@ -172,3 +171,73 @@ def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
         pieces.feed(audio[i:i + 1000])
         other.feed(noise[i:i + 1000])
     assert expected and pieces.flush() == expected
+
+
+def test_tiny_model_uses_the_real_kinds_of_components(tiny_model_dir):
+    """Global normalization from normalizer.ckpt and a SentencePiece word-piece tokenizer, as in
+    speechbrain/asr-streaming-conformer-librispeech, so the tests run the real model's path."""
+    from core_service.engines.speechbrain import SpeechBrainOptions, TransducerDecoder, TransducerModel
+
+    model = TransducerModel(SpeechBrainOptions(model_dir=str(tiny_model_dir), chunk_size=8))
+    norm = model.asr.hparams.normalize
+    assert norm.norm_type == "global" and norm.count > 0 and norm.glob_mean.shape == (20,)
+    sp = model.asr.hparams.tokenizer
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    assert any(p.startswith("\u2581") and len(p) > 2 for p in pieces), pieces  # word pieces, not characters
+    decoder = TransducerDecoder(model)
+    decoder.feed(speech(UTTERANCES[1]))
+    assert " " in decoder.flush().strip()  # the streaming decoder kept the pieces' leading spaces
+
+
+def _mismatched_copy(tiny_model_dir: Path, target: Path) -> Path:
+    """The tiny model with model.ckpt saved under other module names, as weights for another
+    architecture or SpeechBrain version would be."""
+    import shutil
+
+    import torch
+
+    shutil.copytree(tiny_model_dir, target)
+    state = torch.load(target / "model.ckpt", map_location="cpu")
+    state = {k.replace("1.transformer.encoder.", "1.transformer.enc.", 1): v for k, v in state.items()}
+    torch.save(state, target / "model.ckpt")
+    return target
+
+
+def test_weights_that_do_not_fit_the_model_are_refused(tiny_model_dir, tmp_path):
+    from core_service.engines.base import EngineUnavailable
+    from core_service.engines.speechbrain import SpeechBrainEngine
+
+    engine = SpeechBrainEngine(model_dir=str(_mismatched_copy(tiny_model_dir, tmp_path / "bad")))
+    with pytest.raises(EngineUnavailable) as err:
+        engine._load()
+    message = err.value.message
+    assert "model.ckpt lacks" in message and "1.transformer.encoder." in message, message
+    assert "does not have" in message and "1.transformer.enc." in message, message
+    desc = engine.describe()
+    assert not desc.available and "model.ckpt lacks" in desc.unavailable_reason
+
+
+def test_a_normalizer_without_statistics_is_refused(tiny_model_dir, tmp_path):
+    import shutil
+
+    import torch
+
+    from core_service.engines.base import EngineUnavailable
+    from core_service.engines.speechbrain import SpeechBrainEngine
+
+    bad = tmp_path / "nostats"
+    shutil.copytree(tiny_model_dir, bad)
+    torch.save({"count": 0, "glob_mean": torch.empty(0), "glob_std": torch.empty(0)}, bad / "normalizer.ckpt")
+    with pytest.raises(EngineUnavailable, match="normalizer.ckpt gave the global input normalizer no statistics"):
+        SpeechBrainEngine(model_dir=str(bad))._load()
+
+
+async def test_a_session_on_weights_that_do_not_fit_fails_with_failed_precondition(tiny_model_dir, tmp_path):
+    bad = _mismatched_copy(tiny_model_dir, tmp_path / "bad")
+    core = start_core(tmp_path, env={"ASR_SPEECHBRAIN_MODEL_DIR": str(bad)})
+    try:
+        call = await recognize(core.address, [sb_config()] + audio_requests(to_pcm16(speech(UTTERANCES[0]))))
+    finally:
+        core.stop()
+    assert call.code.name == "FAILED_PRECONDITION", (call.code, call.message)
+    assert "model.ckpt lacks" in call.message and "1.transformer.encoder." in call.message

@@ -1,9 +1,14 @@
-"""A tiny paraformer-online model with random weights, in the directory layout AutoModel loads.
+"""A tiny paraformer-online model with random weights, laid out like a ModelScope snapshot.
 
 Built with FunASR's own classes (`ParaformerStreaming`, `SANMEncoderChunkOpt`,
 `ParaformerSANMDecoder`, `CifPredictorV2`, `WavFrontendOnline`, `CharTokenizer`) from the
 same config.yaml keys as paraformer-zh-streaming, only much smaller, so the real streaming
-inference path runs in milliseconds. It recognizes nothing: tests check shapes, not words.
+inference path runs in milliseconds. The directory holds what a ModelScope snapshot of
+iic/speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-online holds: configuration.json
+(whose file_path_metas AutoModel resolves: the loading branch real snapshots take), config.yaml,
+model.pt, am.mvn, tokens.json and seg_dict. Its vocabulary mixes CJK characters with English
+word pieces (`hel@@`, `lo`), as the real one does. It recognizes nothing: tests check shapes,
+not words.
 """
 from __future__ import annotations
 
@@ -13,8 +18,26 @@ from pathlib import Path
 N_MELS = 80
 LFR_M, LFR_N = 7, 6
 D_MODEL = 32
-# <blank>, <s>, </s> first (paraformer's fixed ids), <unk> last, a few CJK characters between.
-TOKENS = ["<blank>", "<s>", "</s>", "你", "好", "世", "界", "语", "音", "识", "别", "<unk>"]
+# <blank>, <s>, </s> first (paraformer's fixed ids), <unk> last; CJK characters and English
+# word pieces between (a piece ending in @@ continues in the next token).
+TOKENS = ["<blank>", "<s>", "</s>", "你", "好", "世", "界", "语", "音", "识", "别",
+          "hel@@", "lo", "wor@@", "ld", "ok", "<unk>"]
+PIECE_BIAS = 1.0  # enough for words split across chunks, CJK still appears
+SEG_DICT = {"hello": "hel@@ lo", "world": "wor@@ ld", "ok": "ok"}
+# What ModelScope's snapshot of paraformer-zh-streaming carries, with our model name.
+CONFIGURATION = {
+    "framework": "pytorch",
+    "task": "auto-speech-recognition",
+    "model": {"type": "funasr"},
+    "pipeline": {"type": "funasr-pipeline"},
+    "model_name_in_hub": {"ms": "iic/speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-online", "hf": ""},
+    "file_path_metas": {
+        "init_param": "model.pt",
+        "config": "config.yaml",
+        "tokenizer_conf": {"token_list": "tokens.json", "seg_dict_file": "seg_dict"},
+        "frontend_conf": {"cmvn_file": "am.mvn"},
+    },
+}
 
 CONFIG = f"""\
 model: ParaformerStreaming
@@ -95,8 +118,9 @@ def _am_mvn(dim: int) -> str:
     )
 
 
-def build_tiny_paraformer(model_dir: Path, seed: int = 0) -> Path:
-    """Write config.yaml, tokens.json, am.mvn and a random-weight model.pt into `model_dir`."""
+def build_tiny_paraformer(model_dir: Path, seed: int = 0, snapshot: bool = True) -> Path:
+    """Write configuration.json (if `snapshot`), config.yaml, tokens.json, seg_dict, am.mvn and a
+    random-weight model.pt into `model_dir`."""
     import torch
 
     from core_service.engines.torchaudio_compat import import_torchaudio
@@ -110,6 +134,9 @@ def build_tiny_paraformer(model_dir: Path, seed: int = 0) -> Path:
     (model_dir / "config.yaml").write_text(CONFIG, encoding="utf-8")
     (model_dir / "tokens.json").write_text(json.dumps(TOKENS, ensure_ascii=False), encoding="utf-8")
     (model_dir / "am.mvn").write_text(_am_mvn(N_MELS * LFR_M), encoding="utf-8")
+    (model_dir / "seg_dict").write_text("".join(f"{w} {p}\n" for w, p in SEG_DICT.items()), encoding="utf-8")
+    if snapshot:
+        (model_dir / "configuration.json").write_text(json.dumps(CONFIGURATION, indent=2), encoding="utf-8")
 
     conf = OmegaConf.to_container(OmegaConf.create(CONFIG), resolve=True)
     torch.manual_seed(seed)
@@ -118,5 +145,8 @@ def build_tiny_paraformer(model_dir: Path, seed: int = 0) -> Path:
     # Bias the CIF predictor so that it fires a token every few frames on any input.
     with torch.no_grad():
         model.predictor.cif_output.bias.fill_(1.0)
+        # and favour the English pieces, so that words split across chunks occur
+        for piece in ("hel@@", "lo", "wor@@", "ld"):
+            model.decoder.output_layer.bias[TOKENS.index(piece)] += PIECE_BIAS
     torch.save(model.state_dict(), model_dir / "model.pt")
     return model_dir

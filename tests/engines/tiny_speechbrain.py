@@ -1,9 +1,11 @@
 """A tiny streaming Conformer-transducer with random weights, in the layout StreamingASR loads.
 
-hyperparams.yaml follows speechbrain/asr-streaming-conformer-librispeech (Fbank -> sentence
-normalization -> CNN front-end -> chunked Conformer encoder -> greedy transducer search with a
-SentencePiece tokenizer), only tiny; model.ckpt, normalizer.ckpt and tokenizer.ckpt are what its
-Pretrainer collects. It recognizes nothing: tests check shapes and streaming, not words.
+hyperparams.yaml follows speechbrain/asr-streaming-conformer-librispeech (Fbank -> global
+input normalization -> CNN front-end -> chunked Conformer encoder -> greedy transducer search with
+a unigram SentencePiece tokenizer), only tiny; model.ckpt, normalizer.ckpt and tokenizer.ckpt are
+what its Pretrainer collects, made the way training makes them: the normalizer's global mean and
+deviation accumulated over speech features (its `count` says how many), the tokenizer trained by
+SentencePiece on a small text. It recognizes nothing: tests check shapes and streaming, not words.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import shutil
 from pathlib import Path
 
 N_MELS = 20
+VOCAB = 40  # word pieces (the real model has 1000)
 TEXT = [
     "the quick brown fox jumps over the lazy dog",
     "streaming speech recognition turns live audio into text",
@@ -37,7 +40,8 @@ compute_features: !new:speechbrain.lobes.features.Fbank
    win_length: !ref <win_length>
 
 normalize: !new:speechbrain.processing.features.InputNormalization
-   norm_type: sentence
+   norm_type: global
+   update_until_epoch: 4
 
 CNN: !new:speechbrain.lobes.models.convolution.ConvolutionFrontEnd
    input_shape: (8, 10, {n_mels})
@@ -145,16 +149,34 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
 
 
 def _train_tokenizer(work: Path) -> tuple[Path, int]:
+    """A unigram SentencePiece model, the kind the LibriSpeech transducer uses (word pieces with
+    the leading-space marker, which the streaming decoder must carry across chunks)."""
     import sentencepiece as spm
 
     corpus = work / "corpus.txt"
     corpus.write_text("\n".join(TEXT) + "\n", encoding="utf-8")
     spm.SentencePieceTrainer.train(
-        input=str(corpus), model_prefix=str(work / "sp"), model_type="char", character_coverage=1.0,
-        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2,
+        input=str(corpus), model_prefix=str(work / "sp"), model_type="unigram", vocab_size=VOCAB,
+        hard_vocab_limit=False, character_coverage=1.0, unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
+        minloglevel=2,
     )
     sp = spm.SentencePieceProcessor(model_file=str(work / "sp.model"))
     return work / "sp.model", sp.get_piece_size()
+
+
+def _global_statistics(hparams) -> None:
+    """Accumulate the normalizer's global statistics over speech features, as training does."""
+    import torch
+
+    from tests.audio_fixtures import speech
+
+    norm = hparams["normalize"]
+    norm.train()
+    for text in TEXT[2:]:
+        wav = torch.from_numpy(speech(text))[None]
+        feats = hparams["compute_features"](wav)
+        norm(feats, torch.ones(1), epoch=0)
+    norm.eval()
 
 
 def build_tiny_transducer(model_dir: Path, seed: int = 0) -> Path:
@@ -174,10 +196,13 @@ def build_tiny_transducer(model_dir: Path, seed: int = 0) -> Path:
     (model_dir / "hyperparams.yaml").write_text(text, encoding="utf-8")
     torch.manual_seed(seed)
     hparams = load_hyperpyyaml(text)
-    with torch.no_grad():  # make the joint emit a character now and then on any input
+    with torch.no_grad():  # make the joint emit word pieces (some with the ▁ space) on speech
+        hparams["transducer_lin"].w.weight.mul_(10.0)
         hparams["transducer_lin"].w.bias.normal_(0.0, 1.0)
-        hparams["transducer_lin"].w.bias[0] = 3.0
+        hparams["transducer_lin"].w.bias[0] = 3.0  # blank
     torch.save(hparams["model"].state_dict(), model_dir / "model.ckpt")
+    _global_statistics(hparams)
+    assert hparams["normalize"].count > 0
     hparams["normalize"]._save(model_dir / "normalizer.ckpt")
     shutil.copy(sp_model, model_dir / "tokenizer.ckpt")
     shutil.rmtree(work)
