@@ -140,6 +140,7 @@ class GoogleEngine(Engine):
             capabilities=Capabilities(
                 native_streaming=True, interim_results=True, word_time_offsets=True, translate=False,
                 language_detection=False, languages=(),  # 125+ BCP-47 languages; Google keeps the list
+                hotwords=True,  # speech adaptation phrases (SpeechContext)
             ),
             models=models, default_model=self.opts.model, available=not reason, unavailable_reason=reason,
         )

@@ -66,6 +66,8 @@ def streaming_config(settings: SessionSettings, model: str):
         enable_word_time_offsets=settings.word_time_offsets,
         enable_word_confidence=settings.word_time_offsets,
         model="" if model == "default" else model,
+        # hotwords as speech adaptation phrases (a SpeechContext: Google's own lever for names)
+        speech_contexts=[speech_v1.SpeechContext(phrases=list(settings.hotwords))] if settings.hotwords else [],
     )
     return speech_v1.StreamingRecognitionConfig(
         config=config,

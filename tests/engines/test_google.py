@@ -515,3 +515,12 @@ async def test_real_google_transcribes_english(tmp_path):
     assert call.code == grpc.StatusCode.OK, call.message
     assert wer(PARAGRAPH, call.transcript) < 0.3, call.transcript
     assert all(f.language == "en-US" for f in call.finals)
+
+
+async def test_hotwords_become_speech_adaptation_phrases(google_core, fake):
+    audio, _ = with_pauses(UTTERANCES[:1], pause=1.0)
+    call = await recognize(google_core.address, [google_config(language="en-US", hotwords=["Siobhan Quigley", "kubectl"])]
+                           + audio_requests(to_pcm16(audio), chunk=BYTES_PER_SECOND // 2), pace=0.05)
+    assert call.code == grpc.StatusCode.OK, call.message
+    [context] = fake.streams[-1].config.config.speech_contexts
+    assert list(context.phrases) == ["Siobhan Quigley", "kubectl"]
