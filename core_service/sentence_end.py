@@ -46,15 +46,16 @@ class SentenceEnds:
         self.specs = []
         return found
 
-    def follow(self) -> None:
-        """After new audio or a finished decode: start decodes for new pauses, and end or split
-        the utterance where the rule says."""
+    def follow(self, limit: float, endpoint_held: bool) -> bool:
+        """Start decodes for the open utterance's pauses up to `limit` (the end of the audio, or
+        the held endpoint), and end or split the utterance where the rule says. True when it
+        split the utterance (the new one's pauses want their decodes too)."""
         s = self.stream
         utt = s._utt
-        if utt is None or not s.sentence_end_silence or not s.settings.vad.enabled or not s._endpointer.in_speech:
-            return
+        if utt is None or not s.sentence_end_silence or not s.settings.vad.enabled:
+            return False
         opts = s.options
-        pauses = s._history.pauses(utt.start, s._history.end, s._faint, opts.speculate_after)
+        pauses = s._history.pauses(utt.start, limit, s._faint, opts.speculate_after)
         resumed = dict(pauses)
         key = s.decode_key()
         kept = []
@@ -75,16 +76,16 @@ class SentenceEnds:
                 continue
             end = voice_end + opts.pad
             task = s._spawn(s._decode_clip(s._audio(utt.start, end), key))
-            task.add_done_callback(lambda _t: self.follow())
+            task.add_done_callback(lambda _t: self.stream._settle())
             self.specs.append(Speculation(voice_end, end, task, key))
         self.specs.sort(key=lambda spec: spec.voice_end)
-        self._decide(resumed)
+        return self._decide(resumed, limit, endpoint_held)
 
-    def _decide(self, resumed: dict[float, float | None]) -> None:
+    def _decide(self, resumed: dict[float, float | None], limit: float, endpoint_held: bool) -> bool:
         s = self.stream
         for spec in list(self.specs):
             if not spec.task.done():
-                return  # decide in order: an earlier pause may still end the sentence
+                return False  # decide in order: an earlier pause may still end the sentence
             if spec.task.cancelled() or spec.task.exception() is not None:
                 continue
             transcript, _ = spec.task.result()
@@ -92,11 +93,18 @@ class SentenceEnds:
                 continue
             resume = resumed.get(spec.voice_end)
             if resume is None:  # the pause goes on
-                if s._history.end - spec.voice_end < s.sentence_end_silence:
-                    return  # not long enough yet
+                if endpoint_held or limit - spec.voice_end < s.sentence_end_silence:
+                    return False  # the endpoint closes it anyway, or not long enough yet
                 s._endpointer.force_end()
                 s._end(spec.end)
-            else:
-                s._split_at(spec.end, resume)
-                self.follow()  # the new utterance's pauses so far get their decodes now
-            return
+                return False
+            s._split_at(spec.end, resume)
+            return True
+        return False
+
+    def undecided_before(self, t: float) -> bool:
+        """Whether a decode of a pause before `t` that could end the sentence is still out."""
+        return any(spec.voice_end < t and not spec.task.done() for spec in self.specs)
+
+    def pending(self) -> list:
+        return [spec.task for spec in self.specs if not spec.task.done()]

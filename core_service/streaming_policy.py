@@ -4,7 +4,8 @@ Silero VAD endpoints the audio into utterances. While an utterance is open, its 
 is re-decoded every `partial_interval` seconds for partial results; when speech ends (silence
 >= min_silence) the utterance is decoded once more and emitted as final. An utterance that
 grows past `max_utterance` seconds commits the prefix that the last two partial decodes agree
-on (LocalAgreement) as a final, or else is cut at its latest pause, and keeps going with the rest.
+on its longest pause (or, in speech with no pause at all, at that length) and keeps going with
+the rest.
 
 What reaches the decoder, and what comes out, is decided from the audio and the VAD alone,
 never from how fast decodes come back, so a busy machine gives the same finals, only later:
@@ -31,10 +32,10 @@ from .engines.base import SAMPLE_RATE, Emit, EngineStream, Result, SessionSettin
 from .engines.whisper_decoder import Transcript
 from .scheduler import Superseded
 from .speech_history import SpeechHistory
-from .transcript_text import agreed_prefix, drop_leading_words, repeated_words, stability
+from .transcript_text import drop_leading_words, repeated_words, stability
 from .sentence_end import SentenceEnds
 from .utterance import PolicyOptions, Speculation, Utterance, to_result
-from .vad import FRAME, Endpointer, SileroVad
+from .vad import FRAME, Boundary, Endpointer, SileroVad
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class UtteranceStream(EngineStream):
         # A pause this long after text that ends a sentence ends the utterance (0 = off).
         self.sentence_end_silence = sentence_end_silence
         self._sentences = SentenceEnds(self)
+        self._held: list[Boundary] = []  # VAD boundaries not applied yet (see _settle)
+        self._settling = False
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # absolute sample index of _buf[0]
         self._total = 0  # samples received
@@ -122,28 +125,63 @@ class UtteranceStream(EngineStream):
         self._buf = np.concatenate([self._buf, audio])
         self._total += len(audio)
         if self.settings.vad.enabled:
-            self._follow_vad(self._vad.probabilities(audio))
-            self._sentences.follow()
-        elif self._utt is None:
-            self._open(max(self.now - len(audio) / SAMPLE_RATE, 0.0), event=False)
-        utt = self._utt
-        if utt is not None:
-            if self.now - utt.start >= self.max_utterance:
+            self._follow_vad(self._vad.probabilities(audio))  # boundaries, sentence ends, long utterances
+        else:
+            if self._utt is None:
+                self._open(max(self.now - len(audio) / SAMPLE_RATE, 0.0), event=False)
+            while self._utt is not None and self.now - self._utt.start >= self.max_utterance:
                 self._split_long()
-            elif (self.settings.interim_results and self.now - self._last_partial_at >= self.settings.partial_interval
-                  and self._confident(utt, self.now)):
-                self._start_partial()
+        utt = self._utt
+        if (utt is not None and not self._held and self.settings.interim_results
+                and self.now - self._last_partial_at >= self.settings.partial_interval and self._confident(utt, self.now)):
+            self._start_partial()
         self._trim()
 
     def _follow_vad(self, probs: np.ndarray) -> None:
         self._history.extend(probs)
         for b in self._endpointer.update(probs):
-            if b.kind == "begin":
-                self._open(b.time)
-            elif self._utt is not None:  # the endpoint: the clip still ends after the last faint voice
-                self._end(self._endpointer.t, trim=True)
+            if b.kind == "end":  # the clip may end after the last faint voice, up to where the endpoint fired
+                b = Boundary("end", min(self._endpointer.t, b.time - Endpointer.PAD + self.settings.vad.min_silence))
+            self._held.append(b)
+        self._settle()
+
+    def _settle(self, force: bool = False) -> None:
+        """Apply the VAD's boundaries in order. An endpoint waits until the sentence-end decodes
+        of the pauses before it are back (see sentence_end.py), so where utterances end never
+        depends on how fast decodes come back; `force` (finalize) does not wait."""
+        if self._settling:
+            return
+        self._settling = True
+        try:
+            while True:
+                held_end = next((b.time for b in self._held if b.kind == "end"), None)
+                limit = self._history.end if held_end is None else held_end
+                if not force and self._sentences.follow(limit, held_end is not None):
+                    continue  # split: the new utterance's pauses want their decodes
+                utt = self._utt
+                if utt is not None and limit - utt.start >= self.max_utterance:
+                    if not force and self._sentences.undecided_before(utt.start + self.max_utterance):
+                        return  # a sentence may end before the length limit: wait for those decodes
+                    self._split_long()
+                    continue
+                if not self._held:
+                    return
+                b = self._held[0]
+                if b.kind == "begin":
+                    self._held.pop(0)
+                    self._open(b.time)
+                elif self._utt is None:
+                    self._held.pop(0)
+                elif force or not self._sentences.undecided_before(b.time):
+                    self._held.pop(0)
+                    self._end(b.time, trim=True)
+                else:
+                    return  # wait for those decodes
+        finally:
+            self._settling = False
 
     async def finalize(self) -> None:
+        self._settle(force=True)
         self._end_now()
 
     def _end_now(self) -> None:
@@ -170,6 +208,10 @@ class UtteranceStream(EngineStream):
         pending = len(self._vad.pending)
         if pending and self.settings.vad.enabled:  # let the VAD see the last partial frame
             self._follow_vad(self._vad.probabilities(np.zeros(FRAME - pending, np.float32)))
+        while self._held and (decodes := self._sentences.pending()):
+            await asyncio.wait(decodes)
+            self._settle()
+        self._settle(force=True)
         self._end_now()
         if self._partial_task:
             self._partial_task.cancel()
@@ -208,8 +250,8 @@ class UtteranceStream(EngineStream):
             return  # one partial in flight per session; the scheduler drops stale ones
         utt = self._utt
         self._last_partial_at = self.now
-        want_words = self.settings.word_time_offsets or self.now - utt.start > self.max_utterance / 2
-        self._partial_task = self._spawn(self._partial(utt, self._audio(utt.start, self.now), want_words))
+        self._partial_task = self._spawn(self._partial(utt, self._audio(utt.start, self.now),
+                                                       self.settings.word_time_offsets))
 
     async def _partial(self, utt: Utterance, audio: np.ndarray, words: bool) -> None:
         try:
@@ -221,9 +263,6 @@ class UtteranceStream(EngineStream):
             return
         if utt.closed or transcript.is_hallucination or not transcript.text:
             return
-        if transcript.words:
-            utt.hypotheses = (utt.hypotheses + [transcript.words])[-2:]
-            utt.hyp_offset = utt.start
         if utt.continues and repeated_words(self._last_final_text, transcript.text):
             transcript = drop_leading_words(transcript, repeated_words(self._last_final_text, transcript.text))
         steady = stability(utt.partial_text, transcript.text)
@@ -381,32 +420,17 @@ class UtteranceStream(EngineStream):
 
     # ---- over-long utterances -------------------------------------------------------------
     def _split_long(self) -> None:
-        """Commit what the last two partials agree on (LocalAgreement); without agreement, cut at
-        the latest pause (or, in speech with no pause at all, here)."""
+        """An utterance reached `max_utterance`: cut it at its longest pause within that length
+        (where the words are, from the VAD alone), or at that length in speech with no pause."""
         utt = self._utt
-        agreed = agreed_prefix(utt.hypotheses)
-        if not agreed:
-            pause = None
-            if self.settings.vad.enabled:
-                pause = self._history.best_pause(utt.start + self.options.min_split_seconds, self.now, self._faint)
-            cut = pause if pause is not None else self.now
-            self._close(cut, trim=pause is not None)
-            self._floor = max(self._floor, cut)
-            self._open(cut, event=False, continues=pause is None)
-            return
-        cut = utt.hyp_offset + agreed[-1].end
-        text = "".join(w.word for w in agreed).strip()
-        utt.closed = True
-        self._utt = None
-        if self._partial_task and not self._partial_task.done():
-            self._partial_task.cancel()
-        self._sentences.clear()
-        transcript = Transcript(text=text, words=agreed,
-                                avg_logprob=float(np.mean([np.log(max(w.probability, 1e-6)) for w in agreed])))
-        self._chain(self._emit_after(self._result(utt.segment_id, transcript, utt.start, cut, 0.0, final=True,
-                                                  stability=1.0, word_offset=utt.hyp_offset), remember=True))
+        window_end = utt.start + self.max_utterance
+        pause = None
+        if self.settings.vad.enabled:
+            pause = self._history.best_pause(utt.start + self.options.min_split_seconds, window_end, self._faint)
+        cut = pause if pause is not None else window_end
+        self._close(cut, trim=pause is not None)
         self._floor = max(self._floor, cut)
-        self._open(cut, event=False, continues=True)
+        self._open(cut, event=False, continues=pause is None)
 
     def _result(self, segment_id: int, t: Transcript, start: float, end: float, busy: float, *,
                 final: bool, stability: float, word_offset: float | None = None) -> Result:

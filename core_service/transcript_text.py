@@ -1,9 +1,9 @@
-"""Comparing decoded texts: stability of a partial, LocalAgreement, and repeats across a cut."""
+"""Comparing decoded texts: stability of a partial, and repeats across a cut."""
 from __future__ import annotations
 
 import re
 
-from .engines.whisper_decoder import DecodedWord, Transcript
+from .engines.whisper_decoder import Transcript
 
 MAX_REPEAT_WORDS = 8  # the longest run of words a continuation may repeat from the previous final
 
@@ -23,19 +23,6 @@ def stability(previous: str, current: str) -> float:
             break
         same += 1
     return round(same / len(b), 3)
-
-
-def agreed_prefix(hypotheses: list[list[DecodedWord]]) -> list[DecodedWord]:
-    """LocalAgreement: the words the last two hypotheses agree on, less the last one (it may
-    still grow: "kitchen" -> "kitchens")."""
-    if len(hypotheses) < 2:
-        return []
-    agreed: list[DecodedWord] = []
-    for a, b in zip(*hypotheses[-2:]):
-        if norm(a.word) != norm(b.word):
-            break
-        agreed.append(b)
-    return agreed[:-1]
 
 
 def repeated_words(previous: str, current: str) -> int:

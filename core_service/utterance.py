@@ -3,10 +3,10 @@ speculation records, and how a decoded transcript becomes a Result."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .engines.base import Result, Word
-from .engines.whisper_decoder import DecodedWord, Transcript
+from .engines.whisper_decoder import Transcript
 from .vad import Endpointer
 
 SENTENCE_END_CHARS = ".?!\u3002\uff1f\uff01"
@@ -43,8 +43,6 @@ class Utterance:
     start: float  # seconds from stream start
     continues: bool = False  # opened by a cut inside speech: may repeat the previous final's last words
     partial_text: str = ""
-    hypotheses: list[list[DecodedWord]] = field(default_factory=list)  # last partial word lists
-    hyp_offset: float = 0.0  # start time the hypotheses' word times are relative to
     closed: bool = False
 
 

@@ -32,9 +32,10 @@ async def engine():
 
 
 async def run_policy(engine: WhisperEngine, audio: np.ndarray, *, partial_delay: float = 0.0,
-                     pace: float = 0.0, max_utterance: float = 15.0, vad_threshold: float = 0.5) -> list:
+                     pace: float = 0.0, max_utterance: float = 15.0, vad_threshold: float = 0.5,
+                     final_delays: list[float] | None = None) -> list:
     """Stream `audio` through a Whisper UtteranceStream; partial decodes come back `partial_delay`
-    seconds late. Returns every emitted event."""
+    seconds late, final ones each the next of `final_delays` late. Returns every emitted event."""
     settings = engine.resolve(SessionSettings(engine="whisper", model="", interim_results=True,
                                               vad=VadSettings(threshold=vad_threshold)))
     events: list = []
@@ -42,9 +43,10 @@ async def run_policy(engine: WhisperEngine, audio: np.ndarray, *, partial_delay:
     stream.max_utterance = max_utterance
     decode = stream._transcribe
 
+    delays = iter(final_delays or [])
+
     async def slow_partials(clip: np.ndarray, final: bool, *rest):
-        if not final:
-            await asyncio.sleep(partial_delay)
+        await asyncio.sleep(next(delays, 0.0) if final else partial_delay)
         return await decode(clip, final, *rest)
 
     stream._transcribe = slow_partials
@@ -81,6 +83,20 @@ async def test_every_vad_utterance_ends_in_exactly_one_final(engine):
     begins = [e for e in events if isinstance(e, SpeechBoundary) and e.kind == "begin"]
     finals = [e for e in events if isinstance(e, Result) and e.is_final]
     assert len(begins) == len(finals) == len({f.segment_id for f in finals}), finals
+
+
+async def test_finals_do_not_depend_on_how_fast_decodes_come_back(engine):
+    # Sentences with short pauses (where an utterance may end early at a sentence end) and
+    # longer ones: sent at once with prompt decodes, and paced with decodes coming back late in
+    # a scrambled order, the finals are the same, to the word and the millisecond.
+    recording = short_sentences()
+    audio = np.concatenate([recording.audio, speech(PARAGRAPH), silence(1.0)])
+    rng = np.random.default_rng(5)
+    quick = finals_of(await run_policy(engine, audio))
+    slow = finals_of(await run_policy(engine, audio, pace=0.02, partial_delay=0.5,
+                                      final_delays=list(rng.uniform(0.0, 1.5, 200))))
+    assert quick == slow
+    assert len(quick) >= 7, quick
 
 
 def _speech_bounds(audio: np.ndarray) -> tuple[float, float]:
