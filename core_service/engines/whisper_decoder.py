@@ -24,6 +24,7 @@ TAIL_FRAMES = 300  # silence after the audio inside a trimmed window
 # Prompt budget in tokens (Whisper allows 223 before the start-of-transcript sequence; the
 # decoder's cost grows with it): the client's prompt and hotwords first, then the most recent
 # final text.
+WHISPER_MAX_TOKENS = 448  # the decoder's context: prompt and text together
 MAX_PROMPT_TOKENS = 64
 MAX_HOTWORD_TOKENS = 48
 MAX_PREVIOUS_TOKENS = 96
@@ -121,7 +122,9 @@ class WhisperDecoder:
             tokenizers.append(tok)
             prompts.append(self.prompt(tok, r))
         beam = max(r.beam_size for r in requests) or 1
-        max_len = min(224, int(window / 100 * 8) + 16)
+        # CTranslate2 counts the prompt in max_length: leave the text its budget after the
+        # longest prompt (a prompt as long as the budget left no room, and the text came out empty)
+        max_len = min(WHISPER_MAX_TOKENS, max(len(p) for p in prompts) + min(224, int(window / 100 * 8) + 16))
         outs = self.model.model.generate(
             encoder_output, prompts, beam_size=beam, max_length=max_len, return_scores=True,
             return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1],

@@ -99,6 +99,18 @@ async def test_finals_do_not_depend_on_how_fast_decodes_come_back(engine):
     assert len(quick) >= 7, quick
 
 
+async def test_a_long_session_keeps_every_final_as_its_context_grows(engine):
+    # Ten sentences: by the ninth, the recent finals fill the prompt budget. A prompt that long
+    # once left the decoder no room for text, and the last sentences came back empty.
+    from bench.common import workload
+
+    wl = workload()
+    finals = finals_of(await run_policy(engine, wl.audio))
+    verdict = judge(Recording(wl.audio, wl.spans, wl.texts), finals)
+    assert not verdict.lost and not verdict.invented, finals
+    assert wer(" ".join(wl.texts), " ".join(t for *_, t in finals)) <= 0.1, finals
+
+
 def _speech_bounds(audio: np.ndarray) -> tuple[float, float]:
     endpointer = Endpointer(VadSettings())
     bounds = endpointer.update(SileroVad.shared().stream().probabilities(audio))
