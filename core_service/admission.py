@@ -1,10 +1,13 @@
-"""Admission control from measured capacity.
+"""Admission control from measured real-time capacity.
 
 A new stream is refused with RESOURCE_EXHAUSTED (and a retry estimate) when the hard session
-cap is reached, or when the local decoders show they cannot take one more stream without
-finals slowing down: the share of decode time spent on finals, scaled to one more stream, would
-pass `final_share_budget`, or finals already wait longer than `final_wait_budget` in the queue.
-Partials do not count: they expand to fill idle time and back off first under load.
+cap is reached, or when the local decoders show they cannot take one more real-time stream
+without real-time finals slowing down: the share of decode time spent on real-time finals,
+scaled to one more real-time stream, would pass `final_share_budget`, or real-time finals already
+wait longer than `final_wait_budget` in the queue. Partials do not count: they expand to fill
+idle time and back off first under load. Uploads (streams measured faster than real time) do not
+count either: neither their number nor their decodes, which run on capacity real-time streams
+leave over; so uploads never make the core refuse a stream.
 """
 from __future__ import annotations
 
@@ -31,8 +34,8 @@ class AdmissionPolicy:
 
 @dataclass(frozen=True)
 class Load:
-    final_share: float  # fraction of decoder time spent on finals lately
-    final_wait: float  # p95 seconds finals waited in the queue lately
+    final_share: float  # fraction of decoder time spent on real-time finals lately
+    final_wait: float  # p95 seconds real-time finals waited in the queue lately
 
 
 class Admission:
@@ -41,24 +44,39 @@ class Admission:
         self._load = load
         self._ids = itertools.count()
         self._active: dict[int, float] = {}
+        self._uploads: set[int] = set()
         self._durations: collections.deque[float] = collections.deque(maxlen=200)
 
     @property
     def active(self) -> int:
         return len(self._active)
 
+    @property
+    def realtime(self) -> int:
+        return len(self._active) - len(self._uploads)
+
+    def classify(self, ticket: int, realtime: bool) -> None:
+        """The stream's measured class (core_service/pacing.py); streams start as real-time."""
+        if ticket not in self._active:
+            return
+        if realtime:
+            self._uploads.discard(ticket)
+        else:
+            self._uploads.add(ticket)
+
     def admit(self) -> int:
         """A ticket for the new stream, or ApiError(RESOURCE_EXHAUSTED) to send back."""
-        n = len(self._active)
-        if n >= self.policy.max_sessions:
+        if len(self._active) >= self.policy.max_sessions:
             raise self._refuse(f"server is at its limit of {self.policy.max_sessions} concurrent streams",
                                "TOO_MANY_SESSIONS")
+        n = self.realtime
         if n >= self.policy.min_streams:
             load = self._load()
             predicted = load.final_share * (n + 1) / n
             if predicted > self.policy.final_share_budget or load.final_wait > self.policy.final_wait_budget:
                 raise self._refuse(
-                    f"server is at its measured capacity ({n} streams; finals use {load.final_share:.0%} of decode "
+                    f"server is at its measured capacity ({n} real-time streams; their finals use "
+                    f"{load.final_share:.0%} of decode "
                     f"time and wait {load.final_wait * 1000:.0f} ms); one more stream would slow everyone down",
                     "AT_CAPACITY")
         ticket = next(self._ids)
@@ -66,6 +84,7 @@ class Admission:
         return ticket
 
     def release(self, ticket: int) -> None:
+        self._uploads.discard(ticket)
         started = self._active.pop(ticket, None)
         if started is not None:
             self._durations.append(time.monotonic() - started)

@@ -156,6 +156,17 @@ class EngineStream(abc.ABC):
     """One session's recognition state inside an engine."""
 
     settings: SessionSettings  # the settings in force (update() may change them)
+    # Set by the session from the measured arrival rate (core_service/pacing.py): False for an
+    # upload, whose work an engine with shared decoders schedules behind real-time streams' work.
+    realtime: bool = True
+
+    def backlog_seconds(self) -> float:
+        """Seconds of audio accepted whose final result has not been emitted yet (audio the
+        engine still holds or is decoding). The session stops reading a stream's requests while
+        this is above `--max-backlog-seconds`, so a fast sender is slowed by gRPC flow control
+        instead of buffered. Must be cheap: it is asked before every request. Default: 0 (an
+        engine that decodes inside `accept` never holds a backlog)."""
+        return 0.0
 
     @abc.abstractmethod
     async def accept(self, audio: np.ndarray) -> None:
