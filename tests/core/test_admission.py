@@ -56,3 +56,23 @@ def test_retry_estimate_follows_typical_stream_length(monkeypatch):
     a.admit()
     now[0] += 12.0  # the open one is 12 s old: about 18 s left
     assert a.retry_estimate() == pytest.approx(18.0)
+
+
+def test_uploads_do_not_count_against_realtime_capacity():
+    a = admission(0.65, max_sessions=32, final_share_budget=0.7)
+    uploads = [a.admit() for _ in range(4)]
+    for t in uploads:
+        a.classify(t, realtime=False)
+    a.admit(), a.admit()  # two real-time streams: the min_streams, whatever the uploads do
+    assert a.realtime == 2 and a.active == 6
+    with pytest.raises(ApiError):
+        a.admit()  # the third real-time stream is measured against real-time load only
+
+
+def test_an_upload_still_counts_against_the_hard_session_cap():
+    a = admission(0.0, max_sessions=2)
+    for _ in range(2):
+        a.classify(a.admit(), realtime=False)
+    with pytest.raises(ApiError) as err:
+        a.admit()
+    assert err.value.reason == "TOO_MANY_SESSIONS"
