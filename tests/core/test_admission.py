@@ -60,9 +60,8 @@ def test_retry_estimate_follows_typical_stream_length(monkeypatch):
 
 def test_uploads_do_not_count_against_realtime_capacity():
     a = admission(0.65, max_sessions=32, final_share_budget=0.7)
-    uploads = [a.admit() for _ in range(4)]
-    for t in uploads:
-        a.classify(t, realtime=False)
+    for _ in range(4):
+        a.classify(a.admit(), realtime=False)  # each measured as an upload before the next arrives
     a.admit(), a.admit()  # two real-time streams: the min_streams, whatever the uploads do
     assert a.realtime == 2 and a.active == 6
     with pytest.raises(ApiError):
