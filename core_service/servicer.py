@@ -11,7 +11,7 @@ from . import convert
 from .admission import Admission, AdmissionPolicy, Load
 from .config import ServerConfig
 from .engines.registry import EngineRegistry
-from .errors import ApiError, internal
+from .errors import ApiError, internal, invalid
 from .session import Session, ShuttingDown, next_request, shutting_down
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             # Take the config even from a stream about to be refused: a status sent while the
             # client's first write is in flight can reach asyncio clients as INTERNAL (grpc/grpc#36066).
             first = await self._config(requests)
+            if first is None:
+                raise invalid("the stream ended before its config; send a config message first", "config")
         except ApiError as err:
             log.info("stream ended before its config: %s", err.message)
             await context.abort_with_status(err.to_status())

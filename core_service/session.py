@@ -137,9 +137,7 @@ class Session:
         finally:
             self.throttled_seconds += time.monotonic() - started
 
-    async def _open(self, first: asr_pb2.RecognizeRequest | None) -> asr_pb2.RecognizeResponse:
-        if first is None:
-            raise invalid("the stream ended before its config; send a config message first", "config")
+    async def _open(self, first: asr_pb2.RecognizeRequest) -> asr_pb2.RecognizeResponse:
         if first.WhichOneof("request") != "config":
             raise invalid("the first message must be a config (got %s)" % (first.WhichOneof("request") or "an empty request"),
                           "config")
@@ -246,9 +244,9 @@ class Session:
         finally:
             self._queue.put_nowait(_END)
 
-    async def run(self, first: asr_pb2.RecognizeRequest | None,
+    async def run(self, first: asr_pb2.RecognizeRequest,
                   requests: AsyncIterator[asr_pb2.RecognizeRequest]) -> AsyncIterator[asr_pb2.RecognizeResponse]:
-        """`first` is the request already read (the config), or None if the stream ended before one."""
+        """`first` is the request the servicer already read (it must be the config)."""
         started = time.monotonic()
         yield await self._open(first)
         pump = asyncio.create_task(self._pump(requests))

@@ -37,11 +37,14 @@ async def assert_still_serving(address: str) -> None:
     ([config(model="tiny.en", language="ar-EG")], "config.model"),
     ([config(vad=asr_pb2.VadConfig(threshold=1.5))], "config.vad.threshold"),
     ([config(encoding=42)], "config.encoding"),
+    ([config(session_id="a" * 129)], "config.session_id"),
+    ([config(session_id="bad id\n\x1b[31m")], "config.session_id"),
     ([config(), asr_pb2.RecognizeRequest()], "request"),
     ([], "config"),
 ], ids=["audio-before-config", "config-twice", "odd-bytes-linear16", "odd-bytes-float32", "low-rate",
         "channels", "malformed-language", "unknown-language", "unknown-engine", "unknown-model",
-        "english-model-arabic", "vad-threshold", "encoding", "empty-request", "no-config"])
+        "english-model-arabic", "vad-threshold", "encoding", "long-session-id", "session-id-charset",
+        "empty-request", "no-config"])
 async def test_bad_requests_get_invalid_argument_with_the_field(core_address, requests, field):
     call = await recognize(core_address, requests)
     assert call.code == grpc.StatusCode.INVALID_ARGUMENT, (call.code, call.message)
@@ -151,12 +154,12 @@ async def test_cancelled_call_releases_its_session(small_core):
 
 
 async def test_admission_refuses_a_stream_when_measured_final_load_is_over_budget(tmp_path):
-    """With a tiny budget, the finals two busy streams just decoded make the core refuse a third."""
+    """With a tiny budget, the finals two real-time streams just decoded make the core refuse a third."""
     core = start_core(tmp_path, "--final-share-budget", "0.0001")
     try:
-        speech_requests = [config(), *audio_requests(UTTERANCE_PCM)]
-        first, second = await asyncio.gather(recognize(core.address, speech_requests),
-                                             recognize(core.address, speech_requests))
+        speech_requests = [config(), *audio_requests(UTTERANCE_PCM)]  # 100 ms chunks, sent in real time
+        first, second = await asyncio.gather(recognize(core.address, speech_requests, pace=0.1),
+                                             recognize(core.address, speech_requests, pace=0.1))
         assert first.finals and second.finals
         async with grpc.aio.insecure_channel(core.address) as channel:
             stub = asr_pb2_grpc.RecognizerServiceStub(channel)
