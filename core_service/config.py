@@ -37,6 +37,7 @@ class ServerConfig:
     max_pending_responses: int = field(default=64, metadata={"help": "responses waiting for a slow reader above which the core stops reading that stream (and drops its partials)"})
     decode_queue_limit: int = field(default=256, metadata={"help": "decode jobs queued per model; a session submitting more waits for room"})
     realtime_factor: float = field(default=1.5, metadata={"help": "a stream sending audio faster than this many times real time (over --pacing-window) is an upload: decoded on capacity real-time streams leave over"})
+    probation_seconds: float = field(default=3.0, metadata={"help": "a stream admitted while real-time capacity is full runs as an upload; if it still sends at real-time pace after this many seconds it is ended with RESOURCE_EXHAUSTED unless capacity freed up"})
     pacing_window: float = field(default=10.0, metadata={"help": "seconds of wall time over which a stream's arrival rate is measured"})
     shutdown_grace: float = field(default=30.0, metadata={"help": "seconds open streams may run on after SIGTERM/SIGINT; then each is finished as if half-closed and ended with UNAVAILABLE"})
     shutdown_finish_timeout: float = field(default=60.0, metadata={"help": "seconds the streams finished at the end of the grace get to deliver their last finals"})

@@ -71,11 +71,15 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
         if self.draining:
             await context.abort_with_status(shutting_down().to_status())
         try:
-            ticket = self.admission.admit()
+            ticket, refusal = self.admission.admit_provisionally()
         except ApiError as err:
             log.warning("refused a stream: %s", err.message)
             await context.abort_with_status(err.to_status())
-        session = Session(self.config, self.registry, self.shutdown)
+        promote = None
+        if refusal is not None:
+            log.info("real-time capacity is full: a new stream starts as an upload (%s)", refusal.message)
+            promote = lambda: self.admission.promote(ticket)  # noqa: E731
+        session = Session(self.config, self.registry, self.shutdown, promote)
         try:
             async for response in session.run(first, requests):
                 self.admission.classify(ticket, session.realtime)

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from dataclasses import replace
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import grpc
 from asr.v1 import asr_pb2
@@ -76,7 +76,11 @@ class Session:
     """Runs one call. `run` yields responses; if the call must fail, it first delivers the
     results of all audio already accepted, then raises ApiError."""
 
-    def __init__(self, config: ServerConfig, registry: EngineRegistry, shutdown: asyncio.Event | None = None):
+    def __init__(self, config: ServerConfig, registry: EngineRegistry, shutdown: asyncio.Event | None = None,
+                 promote: Callable[[], ApiError | None] | None = None):
+        """`promote` is set for a stream admitted provisionally while real-time capacity was full:
+        it runs as an upload until, after --probation-seconds at real-time pace, `promote()`
+        admits it as real-time (None) or returns the refusal to end it with."""
         self.config = config
         self.registry = registry
         self.id = ""
@@ -93,6 +97,9 @@ class Session:
         self.dropped_partials = 0
         self.peak_backlog = 0.0
         self.throttled_seconds = 0.0
+        self._promote = promote
+        self._pinned_upload = promote is not None  # provisional: an upload until promoted
+        self._started = time.monotonic()
 
     @property
     def realtime(self) -> bool:
@@ -185,7 +192,7 @@ class Session:
                                f"stream exceeded the {self.config.max_stream_seconds:.0f} s audio limit; "
                                f"start a new stream to continue", reason="STREAM_TOO_LONG")
             self.pacing.record(self._decoder.seconds_in)
-            self._stream.realtime = self.pacing.realtime
+            self._classify()
             await self._stream.accept(samples)
         elif kind == "control":
             action = request.control.WhichOneof("action")
@@ -207,6 +214,20 @@ class Session:
             raise invalid("config may be sent only once, as the first message", "config")
         else:
             raise invalid("empty request; set config, audio or control", "request")
+
+    def _classify(self) -> None:
+        """Real-time or upload for the next decodes; settles a provisional admission."""
+        realtime = self.pacing.realtime
+        if self._promote is not None:
+            if not realtime:
+                self._promote = None  # measured as an upload: it stays one
+            elif time.monotonic() - self._started >= self.config.probation_seconds:
+                refusal, self._promote = self._promote(), None
+                if refusal is not None:
+                    log.info("session %r sends in real time and real-time capacity is full: ending it", self.id)
+                    raise refusal
+                self._pinned_upload = False
+        self._stream.realtime = realtime and not self._pinned_upload
 
     def _stream_settings(self):
         return self._stream.settings
