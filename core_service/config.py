@@ -34,6 +34,7 @@ class ServerConfig:
     preload: str = field(default="", metadata={"help": "comma-separated engine[:model] list to load at start-up"})
     config_timeout: float = field(default=10.0, metadata={"help": "seconds a new stream has to send its config; it holds no session slot until then, and gets DEADLINE_EXCEEDED after"})
     max_backlog_seconds: float = field(default=30.0, metadata={"help": "seconds of accepted but not yet decoded audio per stream above which the core stops reading that stream (gRPC flow control slows the sender)"})
+    stream_window_bytes: int = field(default=256 * 1024, metadata={"help": "HTTP/2 receive window per stream: what a client can send ahead of what the core has read (gRPC's BDP probing, which would grow it, is off)"})
     max_pending_responses: int = field(default=64, metadata={"help": "responses waiting for a slow reader above which the core stops reading that stream (and drops its partials)"})
     decode_queue_limit: int = field(default=256, metadata={"help": "decode jobs queued per model; a session submitting more waits for room"})
     realtime_factor: float = field(default=1.5, metadata={"help": "a stream sending audio faster than this many times real time (over --pacing-window) is an upload: decoded on capacity real-time streams leave over"})

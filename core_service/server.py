@@ -43,6 +43,10 @@ async def serve(config: ServerConfig) -> None:
         # our own cap (max_audio_message_bytes) answers with INVALID_ARGUMENT; gRPC's must be larger
         ("grpc.max_receive_message_length", config.max_audio_message_bytes + (4 << 20)),
         ("grpc.keepalive_permit_without_calls", 1),
+        # a fixed per-stream window: when a session stops reading, its sender stops after this many
+        # bytes (BDP probing would grow the window to megabytes per stream)
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", config.stream_window_bytes),
         ("grpc.http2.min_ping_interval_without_data_ms", 10000),
     ])
     servicer = RecognizerServicer(config, registry)
