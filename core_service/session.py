@@ -123,7 +123,10 @@ class Session:
     def _has_room(self) -> bool:
         backlog = self._stream.backlog_seconds()
         self.peak_backlog = max(self.peak_backlog, backlog)
-        return backlog < self.config.max_backlog_seconds and self._queue.qsize() < self.config.max_pending_responses
+        if backlog >= self.config.max_backlog_seconds:
+            self.pacing.throttled()  # audio arrives faster than it is decoded: an upload
+            return False
+        return self._queue.qsize() < self.config.max_pending_responses  # else the client is not reading
 
     async def _wait_for_room(self) -> None:
         """Stop reading while the stream has too much undecoded audio or unread responses."""
@@ -133,7 +136,6 @@ class Session:
         deadline = started + self.config.idle_timeout
         try:
             while not self._has_room():
-                self.pacing.throttled()
                 if self._shutdown.is_set():
                     return
                 if time.monotonic() > deadline:
