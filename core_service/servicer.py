@@ -49,11 +49,9 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
     async def _config(self, requests) -> asr_pb2.RecognizeRequest | None:
         """The first request, read before the stream takes a slot; within --config-timeout."""
         try:
-            return await next_request(requests, self.config.config_timeout, self.shutdown)
-        except asyncio.TimeoutError:
-            raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                           f"no config within {self.config.config_timeout:g} s; send the config as the first "
-                           f"message right after opening the stream", reason="CONFIG_TIMEOUT") from None
+            return await next_request(requests, self.config.config_timeout, self.shutdown, ApiError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"no config within {self.config.config_timeout:g} s; send the "
+                f"config as the first message right after opening the stream", reason="CONFIG_TIMEOUT"))
         except ShuttingDown:
             raise shutting_down() from None
 

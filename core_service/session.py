@@ -44,9 +44,9 @@ class ShuttingDown(Exception):
 
 
 async def next_request(requests: AsyncIterator[asr_pb2.RecognizeRequest], timeout: float,
-                       shutdown: asyncio.Event) -> asr_pb2.RecognizeRequest | None:
-    """The next request, or None at the end of the request stream. Raises asyncio.TimeoutError
-    after `timeout` seconds and ShuttingDown when `shutdown` is set first."""
+                       shutdown: asyncio.Event, timed_out: ApiError) -> asr_pb2.RecognizeRequest | None:
+    """The next request, or None at the end of the request stream. Raises `timed_out` after
+    `timeout` seconds and ShuttingDown when `shutdown` is set first."""
     read = asyncio.ensure_future(anext(requests))
     stop = asyncio.ensure_future(shutdown.wait())
     try:
@@ -64,7 +64,7 @@ async def next_request(requests: AsyncIterator[asr_pb2.RecognizeRequest], timeou
             return None
     if stop in done:
         raise ShuttingDown()
-    raise asyncio.TimeoutError()
+    raise timed_out
 
 
 def api_error(exc: EngineError) -> ApiError:
@@ -113,12 +113,9 @@ class Session:
         self._queue.put_nowait(event)
 
     async def _next(self, requests: AsyncIterator[asr_pb2.RecognizeRequest]) -> asr_pb2.RecognizeRequest | None:
-        try:
-            return await next_request(requests, self.config.idle_timeout, self._shutdown)
-        except asyncio.TimeoutError:
-            raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                           f"no request for {self.config.idle_timeout:.0f} s; the stream was ended "
-                           f"(send audio continuously or half-close when done)", reason="IDLE_TIMEOUT") from None
+        return await next_request(requests, self.config.idle_timeout, self._shutdown, ApiError(
+            grpc.StatusCode.DEADLINE_EXCEEDED, f"no request for {self.config.idle_timeout:.0f} s; the stream was "
+            f"ended (send audio continuously or half-close when done)", reason="IDLE_TIMEOUT"))
 
     def _has_room(self) -> bool:
         backlog = self._stream.backlog_seconds()

@@ -56,6 +56,13 @@ def config(**kw) -> asr_pb2.RecognizeRequest:
     return asr_pb2.RecognizeRequest(config=asr_pb2.StreamingConfig(**kw))
 
 
+async def held_open(hold: asyncio.Event, *requests: asr_pb2.RecognizeRequest):
+    """A request stream that sends `requests` (maybe none), then stays open until `hold` is set."""
+    for req in requests:
+        yield req
+    await hold.wait()
+
+
 def audio_requests(pcm: bytes, chunk: int = 3200) -> list[asr_pb2.RecognizeRequest]:
     return [asr_pb2.RecognizeRequest(audio=pcm[i:i + chunk]) for i in range(0, len(pcm), chunk)]
 

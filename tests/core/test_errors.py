@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2
 from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16, wer
 from tests.conftest import start_core
 
-from .grpc_helpers import audio_requests, config, recognize, recognize_sync
+from .grpc_helpers import audio_requests, config, held_open, recognize, recognize_sync
 
 UTTERANCE_PCM = to_pcm16(np.concatenate([silence(0.3), speech(UTTERANCES[0]), silence(1.0)]))
 
@@ -93,12 +93,7 @@ async def test_max_sessions_gives_resource_exhausted_with_retry_delay(small_core
     async with grpc.aio.insecure_channel(address) as channel:
         stub = asr_pb2_grpc.RecognizerServiceStub(channel)
         hold = asyncio.Event()
-
-        async def holder():
-            yield config()
-            await hold.wait()
-
-        first = stub.Recognize(holder())
+        first = stub.Recognize(held_open(hold, config()))
         started = await first.read()
         assert started.WhichOneof("response") == "session_started"
         call = await recognize(address, [config()])
@@ -172,12 +167,7 @@ async def realtime_load(address: str):
     async with grpc.aio.insecure_channel(address) as channel:
         stub = asr_pb2_grpc.RecognizerServiceStub(channel)
         hold = asyncio.Event()
-
-        async def holder():
-            yield config()
-            await hold.wait()
-
-        held = [stub.Recognize(holder()) for _ in range(2)]
+        held = [stub.Recognize(held_open(hold, config())) for _ in range(2)]
         for call in held:
             assert (await call.read()).WhichOneof("response") == "session_started"
         yield

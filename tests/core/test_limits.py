@@ -13,7 +13,7 @@ from asr.v1 import asr_pb2_grpc
 from tests.audio_fixtures import SAMPLE_RATE, UTTERANCES, silence, speech, to_pcm16, wer
 from tests.conftest import start_core
 
-from .grpc_helpers import Call, audio_requests, config
+from .grpc_helpers import Call, audio_requests, config, held_open
 from .test_errors import assert_still_serving
 
 CONFIG_TIMEOUT = 3.0
@@ -35,14 +35,7 @@ async def test_streams_that_never_send_a_config_hold_no_session_slot(limits_core
     """40 streams that never send a config do not stop a real stream from being served (max 2 sessions)."""
     async with grpc.aio.insecure_channel(limits_core.address) as channel:
         stub = asr_pb2_grpc.RecognizerServiceStub(channel)
-        hold = asyncio.Event()
-
-        async def silent():
-            await hold.wait()
-            return
-            yield  # pragma: no cover - an async generator that never yields
-
-        calls = [stub.Recognize(silent()) for _ in range(40)]
+        calls = [stub.Recognize(held_open(asyncio.Event())) for _ in range(40)]
         await asyncio.gather(*(c.wait_for_connection() for c in calls))
         await assert_still_serving(limits_core.address)
         for c in calls:
@@ -53,14 +46,8 @@ async def test_a_config_must_arrive_within_config_timeout(limits_core):
     async with grpc.aio.insecure_channel(limits_core.address) as channel:
         stub = asr_pb2_grpc.RecognizerServiceStub(channel)
         hold = asyncio.Event()
-
-        async def silent():
-            await hold.wait()
-            return
-            yield  # pragma: no cover
-
         started = time.monotonic()
-        call = stub.Recognize(silent(), timeout=60)
+        call = stub.Recognize(held_open(hold), timeout=60)
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await call.read()
         elapsed = time.monotonic() - started
