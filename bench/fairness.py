@@ -175,8 +175,9 @@ def main() -> None:
     parser.add_argument("--upload-chunk-seconds", type=float, default=1.0, help="audio per upload message")
     parser.add_argument("--realtime-streams", type=int, default=4)
     parser.add_argument("--stagger", type=float, default=0.27, help="seconds between real-time stream starts")
-    parser.add_argument("--realtime-delay", type=float, default=5.0,
-                        help="seconds after the uploads start before the real-time streams start")
+    parser.add_argument("--realtime-delay", type=float, default=12.0,
+                        help="seconds after the uploads start before the real-time streams start; longer than "
+                             "admission's 10 s measuring window, so the first phase's load is forgotten by then")
     parser.add_argument("--core-args", default="", help="extra flags for the core started here")
     args = parser.parse_args()
     port = free_port()
