@@ -117,31 +117,33 @@ class Session:
             grpc.StatusCode.DEADLINE_EXCEEDED, f"no request for {self.config.idle_timeout:.0f} s; the stream was "
             f"ended (send audio continuously or half-close when done)", reason="IDLE_TIMEOUT"))
 
-    def _has_room(self) -> bool:
+    def _stalled(self) -> ApiError:
+        return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"results of this stream were not read or decoded for "
+                        f"{self.config.idle_timeout:.0f} s; the stream was ended", reason="STALLED")
+
+    async def _wait_for_room(self) -> None:
+        """Stop reading while the stream has too much undecoded audio or unread responses
+        (each wait bounded by --idle-timeout; the end of the shutdown grace ends it too)."""
+        started = time.monotonic()
         backlog = self._stream.backlog_seconds()
         self.peak_backlog = max(self.peak_backlog, backlog)
         if backlog >= self.config.max_backlog_seconds:
-            self.pacing.throttled()  # audio arrives faster than it is decoded: an upload
-            return False
-        return self._queue.qsize() < self.config.max_pending_responses  # else the client is not reading
-
-    async def _wait_for_room(self) -> None:
-        """Stop reading while the stream has too much undecoded audio or unread responses."""
-        if self._has_room():
-            return
-        started = time.monotonic()
+            room = asyncio.ensure_future(self._stream.wait_backlog_below(self.config.max_backlog_seconds))
+            stop = asyncio.ensure_future(self._shutdown.wait())
+            done, pending = await asyncio.wait({room, stop}, timeout=self.config.idle_timeout,
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if not done:
+                raise self._stalled()
+            if time.monotonic() - started > ROOM_POLL_SECONDS / 10:
+                self.pacing.throttled()  # audio arrived faster than it was decoded: an upload
         deadline = started + self.config.idle_timeout
-        try:
-            while not self._has_room():
-                if self._shutdown.is_set():
-                    return
-                if time.monotonic() > deadline:
-                    raise ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                   f"results of this stream were not read or decoded for "
-                                   f"{self.config.idle_timeout:.0f} s; the stream was ended", reason="STALLED")
-                await asyncio.sleep(ROOM_POLL_SECONDS)
-        finally:
-            self.throttled_seconds += time.monotonic() - started
+        while self._queue.qsize() >= self.config.max_pending_responses and not self._shutdown.is_set():
+            if time.monotonic() > deadline:
+                raise self._stalled()
+            await asyncio.sleep(ROOM_POLL_SECONDS)  # the client is not reading its results
+        self.throttled_seconds += time.monotonic() - started
 
     async def _open(self, first: asr_pb2.RecognizeRequest) -> asr_pb2.RecognizeResponse:
         if first.WhichOneof("request") != "config":
