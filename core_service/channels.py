@@ -60,3 +60,15 @@ class PerChannelStream(EngineStream):
 
     def backlog_seconds(self) -> float:
         return max((s.backlog_seconds() for s in self.streams), default=0.0)
+
+    async def wait_backlog_below(self, seconds: float) -> None:
+        await asyncio.gather(*(stream.wait_backlog_below(seconds) for stream in self.streams))
+
+    @property
+    def realtime(self) -> bool:
+        return self.streams[0].realtime
+
+    @realtime.setter
+    def realtime(self, value: bool) -> None:
+        for stream in self.streams:
+            stream.realtime = value

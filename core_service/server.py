@@ -30,7 +30,8 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
         max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
         sentence_end_silence=config.sentence_end_silence, vad_threads=config.vad_threads,
-        final_beam_size=config.final_beam_size, route_languages=config.route_languages)
+        final_beam_size=config.final_beam_size, route_languages=config.route_languages,
+        decode_queue_limit=config.decode_queue_limit)
     return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)})
 
 
@@ -42,6 +43,10 @@ async def serve(config: ServerConfig) -> None:
         # our own cap (max_audio_message_bytes) answers with INVALID_ARGUMENT; gRPC's must be larger
         ("grpc.max_receive_message_length", config.max_audio_message_bytes + (4 << 20)),
         ("grpc.keepalive_permit_without_calls", 1),
+        # a fixed per-stream window: when a session stops reading, its sender stops after this many
+        # bytes (BDP probing would grow the window to megabytes per stream)
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", config.stream_window_bytes),
         ("grpc.http2.min_ping_interval_without_data_ms", 10000),
     ])
     servicer = RecognizerServicer(config, registry)
@@ -75,19 +80,48 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async def log_load() -> None:
-        while True:
-            await asyncio.sleep(30.0)
-            for eng in registry.loaded():
-                if hasattr(eng, "log_load"):
-                    eng.log_load()
-
-    load_logger = asyncio.create_task(log_load())
+    load_logger = asyncio.create_task(log_load(registry, config.load_log_interval))
     await stop.wait()
     load_logger.cancel()
-    log.info("shutting down: %d open streams get %.0f s to finish", servicer.active, config.grace)
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(config.grace)
+    await drain(servicer, health_servicer, config)
+    await server.stop(SERVER_STOP_SECONDS)
     for eng in registry.loaded():
         await eng.aclose()
     log.info("stopped")
+
+
+SERVER_STOP_SECONDS = 5.0  # after the drain, for calls still unwinding
+
+
+async def log_load(registry: EngineRegistry, interval: float) -> None:
+    """Every `interval` seconds, each decoder's work; an error is logged and the next round runs."""
+    while True:
+        await asyncio.sleep(interval)
+        for eng in registry.loaded():
+            try:
+                if hasattr(eng, "log_load"):
+                    eng.log_load()
+            except Exception:
+                log.exception("load logging failed for engine %s", getattr(eng, "name", eng))
+
+
+async def wait_for_no_streams(servicer: RecognizerServicer, timeout: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while servicer.active and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+    return not servicer.active
+
+
+async def drain(servicer: RecognizerServicer, health_servicer, config: ServerConfig) -> None:
+    """SIGTERM/SIGINT: NOT_SERVING, refuse new streams, let open ones run on for the grace, then
+    finish each as if the client had half-closed (finals and summary, then UNAVAILABLE)."""
+    log.info("shutting down: %d open streams get %.0f s to finish", servicer.active, config.shutdown_grace)
+    await health_servicer.enter_graceful_shutdown()
+    servicer.begin_drain()
+    if await wait_for_no_streams(servicer, config.shutdown_grace):
+        return
+    log.info("grace over: finishing %d open streams (their accepted audio is transcribed)", servicer.active)
+    servicer.end_grace()
+    if not await wait_for_no_streams(servicer, config.shutdown_finish_timeout):
+        log.warning("%d streams still open %.0f s after the grace; cancelling them", servicer.active,
+                    config.shutdown_finish_timeout)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import grpc
@@ -12,8 +11,8 @@ from . import convert
 from .admission import Admission, AdmissionPolicy, Load
 from .config import ServerConfig
 from .engines.registry import EngineRegistry
-from .errors import ApiError
-from .session import Session
+from .errors import ApiError, internal, invalid
+from .session import Session, ShuttingDown, next_request, shutting_down
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +25,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             AdmissionPolicy(max_sessions=config.max_sessions, final_share_budget=config.final_share_budget,
                             final_wait_budget=config.final_wait_budget),
             self._load)
+        self.draining = False
+        self.shutdown = asyncio.Event()  # set when the shutdown grace ends
 
     def _load(self) -> Load:
         loads = [e.load() for e in self.registry.loaded() if hasattr(e, "load")]
@@ -35,28 +36,57 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
     def active(self) -> int:
         return self.admission.active
 
-    async def Recognize(self, request_iterator, context: grpc.aio.ServicerContext):
+    def begin_drain(self) -> None:
+        """Shutdown started: refuse new streams with UNAVAILABLE; open streams run on."""
+        self.draining = True
+
+    def end_grace(self) -> None:
+        """The grace period is over: every open stream stops reading, finishes the audio it
+        accepted, delivers its finals and summary, and ends with UNAVAILABLE."""
+        self.draining = True
+        self.shutdown.set()
+
+    async def _config(self, requests) -> asr_pb2.RecognizeRequest | None:
+        """The first request, read before the stream takes a slot; within --config-timeout."""
         try:
-            ticket = self.admission.admit()
+            return await next_request(requests, self.config.config_timeout, self.shutdown, ApiError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"no config within {self.config.config_timeout:g} s; send the "
+                f"config as the first message right after opening the stream", reason="CONFIG_TIMEOUT"))
+        except ShuttingDown:
+            raise shutting_down() from None
+
+    async def Recognize(self, request_iterator, context: grpc.aio.ServicerContext):
+        requests = request_iterator.__aiter__()
+        try:
+            # Take the config even from a stream about to be refused: a status sent while the
+            # client's first write is in flight can reach asyncio clients as INTERNAL (grpc/grpc#36066).
+            first = await self._config(requests)
+            if first is None:
+                raise invalid("the stream ended before its config; send a config message first", "config")
+        except ApiError as err:
+            log.info("stream ended before its config: %s", err.message)
+            await context.abort_with_status(err.to_status())
+        if self.draining:
+            await context.abort_with_status(shutting_down().to_status())
+        try:
+            ticket, refusal = self.admission.admit_provisionally()
         except ApiError as err:
             log.warning("refused a stream: %s", err.message)
-            # Take the config first: a status sent while the client's first write is in flight
-            # can reach asyncio clients as INTERNAL (grpc/grpc#36066).
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(anext(request_iterator.__aiter__()), 0.5)
             await context.abort_with_status(err.to_status())
-        session = Session(self.config, self.registry)
+        promote = None
+        if refusal is not None:
+            log.info("real-time capacity is full: a new stream starts as an upload (%s)", refusal.message)
+            promote = lambda: self.admission.promote(ticket)  # noqa: E731
+        session = Session(self.config, self.registry, self.shutdown, promote)
         try:
-            async for response in session.run(request_iterator.__aiter__()):
+            async for response in session.run(first, requests):
+                self.admission.classify(ticket, session.realtime)
                 yield response
         except ApiError as err:
-            log.info("session %s failed: %s %s", session.id or "-", err.code.name, err.message)
+            log.info("session %r failed: %s %s", session.id or "-", err.code.name, err.message)
             await context.abort_with_status(err.to_status())
         except Exception:
-            log.exception("session %s crashed", session.id or "-")
-            await context.abort_with_status(ApiError(
-                grpc.StatusCode.INTERNAL, "internal error in the recognition session; see the server log",
-                reason="INTERNAL").to_status())
+            await context.abort_with_status(internal(log, "session %r crashed", session.id or "-").to_status())
         finally:
             self.admission.release(ticket)
 

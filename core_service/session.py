@@ -1,4 +1,10 @@
-"""One Recognize call: config first, then audio and control in, results out, summary last."""
+"""One Recognize call: config first, then audio and control in, results out, summary last.
+
+Backpressure: before reading each request the session checks that the stream holds less than
+`max_backlog_seconds` of undecoded audio and fewer than `max_pending_responses` responses the
+client has not read; otherwise it stops reading (gRPC flow control then slows the sender) until
+there is room. Partials are dropped while responses pile up; finals never are.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +13,7 @@ import logging
 import time
 import uuid
 from dataclasses import replace
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import grpc
 from asr.v1 import asr_pb2
@@ -18,11 +24,47 @@ from .channels import PerChannelStream
 from .config import ServerConfig
 from .engines.base import EngineError, EngineStream, Result, SpeechBoundary
 from .engines.registry import EngineRegistry
-from .errors import ApiError, invalid
+from .errors import ApiError, internal, invalid
+from .pacing import ArrivalPacing, PacingPolicy
 
 log = logging.getLogger(__name__)
 
 _END = object()
+ROOM_POLL_SECONDS = 0.02  # how often a throttled stream re-checks for room
+
+SHUTTING_DOWN = "server shutting down, reconnect"
+
+
+def shutting_down() -> ApiError:
+    return ApiError(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN, reason="SHUTTING_DOWN", retry_after=1.0)
+
+
+class ShuttingDown(Exception):
+    """The server's grace period ended while waiting for a request."""
+
+
+async def next_request(requests: AsyncIterator[asr_pb2.RecognizeRequest], timeout: float,
+                       shutdown: asyncio.Event, timed_out: ApiError) -> asr_pb2.RecognizeRequest | None:
+    """The next request, or None at the end of the request stream. Raises `timed_out` after
+    `timeout` seconds and ShuttingDown when `shutdown` is set first."""
+    read = asyncio.ensure_future(anext(requests))
+    stop = asyncio.ensure_future(shutdown.wait())
+    try:
+        done, _ = await asyncio.wait({read, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not read.done():
+            read.cancel()
+            with contextlib.suppress(BaseException):
+                await read
+    if read in done:
+        try:
+            return read.result()
+        except StopAsyncIteration:
+            return None
+    if stop in done:
+        raise ShuttingDown()
+    raise timed_out
 
 
 def api_error(exc: EngineError) -> ApiError:
@@ -34,30 +76,76 @@ class Session:
     """Runs one call. `run` yields responses; if the call must fail, it first delivers the
     results of all audio already accepted, then raises ApiError."""
 
-    def __init__(self, config: ServerConfig, registry: EngineRegistry):
+    def __init__(self, config: ServerConfig, registry: EngineRegistry, shutdown: asyncio.Event | None = None,
+                 promote: Callable[[], ApiError | None] | None = None):
+        """`promote` is set for a stream admitted provisionally while real-time capacity was full:
+        it runs as an upload until, after --probation-seconds at real-time pace, `promote()`
+        admits it as real-time (None) or returns the refusal to end it with."""
         self.config = config
         self.registry = registry
         self.id = ""
         self.error: ApiError | None = None
         self.finals: list[str] = []
+        # Responses for the client. Bounded by flow control rather than maxsize (engines emit
+        # synchronously): nothing more is read while it holds max_pending_responses, so it never
+        # holds more than that plus the finals of the stream's backlog.
         self._queue: asyncio.Queue = asyncio.Queue()
         self._stream: EngineStream | None = None
         self._decoder: AudioDecoder | None = None
+        self._shutdown = shutdown or asyncio.Event()
+        self.pacing = ArrivalPacing(PacingPolicy(config.pacing_window, config.realtime_factor))
+        self.dropped_partials = 0
+        self.peak_backlog = 0.0
+        self.throttled_seconds = 0.0
+        self._promote = promote
+        self._pinned_upload = promote is not None  # provisional: an upload until promoted
+        self._started = time.monotonic()
+
+    @property
+    def realtime(self) -> bool:
+        return self._stream.realtime if self._stream is not None else True
+
+    def _emit(self, event) -> None:
+        if (isinstance(event, Result) and not event.is_final
+                and self._queue.qsize() >= self.config.max_pending_responses):
+            self.dropped_partials += 1  # the client is not reading: a newer partial will follow
+            return
+        self._queue.put_nowait(event)
 
     async def _next(self, requests: AsyncIterator[asr_pb2.RecognizeRequest]) -> asr_pb2.RecognizeRequest | None:
-        try:
-            return await asyncio.wait_for(anext(requests), self.config.idle_timeout)
-        except StopAsyncIteration:
-            return None
-        except asyncio.TimeoutError:
-            raise ApiError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                           f"no request for {self.config.idle_timeout:.0f} s; the stream was ended "
-                           f"(send audio continuously or half-close when done)", reason="IDLE_TIMEOUT")
+        return await next_request(requests, self.config.idle_timeout, self._shutdown, ApiError(
+            grpc.StatusCode.DEADLINE_EXCEEDED, f"no request for {self.config.idle_timeout:.0f} s; the stream was "
+            f"ended (send audio continuously or half-close when done)", reason="IDLE_TIMEOUT"))
 
-    async def _open(self, requests) -> asr_pb2.RecognizeResponse:
-        first = await self._next(requests)
-        if first is None:
-            raise invalid("the stream ended before its config; send a config message first", "config")
+    def _stalled(self) -> ApiError:
+        return ApiError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"results of this stream were not read or decoded for "
+                        f"{self.config.idle_timeout:.0f} s; the stream was ended", reason="STALLED")
+
+    async def _wait_for_room(self) -> None:
+        """Stop reading while the stream has too much undecoded audio or unread responses
+        (each wait bounded by --idle-timeout; the end of the shutdown grace ends it too)."""
+        started = time.monotonic()
+        backlog = self._stream.backlog_seconds()
+        self.peak_backlog = max(self.peak_backlog, backlog)
+        if backlog >= self.config.max_backlog_seconds:
+            room = asyncio.ensure_future(self._stream.wait_backlog_below(self.config.max_backlog_seconds))
+            stop = asyncio.ensure_future(self._shutdown.wait())
+            done, pending = await asyncio.wait({room, stop}, timeout=self.config.idle_timeout,
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if not done:
+                raise self._stalled()
+            if time.monotonic() - started > ROOM_POLL_SECONDS / 10:
+                self.pacing.throttled()  # audio arrived faster than it was decoded: an upload
+        deadline = started + self.config.idle_timeout
+        while self._queue.qsize() >= self.config.max_pending_responses and not self._shutdown.is_set():
+            if time.monotonic() > deadline:
+                raise self._stalled()
+            await asyncio.sleep(ROOM_POLL_SECONDS)  # the client is not reading its results
+        self.throttled_seconds += time.monotonic() - started
+
+    async def _open(self, first: asr_pb2.RecognizeRequest) -> asr_pb2.RecognizeResponse:
         if first.WhichOneof("request") != "config":
             raise invalid("the first message must be a config (got %s)" % (first.WhichOneof("request") or "an empty request"),
                           "config")
@@ -75,7 +163,7 @@ class Session:
             raise api_error(exc) from exc
         self._decoder = AudioDecoder(fmt.encoding, fmt.sample_rate, fmt.channels,
                                      separate=settings.separate_channels)
-        log.info("session %s started: engine=%s model=%s language=%s %s/%dHz/%dch interim=%s",
+        log.info("session %r started: engine=%s model=%s language=%s %s/%dHz/%dch interim=%s",
                  self.id, settings.engine, settings.model, settings.language or "detect", fmt.encoding,
                  fmt.sample_rate, fmt.channels, settings.interim_results)
         return asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(
@@ -85,9 +173,9 @@ class Session:
     async def _open_stream(self, engine, settings, channels: int) -> EngineStream:
         """The engine's stream, or with per-channel recognition one per channel."""
         if not settings.separate_channels or channels < 2:
-            return await engine.open_stream(settings, self._queue.put_nowait)
+            return await engine.open_stream(settings, self._emit)
         streams = [await engine.open_stream(replace(settings, vad=replace(settings.vad)), emit)
-                   for emit in PerChannelStream.tagging(self._queue.put_nowait, channels)]
+                   for emit in PerChannelStream.tagging(self._emit, channels)]
         return PerChannelStream(streams)
 
     async def _handle(self, request: asr_pb2.RecognizeRequest) -> None:
@@ -104,6 +192,8 @@ class Session:
                 raise ApiError(grpc.StatusCode.OUT_OF_RANGE,
                                f"stream exceeded the {self.config.max_stream_seconds:.0f} s audio limit; "
                                f"start a new stream to continue", reason="STREAM_TOO_LONG")
+            self.pacing.record(self._decoder.seconds_in)
+            self._classify()
             await self._stream.accept(samples)
         elif kind == "control":
             action = request.control.WhichOneof("action")
@@ -126,33 +216,61 @@ class Session:
         else:
             raise invalid("empty request; set config, audio or control", "request")
 
+    def _classify(self) -> None:
+        """Real-time or upload for the next decodes; settles a provisional admission."""
+        realtime = self.pacing.realtime
+        if self._promote is not None:
+            if not realtime:
+                self._promote = None  # measured as an upload: it stays one
+            elif time.monotonic() - self._started >= self.config.probation_seconds:
+                refusal, self._promote = self._promote(), None
+                if refusal is not None:
+                    log.info("session %r sends in real time and real-time capacity is full: ending it", self.id)
+                    raise refusal
+                self._pinned_upload = False
+        self._stream.realtime = realtime and not self._pinned_upload
+
     def _stream_settings(self):
         return self._stream.settings
 
     async def _pump(self, requests) -> None:
-        """Read requests until end of audio or an error; always finish the accepted audio."""
+        """Read requests until end of audio, shutdown or an error; always finish the accepted audio,
+        and always queue the end marker, whatever fails."""
         try:
-            while (request := await self._next(requests)) is not None:
-                await self._handle(request)
-            tail = self._decoder.flush()
-            if tail.size:
-                await self._stream.accept(tail)
-        except ApiError as exc:
-            self.error = exc
-        except EngineError as exc:
-            self.error = api_error(exc)
-        except grpc.RpcError:
-            raise
-        try:
-            await self._stream.finish()
-        except EngineError as exc:
-            self.error = self.error or api_error(exc)
+            try:
+                while True:
+                    await self._wait_for_room()
+                    request = await self._next(requests)
+                    if request is None:
+                        break
+                    await self._handle(request)
+            except ShuttingDown:
+                self.error = shutting_down()
+            except ApiError as exc:
+                self.error = exc
+            except EngineError as exc:
+                self.error = api_error(exc)
+            except grpc.RpcError:
+                raise
+            except Exception:
+                self.error = internal(log, "session %r failed reading requests", self.id)
+            try:
+                tail = self._decoder.flush()
+                if tail.size:
+                    await self._stream.accept(tail)
+                await self._stream.finish()
+            except EngineError as exc:
+                self.error = self.error or api_error(exc)
+            except Exception:
+                self.error = self.error or internal(log, "session %r failed finishing its audio", self.id)
         finally:
             self._queue.put_nowait(_END)
 
-    async def run(self, requests: AsyncIterator[asr_pb2.RecognizeRequest]) -> AsyncIterator[asr_pb2.RecognizeResponse]:
+    async def run(self, first: asr_pb2.RecognizeRequest,
+                  requests: AsyncIterator[asr_pb2.RecognizeRequest]) -> AsyncIterator[asr_pb2.RecognizeResponse]:
+        """`first` is the request the servicer already read (it must be the config)."""
         started = time.monotonic()
-        yield await self._open(requests)
+        yield await self._open(first)
         pump = asyncio.create_task(self._pump(requests))
         engine_failed = False
         try:
@@ -164,7 +282,7 @@ class Session:
                 elif isinstance(event, SpeechBoundary):
                     yield convert.boundary_proto(event)
                 elif isinstance(event, EngineError):
-                    log.warning("session %s: engine failed: %s", self.id, event.message)
+                    log.warning("session %r: engine failed: %s", self.id, event.message)
                     self.error = self.error or api_error(event)
                     engine_failed = True
                     pump.cancel()
@@ -180,8 +298,11 @@ class Session:
             yield asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(
                 audio_processed=convert.duration(audio), segment_count=len(self.finals),
                 transcript=" ".join(t for t in self.finals if t)))
-            log.info("session %s ended: %.1f s audio, %d finals, %.1f s wall, %s", self.id, audio,
-                     len(self.finals), time.monotonic() - started, self.error.code.name if self.error else "OK")
+            log.info("session %r ended: %.1f s audio, %d finals, %.1f s wall, %s; %s, peak backlog %.1f s, "
+                     "throttled %.1f s, %d partials dropped", self.id, audio, len(self.finals),
+                     time.monotonic() - started, self.error.code.name if self.error else "OK",
+                     "real-time" if self.realtime else "upload", self.peak_backlog, self.throttled_seconds,
+                     self.dropped_partials)
             if self.error is not None:
                 raise self.error
         finally:

@@ -22,6 +22,17 @@ from .logs import FORMATS, configure_logging
 
 log = logging.getLogger("stack")
 
+BRIDGE_STOP_SECONDS = 40.0
+
+
+def core_stop_seconds() -> float:
+    """The longest a core may take to stop: its drain grace, finishing the streams, and stopping the server."""
+    from .config import ServerConfig
+    from .server import SERVER_STOP_SECONDS
+
+    defaults = ServerConfig()
+    return defaults.shutdown_grace + defaults.shutdown_finish_timeout + SERVER_STOP_SECONDS + 5.0
+
 
 @dataclass(frozen=True)
 class BridgeSpec:
@@ -116,7 +127,7 @@ def main() -> None:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=40)
+                proc.wait(timeout=core_stop_seconds() if name == "core" else BRIDGE_STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop in time; killing it", name)
                 proc.kill()

@@ -11,12 +11,14 @@ with that error at once, after delivering the results already emitted.
 from __future__ import annotations
 
 import abc
+import asyncio
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import numpy as np
 
 SAMPLE_RATE = 16000  # every engine is fed 16 kHz mono float32
+BACKLOG_POLL_SECONDS = 0.02  # how often the default wait_backlog_below re-checks
 
 
 class EngineError(Exception):
@@ -156,6 +158,24 @@ class EngineStream(abc.ABC):
     """One session's recognition state inside an engine."""
 
     settings: SessionSettings  # the settings in force (update() may change them)
+    # Set by the session from the measured arrival rate (core_service/pacing.py): False for an
+    # upload, whose work an engine with shared decoders schedules behind real-time streams' work.
+    realtime: bool = True
+
+    def backlog_seconds(self) -> float:
+        """Seconds of audio accepted whose final result has not been emitted yet (audio the
+        engine still holds or is decoding). The session stops reading a stream's requests while
+        this is above `--max-backlog-seconds`, so a fast sender is slowed by gRPC flow control
+        instead of buffered. Must be cheap: it is asked before every request. Default: 0 (an
+        engine that decodes inside `accept` never holds a backlog)."""
+        return 0.0
+
+    async def wait_backlog_below(self, seconds: float) -> None:
+        """Return once the part of the backlog that waiting can reduce (audio queued for or in
+        decoding, not the open utterance, which only more audio ends) is below `seconds`.
+        Default: poll `backlog_seconds()`."""
+        while self.backlog_seconds() >= seconds:
+            await asyncio.sleep(BACKLOG_POLL_SECONDS)
 
     @abc.abstractmethod
     async def accept(self, audio: np.ndarray) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import new_error_id
 from .base import (
     Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
     ModelDescription, SessionSettings,
@@ -95,10 +96,11 @@ def missing_reason(opts: FunASROptions) -> str:
         return "set ASR_FUNASR_MODEL_DIR to a paraformer-zh-streaming model directory"
     path = Path(opts.model_dir)
     if not path.is_dir():
-        return f"ASR_FUNASR_MODEL_DIR={opts.model_dir} is not a directory"
+        return "ASR_FUNASR_MODEL_DIR does not name a directory; set it to a paraformer-zh-streaming model directory"
     missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
     if missing:
-        return f"{opts.model_dir} lacks {', '.join(missing)}: not a paraformer-zh-streaming model directory"
+        return (f"the directory in ASR_FUNASR_MODEL_DIR lacks {', '.join(missing)}: "
+                "not a paraformer-zh-streaming model directory")
     return ""
 
 
@@ -221,7 +223,7 @@ class FunASREngine(Engine):
         reason = missing_reason(self.opts)
         model = ModelDescription(
             name=MODEL_NAME, aliases=MODEL_ALIASES, available=not reason, unavailable_reason=reason,
-            multilingual=True, source=self.opts.model_dir or "ASR_FUNASR_MODEL_DIR (unset)",
+            multilingual=True, source="ASR_FUNASR_MODEL_DIR" if self.opts.model_dir else "ASR_FUNASR_MODEL_DIR (unset)",
         )
         return EngineDescription(
             name=self.name, aliases=self.aliases,
@@ -261,9 +263,11 @@ class FunASREngine(Engine):
                 try:
                     self._model = ParaformerModel(self.opts)
                 except Exception as exc:
+                    error_id = new_error_id()
+                    log.error("error %s: FunASR could not load %s", error_id, self.opts.model_dir, exc_info=True)
                     raise EngineUnavailable(
-                        f"FunASR could not load {self.opts.model_dir}: {exc}. "
-                        "ASR_FUNASR_MODEL_DIR must hold a paraformer-zh-streaming model"
+                        f"FunASR could not load the model in ASR_FUNASR_MODEL_DIR (error id {error_id}); it must "
+                        "hold a paraformer-zh-streaming model"
                     ) from exc
             return self._model
 

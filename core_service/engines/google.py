@@ -34,6 +34,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import new_error_id
 from .base import (
     Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
     ModelDescription, SessionSettings,
@@ -195,9 +196,11 @@ class GoogleEngine(Engine):
                 try:
                     self._client = speech_v1.SpeechClient(client_options=options)
                 except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and kin
+                    error_id = new_error_id()
+                    log.error("error %s: Google credentials could not be loaded", error_id, exc_info=True)
                     raise EngineUnavailable(
-                        f"Google credentials could not be loaded: {exc}. Set GOOGLE_APPLICATION_CREDENTIALS "
-                        "to a service-account key file") from exc
+                        f"Google credentials could not be loaded (error id {error_id}). Set "
+                        "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file") from exc
             return self._client
 
     async def warm_up(self) -> None:

@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import Callable
 
+from ..errors import new_error_id
 from .base import Capabilities, Engine, EngineDescription, EngineUnavailable, InvalidSettings
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,12 @@ class EngineRegistry:
                     module_name, cls_name = ENGINES[canonical][0].split(":")
                     engine = getattr(importlib.import_module(module_name), cls_name)()
             except Exception as exc:  # a broken optional engine must not take the server down
-                log.warning("engine %s cannot be loaded: %s", canonical, exc)
-                self._errors[canonical] = f"engine {canonical} cannot be loaded: {exc}"
+                error_id = new_error_id()
+                log.warning("error %s: engine %s cannot be loaded", error_id, canonical, exc_info=True)
+                missing = f"Python module {exc.name!r} is missing" if isinstance(exc, ImportError) and exc.name \
+                    else "its Python package or a dependency is broken"
+                self._errors[canonical] = (f"engine {canonical} cannot be loaded: {missing} (error id {error_id}; "
+                                           f"install the engine's extra, e.g. pip install '.[{canonical}]')")
                 raise EngineUnavailable(self._errors[canonical]) from exc
             self._engines[canonical] = engine
             return engine

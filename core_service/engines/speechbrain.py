@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import new_error_id
 from .base import (
     Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
     ModelDescription, SessionSettings,
@@ -81,10 +82,11 @@ def missing_reason(opts: SpeechBrainOptions) -> str:
         return "set ASR_SPEECHBRAIN_MODEL_DIR to a streaming transducer model directory (hyperparams.yaml layout)"
     path = Path(opts.model_dir)
     if not path.is_dir():
-        return f"ASR_SPEECHBRAIN_MODEL_DIR={opts.model_dir} is not a directory"
+        return "ASR_SPEECHBRAIN_MODEL_DIR does not name a directory; set it to a StreamingASR model directory"
     missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
     if missing:
-        return f"{opts.model_dir} lacks {', '.join(missing)}: not a SpeechBrain StreamingASR model directory"
+        return (f"the directory in ASR_SPEECHBRAIN_MODEL_DIR lacks {', '.join(missing)}: "
+                "not a SpeechBrain StreamingASR model directory")
     return ""
 
 
@@ -166,7 +168,7 @@ class SpeechBrainEngine(Engine):
         reason = missing_reason(self.opts) or self._load_error
         model = ModelDescription(
             name=MODEL_NAME, aliases=MODEL_ALIASES, available=not reason, unavailable_reason=reason,
-            multilingual=False, source=self.opts.model_dir or "ASR_SPEECHBRAIN_MODEL_DIR (unset)",
+            multilingual=False, source="ASR_SPEECHBRAIN_MODEL_DIR" if self.opts.model_dir else "ASR_SPEECHBRAIN_MODEL_DIR (unset)",
         )
         return EngineDescription(
             name=self.name, aliases=self.aliases,
@@ -210,8 +212,10 @@ class SpeechBrainEngine(Engine):
                     self._load_error = exc.message
                     raise
                 except Exception as exc:
+                    error_id = new_error_id()
+                    log.error("error %s: SpeechBrain could not load %s", error_id, self.opts.model_dir, exc_info=True)
                     raise EngineUnavailable(
-                        f"SpeechBrain could not load {self.opts.model_dir}: {exc}. "
+                        f"SpeechBrain could not load the model in ASR_SPEECHBRAIN_MODEL_DIR (error id {error_id}). "
                         "ASR_SPEECHBRAIN_MODEL_DIR must hold a StreamingASR model (hyperparams.yaml, "
                         "model.ckpt, normalizer.ckpt, tokenizer.ckpt)"
                     ) from exc

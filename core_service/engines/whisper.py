@@ -44,12 +44,28 @@ class WhisperOptions:
     vad_threads: int = 1
     final_beam_size: int = 1  # beam of finals when the session sets none
     route_languages: bool = True  # no language and no model: follow the speaker's language (language_routing.py)
+    decode_queue_limit: int = 256
 
 
 @dataclass
 class _LoadedModel:
     decoder: WhisperDecoder
     scheduler: DecodeScheduler
+
+
+class WhisperStream(UtteranceStream):
+    """UtteranceStream (whose `backlog_seconds` drives the session's flow control) on shared
+    DecodeSchedulers: its decodes are queued in the class `realtime` says, and its round-robin
+    turn among uploads is dropped when it closes."""
+
+    def __init__(self, *args, schedulers: list[DecodeScheduler], **kw):
+        super().__init__(*args, **kw)
+        self._schedulers = schedulers
+
+    async def close(self) -> None:
+        await super().close()
+        for scheduler in self._schedulers:
+            scheduler.forget(self)
 
 
 def primary_language(tag: str) -> str:
@@ -156,7 +172,7 @@ class WhisperEngine(Engine):
                 except models.ModelUnavailable as exc:
                     raise EngineUnavailable(str(exc)) from exc
                 scheduler = DecodeScheduler(decoder.decode, name=name, max_batch=self.options.max_batch,
-                                            workers=self.options.workers)
+                                            workers=self.options.workers, max_queue=self.options.decode_queue_limit)
                 loaded = self._models[name] = _LoadedModel(decoder, scheduler)
             return loaded
 
@@ -177,14 +193,16 @@ class WhisperEngine(Engine):
         loaded = await self._loaded(settings.model)
         language = primary_language(settings.language) if settings.language else None
         task, hotwords = settings.task, ", ".join(settings.hotwords)
-        stream: UtteranceStream
+        stream: WhisperStream
 
         router = None
         if self._routes(settings):
             multilingual = await self._loaded("base")
             router = LanguageRouter(
-                lambda request, final: loaded.scheduler.submit(request, owner=stream, final=final),
-                lambda request, final: multilingual.scheduler.submit(request, owner=stream, final=final))
+                lambda request, final: loaded.scheduler.submit(request, owner=stream, final=final,
+                                                               realtime=stream.realtime),
+                lambda request, final: multilingual.scheduler.submit(request, owner=stream, final=final,
+                                                                     realtime=stream.realtime))
 
         async def transcribe(audio: np.ndarray, final: bool, words: bool, previous: str = "",
                              last_language: str = "") -> tuple[Transcript, float]:
@@ -193,11 +211,12 @@ class WhisperEngine(Engine):
                                     prompt=settings.prompt, previous=previous, hotwords=hotwords)
             if router is not None:
                 return await router.transcribe(request, final, last_language)
-            return await loaded.scheduler.submit(request, owner=stream, final=final)
+            return await loaded.scheduler.submit(request, owner=stream, final=final, realtime=stream.realtime)
 
-        stream = UtteranceStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),
-                                 max_utterance=self.options.max_utterance,
-                                 sentence_end_silence=self.options.sentence_end_silence)
+        stream = WhisperStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),
+                               max_utterance=self.options.max_utterance,
+                               sentence_end_silence=self.options.sentence_end_silence,
+                               schedulers=[loaded.scheduler] + ([multilingual.scheduler] if router else []))
         return stream
 
     def load(self) -> "Load":

@@ -56,6 +56,13 @@ def config(**kw) -> asr_pb2.RecognizeRequest:
     return asr_pb2.RecognizeRequest(config=asr_pb2.StreamingConfig(**kw))
 
 
+async def held_open(hold: asyncio.Event, *requests: asr_pb2.RecognizeRequest):
+    """A request stream that sends `requests` (maybe none), then stays open until `hold` is set."""
+    for req in requests:
+        yield req
+    await hold.wait()
+
+
 def audio_requests(pcm: bytes, chunk: int = 3200) -> list[asr_pb2.RecognizeRequest]:
     return [asr_pb2.RecognizeRequest(audio=pcm[i:i + chunk]) for i in range(0, len(pcm), chunk)]
 
@@ -82,6 +89,33 @@ async def recognize(address: str, requests, pace: float = 0.0, timeout: float = 
             async for response in rpc:
                 call.responses.append(response)
         except grpc.aio.AioRpcError as err:
+            call.code, call.message = err.code(), err.details()
+            status = rpc_status.from_call(err)
+            if status is not None:
+                call.details = _unpack(status)
+    return call
+
+
+def recognize_sync(address: str, requests, pace: float = 0.0, timeout: float = 120.0) -> Call:
+    """`recognize` with grpc's sync client, which reports the server's status even when the server
+    ends the call while the client is still writing (asyncio clients may not: grpc/grpc#36066).
+    Run it in a thread from async tests."""
+    import time
+
+    call = Call()
+
+    def gen():
+        for req in requests:
+            yield req
+            if pace:
+                time.sleep(pace)
+
+    with grpc.insecure_channel(address) as channel:
+        stub = asr_pb2_grpc.RecognizerServiceStub(channel)
+        try:
+            for response in stub.Recognize(gen(), timeout=timeout):
+                call.responses.append(response)
+        except grpc.RpcError as err:
             call.code, call.message = err.code(), err.details()
             status = rpc_status.from_call(err)
             if status is not None:

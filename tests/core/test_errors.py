@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import grpc
 import numpy as np
@@ -12,7 +13,7 @@ from google.rpc import error_details_pb2
 from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16, wer
 from tests.conftest import start_core
 
-from .grpc_helpers import audio_requests, config, recognize
+from .grpc_helpers import audio_requests, config, held_open, recognize, recognize_sync
 
 UTTERANCE_PCM = to_pcm16(np.concatenate([silence(0.3), speech(UTTERANCES[0]), silence(1.0)]))
 
@@ -37,11 +38,14 @@ async def assert_still_serving(address: str) -> None:
     ([config(model="tiny.en", language="ar-EG")], "config.model"),
     ([config(vad=asr_pb2.VadConfig(threshold=1.5))], "config.vad.threshold"),
     ([config(encoding=42)], "config.encoding"),
+    ([config(session_id="a" * 129)], "config.session_id"),
+    ([config(session_id="bad id\n\x1b[31m")], "config.session_id"),
     ([config(), asr_pb2.RecognizeRequest()], "request"),
     ([], "config"),
 ], ids=["audio-before-config", "config-twice", "odd-bytes-linear16", "odd-bytes-float32", "low-rate",
         "channels", "malformed-language", "unknown-language", "unknown-engine", "unknown-model",
-        "english-model-arabic", "vad-threshold", "encoding", "empty-request", "no-config"])
+        "english-model-arabic", "vad-threshold", "encoding", "long-session-id", "session-id-charset",
+        "empty-request", "no-config"])
 async def test_bad_requests_get_invalid_argument_with_the_field(core_address, requests, field):
     call = await recognize(core_address, requests)
     assert call.code == grpc.StatusCode.INVALID_ARGUMENT, (call.code, call.message)
@@ -89,12 +93,7 @@ async def test_max_sessions_gives_resource_exhausted_with_retry_delay(small_core
     async with grpc.aio.insecure_channel(address) as channel:
         stub = asr_pb2_grpc.RecognizerServiceStub(channel)
         hold = asyncio.Event()
-
-        async def holder():
-            yield config()
-            await hold.wait()
-
-        first = stub.Recognize(holder())
+        first = stub.Recognize(held_open(hold, config()))
         started = await first.read()
         assert started.WhichOneof("response") == "session_started"
         call = await recognize(address, [config()])
@@ -150,33 +149,48 @@ async def test_cancelled_call_releases_its_session(small_core):
     await assert_still_serving(small_core.address)  # max-sessions is 1: the slot was freed
 
 
-async def test_admission_refuses_a_stream_when_measured_final_load_is_over_budget(tmp_path):
-    """With a tiny budget, the finals two busy streams just decoded make the core refuse a third."""
-    core = start_core(tmp_path, "--final-share-budget", "0.0001")
-    try:
-        speech_requests = [config(), *audio_requests(UTTERANCE_PCM)]
-        first, second = await asyncio.gather(recognize(core.address, speech_requests),
-                                             recognize(core.address, speech_requests))
-        assert first.finals and second.finals
-        async with grpc.aio.insecure_channel(core.address) as channel:
-            stub = asr_pb2_grpc.RecognizerServiceStub(channel)
-            hold = asyncio.Event()
+@pytest.fixture(scope="module")
+def full_core(tmp_path_factory):
+    """A core whose real-time capacity is full as soon as real-time finals were decoded lately."""
+    core = start_core(tmp_path_factory.mktemp("full"), "--final-share-budget", "0.0001", "--probation-seconds", "1")
+    yield core
+    core.stop()
 
-            async def holder():
-                yield config()
-                await hold.wait()
 
-            held = [stub.Recognize(holder()) for _ in range(2)]  # min_streams are always admitted
-            for call in held:
-                assert (await call.read()).WhichOneof("response") == "session_started"
-            refused = await recognize(core.address, [config()])
-            hold.set()
-            for call in held:
-                while await call.read() is not grpc.aio.EOF:
-                    pass
-        assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.message
-        assert refused.detail(error_details_pb2.ErrorInfo).reason == "AT_CAPACITY"
-        assert refused.detail(error_details_pb2.RetryInfo).retry_delay.seconds >= 1
-        assert "measured capacity" in refused.message
-    finally:
-        core.stop()
+@contextlib.asynccontextmanager
+async def realtime_load(address: str):
+    """Two real-time streams decode finals, then two more hold their slots (min_streams are always admitted)."""
+    speech_requests = [config(), *audio_requests(UTTERANCE_PCM)]  # 100 ms chunks, sent in real time
+    first, second = await asyncio.gather(recognize(address, speech_requests, pace=0.1),
+                                         recognize(address, speech_requests, pace=0.1))
+    assert first.finals and second.finals
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = asr_pb2_grpc.RecognizerServiceStub(channel)
+        hold = asyncio.Event()
+        held = [stub.Recognize(held_open(hold, config())) for _ in range(2)]
+        for call in held:
+            assert (await call.read()).WhichOneof("response") == "session_started"
+        yield
+        hold.set()
+        for call in held:
+            while await call.read() is not grpc.aio.EOF:
+                pass
+
+
+async def test_admission_refuses_a_realtime_stream_when_measured_final_load_is_over_budget(full_core):
+    """With a tiny budget, the finals two real-time streams just decoded make the core refuse a third
+    real-time stream: it starts as an upload and is ended once its pace shows it is real-time."""
+    async with realtime_load(full_core.address):
+        refused = await asyncio.to_thread(recognize_sync, full_core.address,
+                                          [config(), *audio_requests(UTTERANCE_PCM)], 0.1)
+    assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.message
+    assert refused.detail(error_details_pb2.ErrorInfo).reason == "AT_CAPACITY"
+    assert refused.detail(error_details_pb2.RetryInfo).retry_delay.seconds >= 1
+    assert "measured capacity" in refused.message
+
+
+async def test_an_upload_is_admitted_when_realtime_capacity_is_full(full_core):
+    async with realtime_load(full_core.address):
+        upload = await recognize(full_core.address, [config(), *audio_requests(UTTERANCE_PCM)])
+    assert upload.code == grpc.StatusCode.OK, upload.message
+    assert wer(UTTERANCES[0], upload.transcript) <= 0.2
