@@ -184,10 +184,30 @@ async def test_the_cores_per_key_engines_and_max_sessions_apply_through_a_bridge
     [error] = [m for m in messages if m["type"] == "error"]
     assert "engine" in error["error"].lower() and "google" in error["error"], error
 
-    # "solo" may stream once at a time: a second connection with it gets the dialect's busy error
-    first = asyncio.create_task(nexa(url, {"Authorization": f"Bearer {SOLO}"},
-                                     np.concatenate([audio, silence(2.0), audio])))
-    await asyncio.sleep(1.0)
+    # "solo" may stream once at a time: a second connection with it, made once the first one's
+    # results flow (an event, not a sleep: a busy machine may take seconds to start a session),
+    # gets the dialect's busy error
+    results_flow = asyncio.Event()
+
+    async def first_session() -> str:
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {SOLO}"}) as ws:
+            await ws.send(json.dumps({"language": "en-US", "sample_rate": 16000}))
+            pcm = to_pcm16(np.concatenate([audio, silence(2.0), audio]))
+            messages = []
+            for i in range(0, len(pcm), 16000):  # 0.5 s messages at real time
+                await ws.send(pcm[i:i + 16000])
+                try:
+                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+                    results_flow.set()
+                except asyncio.TimeoutError:
+                    pass
+            await ws.send(json.dumps({"action": "stop"}))
+            messages += await recv_all(ws)
+        assert not [m for m in messages if m["type"] == "error"], messages
+        return " ".join(m["text"] for m in messages if m["type"] == "final")
+
+    first = asyncio.create_task(first_session())
+    await asyncio.wait_for(results_flow.wait(), 60)
     async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {SOLO}"}) as ws:
         await ws.send(json.dumps({"language": "en-US", "sample_rate": 16000}))
         await ws.send(to_pcm16(audio[:16000]))
