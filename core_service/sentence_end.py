@@ -81,8 +81,15 @@ class SentenceEnds:
         self.specs.sort(key=lambda spec: spec.voice_end)
         return self._decide(resumed, limit, endpoint_held)
 
+    def _ready(self) -> bool:
+        """Decisions wait for the finals before this utterance: they are its decodes' context."""
+        tail = self.stream._final_tail
+        return tail is None or tail.done()
+
     def _decide(self, resumed: dict[float, float | None], limit: float, endpoint_held: bool) -> bool:
         s = self.stream
+        if not self._ready():
+            return False
         for spec in list(self.specs):
             if not spec.task.done():
                 return False  # decide in order: an earlier pause may still end the sentence
@@ -104,7 +111,7 @@ class SentenceEnds:
 
     def undecided_before(self, t: float) -> bool:
         """Whether a decode of a pause before `t` that could end the sentence is still out."""
-        return any(spec.voice_end < t and not spec.task.done() for spec in self.specs)
+        return any(spec.voice_end < t and (not spec.task.done() or not self._ready()) for spec in self.specs)
 
     def pending(self) -> list:
         return [spec.task for spec in self.specs if not spec.task.done()]

@@ -61,6 +61,7 @@ class UtteranceStream(EngineStream):
         self._sentences = SentenceEnds(self)
         self._held: list[Boundary] = []  # VAD boundaries not applied yet (see _settle)
         self._settling = False
+        self._closed = False
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # absolute sample index of _buf[0]
         self._total = 0  # samples received
@@ -149,7 +150,7 @@ class UtteranceStream(EngineStream):
         """Apply the VAD's boundaries in order. An endpoint waits until the sentence-end decodes
         of the pauses before it are back (see sentence_end.py), so where utterances end never
         depends on how fast decodes come back; `force` (finalize) does not wait."""
-        if self._settling:
+        if self._settling or self._closed:
             return
         self._settling = True
         try:
@@ -219,6 +220,7 @@ class UtteranceStream(EngineStream):
             await self._final_tail
 
     async def close(self) -> None:
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
@@ -313,6 +315,7 @@ class UtteranceStream(EngineStream):
             await step()
 
         self._final_tail = self._spawn(run())
+        self._final_tail.add_done_callback(lambda _t: self._settle())  # a final is out: decisions may go on
 
     def _emit_after(self, result: Result, remember: bool = False):
         async def step() -> None:
