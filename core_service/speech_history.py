@@ -87,3 +87,13 @@ class SpeechHistory:
         if len(voiced) and len(probs) - voiced[-1] - 1 >= min_frames:
             out.append(((self._first + a + voiced[-1] + 1) * FRAME_SECONDS, None))
         return out
+
+    def onset(self, t: float, threshold: float) -> float:
+        """Where the run of frames at or above `threshold` that holds time `t` began: the soft
+        start of the speech the VAD became sure of at `t`."""
+        i = int(t / FRAME_SECONDS) - self._first
+        if not 0 <= i < len(self._probs):
+            return t
+        while i > 0 and self._probs[i - 1] >= threshold:
+            i -= 1
+        return (self._first + i) * FRAME_SECONDS

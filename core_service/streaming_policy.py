@@ -168,9 +168,10 @@ class UtteranceStream(EngineStream):
                 if not self._held:
                     return
                 b = self._held[0]
-                if b.kind == "begin":
+                if b.kind == "begin":  # speech starts where its faint onset does, as after a split
                     self._held.pop(0)
-                    self._open(b.time)
+                    onset = self._history.onset(b.time + Endpointer.PAD + 1e-6, self._faint)
+                    self._open(min(b.time, max(onset - Endpointer.PAD, 0.0)))
                 elif self._utt is None:
                     self._held.pop(0)
                 elif force or not self._sentences.undecided_before(b.time):
