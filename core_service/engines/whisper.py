@@ -126,6 +126,7 @@ class WhisperEngine(Engine):
             raise InvalidSettings(f"unsupported language {settings.language!r} for whisper; use a BCP-47 tag "
                                   f"whose language Whisper knows (e.g. en-US, ar-EG, zh-CN) or leave it empty to detect",
                                   field_name="config.language")
+        requested_model = settings.model
         if settings.model:
             model = self.canonical_model(settings.model)
         elif settings.task == "translate" or (lang and lang != "en"):
@@ -148,8 +149,8 @@ class WhisperEngine(Engine):
             raise InvalidSettings("partial_beam_size must be between 0 and 10", field_name="config.partial_beam_size")
         settings.engine = self.name
         settings.model = model
-        if not multilingual and not lang and not self._routes(settings):
-            settings.language = "en"
+        if not multilingual and not lang and (requested_model or not self._routes(settings)):
+            settings.language = "en"  # an explicit English-only model is obeyed: English, no routing
         settings.beam_size = settings.beam_size or self.options.final_beam_size
         settings.partial_beam_size = settings.partial_beam_size or 1
         return settings

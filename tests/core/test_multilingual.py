@@ -93,3 +93,9 @@ async def test_an_explicit_english_language_is_obeyed(core_address):
     call = await recognize(core_address, [config(language="en"), *audio_requests(spanish)])
     assert call.responses[0].session_started.model == "tiny.en"
     assert {f.language for f in call.finals} <= {"en"}
+
+
+async def test_an_explicit_english_only_model_is_obeyed(core_address):
+    call = await recognize(core_address, [config(model="tiny.en")])
+    started = call.responses[0].session_started
+    assert (started.model, started.resolved_config.language) == ("tiny.en", "en")
