@@ -1,0 +1,69 @@
+"""Helpers for the scale-out tests: sessions per core (from the core's own log) and a paced nexa client."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import websockets
+
+from tests.audio_fixtures import to_pcm16
+
+SESSION_STARTED = re.compile(r"session \S+ started")
+CHUNK_SECONDS = 0.5
+
+
+def sessions_started(log: str) -> int:
+    """How many sessions a core started, read from its log (core_service/session.py logs each one)."""
+    return len(SESSION_STARTED.findall(log))
+
+
+@dataclass
+class PacedSession:
+    """A nexa session streamed at the speed of speech; `error_at` is when an error message arrived."""
+
+    messages: list[dict] = field(default_factory=list)
+    error_at: float | None = None
+    closed_at: float | None = None
+
+    @property
+    def finals(self) -> str:
+        return " ".join(m["text"] for m in self.messages if m.get("is_final"))
+
+
+async def paced_nexa_session(url: str, audio: np.ndarray, deadline_seconds: float = 120.0) -> PacedSession:
+    """Send `audio` in 0.5 s chunks at real-time pace, then stop; read until the bridge closes."""
+    result = PacedSession()
+    pcm = to_pcm16(audio)
+    step = int(16000 * CHUNK_SECONDS) * 2
+
+    async def read(ws: websockets.ClientConnection) -> None:
+        try:
+            async for message in ws:
+                payload = json.loads(message)
+                result.messages.append(payload)
+                if payload.get("type") == "error" and result.error_at is None:
+                    result.error_at = time.monotonic()
+        except websockets.ConnectionClosedError:
+            pass  # an error close (1011/1013) after the error message
+
+    async with asyncio.timeout(deadline_seconds):
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({}))
+            reader = asyncio.create_task(read(ws))
+            try:
+                for start in range(0, len(pcm), step):
+                    if reader.done():
+                        break
+                    await ws.send(pcm[start:start + step])
+                    await asyncio.sleep(CHUNK_SECONDS)
+                else:
+                    await ws.send(json.dumps({"action": "stop"}))
+            except websockets.ConnectionClosed:
+                pass
+            await reader
+        result.closed_at = time.monotonic()
+    return result
