@@ -20,7 +20,8 @@ from google.rpc import error_details_pb2, status_pb2
 from asr.v1 import asr_pb2, asr_pb2_grpc
 from bridges.auth import core_metadata
 from bridges.codec import CoreError
-from clients.targets import channel_options, parse_target
+from clients.targets import (ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy,
+                             channel_options, parse_target)
 
 log = logging.getLogger("bridges.core")
 
@@ -49,6 +50,8 @@ def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
     """Turn a failed call into a CoreError, reading google.rpc details from the trailers."""
     code = error.code().name if error.code() is not None else "UNKNOWN"
     message = error.details() or ""
+    if all_cores_busy(code, message):  # every core NOT_SERVING: busy, not broken
+        return CoreError("RESOURCE_EXHAUSTED", ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, "NO_HEALTHY_CORE")
     retry_after: float | None = None
     reason = ""
     violations: list[tuple[str, str]] = []

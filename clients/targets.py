@@ -27,6 +27,16 @@ SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:")
 MESSAGE_LIMIT_BYTES = 16 * 1024 * 1024
 
 Resolver = Callable[[str], list[str]]
+# gRPC's words when every core the target names answers its health check with NOT_SERVING (full or
+# draining, core_service/health_state.py); such a call never reached a core.
+ALL_CORES_UNHEALTHY = "backend unhealthy"
+ALL_CORES_BUSY_RETRY_SECONDS = 5.0
+ALL_CORES_BUSY_MESSAGE = "every speech-recognition core is at capacity or restarting"
+
+
+def all_cores_busy(code_name: str, details: str) -> bool:
+    """True when a call failed because no core was healthy (rather than unreachable or failing)."""
+    return code_name == "UNAVAILABLE" and ALL_CORES_UNHEALTHY in (details or "")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from .edge import CoreEdge
 from .engines import torch_threads
 from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
+from .health_state import HealthReporter
 from .servicer import RecognizerServicer
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,14 @@ async def serve(config: ServerConfig) -> None:
                 await eng._loaded(eng.canonical_model(model))
         except Exception as exc:
             log.warning("preload of %s failed: %s", item, exc)
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    async def publish(serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, status)
+
+    health_reporter = HealthReporter(publish, lambda: servicer.admission.refusal() is not None)
+    servicer.on_refused = health_reporter.refused
+    await health_reporter.ready()
     log.info("ready: %s serving on %s", SERVICE_NAME, address)
 
     stop = asyncio.Event()
@@ -83,6 +90,7 @@ async def serve(config: ServerConfig) -> None:
     load_logger = asyncio.create_task(log_load(registry, config.load_log_interval))
     await stop.wait()
     load_logger.cancel()
+    await health_reporter.draining()
     await drain(servicer, health_servicer, config)
     await server.stop(SERVER_STOP_SECONDS)
     for eng in registry.loaded():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 import grpc
 from asr.v1 import asr_pb2, asr_pb2_grpc
@@ -27,6 +28,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             self._load)
         self.draining = False
         self.shutdown = asyncio.Event()  # set when the shutdown grace ends
+        self.on_refused: Callable[[], None] = lambda: None  # the health reporter marks the core FULL
 
     def _load(self) -> Load:
         loads = [e.load() for e in self.registry.loaded() if hasattr(e, "load")]
@@ -72,10 +74,12 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             ticket, refusal = self.admission.admit_provisionally()
         except ApiError as err:
             log.warning("refused a stream: %s", err.message)
+            self.on_refused()
             await context.abort_with_status(err.to_status())
         promote = None
         if refusal is not None:
             log.info("real-time capacity is full: a new stream starts as an upload (%s)", refusal.message)
+            self.on_refused()
             promote = lambda: self.admission.promote(ticket)  # noqa: E731
         session = Session(self.config, self.registry, self.shutdown, promote)
         try:
