@@ -15,6 +15,7 @@ from .edge import CoreEdge
 from .engines import torch_threads
 from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
+from .haproxy_agent import serve_agent
 from .health_state import HealthReporter
 from .servicer import RecognizerServicer
 
@@ -61,6 +62,16 @@ async def serve(config: ServerConfig) -> None:
         raise SystemExit(f"cannot listen on {address}; is another server using port {config.port}?")
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
+
+    async def publish(serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, status)
+
+    health_reporter = HealthReporter(publish, lambda: servicer.admission.refusal() is not None)
+    servicer.on_refused = health_reporter.refused
+    agent = await serve_agent(edge.host, config.haproxy_agent_port, health_reporter.state) \
+        if config.haproxy_agent_port else None
     log.info("listening on %s (%s); loading the default engine %s", address, edge.scheme, registry.default)
 
     engine = registry.get()
@@ -73,13 +84,6 @@ async def serve(config: ServerConfig) -> None:
                 await eng._loaded(eng.canonical_model(model))
         except Exception as exc:
             log.warning("preload of %s failed: %s", item, exc)
-    async def publish(serving: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", SERVICE_NAME):
-            await health_servicer.set(name, status)
-
-    health_reporter = HealthReporter(publish, lambda: servicer.admission.refusal() is not None)
-    servicer.on_refused = health_reporter.refused
     await health_reporter.ready()
     log.info("ready: %s serving on %s", SERVICE_NAME, address)
 
@@ -93,6 +97,8 @@ async def serve(config: ServerConfig) -> None:
     await health_reporter.draining()
     await drain(servicer, health_servicer, config)
     await server.stop(SERVER_STOP_SECONDS)
+    if agent is not None:
+        agent.close()
     for eng in registry.loaded():
         await eng.aclose()
     log.info("stopped")

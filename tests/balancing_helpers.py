@@ -67,3 +67,39 @@ async def paced_nexa_session(url: str, audio: np.ndarray, deadline_seconds: floa
             await reader
         result.closed_at = time.monotonic()
     return result
+
+
+@dataclass
+class GrpcSession:
+    """One SDK stream: its finals, or the error that ended it and when."""
+
+    finals: str = ""
+    error: Exception | None = None
+    ended_at: float = 0.0
+
+
+async def sdk_session(client, audio: np.ndarray, *, realtime: bool) -> GrpcSession:
+    """Stream `audio` through a clients.sdk.RecognizerClient in 0.5 s chunks (at speech pace if `realtime`)."""
+    from clients.errors import RecognizerError
+    from clients.types import Result, StreamConfig
+
+    pcm = to_pcm16(audio)
+    step = int(16000 * CHUNK_SECONDS) * 2
+
+    async def chunks():
+        for start in range(0, len(pcm), step):
+            yield pcm[start:start + step]
+            if realtime:
+                await asyncio.sleep(CHUNK_SECONDS)
+
+    result = GrpcSession()
+    texts: list[str] = []
+    try:
+        async for event in client.stream(chunks(), StreamConfig(language="en-US", sample_rate_hertz=16000)):
+            if isinstance(event, Result) and event.is_final:
+                texts.append(event.text)
+    except RecognizerError as exc:
+        result.error = exc
+    result.finals = " ".join(texts)
+    result.ended_at = time.monotonic()
+    return result

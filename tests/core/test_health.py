@@ -9,7 +9,7 @@ import grpc
 from asr.v1 import asr_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import start_core
+from tests.conftest import free_port, start_core
 
 from .grpc_helpers import config
 
@@ -34,6 +34,14 @@ async def wait_for_status(channel: grpc.aio.Channel, status: int, deadline_secon
                          f"within {deadline_seconds} s: {await statuses(channel)}")
 
 
+async def agent_says(port: int) -> str:
+    """What the HAProxy agent check (core_service/haproxy_agent.py) answers right now."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    return line.decode().strip()
+
+
 async def held_stream(channel: grpc.aio.Channel, release: asyncio.Event):
     async def requests():
         yield config()
@@ -45,19 +53,23 @@ async def held_stream(channel: grpc.aio.Channel, release: asyncio.Event):
 
 
 async def test_full_core_is_not_serving_until_it_has_had_room_for_the_recovery_time(tmp_path):
-    core = start_core(tmp_path, "--max-sessions", "1")
+    agent = free_port()
+    core = start_core(tmp_path, "--max-sessions", "1", "--haproxy-agent-port", str(agent))
     try:
         async with grpc.aio.insecure_channel(core.address) as channel:
             assert await statuses(channel) == {SERVING}
+            assert await agent_says(agent) == "up ready 100%"
             release = asyncio.Event()
             call = await held_stream(channel, release)
             await wait_for_status(channel, NOT_SERVING)
+            assert await agent_says(agent) == "drain"
             release.set()
             while await call.read() is not grpc.aio.EOF:
                 pass
             freed = time.monotonic()
             await wait_for_status(channel, SERVING)
             assert time.monotonic() - freed >= 2.5, "hysteresis: room must last the recovery time (3 s)"
+            assert await agent_says(agent) == "up ready 100%"
         assert "health: NOT_SERVING (full)" in core.log()
     finally:
         core.stop()

@@ -1,0 +1,91 @@
+"""deploy/haproxy/haproxy.cfg, run by the real HAProxy in front of two real cores."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clients.sdk import RecognizerClient
+from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, wer
+from tests.balancing_helpers import sdk_session, sessions_started
+from tests.conftest import ROOT, free_port, start_core
+
+CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
+HANG_SECONDS = 15
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None,
+                                reason="haproxy is not installed (Debian: apt-get install haproxy; .ci/run installs it)")
+
+
+def start_haproxy(tmp_path: Path, cores: list, agent_ports: list[int]) -> tuple[subprocess.Popen, str, Path]:
+    port = free_port()
+    env = {**os.environ, "ASR_PROXY_BIND": f"127.0.0.1:{port}"}
+    for i, (core, agent) in enumerate(zip(cores, agent_ports), start=1):
+        env[f"ASR_CORE_{i}"] = core.address
+        env[f"ASR_AGENT_PORT_{i}"] = str(agent)
+    log_path = tmp_path / "haproxy.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(["haproxy", "-db", "-f", str(CONFIG)], env=env, stdout=log_file,
+                                stderr=subprocess.STDOUT)
+    return proc, f"127.0.0.1:{port}", log_path
+
+
+async def wait_until_served(address: str, proc: subprocess.Popen, log_path: Path, deadline_seconds: float = 30) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < deadline_seconds:
+        assert proc.poll() is None, f"haproxy exited:\n{log_path.read_text()[-3000:]}"
+        try:
+            async with RecognizerClient(address, timeout=5) as client:
+                await client.list_engines()
+            return
+        except Exception:
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"nothing served through haproxy at {address}:\n{log_path.read_text()[-3000:]}")
+
+
+async def test_proxy_spreads_streams_and_serves_every_stream_after_a_core_dies(tmp_path):
+    agent_ports = [free_port(), free_port()]
+    cores = [start_core(tmp_path, "--max-sessions", "8", "--haproxy-agent-port", str(p)) for p in agent_ports]
+    proxy = None
+    try:
+        proxy, address, log_path = start_haproxy(tmp_path, cores, agent_ports)
+        await wait_until_served(address, proxy, log_path)
+        short = np.concatenate([silence(0.3), speech(UTTERANCES[0]), silence(0.5)])
+        async with RecognizerClient(address) as client:
+            for _ in range(4):
+                served = await sdk_session(client, short, realtime=False)
+                assert served.error is None and wer(UTTERANCES[0], served.finals) <= 0.15, served
+            assert all(sessions_started(core.log()) >= 1 for core in cores), "the proxy uses both cores"
+
+            long_audio = np.concatenate([silence(0.3), speech(PARAGRAPH), silence(0.5)])
+            before = [sessions_started(core.log()) for core in cores]
+            live = [asyncio.create_task(sdk_session(client, long_audio, realtime=True)) for _ in range(2)]
+            await asyncio.sleep(3.0)
+            assert [sessions_started(core.log()) - b for core, b in zip(cores, before)] == [1, 1]
+            cores[0].proc.kill()
+            killed_at = time.monotonic()
+            cores[0].proc.wait(timeout=10)
+            results = await asyncio.gather(*live)
+
+            failed = [r for r in results if r.error is not None]
+            survived = [r for r in results if r.error is None]
+            assert len(failed) == 1 and len(survived) == 1, results
+            assert failed[0].ended_at - killed_at < HANG_SECONDS, "a dead core must not make its stream hang"
+            assert wer(PARAGRAPH, survived[0].finals) <= 0.2, survived[0]
+
+            for _ in range(4):  # every later stream is served by the live core
+                served = await sdk_session(client, short, realtime=False)
+                assert served.error is None and wer(UTTERANCES[0], served.finals) <= 0.15, served
+        assert "core1 is DOWN" in log_path.read_text()
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+        for core in cores:
+            core.stop()
