@@ -1,6 +1,6 @@
 """What the core tells balancers through grpc.health.v1, for "" and asr.v1.RecognizerService.
 
-States (the table is `SERVING_STATES`):
+States (the table is `SERVING_STATES`); the service "liveness" stays SERVING throughout:
 
 - STARTING: listening, engine still loading: NOT_SERVING.
 - SERVING: ready, and admission would take one more real-time stream.
@@ -27,6 +27,11 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 log = logging.getLogger(__name__)
+
+
+# SERVING from the moment the server listens until it stops: for liveness probes, which must not
+# restart a core that is merely full, starting or draining.
+LIVENESS_SERVICE = "liveness"
 
 
 class ServingState(enum.Enum):

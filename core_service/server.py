@@ -16,7 +16,7 @@ from .engines import torch_threads
 from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
 from .haproxy_agent import serve_agent
-from .health_state import HealthReporter
+from .health_state import LIVENESS_SERVICE, HealthReporter
 from .servicer import RecognizerServicer
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ async def serve(config: ServerConfig) -> None:
         raise SystemExit(f"cannot listen on {address}; is another server using port {config.port}?")
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
+    await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
 
     async def publish(serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

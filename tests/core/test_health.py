@@ -62,6 +62,8 @@ async def test_full_core_is_not_serving_until_it_has_had_room_for_the_recovery_t
             release = asyncio.Event()
             call = await held_stream(channel, release)
             await wait_for_status(channel, NOT_SERVING)
+            liveness = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="liveness"))
+            assert liveness.status == SERVING, "a full core is alive: liveness probes must not restart it"
             assert await agent_says(agent) == "drain"
             release.set()
             while await call.read() is not grpc.aio.EOF:
