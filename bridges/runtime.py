@@ -171,6 +171,7 @@ class Bridge:
         # The socket limit is a backstop well above the dialect limit: frames between the two
         # reach the codec (frame_too_large) and get the dialect's own error shape.
         backstop = max(4 * self.limits.max_message_bytes, 4 * 1024 * 1024)
+        self.pool.connect()
         self._server = await serve(self._handle, self.edge.host, self.options.port,
                                    process_request=self._process_request, max_size=backstop,
                                    ssl=self.edge.ssl.context if self.edge.ssl else None,

@@ -26,6 +26,7 @@ class PacedSession:
     """A nexa session streamed at the speed of speech; `error_at` is when an error message arrived."""
 
     messages: list[dict] = field(default_factory=list)
+    first_message_at: float | None = None
     error_at: float | None = None
     closed_at: float | None = None
 
@@ -45,6 +46,8 @@ async def paced_nexa_session(url: str, audio: np.ndarray, deadline_seconds: floa
             async for message in ws:
                 payload = json.loads(message)
                 result.messages.append(payload)
+                if result.first_message_at is None:
+                    result.first_message_at = time.monotonic()
                 if payload.get("type") == "error" and result.error_at is None:
                     result.error_at = time.monotonic()
         except websockets.ConnectionClosedError:
