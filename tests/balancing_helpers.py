@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import websockets
 
 from tests.audio_fixtures import to_pcm16
+from tests.conftest import ROOT, free_port
+
+HAPROXY_CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
 SESSION_STARTED = re.compile(r"session \S+ started")
 CHUNK_SECONDS = 0.5
@@ -106,3 +112,17 @@ async def sdk_session(client, audio: np.ndarray, *, realtime: bool) -> GrpcSessi
     result.finals = " ".join(texts)
     result.ended_at = time.monotonic()
     return result
+
+
+def start_haproxy(tmp_path: Path, cores: list[str], agent_ports: list[int]) -> tuple[subprocess.Popen, str, Path]:
+    """Run deploy/haproxy/haproxy.cfg in front of core addresses; returns (process, address, log path)."""
+    port = free_port()
+    env = {**os.environ, "ASR_PROXY_BIND": f"127.0.0.1:{port}"}
+    for i, (core, agent) in enumerate(zip(cores, agent_ports), start=1):
+        env[f"ASR_CORE_{i}"] = core
+        env[f"ASR_AGENT_PORT_{i}"] = str(agent)
+    log_path = tmp_path / "haproxy.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(["haproxy", "-db", "-f", str(HAPROXY_CONFIG)], env=env, stdout=log_file,
+                                stderr=subprocess.STDOUT)
+    return proc, f"127.0.0.1:{port}", log_path

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import time
@@ -13,27 +12,13 @@ import pytest
 
 from clients.sdk import RecognizerClient
 from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, wer
-from tests.balancing_helpers import sdk_session, sessions_started
-from tests.conftest import ROOT, free_port, start_core
+from tests.balancing_helpers import sdk_session, sessions_started, start_haproxy
+from tests.conftest import free_port, start_core
 
-CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 HANG_SECONDS = 15
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None,
                                 reason="haproxy is not installed (Debian: apt-get install haproxy; .ci/run installs it)")
-
-
-def start_haproxy(tmp_path: Path, cores: list, agent_ports: list[int]) -> tuple[subprocess.Popen, str, Path]:
-    port = free_port()
-    env = {**os.environ, "ASR_PROXY_BIND": f"127.0.0.1:{port}"}
-    for i, (core, agent) in enumerate(zip(cores, agent_ports), start=1):
-        env[f"ASR_CORE_{i}"] = core.address
-        env[f"ASR_AGENT_PORT_{i}"] = str(agent)
-    log_path = tmp_path / "haproxy.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(["haproxy", "-db", "-f", str(CONFIG)], env=env, stdout=log_file,
-                                stderr=subprocess.STDOUT)
-    return proc, f"127.0.0.1:{port}", log_path
 
 
 async def wait_until_served(address: str, proc: subprocess.Popen, log_path: Path, deadline_seconds: float = 30) -> None:
@@ -54,7 +39,7 @@ async def test_proxy_spreads_streams_and_serves_every_stream_after_a_core_dies(t
     cores = [start_core(tmp_path, "--max-sessions", "8", "--haproxy-agent-port", str(p)) for p in agent_ports]
     proxy = None
     try:
-        proxy, address, log_path = start_haproxy(tmp_path, cores, agent_ports)
+        proxy, address, log_path = start_haproxy(tmp_path, [core.address for core in cores], agent_ports)
         await wait_until_served(address, proxy, log_path)
         short = np.concatenate([silence(0.3), speech(UTTERANCES[0]), silence(0.5)])
         async with RecognizerClient(address) as client:
