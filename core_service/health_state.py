@@ -9,13 +9,17 @@ States (the table is `SERVING_STATES`); the service "liveness" stays SERVING thr
   streams to other cores instead of handing clients RESOURCE_EXHAUSTED. Streams already open go on.
 - DRAINING: SIGTERM received; open streams finish within the grace: NOT_SERVING until exit.
 
-Hysteresis: FULL is entered as soon as admission would refuse (or did refuse) a stream, and left
-only after admission would have admitted continuously for `recover_after_seconds`, so a core
-hovering at its limit does not flap between SERVING and NOT_SERVING with every stream that ends.
+FULL is entered as soon as admission would refuse (or did refuse) a stream. How it is left depends
+on why admission refused:
+- the session cap (`--max-sessions`): an exact count, so FULL ends as soon as a stream ends;
+- measured capacity (finals' share of decode time or their queue wait): a noisy measurement, so
+  FULL ends only after admission would have admitted continuously for `recover_after_seconds`
+  (hysteresis: a core hovering at its capacity does not flap between SERVING and NOT_SERVING).
 
-`HealthState` is the sans-I/O decision (a clock in, a state out); `HealthReporter` polls the
-admission probe and publishes changes to the health servicer. The drain code calls
-`HealthReporter.draining()`, the admission code may call `HealthReporter.refused()`.
+`HealthState` is the sans-I/O decision (a clock in, a state out); `HealthReporter` reads the
+admission probe every `check_interval_seconds` and whenever the servicer calls
+`admission_changed()` (a refusal, a stream's end), and publishes changes to the health servicer.
+The drain code calls `HealthReporter.draining()`.
 """
 from __future__ import annotations
 
@@ -44,6 +48,14 @@ class ServingState(enum.Enum):
 SERVING_STATES = frozenset({ServingState.SERVING})
 
 
+class Refusal(enum.Enum):
+    """Would admission refuse a real-time stream now, and why."""
+
+    NONE = "none"
+    SESSION_CAP = "session_cap"  # exact: no hysteresis needed
+    MEASURED_LOAD = "measured_load"  # noisy: recover only after recover_after_seconds
+
+
 @dataclass(frozen=True)
 class HealthPolicy:
     check_interval_seconds: float = 0.5  # how often the admission probe is read
@@ -58,6 +70,7 @@ class HealthState:
         self._clock = clock
         self.state = ServingState.STARTING
         self._accepting_since: float | None = None
+        self._noisy = False  # the last refusal came from a measurement
 
     @property
     def serving(self) -> bool:
@@ -72,20 +85,22 @@ class HealthState:
         self.state = ServingState.DRAINING
         return self.state
 
-    def observe(self, would_refuse: bool) -> ServingState:
+    def observe(self, refusal: Refusal) -> ServingState:
         """Feed one reading of "would admission refuse a real-time stream now?"."""
         if self.state in (ServingState.STARTING, ServingState.DRAINING):
             return self.state
         now = self._clock()
-        if would_refuse:
+        if refusal is not Refusal.NONE:
             self.state = ServingState.FULL
             self._accepting_since = None
+            self._noisy = self._noisy or refusal is Refusal.MEASURED_LOAD
         elif self.state is ServingState.FULL:
             if self._accepting_since is None:
                 self._accepting_since = now
-            elif now - self._accepting_since >= self.policy.recover_after_seconds:
+            if not self._noisy or now - self._accepting_since >= self.policy.recover_after_seconds:
                 self.state = ServingState.SERVING
                 self._accepting_since = None
+                self._noisy = False
         return self.state
 
 
@@ -95,13 +110,14 @@ Publish = Callable[[bool], Awaitable[None]]
 class HealthReporter:
     """Drives a HealthState from an admission probe and publishes every change."""
 
-    def __init__(self, publish: Publish, would_refuse: Callable[[], bool], state: HealthState | None = None) -> None:
+    def __init__(self, publish: Publish, probe: Callable[[], Refusal], state: HealthState | None = None) -> None:
         self._publish = publish
-        self._would_refuse = would_refuse
+        self._probe = probe
         self.state = state or HealthState()
         self._published: bool | None = None
         self._task: asyncio.Task | None = None
         self._pending: asyncio.Task | None = None
+        self._lock = asyncio.Lock()  # one publication at a time, always of the latest state
 
     async def ready(self) -> None:
         """The engine is loaded: start serving and watching admission."""
@@ -109,10 +125,12 @@ class HealthReporter:
         await self._sync()
         self._task = asyncio.create_task(self._watch(), name="health-watch")
 
-    def refused(self) -> None:
-        """Admission just refused a real-time stream: stop attracting new ones now (sync, for the servicer)."""
-        self.state.observe(True)
-        if self.state.serving != self._published and self._task is not None:
+    def admission_changed(self) -> None:
+        """A stream was refused or ended: read admission now (sync, for the servicer)."""
+        if self._task is None:
+            return
+        self.state.observe(self._probe())
+        if self.state.serving != self._published:
             self._pending = asyncio.get_running_loop().create_task(self._sync())
 
     async def draining(self) -> None:
@@ -124,12 +142,13 @@ class HealthReporter:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.state.policy.check_interval_seconds)
-            self.state.observe(self._would_refuse())
+            self.state.observe(self._probe())
             await self._sync()
 
     async def _sync(self) -> None:
-        serving = self.state.serving
-        if serving != self._published:
-            log.info("health: %s (%s)", "SERVING" if serving else "NOT_SERVING", self.state.state.value)
-            self._published = serving
-            await self._publish(serving)
+        async with self._lock:
+            serving = self.state.serving
+            if serving != self._published:
+                log.info("health: %s (%s)", "SERVING" if serving else "NOT_SERVING", self.state.state.value)
+                self._published = serving
+                await self._publish(serving)

@@ -16,7 +16,7 @@ from .engines import torch_threads
 from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
 from .haproxy_agent import serve_agent
-from .health_state import LIVENESS_SERVICE, HealthReporter
+from .health_state import LIVENESS_SERVICE, HealthReporter, Refusal
 from .servicer import RecognizerServicer
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,13 @@ async def serve(config: ServerConfig) -> None:
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, status)
 
-    health_reporter = HealthReporter(publish, lambda: servicer.admission.refusal() is not None)
-    servicer.on_refused = health_reporter.refused
+    def admission_state() -> Refusal:
+        refusal = servicer.admission.refusal()
+        return Refusal.NONE if refusal is None else Refusal.SESSION_CAP if refusal[1] == "TOO_MANY_SESSIONS" \
+            else Refusal.MEASURED_LOAD
+
+    health_reporter = HealthReporter(publish, admission_state)
+    servicer.on_admission_change = health_reporter.admission_changed
     agent = await serve_agent(edge.host, config.haproxy_agent_port, health_reporter.state) \
         if config.haproxy_agent_port else None
     log.info("listening on %s (%s); loading the default engine %s", address, edge.scheme, registry.default)
