@@ -9,17 +9,20 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Awaitable, Callable, TypeVar
 
 import numpy as np
 import websockets
 
-from tests.audio_fixtures import to_pcm16
+from tests.audio_fixtures import PARAGRAPH, silence, speech, to_pcm16
 from tests.conftest import ROOT, free_port
 
 HAPROXY_CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
 SESSION_STARTED = re.compile(r"session \S+ started")
 CHUNK_SECONDS = 0.5
+KILL_AFTER_SECONDS = 3.0  # into the long streams
+T = TypeVar("T")
 
 
 def sessions_started(log: str) -> int:
@@ -126,3 +129,21 @@ def start_haproxy(tmp_path: Path, cores: list[str], agent_ports: list[int]) -> t
         proc = subprocess.Popen(["haproxy", "-db", "-f", str(HAPROXY_CONFIG)], env=env, stdout=log_file,
                                 stderr=subprocess.STDOUT)
     return proc, f"127.0.0.1:{port}", log_path
+
+
+def long_speech() -> np.ndarray:
+    """The paragraph (~15 s): long enough to be mid-stream when a core is killed."""
+    return np.concatenate([silence(0.3), speech(PARAGRAPH), silence(0.5)])
+
+
+async def kill_first_core_under_two_streams(cores: list, open_stream: Callable[[], Awaitable[T]]) -> tuple[list[T], float]:
+    """Open two long streams (round robin puts one on each core), SIGKILL cores[0] under them;
+    return each stream's outcome and the monotonic time of the kill."""
+    before = [sessions_started(core.log()) for core in cores]
+    live = [asyncio.create_task(open_stream()) for _ in range(2)]
+    await asyncio.sleep(KILL_AFTER_SECONDS)
+    assert [sessions_started(core.log()) - b for core, b in zip(cores, before)] == [1, 1], "one stream per core"
+    cores[0].proc.kill()
+    killed_at = time.monotonic()
+    cores[0].proc.wait(timeout=10)
+    return list(await asyncio.gather(*live)), killed_at

@@ -1,15 +1,12 @@
 """Bridges on gRPC's own balancing: one ipv4: target naming two real cores, then one core is killed."""
 from __future__ import annotations
 
-import asyncio
-import time
-
 import numpy as np
 
 from bridge_helpers import start_bridge
 from test_runtime import final_text, nexa_session
 from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, to_pcm16, wer
-from tests.balancing_helpers import paced_nexa_session, sessions_started
+from tests.balancing_helpers import kill_first_core_under_two_streams, long_speech, paced_nexa_session, sessions_started
 from tests.conftest import start_core
 
 HANG_SECONDS = 15  # a session on a killed core must end well before this (no hang)
@@ -27,17 +24,8 @@ async def test_sessions_spread_over_two_cores_and_survive_one_core_dying(tmp_pat
             assert wer(UTTERANCES[0], final_text(await nexa_session(url, short))) <= 0.15
         assert all(sessions_started(core.log()) >= 1 for core in cores), "round robin uses both cores"
 
-        # Two long sessions at real-time pace: one per core. Kill the first core under them.
-        long_audio = np.concatenate([silence(0.3), speech(PARAGRAPH), silence(0.5)])
-        before = [sessions_started(core.log()) for core in cores]
-        live = [asyncio.create_task(paced_nexa_session(url, long_audio)) for _ in range(2)]
-        await asyncio.sleep(3.0)
-        on_victim = sessions_started(cores[0].log()) - before[0]
-        assert on_victim == 1 and sessions_started(cores[1].log()) - before[1] == 1
-        cores[0].proc.kill()
-        killed_at = time.monotonic()
-        cores[0].proc.wait(timeout=10)
-        results = await asyncio.gather(*live)
+        long_audio = long_speech()
+        results, killed_at = await kill_first_core_under_two_streams(cores, lambda: paced_nexa_session(url, long_audio))
 
         failed = [r for r in results if r.error_at is not None]
         served = [r for r in results if r.error_at is None]

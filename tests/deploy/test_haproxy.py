@@ -12,7 +12,8 @@ import pytest
 
 from clients.sdk import RecognizerClient
 from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, wer
-from tests.balancing_helpers import sdk_session, sessions_started, start_haproxy
+from tests.balancing_helpers import (kill_first_core_under_two_streams, long_speech, sdk_session, sessions_started,
+                                    start_haproxy)
 from tests.conftest import free_port, start_core
 
 HANG_SECONDS = 15
@@ -48,15 +49,9 @@ async def test_proxy_spreads_streams_and_serves_every_stream_after_a_core_dies(t
                 assert served.error is None and wer(UTTERANCES[0], served.finals) <= 0.15, served
             assert all(sessions_started(core.log()) >= 1 for core in cores), "the proxy uses both cores"
 
-            long_audio = np.concatenate([silence(0.3), speech(PARAGRAPH), silence(0.5)])
-            before = [sessions_started(core.log()) for core in cores]
-            live = [asyncio.create_task(sdk_session(client, long_audio, realtime=True)) for _ in range(2)]
-            await asyncio.sleep(3.0)
-            assert [sessions_started(core.log()) - b for core, b in zip(cores, before)] == [1, 1]
-            cores[0].proc.kill()
-            killed_at = time.monotonic()
-            cores[0].proc.wait(timeout=10)
-            results = await asyncio.gather(*live)
+            long_audio = long_speech()
+            results, killed_at = await kill_first_core_under_two_streams(
+                cores, lambda: sdk_session(client, long_audio, realtime=True))
 
             failed = [r for r in results if r.error is not None]
             survived = [r for r in results if r.error is None]
