@@ -78,7 +78,7 @@ async def test_core_at_its_session_cap_is_not_serving_until_a_stream_ends(tmp_pa
 async def test_draining_core_tells_its_watchers_not_serving_while_its_open_stream_finishes(tmp_path):
     """Balancers watch (client-side health checking uses Health.Watch); once the server stops
     accepting calls a new Check fails too, which probes and proxies read as not ready."""
-    core = start_core(tmp_path, "--grace", "20")
+    core = start_core(tmp_path, "--shutdown-grace", "20")
     try:
         async with grpc.aio.insecure_channel(core.address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)

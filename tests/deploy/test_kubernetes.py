@@ -7,7 +7,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from core_service.config import ServerConfig
+from core_service.stack import BRIDGE_STOP_SECONDS, core_stop_seconds
 from tests.conftest import ROOT
 
 KUBERNETES_VERSION = "1.36.0"
@@ -32,14 +32,16 @@ def test_manifest_validates_strictly(doc):
     kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
-def test_core_has_grpc_probes_and_a_grace_longer_than_its_shutdown_grace():
+def test_core_has_grpc_probes_and_a_grace_longer_than_its_whole_stop():
     [core] = [d for d in by_kind("Deployment") if d["metadata"]["name"] == "asr-core"]
     pod = core["spec"]["template"]["spec"]
     [container] = pod["containers"]
     assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": "asr.v1.RecognizerService"}
     assert container["livenessProbe"]["grpc"]["service"] == "liveness"
-    grace = float(flag(container["args"], "--grace")) if "--grace" in container["args"] else ServerConfig().grace
-    assert pod["terminationGracePeriodSeconds"] > grace
+    assert not [a for a in container["args"] if a.startswith("--shutdown")], "core_stop_seconds assumes the defaults"
+    assert pod["terminationGracePeriodSeconds"] > core_stop_seconds()
+    probe = container["livenessProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] > core_stop_seconds(), "liveness outlasts the drain"
     assert container["resources"]["requests"]["cpu"] == "2"  # one core per 2 CPUs (~16 streams)
     assert flag(container["args"], "--max-sessions") == "16"
 
@@ -53,6 +55,7 @@ def test_core_service_is_headless_and_bridges_balance_over_it():
     for deployment in bridges:
         [container] = deployment["spec"]["template"]["spec"]["containers"]
         assert flag(container["args"], "--core") == CORE_TARGET
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > BRIDGE_STOP_SECONDS
         name = deployment["metadata"]["name"]
         assert any(s["metadata"]["name"] == name for s in by_kind("Service")), f"{name} has no Service"
 
