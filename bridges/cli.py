@@ -6,8 +6,9 @@ import os
 import signal
 import sys
 
-from bridges.core_client import parse_core_addresses
+from bridges.core_client import DEFAULT_CORE
 from bridges.runtime import Bridge, DialectSpec, build_parser
+from clients.targets import parse_target
 from core_service.logs import configure_logging
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -28,7 +29,11 @@ def main(spec: DialectSpec, argv: list[str] | None = None) -> None:
     options = build_parser(spec).parse_args(argv)
     configure_logging(options.log_level, options.log_format, LOG_FORMAT)
     try:
-        cores = parse_core_addresses(options.core or os.environ.get("ASR_CORE") or "localhost:50051")
+        target = parse_target(options.core or os.environ.get("ASR_CORE") or DEFAULT_CORE)
     except ValueError as exc:
         sys.exit(f"--core: {exc}")
-    asyncio.run(serve_until_signalled(Bridge(spec, options, cores)))
+
+    async def run() -> None:  # the channel belongs to this event loop: build the bridge inside it
+        await serve_until_signalled(Bridge(spec, options, target))
+
+    asyncio.run(run())

@@ -1,15 +1,15 @@
-"""gRPC side of a bridge: a pool of cores and one Recognize call per session.
+"""gRPC side of a bridge: one balanced channel to the cores and one Recognize call per session.
 
-`CorePool` holds one channel per core address and hands them out round robin. `CoreStream`
-runs one Recognize call: it sends the config, and if a core is unreachable (or full) before
-it answered anything, it retries the config on the next core in the rotation. Once the first
-response arrived the session is bound to that core. Everything the call produces is pushed
-into the session's event queue as `CoreResponse`, `CoreFailed` or `CoreDone`.
+`CorePool` holds one channel to the `--core` target (clients/targets.py): gRPC's `round_robin`
+policy with client-side health checking spreads the calls over every core the target names and
+skips cores that are down, draining or full. `CoreStream` runs one Recognize call: it sends the
+config and pushes everything the call produces into the session's event queue as `CoreResponse`,
+`CoreFailed` or `CoreDone`. A core that dies mid-call fails the call (UNAVAILABLE) at once; the
+session then ends with its dialect's error and the next session goes to a healthy core.
 """
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any, Union
@@ -20,32 +20,12 @@ from google.rpc import error_details_pb2, status_pb2
 from asr.v1 import asr_pb2, asr_pb2_grpc
 from bridges.auth import core_metadata
 from bridges.codec import CoreError
+from clients.targets import (ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy,
+                             channel_options, parse_target)
 
 log = logging.getLogger("bridges.core")
 
 DEFAULT_CORE = "localhost:50051"
-# Fail over to the next core only for errors that say "this core cannot take you right now".
-FAILOVER_CODES = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
-# Short reconnect backoff so a bridge notices a restarted core within about a second.
-CHANNEL_OPTIONS = (
-    ("grpc.initial_reconnect_backoff_ms", 250),
-    ("grpc.min_reconnect_backoff_ms", 250),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-    ("grpc.max_send_message_length", 16 * 1024 * 1024),
-)
-
-
-def parse_core_addresses(value: str) -> list[str]:
-    """'a:1,b:2' -> ['a:1', 'b:2']; raises ValueError with a hint when empty or malformed."""
-    addresses = [part.strip() for part in value.split(",") if part.strip()]
-    if not addresses:
-        raise ValueError(f"no core address in {value!r}; expected HOST:PORT[,HOST:PORT...]")
-    for address in addresses:
-        host, sep, port = address.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ValueError(f"bad core address {address!r}; expected HOST:PORT, e.g. localhost:50051")
-    return addresses
 
 
 @dataclass(frozen=True)
@@ -70,6 +50,8 @@ def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
     """Turn a failed call into a CoreError, reading google.rpc details from the trailers."""
     code = error.code().name if error.code() is not None else "UNKNOWN"
     message = error.details() or ""
+    if all_cores_busy(code, message):  # every core NOT_SERVING: busy, not broken
+        return CoreError("RESOURCE_EXHAUSTED", ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, "NO_HEALTHY_CORE")
     retry_after: float | None = None
     reason = ""
     violations: list[tuple[str, str]] = []
@@ -95,38 +77,37 @@ def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
 
 
 class CorePool:
-    """Channels to one or more cores, handed out round robin."""
+    """One balanced, health-checked channel to the cores named by a gRPC target."""
 
-    def __init__(self, addresses: list[str], credentials: grpc.ChannelCredentials | None = None) -> None:
-        self.addresses = list(addresses)
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._next = itertools.count()
+    def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
+        self.target = parse_target(target)
         self._credentials = credentials  # None = plaintext
+        self._channel = self._open()
         self._retired: list[grpc.aio.Channel] = []  # channels of old credentials, closed at the end
 
+    def _open(self) -> grpc.aio.Channel:
+        if self._credentials is not None:
+            return grpc.aio.secure_channel(self.target, self._credentials, options=channel_options())
+        return grpc.aio.insecure_channel(self.target, options=channel_options())
+
     def set_credentials(self, credentials: grpc.ChannelCredentials) -> None:
-        """New TLS material (SIGHUP): new sessions use new channels; open ones keep theirs."""
+        """New TLS material (SIGHUP): new sessions use a new channel; open ones keep theirs."""
         self._credentials = credentials
-        self._retired += self._channels.values()
-        self._channels = {}
+        self._retired.append(self._channel)
+        self._channel = self._open()
+        self.connect()
 
-    def rotation(self) -> list[str]:
-        """All addresses, starting with the next one in round-robin order."""
-        start = next(self._next) % len(self.addresses)
-        return self.addresses[start:] + self.addresses[:start]
+    def connect(self) -> None:
+        """Connect to every core now, so the first sessions already find all healthy cores
+        (an idle channel would send them all to whichever core answered first)."""
+        self._channel.get_state(try_to_connect=True)
 
-    def stub(self, address: str) -> asr_pb2_grpc.RecognizerServiceStub:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = (grpc.aio.secure_channel(address, self._credentials, options=CHANNEL_OPTIONS)
-                       if self._credentials is not None else grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS))
-            self._channels[address] = channel
-        return asr_pb2_grpc.RecognizerServiceStub(channel)
+    def stub(self) -> asr_pb2_grpc.RecognizerServiceStub:
+        return asr_pb2_grpc.RecognizerServiceStub(self._channel)
 
     async def close(self) -> None:
-        for channel in [*self._channels.values(), *self._retired]:
+        for channel in [self._channel, *self._retired]:
             await channel.close(grace=None)
-        self._channels.clear()
         self._retired.clear()
 
 
@@ -141,7 +122,7 @@ class CoreStream:
         self._events = events
         self._outgoing: asyncio.Queue = asyncio.Queue()
         self._call: Any = None
-        self.address = ""
+        self.address = pool.target  # the channel picks the core; its log names the session
         self.ended = False
         self._task = asyncio.create_task(self._run(), name="core-stream")
 
@@ -166,35 +147,19 @@ class CoreStream:
             pass
 
     async def _connect(self) -> tuple[Any, asr_pb2.RecognizeResponse | None] | CoreError:
-        """Open the call on the first core that answers; returns (call, first response)."""
-        failures: list[str] = []
-        last: CoreError | None = None
-        for address in self._pool.rotation():
-            call = self._pool.stub(address).Recognize(metadata=core_metadata())
-            self._call = call
-            try:
-                await call.write(asr_pb2.RecognizeRequest(config=self._config))
-                first = await call.read()
-            except grpc.aio.AioRpcError as exc:
-                error = core_error_from_rpc(exc)
-            except asyncio.InvalidStateError:
-                # write() on a call that already failed: read the status it failed with.
-                code = await call.code()
-                error = CoreError(code.name, await call.details() or "")
-            else:
-                self.address = address
-                return call, (None if first is grpc.aio.EOF else first)
-            if error.code not in FAILOVER_CODES:
-                self.address = address
-                return error
-            log.warning("core %s refused the session (%s: %s); trying the next core", address, error.code, error.message)
-            failures.append(f"{address}: {error.message or error.code}")
-            last = error
-        assert last is not None
-        if len(failures) > 1 or last.code == "UNAVAILABLE":
-            message = "no speech-recognition core could take the session (" + "; ".join(failures) + ")"
-            return CoreError(last.code, message, last.retry_after, last.reason, last.field_violations)
-        return last
+        """Open the call (the channel picks a healthy core); returns (call, first response)."""
+        call = self._pool.stub().Recognize(metadata=core_metadata())
+        self._call = call
+        try:
+            await call.write(asr_pb2.RecognizeRequest(config=self._config))
+            first = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            return core_error_from_rpc(exc)
+        except asyncio.InvalidStateError:
+            # write() on a call that already failed: read the status it failed with.
+            code = await call.code()
+            return CoreError(code.name, await call.details() or "")
+        return call, (None if first is grpc.aio.EOF else first)
 
     async def _run(self) -> None:
         outcome = await self._connect()

@@ -35,8 +35,8 @@ max connections / max message size / max session duration / idle timeout (throug
 so the client gets the dialect's own error shape), keeps `unique_param` values unique among
 live connections (refusing the newer one or, with `unique_takeover`, closing the older one),
 lets the codec answer a refusal in its own shape (`Codec.refused`), opens one gRPC Recognize
-stream per `StartStream` (round robin over `--core` addresses with failover, see
-bridges/core_client.py), logs one line at session start
+stream per `StartStream` (gRPC round robin with health checks over the cores the `--core`
+target names, see bridges/core_client.py), logs one line at session start
 and one at session end with counts, and on SIGTERM/SIGINT stops accepting, lets open sessions
 finish (half-close to the core, deliver finals) and exits.
 """
@@ -59,7 +59,7 @@ from websockets.http11 import Request, Response
 from bridges import edge, metrics
 from bridges.auth import FORWARDED_KEY, request_secret
 from bridges.codec import Close, Codec
-from bridges.core_client import DEFAULT_CORE, CorePool, parse_core_addresses
+from bridges.core_client import DEFAULT_CORE, CorePool
 from bridges.session import SessionPump
 from core_service.logs import SESSION_ID
 
@@ -116,7 +116,8 @@ def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
                                                    "0.0.0.0 with)")
     parser.add_argument("--port", type=int, default=spec.default_port, help="WebSocket port (0 = any free port)")
     parser.add_argument("--core", default=None,
-                        help="core address HOST:PORT, or a comma-separated list to load-balance "
+                        help="gRPC target of the cores: dns:///HOST:PORT, ipv4:ADDR:PORT,ADDR:PORT, unix:PATH "
+                             "or HOST:PORT[,HOST:PORT]; calls are spread round robin over the healthy cores "
                              "(default: $ASR_CORE or localhost:50051)")
     parser.add_argument("--engine", default="", help="core engine for every session (default: the core's default)")
     parser.add_argument("--max-connections", type=int, default=limits.max_connections)
@@ -136,7 +137,7 @@ def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
 class Bridge:
     """One dialect's WebSocket server."""
 
-    def __init__(self, spec: DialectSpec, options: argparse.Namespace, cores: list[str]) -> None:
+    def __init__(self, spec: DialectSpec, options: argparse.Namespace, core: str) -> None:
         self.spec = spec
         self.options = options
         self.limits = replace(spec.limits, max_connections=options.max_connections,
@@ -144,7 +145,7 @@ class Bridge:
                               max_session_seconds=options.max_session_seconds or None,
                               idle_timeout=options.idle_timeout or None, drain_grace=options.drain_grace)
         self.edge = edge.BridgeEdge.from_options(spec.name, options)
-        self.pool = CorePool(cores, credentials=self.edge.core_credentials)
+        self.pool = CorePool(core, credentials=self.edge.core_credentials)
         # Upgrade checks, in order; the first to answer with a response refuses the upgrade.
         self._request_hooks = [self._route, self.edge.guard.process_request]
         self._regex = spec.path_regex()
@@ -159,7 +160,7 @@ class Bridge:
     def from_argv(cls, spec: DialectSpec, argv: list[str]) -> "Bridge":
         """Build from command-line flags; --core falls back to $ASR_CORE, then localhost:50051."""
         options = build_parser(spec).parse_args(argv)
-        return cls(spec, options, parse_core_addresses(options.core or os.environ.get("ASR_CORE") or DEFAULT_CORE))
+        return cls(spec, options, options.core or os.environ.get("ASR_CORE") or DEFAULT_CORE)
 
     @property
     def port(self) -> int:
@@ -170,13 +171,14 @@ class Bridge:
         # The socket limit is a backstop well above the dialect limit: frames between the two
         # reach the codec (frame_too_large) and get the dialect's own error shape.
         backstop = max(4 * self.limits.max_message_bytes, 4 * 1024 * 1024)
+        self.pool.connect()
         self._server = await serve(self._handle, self.edge.host, self.options.port,
                                    process_request=self._process_request, max_size=backstop,
                                    ssl=self.edge.ssl.context if self.edge.ssl else None,
                                    ping_interval=20, ping_timeout=20, close_timeout=5)
         self.edge.start_metrics(self.options.metrics_port)
-        log.info("bridge=%s listening on %s://%s:%d%s cores=%s%s", self.spec.name, self.edge.scheme, self.edge.host,
-                 self.port, self.spec.path, ",".join(self.pool.addresses),
+        log.info("bridge=%s listening on %s://%s:%d%s core=%s%s", self.spec.name, self.edge.scheme, self.edge.host,
+                 self.port, self.spec.path, self.pool.target,
                  " (TLS)" if self.edge.core_credentials else "")
 
     def reload(self) -> None:

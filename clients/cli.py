@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from .audio import AudioFileError
 from .errors import RecognizerError, ServerUnreachable
+from .targets import parse_target
 from .render import StatusLine, engines_table, final_line, partial_status, result_json, summary_json
 from .sdk import RecognizerClient, default_address, default_api_key
 from .types import Event, Result, SessionStarted, StreamConfig, Summary
@@ -29,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def server_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--server", default=default_address(), metavar="HOST:PORT",
-                       help="core address (default: $ASR_SERVER or localhost:50051)")
+        p.add_argument("--server", default=default_address(), metavar="TARGET", type=_server_target,
+                       help="gRPC target of the cores: HOST:PORT[,HOST:PORT], dns:///HOST:PORT, "
+                            "ipv4:ADDR:PORT,ADDR:PORT or unix:PATH (default: $ASR_SERVER or localhost:50051)")
         p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="deadline for the whole call")
         p.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's CAs")
         p.add_argument("--ca", default=None, metavar="PEM", help="connect over TLS, trusting this CA (implies --tls)")
@@ -139,6 +141,13 @@ async def engines(args: argparse.Namespace) -> int:
     else:
         print(engines_table(listing))
     return EXIT_OK
+
+
+def _server_target(value: str) -> str:
+    try:
+        return parse_target(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,8 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from .targets import ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy
+
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +71,9 @@ def from_rpc_error(error: grpc.RpcError, address: str = "") -> RecognizerError:
     message = (error.details() if hasattr(error, "details") else None) or str(error)
     status = _rich_status(error)
     if status is None:
+        if all_cores_busy(code.name, message):  # every core NOT_SERVING (full or draining): busy, retry
+            return RecognizerError(grpc.StatusCode.RESOURCE_EXHAUSTED, ALL_CORES_BUSY_MESSAGE, address,
+                                   retry_after=ALL_CORES_BUSY_RETRY_SECONDS, reason="NO_HEALTHY_CORE")
         if code == grpc.StatusCode.UNAVAILABLE:
             # The core always attaches details to its own UNAVAILABLE (overload, upstream
             # failure); a bare one comes from the channel: nothing answered at `address`.

@@ -25,6 +25,7 @@ from asr.v1 import asr_pb2, asr_pb2_grpc
 
 from .audio import SAMPLE_RATE, channel_count, probe, read_chunks
 from .errors import RecognizerError, from_rpc_error
+from .targets import channel_options, parse_target
 from .types import (
     Control,
     EngineList,
@@ -57,14 +58,17 @@ def default_api_key() -> str | None:
 
 def open_channel(address: str, *, tls: bool = False, ca: str | Path | None = None,
                  options: Iterable[tuple[str, object]] = ()) -> grpc.aio.Channel:
-    """A plaintext channel, or with `tls` (or a `ca` PEM to trust) a TLS one."""
+    """A balanced channel to the gRPC target `address` (clients/targets.py): plaintext, or with `tls`
+    (or a `ca` PEM to trust) TLS. `options` are added to the round_robin/health-check ones."""
+    target = parse_target(address)
+    options = channel_options() + list(options)
     if not (tls or ca):
-        return grpc.aio.insecure_channel(address, options=list(options))
+        return grpc.aio.insecure_channel(target, options=options)
     try:
         roots = Path(ca).read_bytes() if ca else None  # None = the system's trusted roots
     except OSError as exc:
         raise ValueError(f"cannot read the CA file {ca}: {exc.strerror or exc}") from None
-    return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(roots), options=list(options))
+    return grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(roots), options=options)
 
 
 @dataclass
@@ -82,7 +86,11 @@ class Transcript:
 
 
 class RecognizerClient:
-    """One gRPC channel to a core; many concurrent `stream` calls may share it."""
+    """One gRPC channel to the cores; many concurrent `stream` calls may share it.
+
+    `address` is a gRPC target (clients/targets.py): `host:port[,host:port]`, `dns:///host:port`,
+    `ipv4:a:p,b:p`, `ipv6:...` or `unix:path`. Calls are spread round robin over the healthy cores.
+    """
 
     def __init__(
         self,

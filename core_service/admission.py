@@ -121,6 +121,16 @@ class Admission:
         self._active[ticket] = time.monotonic()
         return ticket
 
+    def refusal(self) -> tuple[str, str] | None:
+        """(message, reason) when one more real-time stream would be refused now, else None; takes
+        no ticket. core_service/health_state.py reads it to report NOT_SERVING while the core is full."""
+        try:
+            self._check_session_cap()
+        except ApiError as cap:
+            return cap.message, cap.reason
+        refusal = self._realtime_refusal(self.realtime)
+        return None if refusal is None else (refusal.message, refusal.reason)
+
     def release(self, ticket: int) -> None:
         self._uploads.discard(ticket)
         started = self._active.pop(ticket, None)

@@ -43,6 +43,7 @@ class ServerConfig:
     shutdown_grace: float = field(default=30.0, metadata={"help": "seconds open streams may run on after SIGTERM/SIGINT; then each is finished as if half-closed and ended with UNAVAILABLE"})
     shutdown_finish_timeout: float = field(default=60.0, metadata={"help": "seconds the streams finished at the end of the grace get to deliver their last finals"})
     load_log_interval: float = field(default=30.0, metadata={"help": "seconds between the decoders' load log lines"})
+    haproxy_agent_port: int = field(default=0, metadata={"help": "TCP port answering HAProxy agent checks with the health state (0 = off; see deploy/haproxy)"})
     log_level: str = field(default="INFO", metadata={"help": "logging level"})
     # Security and observability (issue 9): core_service/edge.py wires these up.
     api_keys: str = field(default="", metadata={"help": "TOML file of [[key]] tables; every RPC but health then needs a key (reloaded on SIGHUP)"})

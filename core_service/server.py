@@ -15,6 +15,8 @@ from .edge import CoreEdge
 from .engines import torch_threads
 from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
+from .haproxy_agent import serve_agent
+from .health_state import LIVENESS_SERVICE, HealthReporter, Refusal
 from .servicer import RecognizerServicer
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,22 @@ async def serve(config: ServerConfig) -> None:
         raise SystemExit(f"cannot listen on {address}; is another server using port {config.port}?")
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
+    await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+
+    async def publish(serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, status)
+
+    def admission_state() -> Refusal:
+        refusal = servicer.admission.refusal()
+        return Refusal.NONE if refusal is None else Refusal.SESSION_CAP if refusal[1] == "TOO_MANY_SESSIONS" \
+            else Refusal.MEASURED_LOAD
+
+    health_reporter = HealthReporter(publish, admission_state)
+    servicer.on_admission_change = health_reporter.admission_changed
+    agent = await serve_agent(edge.host, config.haproxy_agent_port, health_reporter.state) \
+        if config.haproxy_agent_port else None
     log.info("listening on %s (%s); loading the default engine %s", address, edge.scheme, registry.default)
 
     engine = registry.get()
@@ -72,8 +90,7 @@ async def serve(config: ServerConfig) -> None:
                 await eng._loaded(eng.canonical_model(model))
         except Exception as exc:
             log.warning("preload of %s failed: %s", item, exc)
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await health_reporter.ready()
     log.info("ready: %s serving on %s", SERVICE_NAME, address)
 
     stop = asyncio.Event()
@@ -83,8 +100,11 @@ async def serve(config: ServerConfig) -> None:
     load_logger = asyncio.create_task(log_load(registry, config.load_log_interval))
     await stop.wait()
     load_logger.cancel()
+    await health_reporter.draining()
     await drain(servicer, health_servicer, config)
     await server.stop(SERVER_STOP_SECONDS)
+    if agent is not None:
+        agent.close()
     for eng in registry.loaded():
         await eng.aclose()
     log.info("stopped")

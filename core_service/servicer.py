@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 import grpc
 from asr.v1 import asr_pb2, asr_pb2_grpc
@@ -27,6 +28,9 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             self._load)
         self.draining = False
         self.shutdown = asyncio.Event()  # set when the shutdown grace ends
+        # Called when admission refused a stream or a stream ended: the health reporter re-reads
+        # admission at once (core_service/health_state.py).
+        self.on_admission_change: Callable[[], None] = lambda: None
 
     def _load(self) -> Load:
         loads = [e.load() for e in self.registry.loaded() if hasattr(e, "load")]
@@ -72,10 +76,12 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             ticket, refusal = self.admission.admit_provisionally()
         except ApiError as err:
             log.warning("refused a stream: %s", err.message)
+            self.on_admission_change()
             await context.abort_with_status(err.to_status())
         promote = None
         if refusal is not None:
             log.info("real-time capacity is full: a new stream starts as an upload (%s)", refusal.message)
+            self.on_admission_change()
             promote = lambda: self.admission.promote(ticket)  # noqa: E731
         session = Session(self.config, self.registry, self.shutdown, promote)
         try:
@@ -89,6 +95,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             await context.abort_with_status(internal(log, "session %r crashed", session.id or "-").to_status())
         finally:
             self.admission.release(ticket)
+            self.on_admission_change()
 
     async def ListEngines(self, request, context):
         return asr_pb2.ListEnginesResponse(
