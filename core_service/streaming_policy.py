@@ -116,10 +116,16 @@ class UtteranceStream(EngineStream):
         return self._undecoded + max(open_part, 0.0)
 
     async def wait_backlog_below(self, seconds: float) -> None:
-        """Wait until the undecoded backlog (closed utterances awaiting their finals) is below `seconds`."""
-        while self._undecoded >= seconds and self._final_tail is not None and not self._final_tail.done():
+        """Wait until the undecoded backlog is below `seconds`, as long as decodes are under way
+        that can bring it down (finals of closed utterances, or the sentence-end decodes an
+        endpoint waits for); otherwise only more audio can end the open utterance."""
+        while self.backlog_seconds() >= seconds and self._decodes_under_way():
             self._progress.clear()
             await self._progress.wait()
+
+    def _decodes_under_way(self) -> bool:
+        finals = self._final_tail is not None and not self._final_tail.done()
+        return finals or bool(self._held and self._sentences.pending())
 
     # ---- EngineStream ---------------------------------------------------------------------
     async def accept(self, audio: np.ndarray) -> None:
@@ -181,6 +187,7 @@ class UtteranceStream(EngineStream):
                     return  # wait for those decodes
         finally:
             self._settling = False
+            self._progress.set()  # the backlog may have shrunk
 
     async def finalize(self) -> None:
         self._settle(force=True)
