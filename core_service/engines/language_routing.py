@@ -35,7 +35,10 @@ Submit = Callable[[DecodeRequest, bool], Awaitable[tuple[Transcript, float]]]
 class RoutingOptions:
     identify_seconds: float = 3.0  # audio given to language identification
     suspicious_no_speech: float = 0.2  # tiny.en's no-speech probability that calls for identification
-    switch_probability: float = 0.5  # identification this sure of another language switches to it
+    # Identification this sure of another language switches to it; on audio tiny.en found
+    # familiar (a short English clip can look Finnish to base) it must be surer still.
+    switch_probability: float = 0.5
+    switch_probability_when_familiar: float = 0.9
 
 
 class LanguageRouter:
@@ -56,7 +59,9 @@ class LanguageRouter:
             return transcript, busy
         language, probability, lid_busy = await self.identify(request.audio)
         busy += lid_busy
-        if language != "en" and probability >= self.options.switch_probability:
+        familiar = transcript.no_speech_prob < self.options.suspicious_no_speech
+        needed = self.options.switch_probability_when_familiar if familiar else self.options.switch_probability
+        if language != "en" and probability >= needed:
             log.debug("utterance identified as %s (%.2f): decoding with the multilingual model", language, probability)
             # the session's recent text is in another language now: not a prompt for this one
             transcript, more = await self._multilingual(replace(request, language=language, previous=""), final)
