@@ -16,7 +16,6 @@ commits segments, at pauses and by length (bridges/whisperlive/pauses.py).
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from typing import Any, Callable
 from asr.v1 import asr_pb2
 
 from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.hygiene import CLIENT_ID_RULE, escaped, valid_client_id
+from bridges.fields import FieldError, parse_json
 from .options import Options, OptionsError, ServerDefaults, choose_model, parse_options
 from .pauses import PauseRules, PauseSegmenter, to_float32, uint8_to_int16
 from .segments import SegmentList
@@ -94,7 +95,7 @@ class WhisperLiveCodec(Codec):
         return [*actions, Close(code, reason[:120])]
 
     def _error(self, message: str, code: int = 1000) -> list[Action]:
-        log.info("whisperlive %s: %s", self.uid or "-", message)
+        log.info("whisperlive %s: %s", escaped(self.uid or "-"), message)
         return self._close_with(self._status("ERROR", message), code=code, reason=message)
 
     def _over_time(self) -> list[Action] | None:
@@ -154,6 +155,9 @@ class WhisperLiveCodec(Codec):
         self.state = State.ENDING
         return [self._send(message="DISCONNECT")]
 
+    def rejection(self, payload: dict[str, Any]) -> str | None:
+        return str(payload.get("message")) if payload.get("status") in ("ERROR", "WARNING") else None
+
     def refused(self, code: str, message: str) -> list[Action]:
         # The client drops messages without its uid, which arrives with the options: answer then.
         self._refusal = (code, message)
@@ -175,10 +179,12 @@ class WhisperLiveCodec(Codec):
 
     def _options(self, text: str) -> list[Action]:
         try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            return self._error(f"Options frame is not valid JSON ({exc.msg} at position {exc.pos})", 1003)
+            raw = parse_json(text, "Options frame")
+        except FieldError as exc:
+            return self._error(str(exc), 1003)
         if isinstance(raw, dict) and isinstance(raw.get("uid"), str):
+            if not valid_client_id(raw["uid"]):
+                return self._error(f"Option 'uid' must be {CLIENT_ID_RULE}", 1008)
             self.uid = raw["uid"]
         try:
             options = parse_options(raw, self.settings.defaults)
