@@ -95,7 +95,7 @@ class WhisperLiveCodec(Codec):
         return [*actions, Close(code, reason[:120])]
 
     def _error(self, message: str, code: int = 1000) -> list[Action]:
-        log.info("whisperlive %s: %s", escaped(self.uid or "-"), message)
+        log.info("whisperlive %s: %s", escaped(self.uid or "-"), escaped(message, 300))
         return self._close_with(self._status("ERROR", message), code=code, reason=message)
 
     def _over_time(self) -> list[Action] | None:
@@ -278,7 +278,7 @@ class WhisperLiveCodec(Codec):
 
     # ---- core events -------------------------------------------------------------------------
     def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
-        if self.state is State.CLOSED:
+        if self.state is State.CLOSED or self.options is None:  # no stream before the options
             return []
         kind = response.WhichOneof("response")
         if kind == "session_started":
