@@ -257,7 +257,7 @@ class RnntCodec(Codec):
     def _misaligned(self, data: bytes) -> list[Action] | None:
         """Nothing to send for an empty chunk, an error for one that is not whole frames."""
         if not data:
-            return []
+            return self._error("Empty audio chunk ignored; send PCM audio in binary frames")
         if len(data) % self.config.frame_bytes:
             return self._error(
                 f"Audio chunk of {len(data)} bytes was dropped: {self.config.encoding} with "

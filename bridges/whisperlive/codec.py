@@ -257,8 +257,12 @@ class WhisperLiveCodec(Codec):
             return over
         if data == END_OF_AUDIO:  # exact comparison: 12 bytes would also pass as 3 float32 samples
             return self._end_of_audio()
-        if self.state in (State.ENDING, State.CLOSED) or not data:
+        if self.state is State.CLOSED:
             return []
+        if self.state is State.ENDING:
+            return [self._status("WARNING", "Dropped an audio frame sent after END_OF_AUDIO")]
+        if not data:
+            return [self._status("WARNING", "Ignored an empty audio frame")]
         assert self.options is not None
         if len(data) % self.options.sample_bytes:
             return [self._status("WARNING", f"Dropped an audio frame of {len(data)} bytes: {self.options.audio_format} "
