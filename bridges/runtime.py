@@ -48,6 +48,7 @@ import itertools
 import os
 import logging
 import re
+import socket
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Callable
@@ -85,6 +86,9 @@ class Limits:
     drain_grace: float = 30.0  # how long a finishing session may wait for the core's finals
     send_timeout: float = 15.0  # a message the client does not take in this time ends the connection
     max_connections_per_client: int = 16  # per client IP address
+    # Kernel send buffer per connection (SO_SNDBUF); bounds what a client that does not read
+    # holds in the kernel, and lets send_timeout notice it after this much. 0 = kernel default.
+    socket_send_buffer_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,8 @@ def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
                              "connection is closed and its core stream cancelled")
     parser.add_argument("--max-connections-per-client", type=int, default=limits.max_connections_per_client,
                         help="open connections per client IP address; more get HTTP 503 before the upgrade")
+    parser.add_argument("--socket-send-buffer-bytes", type=int, default=limits.socket_send_buffer_bytes,
+                        help="kernel send buffer per connection (SO_SNDBUF; 0 = the kernel's autotuning)")
     parser.add_argument("--log-level", default="INFO")
     edge.add_arguments(parser)
     if spec.add_arguments is not None:
@@ -162,7 +168,8 @@ class Bridge:
                               max_session_seconds=options.max_session_seconds or None,
                               idle_timeout=options.idle_timeout or None, drain_grace=options.drain_grace,
                               send_timeout=options.send_timeout,
-                              max_connections_per_client=options.max_connections_per_client)
+                              max_connections_per_client=options.max_connections_per_client,
+                              socket_send_buffer_bytes=options.socket_send_buffer_bytes)
         self.edge = edge.BridgeEdge.from_options(spec.name, options)
         self.pool = CorePool(core, credentials=self.edge.core_credentials)
         # Upgrade checks, in order; the first to answer with a response refuses the upgrade.
@@ -250,6 +257,9 @@ class Bridge:
             return self._busy(connection, client, f"at most {self.limits.max_connections_per_client} connections "
                                                   "per client address; close one or retry later")
         self._admitted[connection] = client
+        sock = connection.transport.get_extra_info("socket")
+        if self.limits.socket_send_buffer_bytes and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer_bytes)
         return None
 
     def _busy(self, connection: ServerConnection, client: str, message: str) -> Response:
