@@ -61,7 +61,7 @@ DIALECTS = {
 
 def bad_inputs(d: Dialect) -> dict[str, tuple[list[str | bytes], bool]]:
     """name -> (frames, send the config first). Issue 8's list, in this dialect's terms."""
-    odd = _funasr_audio(b"\x00" * 3) if d.name == "funasr" else b"\x00" * 3
+    odd = _funasr_audio(b"\x01\x02\x03") if d.name == "funasr" else b"\x01\x02\x03"
     wrong_type = {"nexa": '{"sample_rate": "fast"}', "google_stt": '{"language_code": 7}',
                   "rnnt": '{"type": "start_recording", "config": {"sample_rate": "fast"}}',
                   "funasr": '{"type": "start_recording", "sample_rate": [1]}',
