@@ -30,9 +30,10 @@ engine, limits; plus the dialect's own). In tests, run a bridge in-process with
 `Bridge.from_argv(SPEC, ["--port", "0", "--core", addr])`, `await bridge.start()`,
 `bridge.port`, `await bridge.shutdown()`.
 
-What the runtime does for every dialect: routes the path (404 otherwise), enforces
-max connections / max message size / max session duration / idle timeout (through the codec,
-so the client gets the dialect's own error shape), keeps `unique_param` values unique among
+What the runtime does for every dialect: routes the path (404 otherwise), refuses connections
+over the total and per-client caps before the upgrade (503 + Retry-After), enforces max message
+size / max session duration / idle timeout (through the codec, so the client gets the dialect's
+own error shape) and the send timeout (docs/limits.md), keeps `unique_param` values unique among
 live connections (refusing the newer one or, with `unique_takeover`, closing the older one),
 lets the codec answer a refusal in its own shape (`Codec.refused`), opens one gRPC Recognize
 stream per `StartStream` (gRPC round robin with health checks over the cores the `--core`
