@@ -164,8 +164,10 @@ class SessionPump:
                     await self._core.wait_for_room()
         except ConnectionClosed:
             pass
-        sent = self.ws.protocol.close_sent
-        if sent is not None and sent.code in INPUT_CLOSE_CODES and not self._closed:
+        protocol = self.ws.protocol
+        sent = protocol.close_sent
+        if (sent is not None and sent.code in INPUT_CLOSE_CODES and not self._closed
+                and not getattr(protocol, "close_rcvd_then_sent", False)):
             # websockets itself refused a frame (invalid UTF-8, over the size backstop, ...).
             log.warning("session=%s dialect=%s closed by the WebSocket layer: %d %s", self.session_id,
                         self.dialect, sent.code, sent.reason)

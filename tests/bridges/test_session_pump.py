@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 from websockets.exceptions import ConnectionClosedOK
 
+from asr.v1 import asr_pb2
 from bridges.codec import Action, Codec, CoreError, SendJson
-from bridges.core_client import CorePool
+from bridges.core_client import CoreFailed, CorePool, CoreStream
 from bridges.session import SessionLimits, SessionPump
 
 
@@ -113,3 +114,16 @@ async def test_idle_fires_while_a_send_is_blocked():
     assert codec.idle_calls and codec.idle_calls[0] - started < 0.6, "idle() was not called on time"
     assert ws.sent == ['{"type": "hello"}']  # its message queued behind the blocked one, never sent
     assert "did not read" in pump.stats.end
+
+
+async def test_core_stream_reports_any_exception_as_a_core_failure():
+    class BrokenPool(CorePool):
+        def stub(self, address):
+            raise RuntimeError("boom in /srv/secret/path")
+
+    events: asyncio.Queue = asyncio.Queue(maxsize=8)
+    stream = CoreStream(BrokenPool(["127.0.0.1:1"]), asr_pb2.StreamingConfig(), events)
+    event = await asyncio.wait_for(events.get(), 5)
+    assert isinstance(event, CoreFailed) and event.error.code == "INTERNAL", event
+    assert "/srv" not in event.error.message and "error id" in event.error.message
+    await asyncio.wait_for(stream.wait_for_room(), 1)  # a dead stream never holds the client reader
