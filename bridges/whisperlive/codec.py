@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 END_OF_AUDIO = b"END_OF_AUDIO"
 BACKEND = "faster_whisper"
 LANGUAGE_CONFIDENCE = 0.5  # below this the detected language is not announced
+# Core refusals of what the client asked for: a policy close (1008), not a server error.
+CLIENT_ERROR_CODES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE", "DEADLINE_EXCEEDED"})
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,10 @@ class WhisperLiveCodec(Codec):
         return [self._send(message="DISCONNECT")]
 
     def rejection(self, payload: dict[str, Any]) -> str | None:
-        return str(payload.get("message")) if payload.get("status") in ("ERROR", "WARNING") else None
+        status, message = payload.get("status"), str(payload.get("message"))
+        if status == "ERROR" or (status == "WARNING" and message.startswith(("Ignored", "Dropped"))):
+            return message
+        return None  # a WARNING about a substituted model or option is not a refusal
 
     def refused(self, code: str, message: str) -> list[Action]:
         # The client drops messages without its uid, which arrives with the options: answer then.
@@ -315,7 +320,9 @@ class WhisperLiveCodec(Codec):
             return self._close_with(self._status("WAIT", minutes), reason="server busy")
         if error.code == "UNAVAILABLE":
             return self._error(f"Transcription service unavailable ({error.message}); try again later", 1011)
-        return self._error(f"Transcription failed ({error.code}): {error.message}", 1011)
+        # The core refused what the client asked for: a policy close, not a server error.
+        code = 1008 if error.code in CLIENT_ERROR_CODES else 1011
+        return self._error(f"Transcription failed ({error.code}): {error.message}", code)
 
     def core_finished(self) -> list[Action]:
         if self.state is State.CLOSED:
