@@ -8,7 +8,6 @@ afterwards; and the RSS of each process before and after (after a warm-up).
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -18,8 +17,7 @@ import time
 import numpy as np
 import websockets
 
-from bench.common import save
-from bench.stack import Stack, start_stack
+from bench.stack import Stack, bench_parser, health, run_bench
 from tests.audio_fixtures import UTTERANCES, noise, speech
 from tests.bridges.dialect_drivers import DIALECTS, Dialect
 
@@ -143,28 +141,14 @@ async def fuzz(stack: Stack, target_frames: int, concurrency: int, seed: int, wa
     elapsed = time.monotonic() - started
     await asyncio.sleep(5)  # let the last sessions end everywhere
     return {**totals, "seconds": round(elapsed, 1), "rss_before": rss_before, "after": stack.figures(),
-            "crashes": stack.crashes(), "tracebacks": stack.tracebacks(),
-            "bridge_sessions_open": stack.open_bridge_sessions(),
-            "core_slots_leaked": await stack.leaked_core_slots(MAX_SESSIONS)}
+            **await health(stack, MAX_SESSIONS)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, concurrency=48, warmup=100)
     parser.add_argument("--frames", type=int, default=100_000, help="frames to send in total (issue 8: 100,000)")
-    parser.add_argument("--concurrency", type=int, default=48)
-    parser.add_argument("--warmup", type=int, default=100, help="sessions before the 'before' RSS is taken")
-    parser.add_argument("--seed", type=int, default=8)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    stack = start_stack(core_args=("--max-sessions", str(MAX_SESSIONS)))
-    try:
-        result = asyncio.run(fuzz(stack, args.frames, args.concurrency, args.seed, args.warmup))
-    finally:
-        stack.stop()
-    print(json.dumps(result, indent=2))
-    print(f"logs: {stack.workdir}")
-    path = save("fuzz", result)
-    print(f"saved {path}")
+    run_bench("fuzz", lambda stack: fuzz(stack, args.frames, args.concurrency, args.seed, args.warmup), MAX_SESSIONS)
 
 
 if __name__ == "__main__":

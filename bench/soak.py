@@ -7,7 +7,6 @@ bridge sessions still open and core session slots still held.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -19,8 +18,7 @@ import numpy as np
 import websockets
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
-from bench.common import save
-from bench.stack import Stack, start_stack
+from bench.stack import Stack, bench_parser, health, run_bench
 from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16
 from tests.bridges.dialect_drivers import DIALECTS, Dialect
 
@@ -146,27 +144,14 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
     return {"sessions": sessions, "seconds": round(elapsed, 1), "client_errors": errors, "kinds": counts,
             "after_warmup": figures_warm, "at_end": figures_end, "change_percent": change,
             "within_5_percent": all(abs(v) <= 5 for c in change.values() for v in c.values()),
-            "crashes": stack.crashes(), "tracebacks": stack.tracebacks(),
-            "bridge_sessions_open": stack.open_bridge_sessions(),
-            "core_slots_leaked": await stack.leaked_core_slots(MAX_SESSIONS)}
+            **await health(stack, MAX_SESSIONS)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, concurrency=16, warmup=200)
     parser.add_argument("--sessions", type=int, default=1000, help="sessions in total (issue 8: 1,000)")
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--warmup", type=int, default=200, help="sessions before the first figures")
-    parser.add_argument("--seed", type=int, default=8)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    stack = start_stack(core_args=("--max-sessions", str(MAX_SESSIONS)))
-    try:
-        result = asyncio.run(soak(stack, args.sessions, args.concurrency, args.warmup, args.seed))
-    finally:
-        stack.stop()
-    print(json.dumps(result, indent=2))
-    print(f"logs: {stack.workdir}")
-    print(f"saved {save('soak', result)}")
+    run_bench("soak", lambda stack: soak(stack, args.sessions, args.concurrency, args.warmup, args.seed), MAX_SESSIONS)
 
 
 if __name__ == "__main__":

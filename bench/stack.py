@@ -2,7 +2,10 @@
 their logs in files, process figures (RSS, open files, threads) and log checks."""
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -10,11 +13,13 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import grpc
 import psutil
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
+from bench.common import save
 
 from tests.bridges.bridge_helpers import wait_for_port
 from tests.bridges.dialect_drivers import DIALECTS
@@ -98,6 +103,35 @@ class Stack:
                 p.proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 p.proc.kill()
+
+
+async def health(stack: Stack, max_sessions: int) -> dict:
+    """What must be zero after a bench: crashes, tracebacks, sessions and slots still held."""
+    return {"crashes": stack.crashes(), "tracebacks": stack.tracebacks(),
+            "bridge_sessions_open": stack.open_bridge_sessions(),
+            "core_slots_leaked": await stack.leaked_core_slots(max_sessions)}
+
+
+def bench_parser(doc: str, concurrency: int, warmup: int) -> argparse.ArgumentParser:
+    """The flags every robustness bench shares; each adds its own count."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--concurrency", type=int, default=concurrency, help="sessions at a time")
+    parser.add_argument("--warmup", type=int, default=warmup, help="sessions before the first process figures")
+    parser.add_argument("--seed", type=int, default=8)
+    return parser
+
+
+def run_bench(name: str, bench: Callable[[Stack], Awaitable[dict]], max_sessions: int) -> None:
+    """Start the stack (core with --max-sessions), run the bench, stop, print and save its figures."""
+    logging.basicConfig(level=logging.WARNING)
+    stack = start_stack(core_args=("--max-sessions", str(max_sessions)))
+    try:
+        result = asyncio.run(bench(stack))
+    finally:
+        stack.stop()
+    print(json.dumps(result, indent=2))
+    print(f"logs: {stack.workdir}")
+    print(f"saved {save(name, result)}")
 
 
 def start_stack(core_args: tuple[str, ...] = (), bridge_args: tuple[str, ...] = ()) -> Stack:
