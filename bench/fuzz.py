@@ -17,7 +17,7 @@ import time
 import numpy as np
 import websockets
 
-from bench.stack import Stack, bench_parser, health, run_bench
+from bench.stack import Stack, health, run_bench
 from tests.audio_fixtures import UTTERANCES, noise, speech
 from tests.bridges.dialect_drivers import DIALECTS, Dialect
 
@@ -145,10 +145,8 @@ async def fuzz(stack: Stack, target_frames: int, concurrency: int, seed: int, wa
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, concurrency=48, warmup=100)
-    parser.add_argument("--frames", type=int, default=100_000, help="frames to send in total (issue 8: 100,000)")
-    args = parser.parse_args()
-    run_bench("fuzz", lambda stack: fuzz(stack, args.frames, args.concurrency, args.seed, args.warmup), MAX_SESSIONS)
+    run_bench("fuzz", __doc__, ("--frames", 100_000, "frames to send in total (issue 8: 100,000)"), 48, 100,
+              lambda stack, args: fuzz(stack, args.frames, args.concurrency, args.seed, args.warmup), MAX_SESSIONS)
 
 
 if __name__ == "__main__":

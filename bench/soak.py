@@ -18,7 +18,7 @@ import numpy as np
 import websockets
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
-from bench.stack import Stack, bench_parser, health, run_bench
+from bench.stack import Stack, health, run_bench
 from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16
 from tests.bridges.dialect_drivers import DIALECTS, Dialect
 
@@ -148,10 +148,8 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, concurrency=16, warmup=200)
-    parser.add_argument("--sessions", type=int, default=1000, help="sessions in total (issue 8: 1,000)")
-    args = parser.parse_args()
-    run_bench("soak", lambda stack: soak(stack, args.sessions, args.concurrency, args.warmup, args.seed), MAX_SESSIONS)
+    run_bench("soak", __doc__, ("--sessions", 1000, "sessions in total (issue 8: 1,000)"), 16, 200,
+              lambda stack, args: soak(stack, args.sessions, args.concurrency, args.warmup, args.seed), MAX_SESSIONS)
 
 
 if __name__ == "__main__":

@@ -112,21 +112,21 @@ async def health(stack: Stack, max_sessions: int) -> dict:
             "core_slots_leaked": await stack.leaked_core_slots(max_sessions)}
 
 
-def bench_parser(doc: str, concurrency: int, warmup: int) -> argparse.ArgumentParser:
-    """The flags every robustness bench shares; each adds its own count."""
+def run_bench(name: str, doc: str, count: tuple[str, int, str], concurrency: int, warmup: int,
+              bench: Callable[[Stack, argparse.Namespace], Awaitable[dict]], max_sessions: int) -> None:
+    """Parse the shared flags plus the bench's count flag, start the stack (core with
+    --max-sessions), run the bench, stop, print and save its figures."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    flag, default, help_text = count
+    parser.add_argument(flag, type=int, default=default, help=help_text)
     parser.add_argument("--concurrency", type=int, default=concurrency, help="sessions at a time")
     parser.add_argument("--warmup", type=int, default=warmup, help="sessions before the first process figures")
     parser.add_argument("--seed", type=int, default=8)
-    return parser
-
-
-def run_bench(name: str, bench: Callable[[Stack], Awaitable[dict]], max_sessions: int) -> None:
-    """Start the stack (core with --max-sessions), run the bench, stop, print and save its figures."""
+    args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     stack = start_stack(core_args=("--max-sessions", str(max_sessions)))
     try:
-        result = asyncio.run(bench(stack))
+        result = asyncio.run(bench(stack, args))
     finally:
         stack.stop()
     print(json.dumps(result, indent=2))
