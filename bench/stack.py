@@ -27,7 +27,8 @@ from tests.conftest import ROOT, free_port, wait_for_health
 
 # Limits opened wide so the benches measure robustness, not refusals (one client address).
 BRIDGE_FLAGS = ("--max-connections", "2000", "--max-connections-per-client", "2000")
-DIALECT_FLAGS = {"whisperlive": ("--max-clients", "2000"), "rnnt": ("--max-message-bytes", "65536")}
+DIALECT_FLAGS = {"whisperlive": ("--max-clients", "2000"), "rnnt": ("--max-message-bytes", "65536"),
+                 "funasr": ("--language", "en")}
 
 
 @dataclass

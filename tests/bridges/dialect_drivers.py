@@ -51,7 +51,7 @@ DIALECTS = {
                     extra_flags=("--max-message-bytes", "65536")),
     "funasr": Dialect("funasr", "/ws/{id}", json.dumps({"type": "start_recording"}),
                       json.dumps({"type": "stop_recording"}), lambda a: _funasr_audio(to_pcm16(a)), _type_error,
-                      replies_to_audio=True),
+                      replies_to_audio=True, extra_flags=("--language", "en")),  # the test speech is English
     "whisperlive": Dialect("whisperlive", "/", json.dumps({"uid": WL_UID, "language": "en", "task": "transcribe",
                                                            "model": "tiny.en", "use_vad": True}),
                            b"END_OF_AUDIO", lambda a: to_float32(a),
