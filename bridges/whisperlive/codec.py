@@ -9,8 +9,9 @@ frame with segments, because the client dispatches on the `status` key first.
 
 Like the reference server: the options frame may come as text or binary; audio may be float32,
 int16 or uint8; there is no idle timeout once the session runs (a paused push-to-talk user keeps
-it; `max_connection_time` ends it); a refusal by the runtime (connection backstop, shutdown) is
-answered after the options frame, when the uid is known (WAIT or ERROR); `use_vad: false` still
+it; `max_connection_time` ends it); a refusal by the runtime (shutdown; the connection backstop
+is refused before the upgrade with HTTP 503) is answered after the options frame, when the uid is
+known (ERROR, or WAIT for a codec-level `refused("max_connections")`); `use_vad: false` still
 commits segments, at pauses and by length (bridges/whisperlive/pauses.py).
 """
 from __future__ import annotations
