@@ -3,8 +3,8 @@
 Rules (docs/limits.md):
 - A client-chosen id (rnnt `client_id`, whisperlive `uid`, funasr's `{client_id}` path segment)
   is 1-128 characters from RFC 3986's unreserved set: letters, digits, `-`, `_`, `.`, `~`.
-- Any session id a bridge forwards to the core fits the core's 128-character limit
-  (`fit_session_id` shortens long ids with a hash instead of cutting them).
+- Any session id a bridge forwards to the core follows the core's rule (`fit_session_id`:
+  1-128 of `A-Z a-z 0-9 . _ - : @`, other characters replaced and a hash added).
 - Client values are logged escaped (`escaped`): no control characters or newlines reach a log.
 - Messages to clients never carry server paths, core addresses or raw exception text: an
   internal problem is described by a short error id (`new_error_id`) that the bridge's log
@@ -23,6 +23,7 @@ CLIENT_ID_MAX = 128
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,%d}$" % CLIENT_ID_MAX)
 CLIENT_ID_RULE = f"1-{CLIENT_ID_MAX} characters from letters, digits, '-', '_', '.', '~' (a UUID works)"
 SESSION_ID_MAX = 128  # the core's limit on StreamingConfig.session_id
+CORE_SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,%d}$" % SESSION_ID_MAX)  # the core's rule (docs/limits.md)
 
 # Core status codes whose message is written for the client (validation, limits, busy, shutdown).
 CLIENT_FACING_CODES = frozenset({"INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "OUT_OF_RANGE", "DEADLINE_EXCEEDED",
@@ -43,12 +44,14 @@ def escaped(value: object, limit: int = 160) -> str:
 
 
 def fit_session_id(session_id: str) -> str:
-    """`session_id` when it fits the core's limit, else its start plus a hash of the whole id
-    (so two long ids that differ only at the end still differ)."""
-    if len(session_id) <= SESSION_ID_MAX:
+    """`session_id` when the core accepts it as is (1-128 of `A-Z a-z 0-9 . _ - : @`); else the
+    id with other characters made `_`, cut to fit, plus a hash of the original (so two ids that
+    differ only where they were changed or cut still differ)."""
+    if CORE_SESSION_ID.match(session_id):
         return session_id
     digest = hashlib.sha256(session_id.encode()).hexdigest()[:16]
-    return f"{session_id[:SESSION_ID_MAX - len(digest) - 1]}~{digest}"
+    safe = re.sub(r"[^A-Za-z0-9._:@-]", "_", session_id)
+    return f"{safe[:SESSION_ID_MAX - len(digest) - 1]}-{digest}"
 
 
 def new_error_id() -> str:

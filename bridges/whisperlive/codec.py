@@ -25,7 +25,7 @@ from typing import Any, Callable
 from asr.v1 import asr_pb2
 
 from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
-from bridges.hygiene import CLIENT_ID_RULE, escaped, valid_client_id
+from bridges.hygiene import CLIENT_ID_RULE, escaped, fit_session_id, valid_client_id
 from bridges.fields import FieldError, parse_json
 from .options import Options, OptionsError, ServerDefaults, choose_model, parse_options
 from .pauses import PauseRules, PauseSegmenter, to_float32, uint8_to_int16
@@ -239,7 +239,7 @@ class WhisperLiveCodec(Codec):
             interim_results=True,
             enable_word_time_offsets=options.word_timestamps,
             enable_automatic_punctuation=True,
-            session_id=options.uid,
+            session_id=fit_session_id(options.uid),
             prompt=(options.initial_prompt or "")[:1000],
             hotwords=list(options.hotwords[:100]),
         )

@@ -16,6 +16,7 @@ from asr.v1 import asr_pb2
 from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
 from bridges.funasr.codec import FunAsrCodec
 from bridges.google_stt.codec import GoogleSttCodec
+from bridges.hygiene import CORE_SESSION_ID
 from bridges.nexa.codec import NexaCodec
 from bridges.rnnt.codec import RnntCodec
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
@@ -149,7 +150,8 @@ def check_action(action: Action, check: Callable[[dict[str, Any]], None]) -> Non
     elif isinstance(action, SendAudio):
         assert isinstance(action.audio, bytes) and action.audio
     elif isinstance(action, StartStream):
-        assert len(action.config.session_id) <= 128
+        session_id = action.config.session_id
+        assert not session_id or CORE_SESSION_ID.match(session_id), session_id  # the core's id rule
 
 
 def has(payload: dict[str, Any], **types: type | tuple[type, ...]) -> None:
