@@ -79,7 +79,7 @@ def pump_for(codec: Codec, ws: NeverReadingClient, **limits: float) -> SessionPu
     settings = dict(max_message_bytes=1024, idle_timeout=None, max_session_seconds=None, drain_grace=5.0,
                     send_timeout=15.0, close_timeout=0.2)
     settings.update(limits)
-    return SessionPump(ws, codec, CorePool(["127.0.0.1:1"]), session_id="s-1", dialect="test",
+    return SessionPump(ws, codec, CorePool("127.0.0.1:1"), session_id="s-1", dialect="test",
                        limits=SessionLimits(**settings))
 
 
@@ -118,11 +118,11 @@ async def test_idle_fires_while_a_send_is_blocked():
 
 async def test_core_stream_reports_any_exception_as_a_core_failure():
     class BrokenPool(CorePool):
-        def stub(self, address):
+        def stub(self):
             raise RuntimeError("boom in /srv/secret/path")
 
     events: asyncio.Queue = asyncio.Queue(maxsize=8)
-    stream = CoreStream(BrokenPool(["127.0.0.1:1"]), asr_pb2.StreamingConfig(), events)
+    stream = CoreStream(BrokenPool("127.0.0.1:1"), asr_pb2.StreamingConfig(), events)
     event = await asyncio.wait_for(events.get(), 5)
     assert isinstance(event, CoreFailed) and event.error.code == "INTERNAL", event
     assert "/srv" not in event.error.message and "error id" in event.error.message
