@@ -123,6 +123,17 @@ class Codec(abc.ABC):
     def closed(self) -> None:
         """The connection is over (either side closed it); release anything held. No actions."""
 
+    def rejection(self, payload: dict[str, Any]) -> str | None:
+        """The text of `payload` when it is this dialect's error shape (the runtime logs one
+        WARNING per client frame that got one); None for any other message."""
+        if payload.get("type") != "error":
+            return None
+        return str(payload.get("error") or payload.get("detail") or payload.get("details") or payload.get("message"))
+
+    def internal_error(self, error_id: str) -> list[Action]:
+        """A bug in the bridge while handling this connection; the log has the traceback."""
+        return [Close(1011, f"internal error (error id {error_id})")]
+
     def ending(self, reason: str) -> list[Action]:
         """The runtime is ending the session (reason: "shutdown" or "max_duration").
 

@@ -22,10 +22,14 @@ from bridges.auth import core_metadata
 from bridges.codec import CoreError
 from clients.targets import (ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy,
                              channel_options, parse_target)
+from bridges.hygiene import new_error_id
 
 log = logging.getLogger("bridges.core")
 
 DEFAULT_CORE = "localhost:50051"
+# Requests queued for the core per session before the client reader pauses (docs/limits.md).
+OUTGOING_HIGH_WATER = 32
+OUTGOING_LOW_WATER = 8
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,13 @@ class CorePool:
 
 
 class CoreStream:
-    """One Recognize call for one session (see module docstring)."""
+    """One Recognize call for one session (see module docstring).
+
+    Requests wait in `_outgoing` until gRPC flow control lets the writer pass them on. The
+    session's reader calls `wait_for_room()` before it reads the next client frame, so the
+    queue stays under OUTGOING_HIGH_WATER plus what one pump event queue's worth of frames
+    produces: a client sending faster than the core reads is slowed down, not buffered.
+    """
 
     _END: Any = object()
 
@@ -121,14 +131,22 @@ class CoreStream:
         self._config = config
         self._events = events
         self._outgoing: asyncio.Queue = asyncio.Queue()
+        self._room = asyncio.Event()
+        self._room.set()
         self._call: Any = None
         self.address = pool.target  # the channel picks the core; its log names the session
         self.ended = False
         self._task = asyncio.create_task(self._run(), name="core-stream")
 
     def send(self, request: asr_pb2.RecognizeRequest) -> None:
-        if not self.ended:
+        if not self.ended and not self._task.done():
             self._outgoing.put_nowait(request)
+            if self._outgoing.qsize() >= OUTGOING_HIGH_WATER:
+                self._room.clear()
+
+    async def wait_for_room(self) -> None:
+        """Return once the core has taken enough queued requests (or the call is over)."""
+        await self._room.wait()
 
     def end(self) -> None:
         """Half-close: no more audio; the core finishes and ends the call."""
@@ -138,6 +156,7 @@ class CoreStream:
 
     async def cancel(self) -> None:
         self.ended = True
+        self._room.set()
         if self._call is not None:
             self._call.cancel()
         self._task.cancel()
@@ -162,25 +181,37 @@ class CoreStream:
         return call, (None if first is grpc.aio.EOF else first)
 
     async def _run(self) -> None:
+        try:
+            await self._run_call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure is the core's, reported once; never a hanging session
+            error_id = new_error_id()
+            log.error("core stream failed error_id=%s: %s: %s", error_id, type(exc).__name__, exc, exc_info=True)
+            await self._events.put(CoreFailed(CoreError("INTERNAL", f"bridge error id {error_id}")))
+        finally:
+            self._room.set()  # nothing will drain the queue any more: never hold the reader
+
+    async def _run_call(self) -> None:
         outcome = await self._connect()
         if isinstance(outcome, CoreError):
-            self._events.put_nowait(CoreFailed(outcome))
+            await self._events.put(CoreFailed(outcome))
             return
         call, first = outcome
         writer = asyncio.create_task(self._write(call), name="core-writer")
         try:
             if first is not None:
-                self._events.put_nowait(CoreResponse(first))
+                await self._events.put(CoreResponse(first))
                 while (response := await call.read()) is not grpc.aio.EOF:
-                    self._events.put_nowait(CoreResponse(response))
+                    await self._events.put(CoreResponse(response))
             code = await call.code()
             if code == grpc.StatusCode.OK:
-                self._events.put_nowait(CoreDone())
+                await self._events.put(CoreDone())
             else:
-                self._events.put_nowait(CoreFailed(CoreError(code.name, await call.details() or "")))
+                await self._events.put(CoreFailed(CoreError(code.name, await call.details() or "")))
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED or not self.ended:
-                self._events.put_nowait(CoreFailed(core_error_from_rpc(exc)))
+                await self._events.put(CoreFailed(core_error_from_rpc(exc)))
         finally:
             writer.cancel()
 
@@ -188,6 +219,8 @@ class CoreStream:
         try:
             while True:
                 item = await self._outgoing.get()
+                if self._outgoing.qsize() <= OUTGOING_LOW_WATER:
+                    self._room.set()
                 if item is self._END:
                     await call.done_writing()
                     return

@@ -30,9 +30,10 @@ engine, limits; plus the dialect's own). In tests, run a bridge in-process with
 `Bridge.from_argv(SPEC, ["--port", "0", "--core", addr])`, `await bridge.start()`,
 `bridge.port`, `await bridge.shutdown()`.
 
-What the runtime does for every dialect: routes the path (404 otherwise), enforces
-max connections / max message size / max session duration / idle timeout (through the codec,
-so the client gets the dialect's own error shape), keeps `unique_param` values unique among
+What the runtime does for every dialect: routes the path (404 otherwise), refuses connections
+over the total and per-client caps before the upgrade (503 + Retry-After), enforces max message
+size / max session duration / idle timeout (through the codec, so the client gets the dialect's
+own error shape) and the send timeout (docs/limits.md), keeps `unique_param` values unique among
 live connections (refusing the newer one or, with `unique_takeover`, closing the older one),
 lets the codec answer a refusal in its own shape (`Codec.refused`), opens one gRPC Recognize
 stream per `StartStream` (gRPC round robin with health checks over the cores the `--core`
@@ -48,6 +49,7 @@ import itertools
 import os
 import logging
 import re
+import socket
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Callable
@@ -55,15 +57,25 @@ from urllib.parse import parse_qsl
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from bridges import edge, metrics
 from bridges.auth import FORWARDED_KEY, request_secret
 from bridges.codec import Close, Codec
 from bridges.core_client import DEFAULT_CORE, CorePool
-from bridges.session import SessionPump
+from bridges.hygiene import escaped
+from bridges.session import SessionLimits, SessionPump
 from core_service.logs import SESSION_ID
 
 log = logging.getLogger("bridges.runtime")
+
+WS_MAX_QUEUE = 4  # frames websockets buffers per connection before it stops reading the socket
+RETRY_AFTER_SECONDS = 5  # Retry-After of the 503 answered at the connection caps
+
+
+def backstop_bytes(limits: "Limits") -> int:
+    """websockets' max_size: twice the dialect's limit plus 64 KiB (larger frames: close 1009)."""
+    return 2 * limits.max_message_bytes + 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,11 @@ class Limits:
     max_session_seconds: float | None = 3600.0
     idle_timeout: float | None = 30.0  # default passed to Codec.idle_timeout()
     drain_grace: float = 30.0  # how long a finishing session may wait for the core's finals
+    send_timeout: float = 15.0  # a message the client does not take in this time ends the connection
+    max_connections_per_client: int = 16  # per client IP address
+    # Kernel send buffer per connection (SO_SNDBUF); bounds what a client that does not read
+    # holds in the kernel, and lets send_timeout notice it after this much. 0 = kernel default.
+    socket_send_buffer_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,13 @@ def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
                         help="seconds without a client frame before the dialect's idle handling")
     parser.add_argument("--drain-grace", type=float, default=limits.drain_grace,
                         help="seconds a finishing session may wait for its last results")
+    parser.add_argument("--send-timeout", type=float, default=limits.send_timeout,
+                        help="seconds a message may wait for a client that does not read before the "
+                             "connection is closed and its core stream cancelled")
+    parser.add_argument("--max-connections-per-client", type=int, default=limits.max_connections_per_client,
+                        help="open connections per client IP address; more get HTTP 503 before the upgrade")
+    parser.add_argument("--socket-send-buffer-bytes", type=int, default=limits.socket_send_buffer_bytes,
+                        help="kernel send buffer per connection (SO_SNDBUF; 0 = the kernel's autotuning)")
     parser.add_argument("--log-level", default="INFO")
     edge.add_arguments(parser)
     if spec.add_arguments is not None:
@@ -143,15 +167,21 @@ class Bridge:
         self.limits = replace(spec.limits, max_connections=options.max_connections,
                               max_message_bytes=options.max_message_bytes,
                               max_session_seconds=options.max_session_seconds or None,
-                              idle_timeout=options.idle_timeout or None, drain_grace=options.drain_grace)
+                              idle_timeout=options.idle_timeout or None, drain_grace=options.drain_grace,
+                              send_timeout=options.send_timeout,
+                              max_connections_per_client=options.max_connections_per_client,
+                              socket_send_buffer_bytes=options.socket_send_buffer_bytes)
         self.edge = edge.BridgeEdge.from_options(spec.name, options)
         self.pool = CorePool(core, credentials=self.edge.core_credentials)
         # Upgrade checks, in order; the first to answer with a response refuses the upgrade.
-        self._request_hooks = [self._route, self.edge.guard.process_request]
+        # The connection caps come last, so only a connection that will be upgraded is counted.
+        self._request_hooks = [self._route, self.edge.guard.process_request, self._admit]
         self._regex = spec.path_regex()
         self._server: Server | None = None
         self._sessions: dict[str, SessionPump] = {}
         self._unique: dict[str, SessionPump] = {}  # unique_param value -> the connection holding it
+        # Connections let through _route and not yet finished, with their client address.
+        self._admitted: dict[ServerConnection, str] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
@@ -168,14 +198,15 @@ class Bridge:
         return self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
-        # The socket limit is a backstop well above the dialect limit: frames between the two
-        # reach the codec (frame_too_large) and get the dialect's own error shape.
-        backstop = max(4 * self.limits.max_message_bytes, 4 * 1024 * 1024)
+        # The socket limit is a backstop above the dialect limit: frames between the two reach
+        # the codec (frame_too_large) and get the dialect's own error shape; larger ones are
+        # refused by websockets with 1009. max_queue bounds the frames websockets buffers
+        # before it stops reading the socket (docs/limits.md).
         self.pool.connect()
         self._server = await serve(self._handle, self.edge.host, self.options.port,
-                                   process_request=self._process_request, max_size=backstop,
-                                   ssl=self.edge.ssl.context if self.edge.ssl else None,
-                                   ping_interval=20, ping_timeout=20, close_timeout=5)
+                                   process_request=self._process_request, max_size=backstop_bytes(self.limits),
+                                   max_queue=WS_MAX_QUEUE, ssl=self.edge.ssl.context if self.edge.ssl else None,
+                                   ping_interval=20, ping_timeout=20, close_timeout=5, open_timeout=10)
         self.edge.start_metrics(self.options.metrics_port)
         log.info("bridge=%s listening on %s://%s:%d%s core=%s%s", self.spec.name, self.edge.scheme, self.edge.host,
                  self.port, self.spec.path, self.pool.target,
@@ -216,6 +247,33 @@ class Bridge:
             return connection.respond(HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {path}; use {self.spec.path}\n")
         return None
 
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Refuse before the upgrade when the bridge or this client address is at its cap (503)."""
+        self._forget_closed()
+        client = connection.remote_address[0] if connection.remote_address else "?"
+        if len(self._admitted) >= self.limits.max_connections:
+            return self._busy(connection, client, f"the bridge is at its limit of {self.limits.max_connections} "
+                                                  "connections; retry later")
+        if sum(1 for c in self._admitted.values() if c == client) >= self.limits.max_connections_per_client:
+            return self._busy(connection, client, f"at most {self.limits.max_connections_per_client} connections "
+                                                  "per client address; close one or retry later")
+        self._admitted[connection] = client
+        sock = connection.transport.get_extra_info("socket")
+        if self.limits.socket_send_buffer_bytes and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer_bytes)
+        return None
+
+    def _busy(self, connection: ServerConnection, client: str, message: str) -> Response:
+        log.warning("bridge=%s refused %s before the upgrade: %s", self.spec.name, escaped(client), message)
+        response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, message + "\n")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    def _forget_closed(self) -> None:
+        """Drop admitted connections whose handshake failed (their handler never ran)."""
+        for connection in [c for c in self._admitted if c.protocol.state is State.CLOSED]:
+            self._admitted.pop(connection, None)
+
     async def _handle(self, ws: ServerConnection) -> None:
         path = ws.request.path.split("?", 1)[0]
         match = self._regex.match(path)
@@ -226,10 +284,15 @@ class Bridge:
         peer = "%s:%s" % tuple(ws.remote_address[:2]) if ws.remote_address else "?"
         query = dict(parse_qsl(ws.request.path.partition("?")[2]))
         info = ConnectionInfo(path, params, peer, session_id, query)
-        codec = self.spec.codec_factory(info, self.options)
-        pump = SessionPump(ws, codec, self.pool, session_id=session_id, dialect=self.spec.name,
-                           max_message_bytes=self.limits.max_message_bytes, idle_timeout=self.limits.idle_timeout,
-                           max_session_seconds=self.limits.max_session_seconds, drain_grace=self.limits.drain_grace)
+        try:
+            codec = self.spec.codec_factory(info, self.options)
+        except Exception:
+            self._admitted.pop(ws, None)
+            raise
+        limits = SessionLimits(max_message_bytes=self.limits.max_message_bytes, idle_timeout=self.limits.idle_timeout,
+                               max_session_seconds=self.limits.max_session_seconds,
+                               drain_grace=self.limits.drain_grace, send_timeout=self.limits.send_timeout)
+        pump = SessionPump(ws, codec, self.pool, session_id=session_id, dialect=self.spec.name, limits=limits)
         unique = params.get(self.spec.unique_param) if self.spec.unique_param else None
         refusal = self._refusal(unique)
         serving = refusal is None
@@ -256,13 +319,14 @@ class Bridge:
                 self._unique[unique] = pump
             if task is not None:
                 self._tasks.add(task)
-        log.info("session_start dialect=%s session=%s peer=%s path=%s%s", self.spec.name, session_id, peer, path,
-                 "" if serving else " refused=true")
+        log.info("session_start dialect=%s session=%s peer=%s path=%s%s", self.spec.name, session_id, peer,
+                 escaped(path), "" if serving else " refused=true")
         try:
             await pump.run(first)
         except Exception:
             log.exception("session=%s failed", session_id)
         finally:
+            self._admitted.pop(ws, None)
             codec.closed()
             if serving:
                 self._sessions.pop(session_id, None)
@@ -277,7 +341,7 @@ class Bridge:
     def _refusal(self, unique: str | None) -> tuple[str, str] | None:
         if self._stopping:
             return "shutting_down", "the bridge is shutting down; reconnect to another instance"
-        if len(self._sessions) >= self.limits.max_connections:
+        if len(self._sessions) >= self.limits.max_connections:  # a backstop: _route refuses first (503)
             return "max_connections", (f"the bridge is at its limit of {self.limits.max_connections} "
                                        "connections; retry later")
         if unique is not None and unique in self._unique and not self.spec.unique_takeover:

@@ -4,10 +4,22 @@ actions out.
 Everything that touches the codec happens in `SessionPump.run()`, one event at a time, so a
 codec never sees concurrent calls. Two helper tasks only move data into the event queue: the
 client reader (with the size check) and the core stream (bridges/core_client.py).
+
+Backpressure (docs/limits.md): the event queue holds at most `EVENT_QUEUE_SIZE` events. The
+reader awaits room in it, and before reading the next frame also waits until the core stream
+has room for more audio, so a client sending faster than the core takes audio is slowed by
+TCP (websockets stops reading the socket once its own `max_queue` frames are buffered). A
+message to the client must be sent within `send_timeout`; otherwise the connection is closed
+(the transport aborted if the close frame cannot be sent either) and the core stream
+cancelled. While a send is blocked, the timers still fire: drain and max duration end the
+connection at once (a client that does not read cannot get the dialect's goodbye), idle is
+given to the codec on time and its messages follow the blocked one.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
+import enum
 import json
 import logging
 import time
@@ -19,11 +31,32 @@ from websockets.exceptions import ConnectionClosed
 
 from asr.v1 import asr_pb2
 from bridges import metrics
-from bridges.codec import (Action, Close, Codec, EndAudio, SendAudio, SendControl, SendJson,
+from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson,
                            StartStream)
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreResponse, CoreStream
+from bridges.hygiene import new_error_id, public_core_error
 
 log = logging.getLogger("bridges.session")
+
+EVENT_QUEUE_SIZE = 8  # client frames + core responses waiting for the pump, per session
+# Close codes that mean "the client sent something unacceptable" (logged as one WARNING).
+INPUT_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009})
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    max_message_bytes: int
+    idle_timeout: float | None
+    max_session_seconds: float | None
+    drain_grace: float
+    send_timeout: float = 15.0
+    close_timeout: float = 2.0  # for the close handshake once we decided to close
+
+
+class Timer(enum.Enum):
+    IDLE = "idle"
+    DRAIN = "drain"
+    MAX_DURATION = "max_duration"
 
 
 @dataclass(frozen=True)
@@ -71,28 +104,30 @@ class SessionPump:
     """Runs one connection of one dialect until the socket is closed."""
 
     def __init__(self, ws: ServerConnection, codec: Codec, pool: CorePool, *, session_id: str,
-                 dialect: str, max_message_bytes: int, idle_timeout: float | None,
-                 max_session_seconds: float | None, drain_grace: float) -> None:
+                 dialect: str, limits: SessionLimits) -> None:
         self.ws = ws
         self.codec = codec
         self.pool = pool
         self.session_id = session_id
         self.dialect = dialect
-        self.max_message_bytes = max_message_bytes
-        self.default_idle = idle_timeout
-        self.max_session_seconds = max_session_seconds
-        self.drain_grace = drain_grace
+        self.limits = limits
         self.stats = SessionStats()
-        self._events: asyncio.Queue = asyncio.Queue()
+        self._events: asyncio.Queue = asyncio.Queue(maxsize=EVENT_QUEUE_SIZE)
+        self._pending: collections.deque[Action] = collections.deque()
         self._core: CoreStream | None = None
         self._closed = False
+        self._end_requested = ""
         self._draining: str = ""
         self._drain_deadline = float("inf")
         self._last_activity = time.monotonic()
 
     def request_end(self, reason: str) -> None:
         """Ask the session to finish (graceful shutdown); safe to call from any task."""
-        self._events.put_nowait(EndRequested(reason))
+        self._end_requested = self._end_requested or reason
+        try:  # wakes an idle pump; a busy one sees the flag after its current event
+            self._events.put_nowait(EndRequested(reason))
+        except asyncio.QueueFull:
+            pass
 
     async def run(self, first_actions: list[Action]) -> None:
         reader = asyncio.create_task(self._read_client(), name=f"reader-{self.session_id}")
@@ -101,12 +136,17 @@ class SessionPump:
             while not self._closed:
                 event = await self._next_event()
                 await self._dispatch(event)
+                if self._end_requested and not self._draining and not self._closed:
+                    if self._end_requested == "replaced":
+                        await self._replaced()
+                    else:
+                        await self._begin_drain(self._end_requested)
         finally:
             reader.cancel()
             if self._core is not None:
                 await self._core.cancel()
             if not self._closed:
-                await self.ws.close(1011, "bridge error")
+                await self._close(1011, "bridge error")
             self.stats.close_code = self.stats.close_code or self.ws.close_code
 
     # ---- event sources --------------------------------------------------------------------
@@ -115,37 +155,65 @@ class SessionPump:
             async for message in self.ws:
                 size = len(message) if isinstance(message, bytes) else len(message.encode())
                 metrics.frame_in(self.dialect, message, size)
-                if size > self.max_message_bytes:
+                if size > self.limits.max_message_bytes:
                     metrics.frame_rejected(self.dialect, "too_large")
-                    self._events.put_nowait(FrameTooLarge(size))
+                    await self._events.put(FrameTooLarge(size))
                 else:
-                    self._events.put_nowait(ClientFrame(message))
+                    await self._events.put(ClientFrame(message))
+                if self._core is not None:
+                    await self._core.wait_for_room()
         except ConnectionClosed:
             pass
-        self._events.put_nowait(ClientGone(self.ws.close_code, self.ws.close_reason or ""))
+        protocol = self.ws.protocol
+        sent = protocol.close_sent
+        if (sent is not None and sent.code in INPUT_CLOSE_CODES and not self._closed
+                and not getattr(protocol, "close_rcvd_then_sent", False)):
+            # websockets itself refused a frame (invalid UTF-8, over the size backstop, ...).
+            log.warning("session=%s dialect=%s closed by the WebSocket layer: %d %s", self.session_id,
+                        self.dialect, sent.code, sent.reason)
+        await self._events.put(ClientGone(self.ws.close_code, self.ws.close_reason or ""))
 
-    def _deadline(self) -> tuple[float, str]:
-        now = time.monotonic()
-        candidates = [(self._drain_deadline, "drain")]
+    def _deadline(self) -> tuple[float, Timer]:
+        candidates = [(self._drain_deadline, Timer.DRAIN)]
         if not self._draining:
-            idle = self.codec.idle_timeout(self.default_idle)
+            idle = self.codec.idle_timeout(self.limits.idle_timeout)
             if idle is not None:
-                candidates.append((self._last_activity + idle, "idle"))
-            if self.max_session_seconds:
-                candidates.append((self.stats.started + self.max_session_seconds, "max_duration"))
-        deadline, kind = min(candidates)
-        return deadline - now, kind
+                candidates.append((self._last_activity + idle, Timer.IDLE))
+            if self.limits.max_session_seconds:
+                candidates.append((self.stats.started + self.limits.max_session_seconds, Timer.MAX_DURATION))
+        return min(candidates, key=lambda c: c[0])
 
     async def _next_event(self) -> Any:
-        remaining, kind = self._deadline()
+        deadline, timer = self._deadline()
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return kind
+            return timer
         try:
             return await asyncio.wait_for(self._events.get(), timeout=remaining if remaining != float("inf") else None)
         except asyncio.TimeoutError:
-            return kind
+            return timer
 
     # ---- dispatch -------------------------------------------------------------------------
+    def _codec_call(self, method: Any, *args: Any) -> list[Action]:
+        """Call the codec; a bug in it ends this session with an error id, never the bridge."""
+        try:
+            return method(*args)
+        except Exception:
+            error_id = new_error_id()
+            log.exception("session=%s dialect=%s error_id=%s codec %s failed", self.session_id, self.dialect,
+                          error_id, getattr(method, "__name__", "?"))
+            self.stats.end = f"internal error {error_id}"
+            return self.codec.internal_error(error_id)
+
+    async def _client_input(self, actions: list[Action]) -> None:
+        """Perform the codec's answer to one client frame; log one WARNING if it refused it."""
+        problems = [text for a in actions if isinstance(a, SendJson) and (text := self.codec.rejection(a.payload))]
+        problems += [f"close {a.code} {a.reason}" for a in actions if isinstance(a, Close) and a.code in INPUT_CLOSE_CODES]
+        if problems:
+            log.warning("session=%s dialect=%s client input refused: %s", self.session_id, self.dialect,
+                        problems[0][:300])
+        await self._perform(actions)
+
     async def _dispatch(self, event: Any) -> None:
         codec = self.codec
         if isinstance(event, ClientFrame):
@@ -156,42 +224,50 @@ class SessionPump:
                 metrics.frame_rejected(self.dialect, "after_end")
                 return  # the session is finishing; late frames are dropped
             if isinstance(event.data, bytes):
-                await self._perform(codec.binary_frame(event.data))
+                await self._client_input(self._codec_call(codec.binary_frame, event.data))
             else:
-                await self._perform(codec.text_frame(event.data))
+                await self._client_input(self._codec_call(codec.text_frame, event.data))
         elif isinstance(event, FrameTooLarge):
             self._last_activity = time.monotonic()
             self.stats.frames_in += 1
-            await self._perform(codec.frame_too_large(event.size, self.max_message_bytes))
+            await self._client_input(self._codec_call(codec.frame_too_large, event.size,
+                                                      self.limits.max_message_bytes))
         elif isinstance(event, ClientGone):
-            self.stats.end = f"client closed ({event.code})"
+            self.stats.end = self.stats.end or f"client closed ({event.code})"
             self._closed = True
         elif isinstance(event, CoreResponse):
             if self._core is not None:
                 self.stats.core = self._core.address
             self._count_result(event.response)
-            await self._perform(codec.core_response(event.response))
+            await self._perform(self._codec_call(codec.core_response, event.response))
         elif isinstance(event, CoreFailed):
             self._core = None
             self.stats.end = f"core error {event.error.code}"
             metrics.core_error(self.dialect, event.error.code)
-            log.warning("session=%s core error %s: %s", self.session_id, event.error.code, event.error.message)
-            await self._perform(codec.core_error(event.error))
+            await self._perform(self._codec_call(codec.core_error, self._public_error(event.error)))
             await self._close_if_draining()
         elif isinstance(event, CoreDone):
             self._core = None
-            await self._perform(codec.core_finished())
+            await self._perform(self._codec_call(codec.core_finished))
             await self._close_if_draining()
         elif isinstance(event, EndRequested) and event.reason == "replaced":
             await self._replaced()
-        elif isinstance(event, EndRequested) or event == "max_duration":
-            await self._begin_drain(event.reason if isinstance(event, EndRequested) else event)
-        elif event == "idle":
+        elif isinstance(event, EndRequested):
+            await self._begin_drain(event.reason)
+        elif event is Timer.MAX_DURATION:
+            await self._begin_drain(Timer.MAX_DURATION.value)
+        elif event is Timer.IDLE:
             self._last_activity = time.monotonic()
-            await self._perform(codec.idle())
-        elif event == "drain":
-            self.stats.end = f"{self._draining}: core did not finish in {self.drain_grace:.0f}s"
+            await self._perform(self._codec_call(codec.idle))
+        elif event is Timer.DRAIN:
+            self.stats.end = f"{self._draining}: core did not finish in {self.limits.drain_grace:.0f}s"
             await self._close(1011, "could not finish the session in time")
+
+    def _public_error(self, error: CoreError) -> CoreError:
+        error_id = new_error_id()
+        log.warning("session=%s dialect=%s core error %s error_id=%s: %s", self.session_id, self.dialect,
+                    error.code, error_id, error.message)
+        return public_core_error(error, error_id)
 
     def _count_result(self, response: asr_pb2.RecognizeResponse) -> None:
         if response.WhichOneof("response") == "result":
@@ -204,8 +280,8 @@ class SessionPump:
         if self._draining or self._closed:
             return
         self.stats.end = reason
-        self._drain_deadline = time.monotonic() + self.drain_grace
-        await self._perform(self.codec.ending(reason))  # the codec's own close codes stand
+        self._drain_deadline = time.monotonic() + self.limits.drain_grace
+        await self._perform(self._codec_call(self.codec.ending, reason))  # the codec's own close codes stand
         self._draining = reason
         if self._closed:
             return
@@ -231,9 +307,11 @@ class SessionPump:
 
     # ---- actions --------------------------------------------------------------------------
     async def _perform(self, actions: list[Action]) -> None:
-        for action in actions:
-            if self._closed:
-                return
+        """Carry out actions in order. Actions produced while a send is blocked (an idle timer)
+        join the same queue, behind the blocked message."""
+        self._pending.extend(actions)
+        while self._pending and not self._closed:
+            action = self._pending.popleft()
             if isinstance(action, SendJson):
                 await self._send(action.payload)
             elif isinstance(action, SendAudio):
@@ -257,6 +335,7 @@ class SessionPump:
                 if code == 1000 and self._draining in DRAIN_CLOSE_CODES:
                     code = DRAIN_CLOSE_CODES[self._draining]
                 await self._close(code, action.reason)
+        self._pending.clear()
 
     def _start_stream(self, config: asr_pb2.StreamingConfig) -> None:
         if self._core is not None:
@@ -269,26 +348,54 @@ class SessionPump:
         self._core = CoreStream(self.pool, config_copy, self._events)
 
     async def _send(self, payload: dict[str, Any]) -> None:
+        """Send one message within send_timeout; timers keep firing while it waits."""
         text = json.dumps(payload, ensure_ascii=False)
+        send = asyncio.ensure_future(self.ws.send(text))
+        give_up = time.monotonic() + self.limits.send_timeout
         try:
-            await self.ws.send(text)
+            while True:
+                deadline, timer = self._deadline()
+                now = time.monotonic()
+                done, _ = await asyncio.wait({send}, timeout=max(0.0, min(give_up, deadline) - now))
+                if done:
+                    send.result()
+                    break
+                now = time.monotonic()
+                if now >= give_up:
+                    return await self._abort(f"client did not read a message for {self.limits.send_timeout:g}s")
+                if now >= deadline and timer is not Timer.IDLE:
+                    return await self._abort(f"{timer.value} reached while the client was not reading")
+                if now >= deadline:
+                    self._last_activity = now
+                    self._pending.extend(self._codec_call(self.codec.idle))
         except ConnectionClosed:
             self.stats.end = self.stats.end or "client vanished"
             self._closed = True
             return
+        finally:
+            if not send.done():
+                send.cancel()
         self.stats.messages_out += 1
         metrics.sent(self.dialect, len(text.encode()))
         if payload.get("type") == "error":
             self.stats.errors_out += 1
+
+    async def _abort(self, reason: str) -> None:
+        """A slow reader: close (1008), or drop the TCP connection if even that cannot be sent."""
+        log.warning("session=%s dialect=%s %s; closing the connection", self.session_id, self.dialect, reason)
+        self.stats.end = reason
+        await self._close(1008, "client not reading")
 
     async def _close(self, code: int, reason: str) -> None:
         self._closed = True
         self.stats.close_code = code
         encoded = reason.encode()[:120].decode(errors="ignore")
         try:
-            await self.ws.close(code, encoded)
+            await asyncio.wait_for(self.ws.close(code, encoded), self.limits.close_timeout)
         except ConnectionClosed:
             pass
+        except asyncio.TimeoutError:
+            self.ws.transport.abort()
 
     def summary(self) -> str:
         s = self.stats

@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import re
 import time
 from collections import deque
 from datetime import datetime, timezone
@@ -37,10 +36,10 @@ import numpy as np
 
 from asr.v1 import asr_pb2
 from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.hygiene import CLIENT_ID_RULE, fit_session_id, valid_client_id
 from bridges.fields import FieldError, get_int, get_str, parse_json_object, whisper_model_for
 from bridges.funasr.audio_format import TARGET_RATE, AudioFormatError, AudioNormalizer
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 MODEL_UNAVAILABLE_CODES = frozenset({"UNAVAILABLE", "FAILED_PRECONDITION", "NOT_FOUND", "UNIMPLEMENTED"})
 DEFAULT_LANGUAGE = "zh"  # the document is a Chinese recognition API
 DEFAULT_ENGINES = "funasr,whisper"  # FunASR when available, else multilingual Whisper
@@ -89,11 +88,10 @@ class FunAsrCodec(Codec):
 
     # ---- connection -----------------------------------------------------------------------
     def connected(self) -> list[Action]:
-        if not CLIENT_ID.match(self.client_id):
+        if not valid_client_id(self.client_id):
             self.state = State.CLOSED
-            return [self._error("SESSION_ERROR", "Invalid client_id",
-                                f"client_id {self.client_id[:80]!r} must be 1-64 URL-safe characters "
-                                "(letters, digits, '-', '_', '.', '~'), e.g. a UUID"), Close(1008, "invalid client_id")]
+            return [self._error("SESSION_ERROR", "Invalid client_id", f"the client_id in the URL must be {CLIENT_ID_RULE}"),
+                    Close(1008, "invalid client_id")]
         return []
 
     def refused(self, code: str, message: str) -> list[Action]:
@@ -136,7 +134,7 @@ class FunAsrCodec(Codec):
             model=whisper_model_for(self.language, self.engine) if self.engine else "",
             language=self.language, encoding=asr_pb2.AUDIO_ENCODING_FLOAT32, sample_rate_hertz=TARGET_RATE,
             audio_channel_count=1, interim_results=True, enable_automatic_punctuation=True,
-            session_id=f"funasr-{self.client_id}")
+            session_id=fit_session_id(f"funasr-{self.client_id}"))
         if self.state is State.STOPPING:  # begins once the previous recording is finished
             self.next_start, self._held, self._stop_next = StartStream(config), [], False
             return []
@@ -161,9 +159,9 @@ class FunAsrCodec(Codec):
                                 "audio_chunk needs \"data\": a non-empty base64 string")]
         try:
             raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            return [self._error("INVALID_AUDIO_FORMAT", "Invalid base64 audio data", f"{exc}; encode the raw "
-                                "audio bytes with standard base64")]
+        except (binascii.Error, ValueError):
+            return [self._error("INVALID_AUDIO_FORMAT", "Invalid base64 audio data", "data is not valid base64; "
+                                "encode the raw audio bytes with standard base64")]
         try:
             samples = self.normalizer.feed(raw)
         except AudioFormatError as exc:

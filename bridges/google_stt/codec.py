@@ -83,7 +83,7 @@ class GoogleSttCodec(Codec):
             if self.state in (State.STARTING, State.STREAMING):
                 self.state = State.ENDING
                 return [EndAudio()]
-            return []
+            return [self._error("end of audio already received; the last transcripts are on their way")]
         return [self._error(f"unknown message {text[:80]!r}; after the config send binary LINEAR16 audio, "
                             "and {\"type\": \"end\"} when done")]
 
@@ -92,13 +92,15 @@ class GoogleSttCodec(Codec):
             return self._fatal("audio received before the config; send the JSON config ({\"language_code\": ..., "
                                "\"sample_rate_hertz\": ..., \"encoding\": \"LINEAR16\"}) first", 1008,
                                "config required first")
+        if self.state is State.ENDING:
+            return [self._error("audio after the end of audio was dropped; connect again for a new stream")]
         if self.state not in (State.STARTING, State.STREAMING):
             return []
         if len(data) % 2:
             return [self._error(f"audio frame of {len(data)} bytes is not a whole number of 16-bit samples; "
                                 "send LINEAR16 audio in even-sized chunks (this frame was dropped)")]
         if not data:
-            return []
+            return [self._error("empty audio frame ignored; send LINEAR16 audio")]
         self.seen_audio = True
         return [SendAudio(data)]
 

@@ -100,7 +100,7 @@ class NexaCodec(Codec):
             if self.state is State.STREAMING:
                 self.state = State.STOPPING
                 return [EndAudio()]
-            return []
+            return [self._error("stop already received; the last results are on their way")]
         return [self._error(f"unknown control message {text[:80]!r}; the only control message is "
                             "{\"action\": \"stop\"}")]
 
@@ -108,8 +108,12 @@ class NexaCodec(Codec):
         if self.state is State.AWAIT_CONFIG:
             return [self._error("audio received before the configuration; send the JSON configuration first"),
                     Close(1008, "configuration required first")]
-        if self.state is not State.STREAMING or not data:
+        if self.state is State.STOPPING:
+            return [self._error("audio after {\"action\": \"stop\"} was dropped; connect again for a new stream")]
+        if self.state is not State.STREAMING:
             return []
+        if not data:
+            return [self._error("empty audio message ignored; send 16-bit PCM audio")]
         if len(data) % 2:
             return [self._error(f"audio message of {len(data)} bytes is not a whole number of 16-bit samples; "
                                 "send 16-bit PCM in even-sized messages (this one was dropped)")]

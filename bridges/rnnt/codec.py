@@ -18,7 +18,6 @@ recording (the HTML example connects on page load) is kept alive by WebSocket pi
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from typing import Any, Callable
 from asr.v1 import asr_pb2
 
 from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.hygiene import CLIENT_ID_RULE, fit_session_id, valid_client_id
+from bridges.fields import FieldError, parse_json
 from .messages import (
     ConfigError,
     RecordingConfig,
@@ -77,7 +78,9 @@ class RnntCodec(Codec):
         limits: RnntLimits = RnntLimits(),
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client_id = client_id if client_id and len(client_id) <= 128 else new_client_id(clock())
+        # An invalid client_id is refused in connected(); the generated one only names the refusal.
+        self.bad_client_id = client_id if client_id and not valid_client_id(client_id) else None
+        self.client_id = client_id if client_id and self.bad_client_id is None else new_client_id(clock())
         self.engine = engine
         self.limits = limits
         self.clock = clock
@@ -119,6 +122,8 @@ class RnntCodec(Codec):
 
     # ---- connection events -------------------------------------------------------------------
     def connected(self) -> list[Action]:
+        if self.bad_client_id is not None:
+            return self._fatal(f"Invalid client_id: use {CLIENT_ID_RULE}", 1008)
         return [SendJson(connection_message(self.client_id))]
 
     def refused(self, code: str, message: str) -> list[Action]:
@@ -165,12 +170,14 @@ class RnntCodec(Codec):
         if (over := self._over_time()) is not None:
             return over + self.text_frame(text)  # the recording stopped; the message still counts
         try:
-            message = json.loads(text)
-        except ValueError as exc:
-            return self._error(f"Malformed JSON ({exc.msg} at position {exc.pos}); send one JSON object per text frame")
+            message = parse_json(text, "Message")
+        except FieldError as exc:
+            return self._error(f"Malformed JSON: {exc}; send one JSON object per text frame")
         if not isinstance(message, dict):
             return self._error(f"Expected a JSON object with a 'type' field, got {type(message).__name__}")
         kind = message.get("type")
+        if kind is not None and not isinstance(kind, str):
+            return self._error(f"'type' must be a string, one of {list(MESSAGE_TYPES)}")
         if kind == "start_recording":
             return self._start(message)
         if kind == "stop_recording":
@@ -181,7 +188,7 @@ class RnntCodec(Codec):
             return [SendJson({"type": "pong", "timestamp": iso_timestamp(self.clock())})]
         if kind is None:
             return self._error(f"Message has no 'type'; expected one of {list(MESSAGE_TYPES)}")
-        return self._error(f"Unknown message type {kind!r}; expected one of {list(MESSAGE_TYPES)}")
+        return self._error(f"Unknown message type {kind[:40]!r}; expected one of {list(MESSAGE_TYPES)}")
 
     def _start(self, message: dict[str, Any]) -> list[Action]:
         if self.state in (State.STARTING, State.RECORDING) or self._next_start is not None \
@@ -192,7 +199,8 @@ class RnntCodec(Codec):
         except ConfigError as exc:
             return self._error(str(exc))
         self._recordings += 1
-        start = StartStream(self.config.streaming_config(self.engine, f"{self.client_id}-{self._recordings}"))
+        session_id = fit_session_id(f"{self.client_id}-{self._recordings}")
+        start = StartStream(self.config.streaming_config(self.engine, session_id))
         if self.state is State.STOPPING:  # the previous recording's core call is still finishing
             self._next_start, self._held = start, []
             return []
@@ -249,7 +257,7 @@ class RnntCodec(Codec):
     def _misaligned(self, data: bytes) -> list[Action] | None:
         """Nothing to send for an empty chunk, an error for one that is not whole frames."""
         if not data:
-            return []
+            return self._error("Empty audio chunk ignored; send PCM audio in binary frames")
         if len(data) % self.config.frame_bytes:
             return self._error(
                 f"Audio chunk of {len(data)} bytes was dropped: {self.config.encoding} with "
@@ -296,7 +304,6 @@ class RnntCodec(Codec):
         return []
 
     def core_error(self, error: CoreError) -> list[Action]:
-        log.info("rnnt %s: core error %s %s", self.client_id, error.code, error.message)
         if self.state is State.CLOSED:
             return []
         actions = self._error(core_error_text(error.code, error.message, error.retry_after, error.field_violations))

@@ -9,14 +9,14 @@ frame with segments, because the client dispatches on the `status` key first.
 
 Like the reference server: the options frame may come as text or binary; audio may be float32,
 int16 or uint8; there is no idle timeout once the session runs (a paused push-to-talk user keeps
-it; `max_connection_time` ends it); a refusal by the runtime (connection backstop, shutdown) is
-answered after the options frame, when the uid is known (WAIT or ERROR); `use_vad: false` still
+it; `max_connection_time` ends it); a refusal by the runtime (shutdown; the connection backstop
+is refused before the upgrade with HTTP 503) is answered after the options frame, when the uid is
+known (ERROR, or WAIT for a codec-level `refused("max_connections")`); `use_vad: false` still
 commits segments, at pauses and by length (bridges/whisperlive/pauses.py).
 """
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -25,6 +25,8 @@ from typing import Any, Callable
 from asr.v1 import asr_pb2
 
 from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.hygiene import CLIENT_ID_RULE, escaped, fit_session_id, valid_client_id
+from bridges.fields import FieldError, parse_json
 from .options import Options, OptionsError, ServerDefaults, choose_model, parse_options
 from .pauses import PauseRules, PauseSegmenter, to_float32, uint8_to_int16
 from .segments import SegmentList
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 END_OF_AUDIO = b"END_OF_AUDIO"
 BACKEND = "faster_whisper"
 LANGUAGE_CONFIDENCE = 0.5  # below this the detected language is not announced
+# Core refusals of what the client asked for: a policy close (1008), not a server error.
+CLIENT_ERROR_CODES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE", "DEADLINE_EXCEEDED"})
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class WhisperLiveCodec(Codec):
         return [*actions, Close(code, reason[:120])]
 
     def _error(self, message: str, code: int = 1000) -> list[Action]:
-        log.info("whisperlive %s: %s", self.uid or "-", message)
+        log.info("whisperlive %s: %s", escaped(self.uid or "-"), escaped(message, 300))
         return self._close_with(self._status("ERROR", message), code=code, reason=message)
 
     def _over_time(self) -> list[Action] | None:
@@ -154,6 +158,12 @@ class WhisperLiveCodec(Codec):
         self.state = State.ENDING
         return [self._send(message="DISCONNECT")]
 
+    def rejection(self, payload: dict[str, Any]) -> str | None:
+        status, message = payload.get("status"), str(payload.get("message"))
+        if status == "ERROR" or (status == "WARNING" and message.startswith(("Ignored", "Dropped"))):
+            return message
+        return None  # a WARNING about a substituted model or option is not a refusal
+
     def refused(self, code: str, message: str) -> list[Action]:
         # The client drops messages without its uid, which arrives with the options: answer then.
         self._refusal = (code, message)
@@ -175,10 +185,12 @@ class WhisperLiveCodec(Codec):
 
     def _options(self, text: str) -> list[Action]:
         try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            return self._error(f"Options frame is not valid JSON ({exc.msg} at position {exc.pos})", 1003)
+            raw = parse_json(text, "Options frame")
+        except FieldError as exc:
+            return self._error(str(exc), 1003)
         if isinstance(raw, dict) and isinstance(raw.get("uid"), str):
+            if not valid_client_id(raw["uid"]):
+                return self._error(f"Option 'uid' must be {CLIENT_ID_RULE}", 1008)
             self.uid = raw["uid"]
         try:
             options = parse_options(raw, self.settings.defaults)
@@ -227,7 +239,7 @@ class WhisperLiveCodec(Codec):
             interim_results=True,
             enable_word_time_offsets=options.word_timestamps,
             enable_automatic_punctuation=True,
-            session_id=options.uid,
+            session_id=fit_session_id(options.uid),
             prompt=(options.initial_prompt or "")[:1000],
             hotwords=list(options.hotwords[:100]),
         )
@@ -251,8 +263,12 @@ class WhisperLiveCodec(Codec):
             return over
         if data == END_OF_AUDIO:  # exact comparison: 12 bytes would also pass as 3 float32 samples
             return self._end_of_audio()
-        if self.state in (State.ENDING, State.CLOSED) or not data:
+        if self.state is State.CLOSED:
             return []
+        if self.state is State.ENDING:
+            return [self._status("WARNING", "Dropped an audio frame sent after END_OF_AUDIO")]
+        if not data:
+            return [self._status("WARNING", "Ignored an empty audio frame")]
         assert self.options is not None
         if len(data) % self.options.sample_bytes:
             return [self._status("WARNING", f"Dropped an audio frame of {len(data)} bytes: {self.options.audio_format} "
@@ -272,7 +288,7 @@ class WhisperLiveCodec(Codec):
 
     # ---- core events -------------------------------------------------------------------------
     def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
-        if self.state is State.CLOSED:
+        if self.state is State.CLOSED or self.options is None:  # no stream before the options
             return []
         kind = response.WhichOneof("response")
         if kind == "session_started":
@@ -305,7 +321,9 @@ class WhisperLiveCodec(Codec):
             return self._close_with(self._status("WAIT", minutes), reason="server busy")
         if error.code == "UNAVAILABLE":
             return self._error(f"Transcription service unavailable ({error.message}); try again later", 1011)
-        return self._error(f"Transcription failed ({error.code}): {error.message}", 1011)
+        # The core refused what the client asked for: a policy close, not a server error.
+        code = 1008 if error.code in CLIENT_ERROR_CODES else 1011
+        return self._error(f"Transcription failed ({error.code}): {error.message}", code)
 
     def core_finished(self) -> list[Action]:
         if self.state is State.CLOSED:

@@ -63,6 +63,8 @@ class SegmentList:
             if has_text:
                 segment = self._segment(result, completed=True)
                 self.completed.append(segment)
+                # Only the last `last_n` are ever sent again: keep no more (docs/limits.md).
+                del self.completed[:-self.last_n]
                 self._last_end = float(segment["end"])
                 if self.partial is not None:  # re-frozen after this final
                     self.partial["start"] = fmt(max(float(self.partial["start"]), self._last_end))

@@ -224,7 +224,7 @@ async def expect_error(ws, code: str) -> dict:
 async def test_bad_input_gets_errors_while_a_parallel_session_completes(funasr_bridge):
     healthy = asyncio.create_task(healthy_wav_session(funasr_bridge.url(f"/ws/{uuid.uuid4()}")))
 
-    async with websockets.connect(funasr_bridge.url("/ws/" + "x" * 65)) as ws:
+    async with websockets.connect(funasr_bridge.url("/ws/" + "x" * 129)) as ws:
         await expect_error(ws, "SESSION_ERROR")
         assert await recv_all(ws) == [] and ws.close_code == 1008
 

@@ -227,8 +227,8 @@ def test_client_id_validation_and_core_errors():
     bad = FunAsrCodec("has space")
     actions = bad.connected()
     assert sent(actions)[0]["code"] == "SESSION_ERROR" and actions[-1].code == 1008
-    assert FunAsrCodec("a" * 64).connected() == []
-    assert FunAsrCodec("a" * 65).connected() != []
+    assert FunAsrCodec("a" * 128).connected() == []  # the shared client-id rule: 1-128 characters
+    assert FunAsrCodec("a" * 129).connected() != []
     codec = FunAsrCodec("c")
     codec.text_frame('{"type": "start_recording"}')
     assert sent(codec.core_error(CoreError("UNAVAILABLE", "down")))[0]["code"] == "MODEL_UNAVAILABLE"

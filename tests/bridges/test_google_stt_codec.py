@@ -100,7 +100,7 @@ def test_end_after_silence_and_explicit_end():
     other = GoogleSttCodec()
     started(other)
     assert other.text_frame('{"type": "end"}') == [EndAudio()]
-    assert other.binary_frame(b"\x00\x00") == []  # audio after the end is ignored
+    assert "dropped" in errors(other.binary_frame(b"\x00\x00"))[0]  # audio after the end: an error, not audio
 
 
 def test_core_errors_map_to_detail_and_close():

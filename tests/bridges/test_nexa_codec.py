@@ -85,7 +85,7 @@ def test_stop_flushes_then_closes_and_stream_errors_are_not_fatal():
     assert "unknown control" in errors(codec.text_frame('{"action": "pause"}'))[0]
     assert "exceeds" in errors(codec.frame_too_large(10, 5))[0]
     assert codec.text_frame('{"action": "stop"}') == [EndAudio()]
-    assert codec.binary_frame(b"\x00\x00") == []
+    assert "dropped" in errors(codec.binary_frame(b"\x00\x00"))[0]  # audio after stop (issue 8)
     assert codec.core_finished() == [Close(1000)]
 
 

@@ -259,3 +259,13 @@ def test_start_recording_right_after_recording_stopped_is_not_lost():
 
 def test_iso_timestamp_format():
     assert iso_timestamp(0.5) == "1970-01-01T00:00:00.500Z"
+
+
+def test_a_128_character_client_id_records_and_a_bad_one_is_refused():
+    codec = RnntCodec("c" * 128, clock=Clock())
+    assert jsons(codec.connected())[0]["client_id"] == "c" * 128
+    session_id = started(codec).config.session_id
+    assert len(session_id) <= 128 and session_id.startswith("c" * 100), session_id  # the core accepts it
+    bad = RnntCodec("two words\n", clock=Clock())
+    actions = bad.connected()
+    assert "Invalid client_id" in jsons(actions)[0]["error"] and actions[-1] == Close(1008, actions[-1].reason)

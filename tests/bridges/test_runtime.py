@@ -118,16 +118,19 @@ async def test_sigterm_finishes_open_sessions(core_address, tmp_path):
         bridge.stop()
 
 
-async def test_max_connections_and_unknown_path(tmp_path):
+async def test_max_connections_is_refused_before_the_upgrade_and_unknown_path(tmp_path):
     bridge = start_bridge(tmp_path, "nexa", f"127.0.0.1:{free_port()}", "--max-connections", "1")
     try:
         async with websockets.connect(bridge.url("/v1/audio/stream")):
-            async with websockets.connect(bridge.url("/v1/audio/stream")) as second:
-                error = await recv_json(second)
-                assert error["type"] == "error" and "limit of 1" in error["error"]
-                assert await recv_all(second, 30) == [] and second.close_code == 1013
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(bridge.url("/v1/audio/stream")):
+                    pass
+            response = refused.value.response
+            assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+            assert b"limit of 1" in response.body
         with pytest.raises(websockets.InvalidStatus):
             async with websockets.connect(bridge.url("/nope")):
                 pass
+        assert bridge.log().count("session_start") == 1, "a refused client must cost no upgrade and no session"
     finally:
         bridge.stop()

@@ -308,17 +308,16 @@ async def test_core_busy_becomes_wait_and_core_down_becomes_error(tmp_path):
         busy_core.stop()
 
 
-async def test_backstop_refusal_is_answered_with_wait_after_the_options(core_address, tmp_path):
-    """The runtime's connection backstop (--max-connections) answers in the dialect: WAIT."""
+async def test_backstop_refusal_is_http_503_before_the_upgrade(core_address, tmp_path):
+    """The runtime's connection backstop (--max-connections) refuses before the WebSocket upgrade
+    (issue 8: refused clients cost no upgrade); --max-clients still answers WAIT in the dialect."""
     bridge = start_bridge(tmp_path, "whisperlive", core_address, "--max-connections", "1")
     try:
         first = await Session.open(bridge, model="tiny.en")
         await first.until_ready()
-        second = await Session.open(bridge, model="tiny.en")
-        wait = await second.next(10)
-        assert set(wait) == {"uid", "status", "message"} and wait["status"] == "WAIT", wait
-        assert isinstance(wait["message"], (int, float)) and wait["message"] > 0
-        await expect_closed(second.ws)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await Session.open(bridge, model="tiny.en")
+        assert refused.value.response.status_code == 503 and refused.value.response.headers["Retry-After"]
         await first.ws.close()
     finally:
         bridge.stop()

@@ -1,0 +1,129 @@
+"""SessionPump against an in-memory WebSocket whose client never reads (docs/limits.md, timers):
+the send deadline ends the connection, and the timers keep firing while a send is blocked."""
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+from websockets.exceptions import ConnectionClosedOK
+
+from asr.v1 import asr_pb2
+from bridges.codec import Action, Codec, CoreError, SendJson
+from bridges.core_client import CoreFailed, CorePool, CoreStream
+from bridges.session import SessionLimits, SessionPump
+
+
+class NeverReadingClient:
+    """Sends nothing, reads nothing: every send() and close() waits forever."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.aborted_at: float | None = None
+        self.close_code = None
+        self.close_reason = ""
+        self.protocol = SimpleNamespace(close_sent=None)
+        self.transport = SimpleNamespace(abort=self._abort)
+        self._gone = asyncio.Event()
+
+    def _abort(self) -> None:
+        self.aborted_at = time.monotonic()
+        self._gone.set()
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+        await asyncio.Event().wait()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await asyncio.Event().wait()
+
+    def __aiter__(self) -> "NeverReadingClient":
+        return self
+
+    async def __anext__(self) -> str:
+        await self._gone.wait()
+        raise ConnectionClosedOK(None, None)
+
+
+class Greeter(Codec):
+    """Greets on connect; a short idle timer; records when idle() is called."""
+
+    def __init__(self, idle_after: float | None = None) -> None:
+        self.idle_after = idle_after
+        self.idle_calls: list[float] = []
+
+    def connected(self) -> list[Action]:
+        return [SendJson({"type": "hello"})]
+
+    def idle_timeout(self, default: float | None) -> float | None:
+        return self.idle_after if not self.idle_calls else None
+
+    def idle(self) -> list[Action]:
+        self.idle_calls.append(time.monotonic())
+        return [SendJson({"type": "error", "error": "idle"})]
+
+    def text_frame(self, text: str) -> list[Action]:
+        return []
+
+    def binary_frame(self, data: bytes) -> list[Action]:
+        return []
+
+    def core_response(self, response) -> list[Action]:
+        return []
+
+    def core_error(self, error: CoreError) -> list[Action]:
+        return []
+
+
+def pump_for(codec: Codec, ws: NeverReadingClient, **limits: float) -> SessionPump:
+    settings = dict(max_message_bytes=1024, idle_timeout=None, max_session_seconds=None, drain_grace=5.0,
+                    send_timeout=15.0, close_timeout=0.2)
+    settings.update(limits)
+    return SessionPump(ws, codec, CorePool("127.0.0.1:1"), session_id="s-1", dialect="test",
+                       limits=SessionLimits(**settings))
+
+
+async def run(pump: SessionPump, codec: Codec) -> float:
+    started = time.monotonic()
+    await asyncio.wait_for(pump.run(codec.connected()), 10)
+    return time.monotonic() - started
+
+
+async def test_slow_reader_is_closed_after_send_timeout():
+    ws, codec = NeverReadingClient(), Greeter()
+    pump = pump_for(codec, ws, send_timeout=0.5)
+    elapsed = await run(pump, codec)
+    assert 0.5 <= elapsed < 1.5, elapsed
+    assert ws.aborted_at is not None, "the close frame could not be sent either: the transport is aborted"
+    assert pump.stats.close_code == 1008 and "did not read" in pump.stats.end
+
+
+async def test_max_duration_fires_while_a_send_is_blocked():
+    ws, codec = NeverReadingClient(), Greeter()
+    pump = pump_for(codec, ws, max_session_seconds=0.3)
+    elapsed = await run(pump, codec)
+    assert elapsed < 1.5, elapsed
+    assert "max_duration" in pump.stats.end and ws.aborted_at is not None
+
+
+async def test_idle_fires_while_a_send_is_blocked():
+    ws, codec = NeverReadingClient(), Greeter(idle_after=0.2)
+    pump = pump_for(codec, ws, send_timeout=1.0)
+    started = time.monotonic()
+    await run(pump, codec)
+    assert codec.idle_calls and codec.idle_calls[0] - started < 0.6, "idle() was not called on time"
+    assert ws.sent == ['{"type": "hello"}']  # its message queued behind the blocked one, never sent
+    assert "did not read" in pump.stats.end
+
+
+async def test_core_stream_reports_any_exception_as_a_core_failure():
+    class BrokenPool(CorePool):
+        def stub(self):
+            raise RuntimeError("boom in /srv/secret/path")
+
+    events: asyncio.Queue = asyncio.Queue(maxsize=8)
+    stream = CoreStream(BrokenPool("127.0.0.1:1"), asr_pb2.StreamingConfig(), events)
+    event = await asyncio.wait_for(events.get(), 5)
+    assert isinstance(event, CoreFailed) and event.error.code == "INTERNAL", event
+    assert "/srv" not in event.error.message and "error id" in event.error.message
+    await asyncio.wait_for(stream.wait_for_room(), 1)  # a dead stream never holds the client reader
