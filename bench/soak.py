@@ -89,13 +89,18 @@ async def grpc_session(stub: asr_pb2_grpc.RecognizerServiceStub, kind: str, audi
             yield asr_pb2.RecognizeRequest(audio=pcm[i:i + 2 * CHUNK])
 
     call = stub.Recognize(requests())
+    finals = 0
     try:
-        async for _ in call:
+        async for response in call:
             if kind in ("cancelled", "never_reading", "never_configuring"):
                 break  # stop reading; cancel below
+            if response.WhichOneof("response") == "result" and response.result.is_final and response.result.text.strip():
+                finals += 1
     except grpc.aio.AioRpcError:
         pass
     call.cancel()
+    if kind == "normal":  # one utterance in: exactly one final out (issue 15: no speech lost)
+        return "lost" if finals == 0 else "done"
     return "done"
 
 
@@ -104,6 +109,7 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
     targets = [*DIALECTS, "grpc"]
     counts: dict[str, int] = {}
     errors = 0
+    lost = 0  # normal gRPC sessions (one utterance each) that got no final
     done = 0
     queue: asyncio.Queue = asyncio.Queue()
     rng = random.Random(seed)
@@ -111,12 +117,13 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
     stub = asr_pb2_grpc.RecognizerServiceStub(channel)
 
     async def worker() -> None:
-        nonlocal errors, done
+        nonlocal errors, done, lost
         while not queue.empty():
             n, target, kind = queue.get_nowait()
             try:
                 if target == "grpc":
-                    await asyncio.wait_for(grpc_session(stub, kind, audio), 120)
+                    if await asyncio.wait_for(grpc_session(stub, kind, audio), 120) == "lost":
+                        lost += 1
                 else:
                     await asyncio.wait_for(ws_session(stack, DIALECTS[target], kind, audio, f"soak-{n}"), 120)
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
@@ -142,6 +149,7 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
     change = {name: {k: round(100 * (figures_end[name][k] - v) / v, 1) if v else 0.0 for k, v in warm.items()}
               for name, warm in figures_warm.items() if name in figures_end}
     return {"sessions": sessions, "seconds": round(elapsed, 1), "client_errors": errors, "kinds": counts,
+            "normal_grpc_sessions_without_a_final": lost,
             "after_warmup": figures_warm, "at_end": figures_end, "change_percent": change,
             "within_5_percent": all(abs(v) <= 5 for c in change.values() for v in c.values()),
             **await health(stack, MAX_SESSIONS)}
