@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, UTTERANCES, silence, speech, with_pauses
+from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, UTTERANCES, with_pauses
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -107,7 +107,6 @@ async def run_session(stack: Stack, d: Dialect, frames: list[str | bytes], clien
 
 
 async def fuzz(stack: Stack, target_frames: int, concurrency: int, seed: int, warmup: int) -> dict:
-    rng = random.Random(seed)
     clips = [speech(UTTERANCES[0]), noise(2.0, level=0.003, seed=seed)]
     dialects = list(DIALECTS.values())
     totals = {"frames": 0, "sessions": 0, "closes_1011": 0, "close_codes": {}}

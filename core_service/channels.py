@@ -62,6 +62,9 @@ class PerChannelStream(EngineStream):
         return max((s.backlog_seconds() for s in self.streams), default=0.0)
 
     async def wait_backlog_below(self, seconds: float) -> None:
+        await asyncio.gather(*(s.wait_backlog_below(seconds) for s in self.streams))
+
+    async def wait_backlog_below(self, seconds: float) -> None:
         await asyncio.gather(*(stream.wait_backlog_below(seconds) for stream in self.streams))
 
     @property

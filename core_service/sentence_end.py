@@ -23,15 +23,21 @@ if TYPE_CHECKING:
     from .streaming_policy import UtteranceStream
 
 
+# Sentence-end decodes out at once per session: speech chopped by many short pauses (or a
+# client sending such noise) costs at most this many decodes in flight.
+MAX_OUTSTANDING = 3
+
+
 class SentenceEnds:
     def __init__(self, stream: "UtteranceStream"):
         self.stream = stream
         self.specs: list[Speculation] = []  # one per pause of the open utterance, in order
+        self.unstarted: list[float] = []  # pauses whose decode waits for a place (MAX_OUTSTANDING)
 
     def clear(self) -> None:
         for spec in self.specs:
             spec.task.cancel()
-        self.specs = []
+        self.specs, self.unstarted = [], []
 
     def take(self, end: float) -> Speculation | None:
         """The decode of the open utterance up to `end`, if one was made with the context a
@@ -43,7 +49,7 @@ class SentenceEnds:
                 found = spec
             else:
                 spec.task.cancel()
-        self.specs = []
+        self.specs, self.unstarted = [], []
         return found
 
     def follow(self, limit: float, endpoint_held: bool) -> bool:
@@ -69,10 +75,15 @@ class SentenceEnds:
                 kept.append(spec)
         self.specs = kept
         have = {spec.voice_end for spec in self.specs}
+        self.unstarted = []
         for voice_end, resume in pauses:
             if voice_end in have or (resume is not None and resume - voice_end < s.sentence_end_silence):
                 continue
             if not s._confident(utt, voice_end):
+                continue
+            if len(self.pending()) >= MAX_OUTSTANDING:
+                # the rest start as these come back: decisions go in order, so nothing changes but when
+                self.unstarted.append(voice_end)
                 continue
             end = voice_end + opts.pad
             task = s._spawn(s._decode_clip(s._audio(utt.start, end), key))
@@ -111,7 +122,8 @@ class SentenceEnds:
 
     def undecided_before(self, t: float) -> bool:
         """Whether a decode of a pause before `t` that could end the sentence is still out."""
-        return any(spec.voice_end < t and (not spec.task.done() or not self._ready()) for spec in self.specs)
+        return (any(v < t for v in self.unstarted)
+                or any(spec.voice_end < t and (not spec.task.done() or not self._ready()) for spec in self.specs))
 
     def pending(self) -> list:
         return [spec.task for spec in self.specs if not spec.task.done()]

@@ -195,10 +195,6 @@ class EngineStream(abc.ABC):
     async def close(self) -> None:
         """Release resources; called exactly once, after finish or on cancellation."""
 
-    def backlog_seconds(self) -> float:
-        """Seconds of accepted audio whose final results are not out yet (0 = not tracked)."""
-        return 0.0
-
 
 class Engine(abc.ABC):
     """An engine family, loaded once and shared by every session."""

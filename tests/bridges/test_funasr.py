@@ -15,7 +15,7 @@ import soxr
 import websockets
 
 from bridge_helpers import recv_all, recv_json
-from tests.audio_fixtures import PARAGRAPH, UTTERANCES, SAMPLE_RATE, silence, speech, wer, with_pauses
+from tests.audio_fixtures import UTTERANCES, SAMPLE_RATE, silence, speech, wer, with_pauses
 
 CHUNK = 1024  # samples per chunk, as in the document's capture_audio_chunk()
 PACE = 0.02  # the document sleeps 0.1 s per 64 ms chunk; we go faster

@@ -16,7 +16,6 @@ from bench.short_sentences import stream_once
 from core_service.engines.base import Result, SessionSettings, SpeechBoundary, VadSettings
 from core_service.engines.whisper import WhisperEngine, WhisperOptions
 from core_service.speech_history import SpeechHistory
-from core_service.streaming_policy import UtteranceStream
 from core_service.vad import Endpointer, SileroVad
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, wer
 from tests.speech_checks import CpuLoad, Recording, judge, short_sentences
