@@ -7,7 +7,10 @@ chunks at real-time pace over gRPC. For each utterance:
 Fast mode streams the same audio as fast as possible and reports the real-time factor
 (wall time / audio time) and WER.
 
-    python -m bench.latency [--server HOST:PORT] [--streams N] [--runs R]
+    python -m bench.latency [--server HOST:PORT] [--streams N] [--runs R] [--versus CORE_ARGS ...]
+
+With --versus, the same workload runs against a core with other flags (one after the other) and
+the figures print side by side with ratios: a hot-path change is measured before and after.
 """
 from __future__ import annotations
 
@@ -90,6 +93,47 @@ async def run(address: str, streams: int, runs: int, stagger: float = 0.0) -> di
     return out
 
 
+def measure(args: argparse.Namespace, core_args: str) -> dict:
+    """One configuration: a core started here with `core_args` (or the --server given)."""
+    proc = None
+    address = args.server
+    if not address:
+        proc = start_core(50090, *core_args.split())
+        address = "127.0.0.1:50090"
+    try:
+        return asyncio.run(run(address, args.streams, args.runs, args.stagger))
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait()
+
+
+FIGURES = (
+    ("final latency p50", lambda r: r["realtime"]["final_latency"]["p50"] * 1000, "ms"),
+    ("final latency p95", lambda r: r["realtime"]["final_latency"]["p95"] * 1000, "ms"),
+    ("first-partial latency p50", lambda r: r["realtime"]["first_partial_latency"]["p50"] * 1000, "ms"),
+    ("first-partial latency p95", lambda r: r["realtime"]["first_partial_latency"]["p95"] * 1000, "ms"),
+    ("worst stream WER (real time)", lambda r: r["realtime"]["wer_max"] * 100, "%"),
+    ("as fast as possible: RTF", lambda r: r["fast"]["rtf"], ""),
+    ("as fast as possible: WER", lambda r: r["fast"]["wer"] * 100, "%"),
+)
+
+
+def side_by_side(names: list[str], results: list[dict]) -> str:
+    """One row per figure, one column per configuration, and each one's ratio to the first."""
+    head = f"{'figure':30}" + "".join(f"{n[:22]:>24}" for n in names)
+    lines = [head]
+    for label, get, unit in FIGURES:
+        values = [get(r) for r in results]
+        cells = []
+        for i, v in enumerate(values):
+            ratio = f" ({v / values[0]:.2f}x)" if i and values[0] else ""
+            cells.append(f"{v:.3f}{unit}{ratio}" if unit == "" else f"{v:.0f} {unit}{ratio}" if unit == "ms"
+                         else f"{v:.1f}{unit}{ratio}")
+        lines.append(f"{label:30}" + "".join(f"{c:>24}" for c in cells))
+    return "\n".join(lines)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,22 +143,24 @@ def main() -> None:
     parser.add_argument("--stagger", type=float, default=0.0,
                         help="seconds between stream starts (0 = all start together: the worst case)")
     parser.add_argument("--core-args", default="", help="extra flags for the core started here")
+    parser.add_argument("--versus", action="append", default=[], metavar="CORE_ARGS",
+                        help="also measure a core started with these flags instead, one after the other, and "
+                             "print the figures side by side with ratios to the first (repeatable), e.g. "
+                             "--versus '--final-window trimmed'")
     args = parser.parse_args()
-    proc = None
-    address = args.server
-    if not address:
-        proc = start_core(50090, *args.core_args.split())
-        address = "127.0.0.1:50090"
-    try:
-        res = asyncio.run(run(address, args.streams, args.runs, args.stagger))
-    finally:
-        if proc:
-            proc.terminate()
-            proc.wait()
+    if args.versus and args.server:
+        parser.error("--versus starts its own cores: leave out --server")
+    configs = [args.core_args] + args.versus
+    results = [measure(args, c) for c in configs]
+    res = results[0]
     rt, fast = res["realtime"], res["fast"]
     ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
     print(f"core latency, {args.streams} stream(s) x {args.runs} run(s), {res['audio_seconds']:.1f} s of speech each, "
           f"starts {args.stagger:.2f} s apart")
+    if args.versus:
+        print(side_by_side([c or "(defaults)" for c in configs], results))
+        print(f"  saved {save(f'latency-versus-{args.streams}', {'configs': configs, 'results': results})}")
+        return
     print(f"  final latency        p50 {ms(rt['final_latency']['p50'])}  p95 {ms(rt['final_latency']['p95'])}  "
           f"(n={rt['final_latency']['n']})")
     print(f"  first-partial latency p50 {ms(rt['first_partial_latency']['p50'])}  "

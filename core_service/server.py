@@ -30,7 +30,7 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
         default_model=config.model if config.engine in ("whisper", "faster-whisper", "faster_whisper") and config.model
         else "tiny.en",
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
-        max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
+        final_window=config.final_window, max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
         sentence_end_silence=config.sentence_end_silence, vad_threads=config.vad_threads,
         final_beam_size=config.final_beam_size, route_languages=config.route_languages,
         decode_queue_limit=config.decode_queue_limit)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Awaitable
 
 import numpy as np
 
 from .. import models
-from ..scheduler import DecodeScheduler
+from ..scheduler import FINAL, DecodeScheduler
 from ..streaming_policy import UtteranceStream
 from ..vad import SileroVad
 from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable,
@@ -31,12 +32,18 @@ WHISPER_LANGUAGES = (
 ).split()
 
 
+FULL_WINDOW_MAX_FINAL_SHARE = 0.4  # final_window "auto": full windows while real-time finals use less
+
+
 @dataclass(frozen=True)
 class WhisperOptions:
     default_model: str = "tiny.en"
     compute_type: str = "int8"
     cpu_threads: int = 1
     window: str = "trimmed"  # or "full" (classic 30 s windows)
+    # finals' encoder window: "full" (Whisper's 30 s, as offline, ~3x the CPU of trimmed),
+    # "trimmed", or "auto": full for the English-only model while its real-time finals leave room
+    final_window: str = "auto"
     max_batch: int = 1
     workers: int = 2
     max_utterance: float = 15.0
@@ -196,14 +203,15 @@ class WhisperEngine(Engine):
         task, hotwords = settings.task, ", ".join(settings.hotwords)
         stream: WhisperStream
 
+        def submit(model: _LoadedModel, request: DecodeRequest, final: bool) -> Awaitable[tuple[Transcript, float]]:
+            request = replace(request, full_window=final and self._full_final_window(model))
+            return model.scheduler.submit(request, owner=stream, final=final, realtime=stream.realtime)
+
         router = None
         if self._routes(settings):
             multilingual = await self._loaded("base")
-            router = LanguageRouter(
-                lambda request, final: loaded.scheduler.submit(request, owner=stream, final=final,
-                                                               realtime=stream.realtime),
-                lambda request, final: multilingual.scheduler.submit(request, owner=stream, final=final,
-                                                                     realtime=stream.realtime))
+            router = LanguageRouter(lambda request, final: submit(loaded, request, final),
+                                    lambda request, final: submit(multilingual, request, final))
 
         async def transcribe(audio: np.ndarray, final: bool, words: bool, previous: str = "",
                              last_language: str = "") -> tuple[Transcript, float]:
@@ -212,13 +220,26 @@ class WhisperEngine(Engine):
                                     prompt=settings.prompt, previous=previous, hotwords=hotwords)
             if router is not None:
                 return await router.transcribe(request, final, last_language)
-            return await loaded.scheduler.submit(request, owner=stream, final=final, realtime=stream.realtime)
+            return await submit(loaded, request, final)
 
         stream = WhisperStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),
                                max_utterance=self.options.max_utterance,
                                sentence_end_silence=self.options.sentence_end_silence,
                                schedulers=[loaded.scheduler] + ([multilingual.scheduler] if router else []))
         return stream
+
+    def _full_final_window(self, model: _LoadedModel) -> bool:
+        """Whether a final decodes in Whisper's full 30 s window. "auto": yes for the English-only
+        model while its real-time finals leave room. On real speech, trimmed windows change
+        tiny.en's words ("clubs" heard as "clothes"), and full windows bring its streams within
+        1.5 WER points of offline Whisper; base gained nothing from them (docs/performance.md).
+        When real-time finals keep the model busy, the trimmed window's third of the cost keeps
+        latency and capacity."""
+        mode = self.options.final_window
+        if mode != "auto":
+            return mode == "full"
+        return (not model.decoder.multilingual
+                and model.scheduler.utilization(10.0, FINAL) < FULL_WINDOW_MAX_FINAL_SHARE)
 
     def load(self) -> "Load":
         """How busy the decoders are with finals (for admission control)."""

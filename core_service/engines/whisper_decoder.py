@@ -4,8 +4,10 @@ Whisper is trained on 30 s windows, but CTranslate2 accepts shorter encoder inpu
 encoder's cost grows with the window. Short utterances are therefore encoded in a *trimmed*
 window (the audio plus some silence, at least `MIN_WINDOW_FRAMES`), decoded in timestamp mode,
 and cut where the timestamps stop making sense (going backwards or past the audio): that is
-where a trimmed window can make Whisper repeat itself. `window="full"` keeps the classic
-30-second window for comparison.
+where a trimmed window can make Whisper repeat itself. Trimmed windows cost a third of a full
+one but change words on real speech ("clubs" heard as "clothes"), so a request may ask for
+Whisper's classic 30-second window (`full_window`): the core does for finals, as offline
+Whisper does (bench/accuracy.py, docs/performance.md). `window="full"` uses it for every request.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class DecodeRequest:
     previous: str = ""  # the session's recent final text
     hotwords: str = ""  # phrases to favour, comma-separated
     detect_only: bool = False  # identify the language only (multilingual models): no text
+    full_window: bool = False  # encode in Whisper's 30 s window, as offline Whisper does (finals)
 
 
 @dataclass
@@ -102,8 +105,8 @@ class WhisperDecoder:
             self._tokenizers[key] = tok
         return tok
 
-    def _window_frames(self, n_frames: int) -> int:
-        if self.window == "full":
+    def _window_frames(self, n_frames: int, full: bool = False) -> int:
+        if full or self.window == "full":
             return FULL_WINDOW_FRAMES
         return int(min(FULL_WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, n_frames + TAIL_FRAMES)))
 
@@ -112,7 +115,7 @@ class WhisperDecoder:
         if any(r.detect_only for r in requests):
             return [self.identify(r) if r.detect_only else self.decode([r])[0] for r in requests]
         max_frames = max(len(r.audio) // HOP + 1 for r in requests)
-        window = self._window_frames(max_frames)
+        window = self._window_frames(max_frames, any(r.full_window for r in requests))
         encoder_output = self._encode(requests, window)
 
         languages = self._languages(requests, encoder_output)
