@@ -1,13 +1,13 @@
-"""The pieces of the Whisper streaming policy that hold no state: its options, the utterance and
-speculation records, and how a decoded transcript becomes a Result."""
+"""The pieces of the re-decode strategy that hold no state: its options, the speculation
+record, and how a decoded transcript becomes a Result."""
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
-from .engines.base import Result, Word
-from .engines.whisper_decoder import Transcript
-from .vad import Endpointer
+from ..engines.base import Result, Word
+from ..engines.whisper_decoder import Transcript
+from .endpointer import Endpointer
 
 SENTENCE_END_CHARS = ".?!\u3002\uff1f\uff01"
 
@@ -35,15 +35,6 @@ class Speculation:
     end: float
     task: asyncio.Task
     previous: tuple[str, str] = ("", "")  # the context text and last language it was decoded with
-
-
-@dataclass
-class Utterance:
-    segment_id: int
-    start: float  # seconds from stream start
-    continues: bool = False  # opened by a cut inside speech: may repeat the previous final's last words
-    partial_text: str = ""
-    closed: bool = False
 
 
 def ends_sentence(text: str) -> bool:
