@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engines.base import SAMPLE_RATE, VadSettings
+from .engines.base import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -183,21 +183,23 @@ class NativeStream(EngineStream):
         return events
 
     def _finalize(self) -> list[Event]:
-        events: list[Event] = []
-        end = self.seg.audio.end
-        if self.utterance is not None:
-            self._close(end, events)
-            if self.seg.endpointer is None or self.seg.endpointer.in_speech:
-                self._open(end)  # speech goes on: a new segment starts now
-        return events
+        return self._cut(end_of_stream=False)
 
     def _finish(self) -> list[Event]:
+        return self._cut(end_of_stream=True)
+
+    def _cut(self, end_of_stream: bool) -> list[Event]:
+        """Close the open utterance at the end of the audio heard. On `finalize` speech may go
+        on (a new segment starts here); at the end of the stream it ends here."""
         events: list[Event] = []
         end = self.seg.audio.end
+        endpointer = self.seg.endpointer
+        in_speech = endpointer is not None and endpointer.in_speech
         if self.utterance is not None:
             self._close(end, events)
-        endpointer = self.seg.endpointer
-        if endpointer is not None and endpointer.in_speech:
+            if not end_of_stream and (endpointer is None or in_speech):
+                self._open(end)  # speech goes on: a new segment starts now
+        if end_of_stream and in_speech:
             endpointer.in_speech = False
             events.append(SpeechBoundary("end", end / SAMPLE_RATE))
         return events

@@ -2,10 +2,9 @@
 
 The segmenter (Silero VAD and its endpointer) endpoints the audio into utterances. While an
 utterance is open, its audio so far is re-decoded every `partial_interval` seconds for partial
-results; when speech ends (silence
->= min_silence) the utterance is decoded once more and emitted as final. An utterance that
-grows past `max_utterance` seconds is cut at its longest pause (or, in speech with no pause at
-all, at that length) and goes on as a new utterance.
+results; when speech ends (silence >= min_silence) the utterance is decoded once more and
+emitted as final. An utterance that grows past `max_utterance` seconds is cut at its longest
+pause (or, in speech with no pause at all, at that length) and goes on as a new utterance.
 
 What reaches the decoder, and what comes out, is decided from the audio and the VAD alone,
 never from how fast decodes come back, so a busy machine gives the same finals, only later:

@@ -128,7 +128,7 @@ class Segmenter:
             return
         self.vad, self.endpointer = self.model.stream(), Endpointer(vad)
         self.endpointer.t = self.now
-        gap = int(round(self.now / FRAME_SECONDS)) - int(round(self.speech.end / FRAME_SECONDS))
+        gap = round(self.now / FRAME_SECONDS) - round(self.speech.end / FRAME_SECONDS)
         if gap > 0:
             self.speech.extend(np.ones(gap, np.float32))
         if in_utterance:

@@ -15,10 +15,11 @@ import pytest
 from bench.short_sentences import stream_once
 from core_service.engines.base import Result, SessionSettings, SpeechBoundary, VadSettings
 from core_service.engines.whisper import WhisperEngine, WhisperOptions
-from core_service.segmenter.speech_history import SpeechHistory
 from core_service.segmenter.endpointer import Endpointer
+from core_service.segmenter.speech_history import SpeechHistory
 from core_service.vad import SileroVad
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, wer
+from tests.core.segmenter_fakes import finals as finals_of
 from tests.speech_checks import CpuLoad, Recording, judge, short_sentences
 
 CHUNK = 1600  # 0.1 s
@@ -58,10 +59,6 @@ async def run_policy(engine: WhisperEngine, audio: np.ndarray, *, partial_delay:
     finally:
         await stream.close()
     return events
-
-
-def finals_of(events: list) -> list[tuple[float, float, str]]:
-    return [(e.start, e.end, e.text) for e in events if isinstance(e, Result) and e.is_final]
 
 
 @pytest.mark.parametrize("partial_delay", [0.0, 3.0], ids=["partials-on-time", "partials-late"])
