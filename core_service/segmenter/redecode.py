@@ -33,7 +33,7 @@ from ..scheduler import Superseded
 from ..transcript_text import drop_leading_words, repeated_words, stability
 from ..vad import SileroVad
 from .endpointer import Boundary, Endpointer
-from .redecode_parts import PolicyOptions, Speculation, to_result
+from .redecode_parts import PolicyOptions, SessionContext, Speculation, to_result
 from .segmenter import Segmenter, Utterance
 from .sentence_end import SentenceEnds
 
@@ -65,9 +65,7 @@ class RedecodeStream(EngineStream):
         self._last_partial_at = 0.0
         self._partial_task: asyncio.Task | None = None
         self._final_tail: asyncio.Task | None = None  # finals are emitted in order
-        self._last_final_text = ""
-        self._context: list[str] = []  # recent final texts, the decoder's prompt (condition_on_previous_text)
-        self._context_language = ""
+        self._context = SessionContext(settings.condition_on_previous_text)
         self._undecoded = 0.0  # seconds of closed utterances whose final is not out yet
         self._progress = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
@@ -245,7 +243,7 @@ class RedecodeStream(EngineStream):
 
     async def _partial(self, utt: Utterance, audio: np.ndarray, words: bool) -> None:
         try:
-            transcript, busy = await self._transcribe(audio, False, words, self._previous(), self._context_language)
+            transcript, busy = await self._transcribe(audio, False, words, *self._context.key())
         except Superseded:
             return
         except Exception:
@@ -253,8 +251,8 @@ class RedecodeStream(EngineStream):
             return
         if utt.closed or transcript.is_hallucination or not transcript.text:
             return
-        if utt.continues and repeated_words(self._last_final_text, transcript.text):
-            transcript = drop_leading_words(transcript, repeated_words(self._last_final_text, transcript.text))
+        if utt.continues and repeated_words(self._context.last_final, transcript.text):
+            transcript = drop_leading_words(transcript, repeated_words(self._context.last_final, transcript.text))
         steady = stability(utt.partial_text, transcript.text)
         utt.partial_text = transcript.text
         self._emit(self._result(utt.segment_id, transcript, utt.start, utt.start + len(audio) / SAMPLE_RATE,
@@ -308,7 +306,7 @@ class RedecodeStream(EngineStream):
     def _emit_after(self, result: Result, remember: bool = False):
         async def step() -> None:
             if remember:
-                self._remember(result.text, result.language)
+                self._context.remember(result.text, result.language)
             self._emit(result)
         return step
 
@@ -331,8 +329,8 @@ class RedecodeStream(EngineStream):
         """The final decode: the speculation when it decoded exactly this clip with the same
         prompt, else a fresh decode, tried twice. A failure is logged and gives an empty text,
         never a lost final."""
-        previous = self._previous()
-        if speculation is not None and speculation.previous == self.decode_key():
+        key = self._context.key()
+        if speculation is not None and speculation.previous == key:
             try:
                 return await speculation.task
             except asyncio.CancelledError:
@@ -345,31 +343,13 @@ class RedecodeStream(EngineStream):
             speculation.task.cancel()
         for attempt in (1, 2):
             try:
-                return await self._transcribe(audio, True, self.settings.word_time_offsets, previous,
-                                              self._context_language)
+                return await self._transcribe(audio, True, self.settings.word_time_offsets, *key)
             except Exception:
                 log.warning("final decode failed (session %s, attempt %d)", self.settings.session_id, attempt,
                             exc_info=True)
         log.error("session %s: a %.2f s utterance could not be decoded", self.settings.session_id,
                   len(audio) / SAMPLE_RATE)
         return Transcript(text=""), 0.0
-
-    # ---- the session's context ------------------------------------------------------------
-    MAX_CONTEXT_CHARS = 600
-
-    def _previous(self) -> str:
-        """The recent final text the decoder is prompted with (empty when turned off)."""
-        return " ".join(self._context) if self.settings.condition_on_previous_text else ""
-
-    def _remember(self, text: str, language: str) -> None:
-        """A final went out: it is the previous final now, and part of the context (which
-        starts afresh when the language changes)."""
-        self._last_final_text = text
-        if language and language != self._context_language:
-            self._context, self._context_language = [], language
-        self._context.append(text.strip())
-        while len(self._context) > 1 and sum(len(t) + 1 for t in self._context) > self.MAX_CONTEXT_CHARS:
-            self._context.pop(0)
 
     def _deliver(self, utt: Utterance, transcript: Transcript, end: float, busy: float, weak: bool) -> None:
         why = ""
@@ -380,7 +360,7 @@ class RedecodeStream(EngineStream):
         elif not transcript.text.strip():
             why = "empty text"
         if not why and utt.continues:
-            transcript = drop_leading_words(transcript, repeated_words(self._last_final_text, transcript.text))
+            transcript = drop_leading_words(transcript, repeated_words(self._context.last_final, transcript.text))
             why = "" if transcript.text.strip() else "only words already in the previous final"
         if why:
             log.debug("session %s utterance %d (%.2f-%.2f s): %s, no final text (%r)", self.settings.session_id,
@@ -391,14 +371,12 @@ class RedecodeStream(EngineStream):
             return
         log.debug("session %s utterance %d (%.2f-%.2f s): final %r", self.settings.session_id, utt.segment_id,
                   utt.start, end, transcript.text)
-        self._remember(transcript.text, transcript.language)
+        self._context.remember(transcript.text, transcript.language)
         self._emit(self._result(utt.segment_id, transcript, utt.start, end, busy, final=True, stability=1.0))
 
     # ---- early end of a sentence ----------------------------------------------------------
     def decode_key(self) -> tuple[str, str]:
-        """What a final decode depends on besides its audio: the prompt text and the language
-        of the last final (language routing)."""
-        return self._previous(), self._context_language
+        return self._context.key()
 
     async def _decode_clip(self, audio: np.ndarray, key: tuple[str, str]) -> tuple[Transcript, float]:
         return await self._transcribe(audio, True, self.settings.word_time_offsets, *key)

@@ -3,7 +3,7 @@ record, and how a decoded transcript becomes a Result."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..engines.base import Result, Word
 from ..engines.whisper_decoder import Transcript
@@ -25,6 +25,37 @@ class PolicyOptions:
     # early sentence end, finalize, end of stream): a final's clip never depends on timing.
     pad: float = 0.12
     min_split_seconds: float = 1.0  # an over-long utterance is never cut closer than this to its start
+
+
+@dataclass
+class SessionContext:
+    """The session's recent final texts: the decoder's prompt (`condition_on_previous_text`),
+    started afresh when the language changes."""
+
+    enabled: bool  # condition_on_previous_text
+    texts: list[str] = field(default_factory=list)
+    language: str = ""  # of the last final (what language routing follows)
+    last_final: str = ""
+
+    MAX_CHARS = 600
+
+    def previous(self) -> str:
+        """The recent final text the decoder is prompted with (empty when turned off)."""
+        return " ".join(self.texts) if self.enabled else ""
+
+    def key(self) -> tuple[str, str]:
+        """What a decode depends on besides its audio: the prompt text and the language of the
+        last final."""
+        return self.previous(), self.language
+
+    def remember(self, text: str, language: str) -> None:
+        """A final went out: it is the previous final now, and part of the context."""
+        self.last_final = text
+        if language and language != self.language:
+            self.texts, self.language = [], language
+        self.texts.append(text.strip())
+        while len(self.texts) > 1 and sum(len(t) + 1 for t in self.texts) > self.MAX_CHARS:
+            self.texts.pop(0)
 
 
 @dataclass
