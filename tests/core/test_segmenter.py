@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core_service.engines.base import VadSettings
+from core_service.engines.base import SessionSettings, VadSettings
 from core_service.segmenter.endpointer import Endpointer
+from core_service.segmenter.redecode import RedecodeStream
 from core_service.segmenter.sentence_end import MAX_OUTSTANDING
 from tests.core.segmenter_fakes import (
-    FAINT, SENTENCE_END, SPEECH, ClipDecoder, at, boundaries, finals, frames, partials, run,
+    CHUNK, FAINT, SENTENCE_END, SPEECH, ClipDecoder, ScriptedVad, at, boundaries, finals, frames, partials, run,
 )
 
 PAD = 0.2  # the endpointer's pad before the first and after the last speech frame
@@ -144,3 +145,23 @@ async def test_an_over_long_utterance_with_no_pause_is_cut_at_the_length_limit()
     got = finals(await run(audio, max_utterance=3.0))
     assert [(s, e) for s, e, _ in got] == [(approx(start), approx(start + 3.0)),
                                            (approx(start + 3.0), approx(at(170) + CLIP_PAD))]
+
+
+# ---- settings mid-stream ------------------------------------------------------------------
+
+async def test_vad_turned_on_mid_utterance_lets_silence_end_it():
+    # With VAD off, one utterance spans the stream; turned on, the VAD starts afresh, counts the
+    # audio heard so far as speech, and min_silence of silence ends the utterance.
+    events: list = []
+    settings = SessionSettings(engine="whisper", model="test", vad=VadSettings(enabled=False))
+    stream = RedecodeStream(settings, ClipDecoder(), events.append, ScriptedVad())
+    try:
+        for part, vad in ((frames((SPEECH, 30)), VadSettings(min_silence=0.5)), (frames((0.0, 40)), None)):
+            for i in range(0, len(part), CHUNK):
+                await stream.accept(part[i:i + CHUNK])
+            await stream.update(vad, None)
+        assert boundaries(events) == [("end", approx(at(30) + CLIP_PAD))]  # before the end of the stream
+        await stream.finish()
+    finally:
+        await stream.close()
+    assert finals(events) == [(0.0, approx(at(30) + CLIP_PAD), "w30")]
