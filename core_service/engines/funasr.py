@@ -42,7 +42,7 @@ from .base import (
     ModelDescription, SessionSettings,
 )
 from . import torch_threads
-from .native_streaming import NativeStream, SegmentPolicy, UtteranceDecoder
+from ..segmenter.native_incremental import NativeStream, SegmentPolicy, UtteranceDecoder
 
 log = logging.getLogger(__name__)
 

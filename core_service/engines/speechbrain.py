@@ -36,7 +36,7 @@ from .base import (
     ModelDescription, SessionSettings,
 )
 from . import torch_threads
-from .native_streaming import NativeStream, SegmentPolicy, UtteranceDecoder
+from ..segmenter.native_incremental import NativeStream, SegmentPolicy, UtteranceDecoder
 from .speechbrain_weights import check_loaded
 
 log = logging.getLogger(__name__)

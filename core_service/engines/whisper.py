@@ -1,7 +1,7 @@
 """faster-whisper, the embedded default engine: tiny.en (English) and base (multilingual).
 
 Each model is loaded once, on first use (the default model at start-up), and served by one
-DecodeScheduler shared by all sessions. Streaming comes from UtteranceStream (VAD endpointing,
+DecodeScheduler shared by all sessions. Streaming comes from the segmenter's re-decode strategy (VAD endpointing,
 partial re-decodes, finals at end of speech).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import models
 from ..scheduler import FINAL, DecodeScheduler
-from ..streaming_policy import UtteranceStream
+from ..segmenter.redecode import RedecodeStream
 from ..vad import SileroVad
 from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable,
                    InvalidSettings, ModelDescription, SessionSettings)
@@ -60,8 +60,8 @@ class _LoadedModel:
     scheduler: DecodeScheduler
 
 
-class WhisperStream(UtteranceStream):
-    """UtteranceStream (whose `backlog_seconds` drives the session's flow control) on shared
+class WhisperStream(RedecodeStream):
+    """RedecodeStream (whose `backlog_seconds` drives the session's flow control) on shared
     DecodeSchedulers: its decodes are queued in the class `realtime` says, and its round-robin
     turn among uploads is dropped when it closes."""
 

@@ -15,9 +15,11 @@ import pytest
 from bench.short_sentences import stream_once
 from core_service.engines.base import Result, SessionSettings, SpeechBoundary, VadSettings
 from core_service.engines.whisper import WhisperEngine, WhisperOptions
-from core_service.speech_history import SpeechHistory
-from core_service.vad import Endpointer, SileroVad
+from core_service.segmenter.endpointer import Endpointer
+from core_service.segmenter.speech_history import SpeechHistory
+from core_service.vad import SileroVad
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, wer
+from tests.core.segmenter_fakes import finals as finals_of
 from tests.speech_checks import CpuLoad, Recording, judge, short_sentences
 
 CHUNK = 1600  # 0.1 s
@@ -33,7 +35,7 @@ async def engine():
 async def run_policy(engine: WhisperEngine, audio: np.ndarray, *, partial_delay: float = 0.0,
                      pace: float = 0.0, max_utterance: float = 15.0, vad_threshold: float = 0.5,
                      final_delays: list[float] | None = None) -> list:
-    """Stream `audio` through a Whisper UtteranceStream; partial decodes come back `partial_delay`
+    """Stream `audio` through a Whisper RedecodeStream; partial decodes come back `partial_delay`
     seconds late, final ones each the next of `final_delays` late. Returns every emitted event."""
     settings = engine.resolve(SessionSettings(engine="whisper", model="", interim_results=True,
                                               vad=VadSettings(threshold=vad_threshold)))
@@ -57,10 +59,6 @@ async def run_policy(engine: WhisperEngine, audio: np.ndarray, *, partial_delay:
     finally:
         await stream.close()
     return events
-
-
-def finals_of(events: list) -> list[tuple[float, float, str]]:
-    return [(e.start, e.end, e.text) for e in events if isinstance(e, Result) and e.is_final]
 
 
 @pytest.mark.parametrize("partial_delay", [0.0, 3.0], ids=["partials-on-time", "partials-late"])

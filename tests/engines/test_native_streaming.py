@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from core_service.engines.native_streaming import AudioHistory, timed_words
+from core_service.segmenter.native_incremental import timed_words
+from core_service.segmenter.segmenter import AudioHistory
 
 
 def test_words_are_timed_by_the_decoding_step_that_emitted_them():

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .utterance import Speculation, ends_sentence
+from .redecode_parts import Speculation, ends_sentence
 
 if TYPE_CHECKING:
-    from .streaming_policy import UtteranceStream
+    from .redecode import RedecodeStream
 
 
 # Sentence-end decodes out at once per session: speech chopped by many short pauses (or a
@@ -29,7 +29,7 @@ MAX_OUTSTANDING = 3
 
 
 class SentenceEnds:
-    def __init__(self, stream: "UtteranceStream"):
+    def __init__(self, stream: "RedecodeStream"):
         self.stream = stream
         self.specs: list[Speculation] = []  # one per pause of the open utterance, in order
         self.unstarted: list[float] = []  # pauses whose decode waits for a place (MAX_OUTSTANDING)
@@ -61,7 +61,7 @@ class SentenceEnds:
         if utt is None or not s.sentence_end_silence or not s.settings.vad.enabled:
             return False
         opts = s.options
-        pauses = s._history.pauses(utt.start, limit, s._faint, opts.speculate_after)
+        pauses = s._seg.speech.pauses(utt.start, limit, s._faint, opts.speculate_after)
         resumed = dict(pauses)
         key = s.decode_key()
         kept = []
@@ -113,7 +113,7 @@ class SentenceEnds:
             if resume is None:  # the pause goes on
                 if endpoint_held or limit - spec.voice_end < s.sentence_end_silence:
                     return False  # the endpoint closes it anyway, or not long enough yet
-                s._endpointer.force_end()
+                s._seg.endpointer.force_end()
                 s._end(spec.end)
                 return False
             s._split_at(spec.end, resume)

@@ -1,13 +1,13 @@
-"""The pieces of the Whisper streaming policy that hold no state: its options, the utterance and
-speculation records, and how a decoded transcript becomes a Result."""
+"""The pieces of the re-decode strategy that hold no state: its options, the speculation
+record, and how a decoded transcript becomes a Result."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .engines.base import Result, Word
-from .engines.whisper_decoder import Transcript
-from .vad import Endpointer
+from ..engines.base import Result, Word
+from ..engines.whisper_decoder import Transcript
+from .endpointer import Endpointer
 
 SENTENCE_END_CHARS = ".?!\u3002\uff1f\uff01"
 
@@ -28,6 +28,37 @@ class PolicyOptions:
 
 
 @dataclass
+class SessionContext:
+    """The session's recent final texts: the decoder's prompt (`condition_on_previous_text`),
+    started afresh when the language changes."""
+
+    enabled: bool  # condition_on_previous_text
+    texts: list[str] = field(default_factory=list)
+    language: str = ""  # of the last final (what language routing follows)
+    last_final: str = ""
+
+    MAX_CHARS = 600
+
+    def previous(self) -> str:
+        """The recent final text the decoder is prompted with (empty when turned off)."""
+        return " ".join(self.texts) if self.enabled else ""
+
+    def key(self) -> tuple[str, str]:
+        """What a decode depends on besides its audio: the prompt text and the language of the
+        last final."""
+        return self.previous(), self.language
+
+    def remember(self, text: str, language: str) -> None:
+        """A final went out: it is the previous final now, and part of the context."""
+        self.last_final = text
+        if language and language != self.language:
+            self.texts, self.language = [], language
+        self.texts.append(text.strip())
+        while len(self.texts) > 1 and sum(len(t) + 1 for t in self.texts) > self.MAX_CHARS:
+            self.texts.pop(0)
+
+
+@dataclass
 class Speculation:
     """A final decode started as soon as speech paused, before the endpoint is certain."""
 
@@ -35,15 +66,6 @@ class Speculation:
     end: float
     task: asyncio.Task
     previous: tuple[str, str] = ("", "")  # the context text and last language it was decoded with
-
-
-@dataclass
-class Utterance:
-    segment_id: int
-    start: float  # seconds from stream start
-    continues: bool = False  # opened by a cut inside speech: may repeat the previous final's last words
-    partial_text: str = ""
-    closed: bool = False
 
 
 def ends_sentence(text: str) -> bool:

@@ -1,6 +1,6 @@
 """The VAD's speech probabilities over the audio a session still holds, queried by time.
 
-The streaming policy asks three questions of it, each answered from the VAD alone so that the
+The re-decode strategy asks three questions of it, each answered from the VAD alone so that the
 answer never depends on how fast decodes come back:
 - how much confident speech lies in a span (is this utterance speech, or a burst of noise?);
 - where the last voiced frame before a time ends (trim trailing silence off a clip);
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .vad import FRAME_SECONDS
+from ..vad import FRAME_SECONDS
 
 
 class SpeechHistory:

@@ -1,13 +1,15 @@
-"""Segmenting for natively streaming local engines (FunASR paraformer-online, SpeechBrain transducer).
+"""The native incremental strategy: for engines with their own streaming decoder (FunASR
+paraformer-online, SpeechBrain transducer).
 
-The engine's own decoder produces partial text chunk by chunk; this module decides where an
-utterance begins and ends. Silero VAD and the shared `Endpointer` open an utterance at speech
-begin and close it at speech end, where the decoder is flushed and the final result emitted.
-With VAD disabled, one utterance spans the stream, cut by `finalize()`, `finish()` or the
-maximum segment length.
+The engine's own decoder produces partial text chunk by chunk; the segmenter decides where an
+utterance begins and ends. Its VAD and endpointer open an utterance at speech begin and close
+it at speech end, where the decoder is flushed and the final result emitted. With VAD
+disabled, one utterance spans the stream, cut by `finalize()`, `finish()` or the maximum
+segment length.
 
 `UtteranceDecoder` is the engine-specific part: one utterance's decoder state. All model work
-runs on the engine's worker threads; events are handed to `emit` on the event loop thread.
+runs on the engine's worker threads (the VAD on the segmenter's); events are handed to `emit`
+on the event loop thread.
 """
 from __future__ import annotations
 
@@ -21,10 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..vad import Endpointer, SileroVad
-from .base import (
+from ..engines.base import (
     SAMPLE_RATE, Emit, EngineStream, Event, Result, SessionSettings, SpeechBoundary, VadSettings, Word,
 )
+from ..vad import SileroVad
+from .endpointer import Boundary
+from .segmenter import Segmenter, Utterance
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,6 @@ class SegmentPolicy:
     """Knobs of the segmenting that are not part of the session's settings."""
 
     max_segment_seconds: float = 30.0  # force a final on speech this long (or VAD off)
-    history_seconds: float = 1.0  # audio kept before the open utterance, for the VAD pre-roll
 
 
 _WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")
@@ -80,41 +83,12 @@ def timed_words(text: str, emitted: list[tuple[int, float]], start: float, resol
     return words
 
 
-class AudioHistory:
-    """The recent audio of a stream, addressed by absolute sample index."""
-
-    def __init__(self) -> None:
-        self.start = 0  # sample index of buf[0]
-        self.buf = np.zeros(0, dtype=np.float32)
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.buf)
-
-    def append(self, audio: np.ndarray) -> None:
-        self.buf = np.concatenate([self.buf, audio]) if len(self.buf) else audio.astype(np.float32, copy=True)
-
-    def slice(self, a: int, b: int) -> np.ndarray:
-        a, b = max(a, self.start), min(b, self.end)
-        if b <= a:
-            return np.zeros(0, dtype=np.float32)
-        return self.buf[a - self.start:b - self.start]
-
-    def trim_before(self, index: int) -> None:
-        cut = min(max(index - self.start, 0), len(self.buf))
-        if cut:
-            self.buf = self.buf[cut:]
-            self.start += cut
-
-
 @dataclass
-class _Utterance:
-    decoder: UtteranceDecoder
-    segment_id: int
-    start: int  # sample index
-    fed: int  # sample index up to which audio went to the decoder
+class _Utterance(Utterance):
+    decoder: UtteranceDecoder | None = None
+    first: int = 0  # sample index of the start
+    fed: int = 0  # sample index up to which audio went to the decoder
     text: str = ""
-    partial_sent: str = ""
     partial_at: int = 0  # sample index of the last partial
     compute: float = 0.0  # decoder seconds since the last result
     emitted: list[tuple[int, float]] = field(default_factory=list)  # (len(text), seconds) per step
@@ -138,31 +112,36 @@ class NativeStream(EngineStream):
         self.executor = executor
         self.policy = policy
         self.language = language
-        self.history = AudioHistory()
-        self.vad = SileroVad.shared().stream() if settings.vad.enabled else None
-        self.endpointer = Endpointer(settings.vad) if settings.vad.enabled else None
+        self.seg = Segmenter(settings.vad, SileroVad.shared())
         self.partial_interval = settings.partial_interval
         self.utterance: _Utterance | None = None
-        self.next_segment = 1
         self._lock = asyncio.Lock()  # keeps accept/finalize/finish in order
 
     # --- EngineStream -------------------------------------------------------------------------
 
     async def accept(self, audio: np.ndarray) -> None:
-        await self._run(self._accept, audio)
+        async with self._lock:
+            audio = np.asarray(audio, dtype=np.float32)
+            boundaries = await self.seg.hear(audio)
+            await self._run(self._accept, len(audio), boundaries)
 
     async def finalize(self) -> None:
-        await self._run(self._finalize)
+        async with self._lock:
+            await self._run(self._finalize)
 
     async def update(self, vad: VadSettings | None, partial_interval: float | None) -> None:
         if partial_interval:
             self.partial_interval = self.settings.partial_interval = partial_interval
         if vad is not None:
             self.settings.vad = vad
-            await self._run(self._set_vad, vad)
+            async with self._lock:
+                self.seg.set_vad(vad, in_utterance=self.utterance is not None)
+                if not vad.enabled and self.utterance is None:
+                    self._open(self.seg.audio.end)
 
     async def finish(self) -> None:
-        await self._run(self._finish)
+        async with self._lock:
+            await self._run(self._finish)
 
     async def close(self) -> None:
         self.utterance = None
@@ -170,21 +149,20 @@ class NativeStream(EngineStream):
     # --- worker-thread side -------------------------------------------------------------------
 
     async def _run(self, fn, *args) -> None:
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            events: list[Event] = await loop.run_in_executor(self.executor, fn, *args)
-            for event in events:
-                self.emit(event)
+        loop = asyncio.get_running_loop()
+        events: list[Event] = await loop.run_in_executor(self.executor, fn, *args)
+        for event in events:
+            self.emit(event)
 
-    def _accept(self, audio: np.ndarray) -> list[Event]:
+    def _accept(self, n: int, boundaries: list[Boundary]) -> list[Event]:
         events: list[Event] = []
-        audio = np.asarray(audio, dtype=np.float32)
-        self.history.append(audio)
-        if self.endpointer is None:
+        end = self.seg.audio.end
+        endpointer = self.seg.endpointer
+        if endpointer is None:
             if self.utterance is None:
-                self._open(self.history.end - len(audio))
+                self._open(end - n)
         else:
-            for b in self.endpointer.update(self.vad.probabilities(audio)):
+            for b in boundaries:
                 at = int(round(b.time * SAMPLE_RATE))
                 if b.kind == "begin":
                     events.append(SpeechBoundary("begin", b.time))
@@ -195,94 +173,84 @@ class NativeStream(EngineStream):
                         self._feed_until(at, events)
                     events.append(SpeechBoundary("end", b.time))
                     if self.utterance is not None:
-                        self._close(at, events, noise=self.endpointer.utterance_is_noise())
+                        self._close(at, events, noise=endpointer.utterance_is_noise())
         if self.utterance is not None:
-            self._feed_until(self.history.end, events)
-        keep = self.history.end - int(self.policy.history_seconds * SAMPLE_RATE)
+            self._feed_until(end, events)
+        keep_from = self.seg.now - self.seg.pre_roll
         if self.utterance is not None:
-            keep = min(keep, self.utterance.fed)
-        self.history.trim_before(keep)
+            keep_from = min(keep_from, self.utterance.fed / SAMPLE_RATE)
+        self.seg.forget_before(keep_from)
         return events
 
     def _finalize(self) -> list[Event]:
-        events: list[Event] = []
-        if self.utterance is not None:
-            self._close(self.history.end, events)
-            if self.endpointer is None or self.endpointer.in_speech:
-                self._open(self.history.end)  # speech goes on: a new segment starts now
-        return events
+        return self._cut(end_of_stream=False)
 
     def _finish(self) -> list[Event]:
+        return self._cut(end_of_stream=True)
+
+    def _cut(self, end_of_stream: bool) -> list[Event]:
+        """Close the open utterance at the end of the audio heard. On `finalize` speech may go
+        on (a new segment starts here); at the end of the stream it ends here."""
         events: list[Event] = []
+        end = self.seg.audio.end
+        endpointer = self.seg.endpointer
+        in_speech = endpointer is not None and endpointer.in_speech
         if self.utterance is not None:
-            self._close(self.history.end, events)
-        if self.endpointer is not None and self.endpointer.in_speech:
-            self.endpointer.in_speech = False
-            events.append(SpeechBoundary("end", self.history.end / SAMPLE_RATE))
+            self._close(end, events)
+            if not end_of_stream and (endpointer is None or in_speech):
+                self._open(end)  # speech goes on: a new segment starts now
+        if end_of_stream and in_speech:
+            endpointer.in_speech = False
+            events.append(SpeechBoundary("end", end / SAMPLE_RATE))
         return events
 
-    def _set_vad(self, vad: VadSettings) -> list[Event]:
-        if not vad.enabled:
-            self.vad = self.endpointer = None
-            if self.utterance is None:
-                self._open(self.history.end)
-            return []
-        if self.endpointer is not None:
-            self.endpointer.settings = vad
-            return []
-        self.vad = SileroVad.shared().stream()
-        self.endpointer = Endpointer(vad)
-        self.endpointer.t = self.history.end / SAMPLE_RATE
-        if self.utterance is not None:  # let silence close the utterance that VAD did not open
-            self.endpointer.in_speech = True
-            self.endpointer.last_speech = self.endpointer.t
-            self.endpointer.voiced = self.endpointer.MIN_SPEECH
-        return []
-
     def _open(self, at: int) -> None:
-        at = max(at, self.history.start)
-        self.utterance = _Utterance(self.new_decoder(), self.next_segment, at, at, partial_at=at)
+        at = max(at, self.seg.audio.start)
+        self.utterance = _Utterance(self.seg.new_id(), at / SAMPLE_RATE, decoder=self.new_decoder(), first=at,
+                                    fed=at, partial_at=at)
 
     def _feed_until(self, until: int, events: list[Event]) -> None:
         u = self.utterance
         max_len = int(self.policy.max_segment_seconds * SAMPLE_RATE)
         while u is not None and until > u.fed:
-            stop = min(until, u.start + max_len)
-            audio = self.history.slice(u.fed, stop)
+            stop = min(until, u.first + max_len)
+            audio = self.seg.audio.slice(u.fed, stop)
             t0 = time.perf_counter()
             u.text = u.decoder.feed(audio)
             u.compute += time.perf_counter() - t0
             u.fed = stop
             u.emitted.append((len(u.text), stop / SAMPLE_RATE))
             self._maybe_partial(u, events)
-            if u.fed - u.start >= max_len:
+            if u.fed - u.first >= max_len:
                 self._close(u.fed, events)
                 self._open(u.fed)
                 u = self.utterance
 
     def _maybe_partial(self, u: _Utterance, events: list[Event]) -> None:
-        if not self.settings.interim_results or not u.text or u.text == u.partial_sent:
+        if not self.settings.interim_results or not u.text or u.text == u.partial_text:
             return
-        if (u.fed - u.partial_at) < self.partial_interval * SAMPLE_RATE and u.partial_sent:
+        if (u.fed - u.partial_at) < self.partial_interval * SAMPLE_RATE and u.partial_text:
             return
         events.append(Result(
             segment_id=u.segment_id, text=u.text, is_final=False,
-            start=u.start / SAMPLE_RATE, end=u.fed / SAMPLE_RATE,
+            start=u.start, end=u.fed / SAMPLE_RATE,
             stability=0.5, language=self.language, processing_time=u.compute,
         ))
-        u.partial_sent, u.partial_at, u.compute = u.text, u.fed, 0.0
+        u.partial_text, u.partial_at, u.compute = u.text, u.fed, 0.0
 
     def _close(self, at: int, events: list[Event], noise: bool = False) -> None:
         u = self.utterance
         self.utterance = None
         if u is None:
             return
+        u.closed = True
         t0 = time.perf_counter()
         text = u.decoder.flush().strip()
         u.compute += time.perf_counter() - t0
-        if not u.partial_sent and (noise or not text):
+        if not u.partial_text and (noise or not text):
+            self.seg.unused(u.segment_id)
             return  # nothing was said, and no partial promised a final for this segment
-        start, end = u.start / SAMPLE_RATE, max(at, u.start) / SAMPLE_RATE
+        start, end = u.start, max(at, u.first) / SAMPLE_RATE
         words: list[Word] = []
         if self.settings.word_time_offsets and text:
             u.emitted.append((len(text), max(u.fed / SAMPLE_RATE, start)))
@@ -294,4 +262,3 @@ class NativeStream(EngineStream):
             segment_id=u.segment_id, text=text, is_final=True, start=start, end=end,
             stability=1.0, language=self.language, processing_time=u.compute, words=words,
         ))
-        self.next_segment = u.segment_id + 1

@@ -1,11 +1,10 @@
-"""Streaming for engines that only transcribe whole clips (Whisper).
+"""The re-decode strategy: streaming for engines that only transcribe whole clips (Whisper).
 
-Silero VAD endpoints the audio into utterances. While an utterance is open, its audio so far
-is re-decoded every `partial_interval` seconds for partial results; when speech ends (silence
->= min_silence) the utterance is decoded once more and emitted as final. An utterance that
-grows past `max_utterance` seconds commits the prefix that the last two partial decodes agree
-on its longest pause (or, in speech with no pause at all, at that length) and keeps going with
-the rest.
+The segmenter (Silero VAD and its endpointer) endpoints the audio into utterances. While an
+utterance is open, its audio so far is re-decoded every `partial_interval` seconds for partial
+results; when speech ends (silence >= min_silence) the utterance is decoded once more and
+emitted as final. An utterance that grows past `max_utterance` seconds is cut at its longest
+pause (or, in speech with no pause at all, at that length) and goes on as a new utterance.
 
 What reaches the decoder, and what comes out, is decided from the audio and the VAD alone,
 never from how fast decodes come back, so a busy machine gives the same finals, only later:
@@ -28,14 +27,15 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from .engines.base import SAMPLE_RATE, Emit, EngineStream, Result, SessionSettings, SpeechBoundary, VadSettings
-from .engines.whisper_decoder import Transcript
-from .scheduler import Superseded
-from .speech_history import SpeechHistory
-from .transcript_text import drop_leading_words, repeated_words, stability
+from ..engines.base import SAMPLE_RATE, Emit, EngineStream, Result, SessionSettings, SpeechBoundary, VadSettings
+from ..engines.whisper_decoder import Transcript
+from ..scheduler import Superseded
+from ..transcript_text import drop_leading_words, repeated_words, stability
+from ..vad import SileroVad
+from .endpointer import Boundary, Endpointer
+from .redecode_parts import PolicyOptions, SessionContext, Speculation, to_result
+from .segmenter import Segmenter, Utterance
 from .sentence_end import SentenceEnds
-from .utterance import PolicyOptions, Speculation, Utterance, to_result
-from .vad import FRAME, Boundary, Endpointer, SileroVad
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # its last final (what language routing follows).
 Transcribe = Callable[[np.ndarray, bool, bool, str, str], Awaitable[tuple[Transcript, float]]]
 
-class UtteranceStream(EngineStream):
+class RedecodeStream(EngineStream):
     def __init__(self, settings: SessionSettings, transcribe: Transcribe, emit: Emit,
                  vad_model: SileroVad, *, max_utterance: float = 15.0, sentence_end_silence: float = 0.2,
                  options: PolicyOptions | None = None):
@@ -52,9 +52,7 @@ class UtteranceStream(EngineStream):
         self.options = options or PolicyOptions()
         self._transcribe = transcribe
         self._emit = emit
-        self._vad = vad_model.stream()
-        self._endpointer = Endpointer(settings.vad)
-        self._history = SpeechHistory()
+        self._seg = Segmenter(settings.vad, vad_model, self.options.pre_roll)
         self.max_utterance = max_utterance
         # A pause this long after text that ends a sentence ends the utterance (0 = off).
         self.sentence_end_silence = sentence_end_silence
@@ -62,18 +60,12 @@ class UtteranceStream(EngineStream):
         self._held: list[Boundary] = []  # VAD boundaries not applied yet (see _settle)
         self._settling = False
         self._closed = False
-        self._buf = np.zeros(0, dtype=np.float32)
-        self._buf_start = 0  # absolute sample index of _buf[0]
-        self._total = 0  # samples received
-        self._next_id = 1
         self._utt: Utterance | None = None
         self._floor = 0.0  # end of the last closed utterance: the next one starts no earlier
         self._last_partial_at = 0.0
         self._partial_task: asyncio.Task | None = None
         self._final_tail: asyncio.Task | None = None  # finals are emitted in order
-        self._last_final_text = ""
-        self._context: list[str] = []  # recent final texts, the decoder's prompt (condition_on_previous_text)
-        self._context_language = ""
+        self._context = SessionContext(settings.condition_on_previous_text)
         self._undecoded = 0.0  # seconds of closed utterances whose final is not out yet
         self._progress = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
@@ -81,7 +73,7 @@ class UtteranceStream(EngineStream):
     # ---- audio time helpers ---------------------------------------------------------------
     @property
     def now(self) -> float:
-        return self._total / SAMPLE_RATE
+        return self._seg.now
 
     @property
     def _faint(self) -> float:
@@ -90,25 +82,15 @@ class UtteranceStream(EngineStream):
         return min(self.options.faint_threshold, max(self.settings.vad.threshold - 0.15, 0.01))
 
     def _voice_end(self, start: float, end: float) -> float | None:
-        return self._history.last_voice_end(start, end, self._faint)
+        return self._seg.speech.last_voice_end(start, end, self._faint)
 
     def _audio(self, start: float, end: float) -> np.ndarray:
-        a = max(int(start * SAMPLE_RATE) - self._buf_start, 0)
-        b = max(int(end * SAMPLE_RATE) - self._buf_start, a)
-        return self._buf[a:b].copy()
-
-    def _trim(self) -> None:
-        keep_from = self._utt.start if self._utt else self.now - self.options.pre_roll
-        cut = int(keep_from * SAMPLE_RATE) - self._buf_start
-        if cut > SAMPLE_RATE:  # trim in 1 s steps to avoid copying on every chunk
-            self._buf = self._buf[cut:]
-            self._buf_start += cut
-            self._history.forget_before(self._buf_start / SAMPLE_RATE)
+        return self._seg.clip(start, end)
 
     def _confident(self, utt: Utterance, end: float) -> bool:
         if not self.settings.vad.enabled:
             return True
-        return self._history.voiced(utt.start, end, self.settings.vad.threshold) >= self.options.min_speech
+        return self._seg.speech.voiced(utt.start, end, self.settings.vad.threshold) >= self.options.min_speech
 
     def backlog_seconds(self) -> float:
         """Seconds of accepted speech whose final has not been emitted yet."""
@@ -129,10 +111,9 @@ class UtteranceStream(EngineStream):
 
     # ---- EngineStream ---------------------------------------------------------------------
     async def accept(self, audio: np.ndarray) -> None:
-        self._buf = np.concatenate([self._buf, audio])
-        self._total += len(audio)
+        boundaries = await self._seg.hear(audio)
         if self.settings.vad.enabled:
-            self._follow_vad(self._vad.probabilities(audio))  # boundaries, sentence ends, long utterances
+            self._follow_vad(boundaries)  # boundaries, sentence ends, long utterances
         else:
             if self._utt is None:
                 self._open(max(self.now - len(audio) / SAMPLE_RATE, 0.0), event=False)
@@ -142,13 +123,12 @@ class UtteranceStream(EngineStream):
         if (utt is not None and not self._held and self.settings.interim_results
                 and self.now - self._last_partial_at >= self.settings.partial_interval and self._confident(utt, self.now)):
             self._start_partial()
-        self._trim()
+        self._seg.forget_before(self._utt.start if self._utt else None)
 
-    def _follow_vad(self, probs: np.ndarray) -> None:
-        self._history.extend(probs)
-        for b in self._endpointer.update(probs):
+    def _follow_vad(self, boundaries: list[Boundary]) -> None:
+        for b in boundaries:
             if b.kind == "end":  # the clip may end after the last faint voice, up to where the endpoint fired
-                b = Boundary("end", min(self._endpointer.t, b.time - Endpointer.PAD + self.settings.vad.min_silence))
+                b = Boundary("end", min(self._seg.endpointer.t, b.time - Endpointer.PAD + self.settings.vad.min_silence))
             self._held.append(b)
         self._settle()
 
@@ -162,7 +142,7 @@ class UtteranceStream(EngineStream):
         try:
             while True:
                 held_end = next((b.time for b in self._held if b.kind == "end"), None)
-                limit = self._history.end if held_end is None else held_end
+                limit = self._seg.speech.end if held_end is None else held_end
                 if not force and self._sentences.follow(limit, held_end is not None):
                     continue  # split: the new utterance's pauses want their decodes
                 utt = self._utt
@@ -176,7 +156,7 @@ class UtteranceStream(EngineStream):
                 b = self._held[0]
                 if b.kind == "begin":  # speech starts where its faint onset does, as after a split
                     self._held.pop(0)
-                    onset = self._history.onset(b.time + Endpointer.PAD + 1e-6, self._faint)
+                    onset = self._seg.speech.onset(b.time + Endpointer.PAD + 1e-6, self._faint)
                     self._open(min(b.time, max(onset - Endpointer.PAD, 0.0)))
                 elif self._utt is None:
                     self._held.pop(0)
@@ -199,7 +179,7 @@ class UtteranceStream(EngineStream):
         if self._utt is None:
             return
         if self.settings.vad.enabled:
-            self._endpointer.force_end()
+            self._seg.endpointer.force_end()
             self._end(self.now, trim=True)
         else:
             self._close(self.now)
@@ -207,16 +187,15 @@ class UtteranceStream(EngineStream):
     async def update(self, vad: VadSettings | None, partial_interval: float | None) -> None:
         if vad is not None:
             self.settings.vad = vad
-            self._endpointer.settings = vad
+            self._seg.set_vad(vad, in_utterance=self._utt is not None)
             if not vad.enabled and self._utt is None:
                 self._open(self.now, event=False)
         if partial_interval:
             self.settings.partial_interval = partial_interval
 
     async def finish(self) -> None:
-        pending = len(self._vad.pending)
-        if pending and self.settings.vad.enabled:  # let the VAD see the last partial frame
-            self._follow_vad(self._vad.probabilities(np.zeros(FRAME - pending, np.float32)))
+        if self.settings.vad.enabled and (last := await self._seg.hear_last_frame()) is not None:
+            self._follow_vad(last)  # the VAD judged the last partial frame
         while self._held and (decodes := self._sentences.pending()):
             await asyncio.wait(decodes)
             self._settle()
@@ -238,8 +217,7 @@ class UtteranceStream(EngineStream):
         if self._utt is not None:
             return
         start = max(start, self._floor)
-        self._utt = Utterance(self._next_id, start, continues=continues)
-        self._next_id += 1
+        self._utt = Utterance(self._seg.new_id(), start, continues=continues)
         self._last_partial_at = self.now - self.settings.partial_interval + self.options.first_partial_after
         if event:
             self._emit(SpeechBoundary("begin", start))
@@ -265,7 +243,7 @@ class UtteranceStream(EngineStream):
 
     async def _partial(self, utt: Utterance, audio: np.ndarray, words: bool) -> None:
         try:
-            transcript, busy = await self._transcribe(audio, False, words, self._previous(), self._context_language)
+            transcript, busy = await self._transcribe(audio, False, words, *self._context.key())
         except Superseded:
             return
         except Exception:
@@ -273,8 +251,8 @@ class UtteranceStream(EngineStream):
             return
         if utt.closed or transcript.is_hallucination or not transcript.text:
             return
-        if utt.continues and repeated_words(self._last_final_text, transcript.text):
-            transcript = drop_leading_words(transcript, repeated_words(self._last_final_text, transcript.text))
+        if utt.continues and repeated_words(self._context.last_final, transcript.text):
+            transcript = drop_leading_words(transcript, repeated_words(self._context.last_final, transcript.text))
         steady = stability(utt.partial_text, transcript.text)
         utt.partial_text = transcript.text
         self._emit(self._result(utt.segment_id, transcript, utt.start, utt.start + len(audio) / SAMPLE_RATE,
@@ -328,7 +306,7 @@ class UtteranceStream(EngineStream):
     def _emit_after(self, result: Result, remember: bool = False):
         async def step() -> None:
             if remember:
-                self._remember(result.text, result.language)
+                self._context.remember(result.text, result.language)
             self._emit(result)
         return step
 
@@ -351,8 +329,8 @@ class UtteranceStream(EngineStream):
         """The final decode: the speculation when it decoded exactly this clip with the same
         prompt, else a fresh decode, tried twice. A failure is logged and gives an empty text,
         never a lost final."""
-        previous = self._previous()
-        if speculation is not None and speculation.previous == self.decode_key():
+        key = self._context.key()
+        if speculation is not None and speculation.previous == key:
             try:
                 return await speculation.task
             except asyncio.CancelledError:
@@ -365,31 +343,13 @@ class UtteranceStream(EngineStream):
             speculation.task.cancel()
         for attempt in (1, 2):
             try:
-                return await self._transcribe(audio, True, self.settings.word_time_offsets, previous,
-                                              self._context_language)
+                return await self._transcribe(audio, True, self.settings.word_time_offsets, *key)
             except Exception:
                 log.warning("final decode failed (session %s, attempt %d)", self.settings.session_id, attempt,
                             exc_info=True)
         log.error("session %s: a %.2f s utterance could not be decoded", self.settings.session_id,
                   len(audio) / SAMPLE_RATE)
         return Transcript(text=""), 0.0
-
-    # ---- the session's context ------------------------------------------------------------
-    MAX_CONTEXT_CHARS = 600
-
-    def _previous(self) -> str:
-        """The recent final text the decoder is prompted with (empty when turned off)."""
-        return " ".join(self._context) if self.settings.condition_on_previous_text else ""
-
-    def _remember(self, text: str, language: str) -> None:
-        """A final went out: it is the previous final now, and part of the context (which
-        starts afresh when the language changes)."""
-        self._last_final_text = text
-        if language and language != self._context_language:
-            self._context, self._context_language = [], language
-        self._context.append(text.strip())
-        while len(self._context) > 1 and sum(len(t) + 1 for t in self._context) > self.MAX_CONTEXT_CHARS:
-            self._context.pop(0)
 
     def _deliver(self, utt: Utterance, transcript: Transcript, end: float, busy: float, weak: bool) -> None:
         why = ""
@@ -400,7 +360,7 @@ class UtteranceStream(EngineStream):
         elif not transcript.text.strip():
             why = "empty text"
         if not why and utt.continues:
-            transcript = drop_leading_words(transcript, repeated_words(self._last_final_text, transcript.text))
+            transcript = drop_leading_words(transcript, repeated_words(self._context.last_final, transcript.text))
             why = "" if transcript.text.strip() else "only words already in the previous final"
         if why:
             log.debug("session %s utterance %d (%.2f-%.2f s): %s, no final text (%r)", self.settings.session_id,
@@ -411,14 +371,12 @@ class UtteranceStream(EngineStream):
             return
         log.debug("session %s utterance %d (%.2f-%.2f s): final %r", self.settings.session_id, utt.segment_id,
                   utt.start, end, transcript.text)
-        self._remember(transcript.text, transcript.language)
+        self._context.remember(transcript.text, transcript.language)
         self._emit(self._result(utt.segment_id, transcript, utt.start, end, busy, final=True, stability=1.0))
 
     # ---- early end of a sentence ----------------------------------------------------------
     def decode_key(self) -> tuple[str, str]:
-        """What a final decode depends on besides its audio: the prompt text and the language
-        of the last final (language routing)."""
-        return self._previous(), self._context_language
+        return self._context.key()
 
     async def _decode_clip(self, audio: np.ndarray, key: tuple[str, str]) -> tuple[Transcript, float]:
         return await self._transcribe(audio, True, self.settings.word_time_offsets, *key)
@@ -437,7 +395,7 @@ class UtteranceStream(EngineStream):
         window_end = utt.start + self.max_utterance
         pause = None
         if self.settings.vad.enabled:
-            pause = self._history.best_pause(utt.start + self.options.min_split_seconds, window_end, self._faint)
+            pause = self._seg.speech.best_pause(utt.start + self.options.min_split_seconds, window_end, self._faint)
         cut = pause if pause is not None else window_end
         self._close(cut, trim=pause is not None)
         self._floor = max(self._floor, cut)
