@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 
@@ -72,6 +71,3 @@ class ServerConfig:
             parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default, help=help_text)
         ns = parser.parse_args(argv)
         return cls(**vars(ns))
-
-    def replace(self, **changes) -> "ServerConfig":
-        return dataclasses.replace(self, **changes)
