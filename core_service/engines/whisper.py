@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .. import models
-from ..scheduler import DecodeScheduler
+from ..scheduler import FINAL, DecodeScheduler
 from ..streaming_policy import UtteranceStream
 from ..vad import SileroVad
 from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable,
-                   InvalidSettings, ModelDescription, SessionSettings)
+                   InvalidSettings, Load, ModelDescription, SessionSettings, primary_language)
 from .language_routing import LanguageRouter
 from .whisper_decoder import DecodeRequest, Transcript, WhisperDecoder
 
@@ -66,11 +66,6 @@ class WhisperStream(UtteranceStream):
         await super().close()
         for scheduler in self._schedulers:
             scheduler.forget(self)
-
-
-def primary_language(tag: str) -> str:
-    """'en-US' -> 'en', 'zh-CN' -> 'zh', 'yue-HK' -> 'yue'."""
-    return tag.replace("_", "-").split("-")[0].lower()
 
 
 class WhisperEngine(Engine):
@@ -220,11 +215,13 @@ class WhisperEngine(Engine):
                                schedulers=[loaded.scheduler] + ([multilingual.scheduler] if router else []))
         return stream
 
-    def load(self) -> "Load":
-        """How busy the decoders are with finals (for admission control)."""
-        from ..admission import Load
-        from ..scheduler import FINAL
+    def use_default_model(self, model: str) -> None:
+        self.options = replace(self.options, default_model=self.canonical_model(model))
 
+    async def preload(self, model: str) -> None:
+        await self._loaded(self.canonical_model(model))
+
+    def load(self) -> Load:
         schedulers = [m.scheduler for m in self._models.values()]
         return Load(max((s.utilization(10.0, FINAL) for s in schedulers), default=0.0),
                     max((s.final_wait(10.0) for s in schedulers), default=0.0))

@@ -1,0 +1,81 @@
+"""One engine resolution in the core (core_service/engines/registry.py `EngineRegistry.resolve`):
+a client, or a bridge, sends only what it was asked for; the core picks engine and model from
+its own --engine and --model. The Google engine runs against the fake Speech server
+(tests/engines/fake_google.py), so a core whose default engine is Google needs no account."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from asr.v1 import asr_pb2
+
+from tests.audio_fixtures import SAMPLE_RATE, noise, speech, to_pcm16
+from tests.conftest import ROOT, start_core
+
+from .grpc_helpers import audio_requests, config, recognize
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("google.cloud.speech_v1") is None,
+                                reason="google-cloud-speech not installed: pip install '.[google]'")
+
+
+@pytest.fixture(scope="module")
+def fake():
+    from tests.engines.fake_google import FakeSpeech
+
+    server = FakeSpeech(endpoint_seconds=0.5).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh(fake):
+    fake.reset()
+
+
+def three_seconds() -> bytes:
+    clip = np.concatenate([speech("Set a timer for ten minutes."), noise(3.0, level=0.02)])
+    return to_pcm16(clip[:3 * SAMPLE_RATE])
+
+
+def pcm16_config(**kw) -> asr_pb2.RecognizeRequest:
+    return config(encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, **kw)
+
+
+async def test_a_google_default_core_sends_a_non_english_session_no_whisper_model(fake, tmp_path):
+    core = start_core(tmp_path, "--engine", "google", env={"ASR_GOOGLE_ENDPOINT": fake.address})
+    try:
+        call = await recognize(core.address, [pcm16_config(language="de-DE"), *audio_requests(three_seconds())])
+    finally:
+        core.stop()
+    assert call.code.name == "OK", call.message
+    started = call.responses[0].session_started
+    assert (started.engine, started.model) == ("google", "default")
+    assert fake.streams and {s.config.config.model for s in fake.streams} == {""}  # Google's default model
+    assert {s.config.config.language_code for s in fake.streams} == {"de-DE"}
+    assert call.finals
+
+
+async def test_the_core_model_flag_is_the_default_model_of_its_default_engine(fake, tmp_path):
+    core = start_core(tmp_path, "--engine", "google", "--model", "latest_long",
+                      env={"ASR_GOOGLE_ENDPOINT": fake.address})
+    try:
+        default = await recognize(core.address, [pcm16_config(language="de-DE"), *audio_requests(three_seconds())])
+        named = await recognize(core.address, [pcm16_config(model="phone_call"), *audio_requests(three_seconds())])
+    finally:
+        core.stop()
+    assert default.code.name == "OK" and named.code.name == "OK", (default.message, named.message)
+    assert default.responses[0].session_started.model == "latest_long"
+    assert named.responses[0].session_started.model == "phone_call"
+    assert [s.config.config.model for s in fake.streams][:1] == ["latest_long"]
+
+
+def test_a_model_the_default_engine_does_not_have_stops_the_core_at_start(fake):
+    proc = subprocess.run([sys.executable, "-m", "core_service", "--host", "127.0.0.1", "--port", "0",
+                           "--engine", "google", "--model", "base"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "ASR_GOOGLE_ENDPOINT": fake.address})
+    assert proc.returncode != 0
+    assert "cannot start" in proc.stderr and "'base'" in proc.stderr and "latest_long" in proc.stderr, proc.stderr
