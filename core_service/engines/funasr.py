@@ -33,7 +33,7 @@ import numpy as np
 
 from . import torch_threads
 from .base import Emit, EngineStream, SessionSettings
-from .local_model import LocalModelEngine, LocalModelOptions
+from .local_model import LocalModelEngine, LocalModelOptions, LocalModelSpec
 from .native_streaming import NativeStream, SegmentPolicy, UtteranceDecoder
 
 log = logging.getLogger(__name__)
@@ -164,20 +164,13 @@ class ParaformerDecoder(UtteranceDecoder):
 class FunASREngine(LocalModelEngine):
     name = "funasr"
     aliases = ("paraformer", "paraformer-online")
-    options_class = FunASROptions
-    title = "FunASR"
-    model_name = MODEL_NAME
-    model_aliases = MODEL_ALIASES
-    model_kind = "a paraformer-zh-streaming model directory"
-    packages = ("funasr", "torch")
-    required_files = ("config.yaml", "model.pt")
-    multilingual = True
+    spec = LocalModelSpec(
+        "FunASR", FunASROptions, ParaformerModel, MODEL_NAME, MODEL_ALIASES,
+        directory="a paraformer-zh-streaming model directory", packages=("funasr", "torch"),
+        required_files=("config.yaml", "model.pt"), multilingual=True)
 
     def languages(self) -> tuple[str, ...]:
         return LANGUAGES
-
-    def build_model(self) -> ParaformerModel:
-        return ParaformerModel(self.opts)
 
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
         model = await self.loaded_model()

@@ -33,17 +33,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .base import (
-    Capabilities,
-    Emit,
-    Engine,
-    EngineDescription,
-    EngineStream,
-    EngineUnavailable,
-    InvalidSettings,
-    ModelDescription,
-    SessionSettings,
-)
+from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
+                   ModelDescription, SessionSettings)
 from .env_options import EnvOptions
 from .google_credentials import CredentialsLookup, FoundCredentials
 

@@ -13,15 +13,8 @@ from dataclasses import replace
 from typing import Callable
 
 from ..errors import new_error_id
-from .base import (
-    Capabilities,
-    Engine,
-    EngineDescription,
-    EngineError,
-    EngineUnavailable,
-    InvalidSettings,
-    SessionSettings,
-)
+from .base import (Capabilities, Engine, EngineDescription, EngineError, EngineUnavailable, InvalidSettings,
+                   SessionSettings)
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import torch_threads
 from .base import Emit, EngineStream, SessionSettings
-from .local_model import LocalModelEngine, LocalModelOptions
+from .local_model import LocalModelEngine, LocalModelOptions, LocalModelSpec
 from .native_streaming import NativeStream, SegmentPolicy, UtteranceDecoder
 from .speechbrain_weights import check_loaded
 
@@ -115,23 +115,16 @@ class TransducerDecoder(UtteranceDecoder):
 class SpeechBrainEngine(LocalModelEngine):
     name = "speechbrain"
     aliases = ("rnnt", "conformer-rnnt")
-    options_class = SpeechBrainOptions
-    title = "SpeechBrain"
-    model_name = MODEL_NAME
-    model_aliases = MODEL_ALIASES
-    model_kind = ("a SpeechBrain StreamingASR model directory (hyperparams.yaml, model.ckpt, normalizer.ckpt, "
-                  "tokenizer.ckpt)")
-    packages = ("speechbrain", "torch")
-    required_files = ("hyperparams.yaml",)
+    spec = LocalModelSpec("SpeechBrain", SpeechBrainOptions, TransducerModel, MODEL_NAME, MODEL_ALIASES,
+                          directory="a SpeechBrain StreamingASR model directory (hyperparams.yaml, model.ckpt, "
+                                    "normalizer.ckpt, tokenizer.ckpt)",
+                          packages=("speechbrain", "torch"), required_files=("hyperparams.yaml",))
 
     def languages(self) -> tuple[str, ...]:
         return (self.opts.language,)
 
     def language_hint(self) -> str:
         return "set ASR_SPEECHBRAIN_LANGUAGE for a model of another language"
-
-    def build_model(self) -> TransducerModel:
-        return TransducerModel(self.opts)
 
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
         model = await self.loaded_model()

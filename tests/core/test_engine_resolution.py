@@ -4,22 +4,20 @@ its own --engine and --model. The Google engine runs against the fake Speech ser
 (tests/engines/fake_google.py), so a core whose default engine is Google needs no account."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from asr.v1 import asr_pb2
 
 from tests.audio_fixtures import SAMPLE_RATE, noise, speech, to_pcm16
-from tests.conftest import ROOT, start_core
+from tests.conftest import ROOT
+from tests.engines.engine_helpers import engine_core, needs, pcm16_config
 
-from .grpc_helpers import audio_requests, config, recognize
+from .grpc_helpers import audio_requests, recognize
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("google.cloud.speech_v1") is None,
-                                reason="google-cloud-speech not installed: pip install '.[google]'")
+pytestmark = needs("google.cloud.speech_v1", "google")
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +39,9 @@ def three_seconds() -> bytes:
     return to_pcm16(clip[:3 * SAMPLE_RATE])
 
 
-def pcm16_config(**kw) -> asr_pb2.RecognizeRequest:
-    return config(encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, **kw)
-
-
 async def test_a_google_default_core_sends_a_non_english_session_no_whisper_model(fake, tmp_path):
-    core = start_core(tmp_path, "--engine", "google", env={"ASR_GOOGLE_ENDPOINT": fake.address})
-    try:
-        call = await recognize(core.address, [pcm16_config(language="de-DE"), *audio_requests(three_seconds())])
-    finally:
-        core.stop()
+    with engine_core(tmp_path, {"ASR_GOOGLE_ENDPOINT": fake.address}, "--engine", "google") as core:
+        call = await recognize(core.address, [pcm16_config("", language="de-DE"), *audio_requests(three_seconds())])
     assert call.code.name == "OK", call.message
     started = call.responses[0].session_started
     assert (started.engine, started.model) == ("google", "default")
@@ -60,13 +51,10 @@ async def test_a_google_default_core_sends_a_non_english_session_no_whisper_mode
 
 
 async def test_the_core_model_flag_is_the_default_model_of_its_default_engine(fake, tmp_path):
-    core = start_core(tmp_path, "--engine", "google", "--model", "latest_long",
-                      env={"ASR_GOOGLE_ENDPOINT": fake.address})
-    try:
-        default = await recognize(core.address, [pcm16_config(language="de-DE"), *audio_requests(three_seconds())])
-        named = await recognize(core.address, [pcm16_config(model="phone_call"), *audio_requests(three_seconds())])
-    finally:
-        core.stop()
+    with engine_core(tmp_path, {"ASR_GOOGLE_ENDPOINT": fake.address}, "--engine", "google",
+                     "--model", "latest_long") as core:
+        default = await recognize(core.address, [pcm16_config("", language="de-DE"), *audio_requests(three_seconds())])
+        named = await recognize(core.address, [pcm16_config("", model="phone_call"), *audio_requests(three_seconds())])
     assert default.code.name == "OK" and named.code.name == "OK", (default.message, named.message)
     assert default.responses[0].session_started.model == "latest_long"
     assert named.responses[0].session_started.model == "phone_call"
