@@ -37,6 +37,7 @@ from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, 
                    ModelDescription, SessionSettings)
 from .env_options import EnvOptions
 from .google_credentials import CredentialsLookup, FoundCredentials
+from .google_stream import GoogleStream
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,6 @@ class GoogleEngine(Engine):
             await asyncio.get_running_loop().run_in_executor(None, self._make_client)
 
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
-        from .google_stream import GoogleStream
-
         client = await asyncio.get_running_loop().run_in_executor(None, self._make_client)
         timeout = max(self.opts.call_timeout_seconds, 2 * self.opts.stream_life_seconds)
         return GoogleStream(client, settings, emit, settings.model, self.opts.restart_seconds, timeout,
