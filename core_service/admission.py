@@ -26,6 +26,7 @@ from typing import Callable
 
 import grpc
 
+from .engines.base import Load
 from .errors import ApiError
 
 
@@ -36,12 +37,6 @@ class AdmissionPolicy:
     final_wait_budget: float = 0.6  # seconds (p95 over the last 10 s)
     min_streams: int = 2  # always admitted while under max_sessions
     default_retry: float = 10.0
-
-
-@dataclass(frozen=True)
-class Load:
-    final_share: float  # fraction of decoder time spent on real-time finals lately
-    final_wait: float  # p95 seconds real-time finals waited in the queue lately
 
 
 class Admission:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 
@@ -74,6 +73,3 @@ class ServerConfig:
                                 choices=f.metadata.get("choices"))
         ns = parser.parse_args(argv)
         return cls(**vars(ns))
-
-    def replace(self, **changes) -> "ServerConfig":
-        return dataclasses.replace(self, **changes)

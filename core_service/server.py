@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from .config import ServerConfig
 from .edge import CoreEdge
 from .engines import torch_threads
+from .engines.base import EngineError
 from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
 from .haproxy_agent import serve_agent
@@ -27,18 +28,21 @@ SERVICE_NAME = asr_pb2.DESCRIPTOR.services_by_name["RecognizerService"].full_nam
 def build_registry(config: ServerConfig) -> EngineRegistry:
     torch_threads.configure(config.cpu_threads)  # process-wide: one count for every torch engine
     whisper = WhisperOptions(
-        default_model=config.model if config.engine in ("whisper", "faster-whisper", "faster_whisper") and config.model
-        else "tiny.en",
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
         final_window=config.final_window, max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
         sentence_end_silence=config.sentence_end_silence, vad_threads=config.vad_threads,
         final_beam_size=config.final_beam_size, route_languages=config.route_languages,
         decode_queue_limit=config.decode_queue_limit)
-    return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)})
+    return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)},
+                          default_model=config.model)
 
 
 async def serve(config: ServerConfig) -> None:
-    registry = build_registry(config)
+    try:
+        registry = build_registry(config)
+        engine = registry.get()  # the default engine, with the default model
+    except EngineError as exc:  # a bad --engine/--model, or the engine's package is missing
+        raise SystemExit(f"cannot start: {exc.message}") from None
     edge = CoreEdge.from_config(config, registry.canonical, registry.default)  # keys, TLS, host, metrics
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, edge.reload)
     server = grpc.aio.server(interceptors=edge.interceptors, options=[
@@ -80,14 +84,11 @@ async def serve(config: ServerConfig) -> None:
         if config.haproxy_agent_port else None
     log.info("listening on %s (%s); loading the default engine %s", address, edge.scheme, registry.default)
 
-    engine = registry.get()
     await engine.warm_up()
     for item in filter(None, (p.strip() for p in config.preload.split(","))):
         name, _, model = item.partition(":")
         try:
-            eng = registry.get(name)
-            if model and hasattr(eng, "_loaded"):
-                await eng._loaded(eng.canonical_model(model))
+            await registry.get(name).preload(model)
         except Exception as exc:
             log.warning("preload of %s failed: %s", item, exc)
     await health_reporter.ready()
@@ -119,10 +120,9 @@ async def log_load(registry: EngineRegistry, interval: float) -> None:
         await asyncio.sleep(interval)
         for eng in registry.loaded():
             try:
-                if hasattr(eng, "log_load"):
-                    eng.log_load()
+                eng.log_load()
             except Exception:
-                log.exception("load logging failed for engine %s", getattr(eng, "name", eng))
+                log.exception("load logging failed for engine %s", eng.name)
 
 
 async def wait_for_no_streams(servicer: RecognizerServicer, timeout: float) -> bool:

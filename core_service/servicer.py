@@ -33,7 +33,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
         self.on_admission_change: Callable[[], None] = lambda: None
 
     def _load(self) -> Load:
-        loads = [e.load() for e in self.registry.loaded() if hasattr(e, "load")]
+        loads = [e.load() for e in self.registry.loaded()]
         return Load(max((l.final_share for l in loads), default=0.0), max((l.final_wait for l in loads), default=0.0))
 
     @property

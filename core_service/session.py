@@ -151,12 +151,7 @@ class Session:
                           "config")
         settings, fmt = convert.settings_from_config(first.config, self.config)
         try:
-            settings.engine = self.registry.first_available(settings.engine)
-            engine = self.registry.get(settings.engine)
-            settings.engine = self.registry.canonical(settings.engine) if settings.engine else self.registry.default
-            if not settings.engine and not settings.model and self.config.model:
-                settings.model = self.config.model
-            settings = engine.resolve(settings)
+            engine, settings = self.registry.resolve(settings)
             self.id = settings.session_id = settings.session_id or uuid.uuid4().hex[:16]
             self._stream = await self._open_stream(engine, settings, fmt.channels)
         except EngineError as exc:
@@ -250,8 +245,6 @@ class Session:
                 self.error = exc
             except EngineError as exc:
                 self.error = api_error(exc)
-            except grpc.RpcError:
-                raise
             except Exception:
                 self.error = internal(log, "session %r failed reading requests", self.id)
             try:

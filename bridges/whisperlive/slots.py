@@ -26,9 +26,6 @@ class Slots:
     def release(self, key: str) -> None:
         self.holders.pop(key, None)
 
-    def __len__(self) -> int:
-        return len(self.holders)
-
     def soonest_free(self, now: float, max_hold: float) -> float:
         """Seconds until the first holder reaches `max_hold` (0 when a slot is free)."""
         if len(self.holders) < self.capacity:

@@ -57,6 +57,11 @@ class UpstreamError(EngineError):
         self.code = code
 
 
+def primary_language(tag: str) -> str:
+    """'en-US' -> 'en', 'zh-CN' -> 'zh', 'yue-HK' -> 'yue'."""
+    return tag.replace("_", "-").split("-")[0].lower()
+
+
 @dataclass(frozen=True)
 class Capabilities:
     native_streaming: bool
@@ -67,6 +72,17 @@ class Capabilities:
     languages: tuple[str, ...] = ()
     prompt: bool = False
     hotwords: bool = False
+
+
+@dataclass(frozen=True)
+class Load:
+    """How busy an engine's shared decoders are, for admission control (core_service/admission.py)."""
+
+    final_share: float  # fraction of decoder time spent on real-time finals lately
+    final_wait: float  # p95 seconds real-time finals waited in the queue lately
+
+
+IDLE = Load(0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -197,7 +213,12 @@ class EngineStream(abc.ABC):
 
 
 class Engine(abc.ABC):
-    """An engine family, loaded once and shared by every session."""
+    """An engine family, loaded once and shared by every session.
+
+    Abstract: `describe`, `resolve`, `open_stream`. The rest have defaults an engine overrides
+    when it has something to say: `use_default_model` (the core's --model), `warm_up` and
+    `preload` (start-up), `load` and `log_load` (shared decoders' work), `aclose` (shutdown).
+    """
 
     name: str = ""
     aliases: tuple[str, ...] = ()
@@ -214,12 +235,50 @@ class Engine(abc.ABC):
         for is not installed or configured (say exactly what is missing).
         """
 
+    def transcribing(self, settings: SessionSettings, *, model: str, default_language: str, unavailable: str,
+                     title: str) -> SessionSettings:
+        """The end of `resolve` for an engine that cannot translate: refuse task translate, raise
+        EngineUnavailable with `unavailable` when it is set (messages name the engine by `title`,
+        e.g. "Google Speech-to-Text"), then fill in engine, `model` and the language
+        (`default_language` when the session names none)."""
+        if settings.task == "translate":
+            raise InvalidSettings(f"{title} cannot translate; use task TRANSCRIBE", field_name="config.task")
+        if unavailable:
+            raise EngineUnavailable(f"{title} engine unavailable: {unavailable}")
+        settings.engine, settings.model = self.name, model
+        settings.language = settings.language or default_language
+        return settings
+
     @abc.abstractmethod
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
         """Start a session with resolved settings."""
 
+    def use_default_model(self, model: str) -> None:
+        """Make `model` the model of sessions that name none (the core's --model, given to its
+        default engine). Raises InvalidSettings for a model this engine does not have. Default:
+        the engine has one model, and `model` must be one of its names."""
+        default = self.describe()
+        names = {n for m in default.models for n in (m.name, *m.aliases)}
+        if model not in names:
+            raise InvalidSettings(f"--model {model!r} is not a model of engine {self.name}; "
+                                  f"use one of {sorted(names)} or leave --model empty", field_name="model")
+
     async def warm_up(self) -> None:
-        """Load the default model ahead of the first session (optional)."""
+        """Load the default model ahead of the first session. Default: nothing to load."""
+
+    async def preload(self, model: str) -> None:
+        """Load `model` (a name or alias; empty = the default model) ahead of the first session
+        (the core's --preload). Default: `warm_up`."""
+        await self.warm_up()
+
+    def load(self) -> Load:
+        """How busy the engine's shared local decoders are with finals (for admission control).
+        Must be cheap. Default: idle (a remote engine, or one decoding inside each session)."""
+        return IDLE
+
+    def log_load(self) -> None:
+        """Log a line per shared decoder on its recent work (every --load-log-interval).
+        Default: nothing to log."""
 
     async def aclose(self) -> None:
         """Free shared resources at server shutdown."""

@@ -22,26 +22,18 @@ Environment (keyword arguments of `FunASREngine` override them):
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import importlib.util
 import logging
-import os
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import new_error_id
-from .base import (
-    Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
-    ModelDescription, SessionSettings,
-)
 from . import torch_threads
+from .base import Emit, EngineStream, SessionSettings
+from .local_model import LocalModelEngine, LocalModelOptions, LocalModelSpec
 from ..segmenter.native_incremental import NativeStream, SegmentPolicy, UtteranceDecoder
 
 log = logging.getLogger(__name__)
@@ -49,59 +41,19 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "paraformer-zh-streaming"
 MODEL_ALIASES = ("paraformer", "paraformer-online", "paraformer-zh-streaming", "paraformer-zh-online")
 LANGUAGES = ("zh", "en")  # Mandarin, with the English words the zh vocabulary carries
-REQUIRED_FILES = ("config.yaml", "model.pt")
 SNAPSHOT_FILE = "configuration.json"  # a ModelScope snapshot: AutoModel reads its file_path_metas
 
 
-def _env_ints(name: str, default: str) -> list[int]:
-    raw = os.environ.get(name, default)
-    try:
-        return [int(x) for x in raw.replace(" ", "").split(",") if x]
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected comma-separated integers like {default!r}") from None
-
-
 @dataclass
-class FunASROptions:
-    model_dir: str = ""
+class FunASROptions(LocalModelOptions):
+    ENV_PREFIX: ClassVar[str] = "ASR_FUNASR"
     chunk_size: list[int] = field(default_factory=lambda: [0, 10, 5])
     encoder_look_back: int = 4
     decoder_look_back: int = 1
-    workers: int = 2
-    max_segment_seconds: float = 30.0
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> "FunASROptions":
-        opts = cls(
-            model_dir=os.environ.get("ASR_FUNASR_MODEL_DIR", ""),
-            chunk_size=_env_ints("ASR_FUNASR_CHUNK_SIZE", "0,10,5"),
-            encoder_look_back=int(os.environ.get("ASR_FUNASR_ENCODER_LOOK_BACK", "4")),
-            decoder_look_back=int(os.environ.get("ASR_FUNASR_DECODER_LOOK_BACK", "1")),
-            workers=int(os.environ.get("ASR_FUNASR_WORKERS", "2")),
-            max_segment_seconds=float(os.environ.get("ASR_FUNASR_MAX_SEGMENT_SECONDS", "30")),
-        )
-        for key, value in overrides.items():
-            if value is not None:
-                setattr(opts, key, value)
-        if len(opts.chunk_size) != 3:
-            raise ValueError(f"chunk_size must have 3 numbers like [0, 10, 5], got {opts.chunk_size}")
-        return opts
-
-
-def missing_reason(opts: FunASROptions) -> str:
-    """Why the engine cannot serve (empty when it can), phrased as what to do."""
-    if importlib.util.find_spec("funasr") is None or importlib.util.find_spec("torch") is None:
-        return "FunASR is not installed: pip install '.[funasr]' (make install does)"
-    if not opts.model_dir:
-        return "set ASR_FUNASR_MODEL_DIR to a paraformer-zh-streaming model directory"
-    path = Path(opts.model_dir)
-    if not path.is_dir():
-        return "ASR_FUNASR_MODEL_DIR does not name a directory; set it to a paraformer-zh-streaming model directory"
-    missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
-    if missing:
-        return (f"the directory in ASR_FUNASR_MODEL_DIR lacks {', '.join(missing)}: "
-                "not a paraformer-zh-streaming model directory")
-    return ""
+    def check(self) -> None:
+        if len(self.chunk_size) != 3:
+            raise ValueError(f"ASR_FUNASR_CHUNK_SIZE must have 3 numbers like 0,10,5, got {self.chunk_size}")
 
 
 @contextlib.contextmanager
@@ -209,80 +161,22 @@ class ParaformerDecoder(UtteranceDecoder):
         return self.text
 
 
-class FunASREngine(Engine):
+class FunASREngine(LocalModelEngine):
     name = "funasr"
     aliases = ("paraformer", "paraformer-online")
+    spec = LocalModelSpec(
+        "FunASR", FunASROptions, ParaformerModel, MODEL_NAME, MODEL_ALIASES,
+        directory="a paraformer-zh-streaming model directory", packages=("funasr", "torch"),
+        required_files=("config.yaml", "model.pt"), multilingual=True)
 
-    def __init__(self, **overrides: Any):
-        self.opts = FunASROptions.from_env(**overrides)
-        self._model: ParaformerModel | None = None
-        self._load_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max(1, self.opts.workers), thread_name_prefix="funasr")
-
-    def describe(self) -> EngineDescription:
-        reason = missing_reason(self.opts)
-        model = ModelDescription(
-            name=MODEL_NAME, aliases=MODEL_ALIASES, available=not reason, unavailable_reason=reason,
-            multilingual=True, source="ASR_FUNASR_MODEL_DIR" if self.opts.model_dir else "ASR_FUNASR_MODEL_DIR (unset)",
-        )
-        return EngineDescription(
-            name=self.name, aliases=self.aliases,
-            capabilities=Capabilities(
-                native_streaming=True, interim_results=True, word_time_offsets=True,  # chunk-level
-                translate=False, language_detection=False, languages=LANGUAGES,
-            ),
-            models=(model,), default_model=MODEL_NAME, available=not reason, unavailable_reason=reason,
-        )
-
-    def resolve(self, settings: SessionSettings) -> SessionSettings:
-        if settings.model and settings.model not in (MODEL_NAME, *MODEL_ALIASES):
-            raise InvalidSettings(
-                f"unknown FunASR model {settings.model!r}; use {MODEL_NAME!r} (or leave it empty)",
-                field_name="config.model",
-            )
-        if settings.task == "translate":
-            raise InvalidSettings("FunASR paraformer cannot translate; use task TRANSCRIBE", field_name="config.task")
-        lang = settings.language.split("-")[0].lower()
-        if lang and lang not in LANGUAGES:
-            raise InvalidSettings(
-                f"language {settings.language!r} is not supported by FunASR paraformer-zh-streaming; "
-                f"use one of {', '.join(LANGUAGES)} or leave language empty",
-                field_name="config.language",
-            )
-        reason = missing_reason(self.opts)
-        if reason:
-            raise EngineUnavailable(f"FunASR engine unavailable: {reason}")
-        settings.engine, settings.model = self.name, MODEL_NAME
-        settings.language = settings.language or "zh"
-        return settings
-
-    def _load(self) -> ParaformerModel:
-        with self._load_lock:
-            if self._model is None:
-                log.info("loading FunASR model from %s", self.opts.model_dir)
-                try:
-                    self._model = ParaformerModel(self.opts)
-                except Exception as exc:
-                    error_id = new_error_id()
-                    log.error("error %s: FunASR could not load %s", error_id, self.opts.model_dir, exc_info=True)
-                    raise EngineUnavailable(
-                        f"FunASR could not load the model in ASR_FUNASR_MODEL_DIR (error id {error_id}); it must "
-                        "hold a paraformer-zh-streaming model"
-                    ) from exc
-            return self._model
-
-    async def warm_up(self) -> None:
-        if not missing_reason(self.opts):
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+    def languages(self) -> tuple[str, ...]:
+        return LANGUAGES
 
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
-        model = await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+        model = await self.loaded_model()
         key = settings.session_id or uuid.uuid4().hex
         policy = SegmentPolicy(max_segment_seconds=self.opts.max_segment_seconds)
         return NativeStream(
             settings, emit, lambda: ParaformerDecoder(model, key), self._executor, policy,
             language=settings.language.split("-")[0],
         )
-
-    async def aclose(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -29,17 +29,15 @@ import asyncio
 import concurrent.futures
 import importlib.util
 import logging
-import os
 import threading
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from ..errors import new_error_id
-from .base import (
-    Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
-    ModelDescription, SessionSettings,
-)
+from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
+                   ModelDescription, SessionSettings)
+from .env_options import EnvOptions
 from .google_credentials import CredentialsLookup, FoundCredentials
+from .google_stream import GoogleStream
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,8 @@ MODELS = ("default", "latest_long", "latest_short", "command_and_search", "phone
 
 
 @dataclass
-class GoogleOptions:
+class GoogleOptions(EnvOptions):
+    ENV_PREFIX: ClassVar[str] = "ASR_GOOGLE"
     endpoint: str = ""  # insecure host:port (emulator, tests)
     api_endpoint: str = ""  # TLS endpoint override
     language: str = "en-US"
@@ -58,33 +57,17 @@ class GoogleOptions:
     idle_seconds: float = 5.0
     max_backlog_seconds: float = 30.0
     call_timeout_seconds: float = 600.0
-    credentials_wait_seconds: float = 15.0  # how long a session waits for the credentials lookup
-    first_describe_wait_seconds: float = 0.3  # how long the first describe() waits for it
+    # how long a session waits for the credentials lookup, and the first describe() waits for it
+    credentials_wait_seconds: float = field(default=15.0, metadata={"env": False})
+    first_describe_wait_seconds: float = field(default=0.3, metadata={"env": False})
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> "GoogleOptions":
-        env = os.environ.get
-        opts = cls(
-            endpoint=env("ASR_GOOGLE_ENDPOINT", ""),
-            api_endpoint=env("ASR_GOOGLE_API_ENDPOINT", ""),
-            language=env("ASR_GOOGLE_LANGUAGE", "en-US"),
-            model=env("ASR_GOOGLE_MODEL", "default"),
-            restart_seconds=float(env("ASR_GOOGLE_RESTART_SECONDS", "290")),
-            stream_life_seconds=float(env("ASR_GOOGLE_STREAM_LIFE_SECONDS", "290")),
-            idle_seconds=float(env("ASR_GOOGLE_IDLE_SECONDS", "5")),
-            max_backlog_seconds=float(env("ASR_GOOGLE_MAX_BACKLOG_SECONDS", "30")),
-            call_timeout_seconds=float(env("ASR_GOOGLE_CALL_TIMEOUT_SECONDS", "600")),
-        )
-        for key, value in overrides.items():
-            if value is not None:
-                setattr(opts, key, value)
-        if not 0 < opts.restart_seconds <= 300 or not 0 < opts.stream_life_seconds <= 300:
+    def check(self) -> None:
+        if not 0 < self.restart_seconds <= 300 or not 0 < self.stream_life_seconds <= 300:
             raise ValueError("ASR_GOOGLE_RESTART_SECONDS and ASR_GOOGLE_STREAM_LIFE_SECONDS must be in (0, 300]: "
                              "Google fails streams past 305 s")
-        if not 0 <= opts.max_backlog_seconds < opts.restart_seconds:
+        if not 0 <= self.max_backlog_seconds < self.restart_seconds:
             raise ValueError("ASR_GOOGLE_MAX_BACKLOG_SECONDS must be at least 0 and below ASR_GOOGLE_RESTART_SECONDS, "
                              "so that every Google stream has room for new audio")
-        return opts
 
 
 def missing_reason(opts: GoogleOptions, found: FoundCredentials | None) -> str:
@@ -146,19 +129,21 @@ class GoogleEngine(Engine):
             models=models, default_model=self.opts.model, available=not reason, unavailable_reason=reason,
         )
 
-    def resolve(self, settings: SessionSettings) -> SessionSettings:
-        model = settings.model or self.opts.model
+    def use_default_model(self, model: str) -> None:
+        self.opts.model = self._model(model)
+
+    @staticmethod
+    def _model(model: str) -> str:
         if model not in MODELS:
             raise InvalidSettings(f"unknown Google model {model!r}; choose one of {', '.join(MODELS)}",
                                   field_name="config.model")
-        if settings.task == "translate":
-            raise InvalidSettings("Google Speech-to-Text cannot translate; use task TRANSCRIBE", field_name="config.task")
+        return model
+
+    def resolve(self, settings: SessionSettings) -> SessionSettings:
         reason = missing_reason(self.opts, self._found())
-        if reason and reason != CHECKING:  # while the lookup runs, open_stream waits for it
-            raise EngineUnavailable(f"Google engine unavailable: {reason}")
-        settings.engine, settings.model = self.name, model
-        settings.language = settings.language or self.opts.language
-        return settings
+        return self.transcribing(settings, model=self._model(settings.model or self.opts.model),
+                                 default_language=self.opts.language, title="Google Speech-to-Text",
+                                 unavailable="" if reason == CHECKING else reason)  # open_stream waits for it
 
     def _make_client(self) -> Any:
         with self._lock:
@@ -168,7 +153,9 @@ class GoogleEngine(Engine):
 
             if self.opts.endpoint:
                 import grpc
-                from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
+                from google.cloud.speech_v1.services.speech.transports import (
+                    SpeechGrpcTransport,
+                )
 
                 channel = grpc.insecure_channel(self.opts.endpoint)
                 self._client = speech_v1.SpeechClient(transport=SpeechGrpcTransport(channel=channel))
@@ -182,34 +169,12 @@ class GoogleEngine(Engine):
                 log.info("Google Speech at %s; credentials: %s", self.opts.api_endpoint or "speech.googleapis.com",
                          found.source)
             return self._client
-            from google.cloud import speech_v1
-
-            if self.opts.endpoint:
-                import grpc
-                from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
-
-                channel = grpc.insecure_channel(self.opts.endpoint)
-                self._client = speech_v1.SpeechClient(transport=SpeechGrpcTransport(channel=channel))
-                log.info("Google Speech via insecure endpoint %s (anonymous credentials)", self.opts.endpoint)
-            else:
-                options = {"api_endpoint": self.opts.api_endpoint} if self.opts.api_endpoint else None
-                try:
-                    self._client = speech_v1.SpeechClient(client_options=options)
-                except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and kin
-                    error_id = new_error_id()
-                    log.error("error %s: Google credentials could not be loaded", error_id, exc_info=True)
-                    raise EngineUnavailable(
-                        f"Google credentials could not be loaded (error id {error_id}). Set "
-                        "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file") from exc
-            return self._client
 
     async def warm_up(self) -> None:
         if missing_reason(self.opts, self._found()) in ("", CHECKING):
             await asyncio.get_running_loop().run_in_executor(None, self._make_client)
 
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
-        from .google_stream import GoogleStream
-
         client = await asyncio.get_running_loop().run_in_executor(None, self._make_client)
         timeout = max(self.opts.call_timeout_seconds, 2 * self.opts.stream_life_seconds)
         return GoogleStream(client, settings, emit, settings.model, self.opts.restart_seconds, timeout,

@@ -1,13 +1,20 @@
-"""Engine families by name and alias; each is imported and instantiated once, on first use."""
+"""Engine families by name and alias; each is imported and instantiated once, on first use.
+
+`EngineRegistry.resolve` is the one place that turns what a client asked for into the engine
+and settings a session runs with: bridges and clients pass the client's own engine, model,
+language and task (or nothing), and the core alone picks engine, model and defaults.
+"""
 from __future__ import annotations
 
 import importlib
 import logging
 import threading
+from dataclasses import replace
 from typing import Callable
 
 from ..errors import new_error_id
-from .base import Capabilities, Engine, EngineDescription, EngineUnavailable, InvalidSettings
+from .base import (Capabilities, Engine, EngineDescription, EngineError, EngineUnavailable, InvalidSettings,
+                   SessionSettings)
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +29,17 @@ ENGINES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 class EngineRegistry:
-    def __init__(self, default: str = "whisper", factories: dict[str, Callable[[], Engine]] | None = None):
+    """`default` is the core's --engine, `default_model` its --model: the model of the default
+    engine's sessions that name none (empty: the engine's own default)."""
+
+    def __init__(self, default: str = "whisper", factories: dict[str, Callable[[], Engine]] | None = None,
+                 default_model: str = ""):
         self._factories = factories or {}
         self._engines: dict[str, Engine] = {}
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
         self.default = self.canonical(default)
+        self.default_model = default_model
 
     def canonical(self, name: str) -> str:
         key = name.strip().lower()
@@ -60,29 +72,45 @@ class EngineRegistry:
                 self._errors[canonical] = (f"engine {canonical} cannot be loaded: {missing} (error id {error_id}; "
                                            f"install the engine's extra, e.g. pip install '.[{canonical}]')")
                 raise EngineUnavailable(self._errors[canonical]) from exc
+            if canonical == self.default and self.default_model:
+                engine.use_default_model(self.default_model)  # InvalidSettings: a bad --model
             self._engines[canonical] = engine
             return engine
 
-    def first_available(self, preference: str) -> str:
-        """'google,whisper' -> the first engine of the list that can serve now (else the last one,
-        so its own error explains what is missing). A single name is returned unchanged."""
+    def choose(self, preference: str) -> str:
+        """The canonical name of the engine a session asks for: '' -> the default engine; a name
+        or alias -> that engine; 'google,whisper' -> the first engine of the list that can serve
+        now (else the last one, so that its own error explains what is missing)."""
         names = [n.strip() for n in preference.split(",") if n.strip()]
-        if len(names) <= 1:
-            return preference.strip()
-        for name in names:
+        if not names:
+            return self.default
+        for name in names[:-1]:
             try:
                 if self.get(name).describe().available:
                     return self.canonical(name)
             except EngineUnavailable:
                 continue
-        return names[-1]
+        return self.canonical(names[-1])
+
+    def resolve(self, settings: SessionSettings) -> tuple[Engine, SessionSettings]:
+        """What the client asked for -> the engine and the settings actually used.
+
+        `settings.engine` is a name, an alias, a comma preference list or empty (see `choose`);
+        `settings.model` a model name or alias, or empty: the engine picks its default (the
+        core's --model for the default engine), or the model the language and task need (Whisper:
+        `base` for a non-English language or for translation). The engine checks language, task
+        and the rest (`Engine.resolve`). Raises InvalidSettings or EngineUnavailable.
+        """
+        name = self.choose(settings.engine)
+        engine = self.get(name)
+        return engine, engine.resolve(replace(settings, engine=name))
 
     def describe_all(self) -> list[EngineDescription]:
         out = []
         for name, (_, aliases) in ENGINES.items():
             try:
                 out.append(self.get(name).describe())
-            except EngineUnavailable as exc:
+            except EngineError as exc:
                 out.append(EngineDescription(name, aliases, Capabilities(False, False, False, False, False), (),
                                              "", False, exc.message))
         return out

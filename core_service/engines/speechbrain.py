@@ -18,24 +18,16 @@ Environment (keyword arguments of `SpeechBrainEngine` override them):
 """
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import logging
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
-from ..errors import new_error_id
-from .base import (
-    Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable, InvalidSettings,
-    ModelDescription, SessionSettings,
-)
 from . import torch_threads
+from .base import Emit, EngineStream, SessionSettings
+from .local_model import LocalModelEngine, LocalModelOptions, LocalModelSpec
 from ..segmenter.native_incremental import NativeStream, SegmentPolicy, UtteranceDecoder
 from .speechbrain_weights import check_loaded
 
@@ -43,51 +35,18 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "conformer-transducer-streaming"
 MODEL_ALIASES = ("conformer-transducer", "asr-streaming-conformer", "conformer-rnnt")
-REQUIRED_FILES = ("hyperparams.yaml",)
 
 
 @dataclass
-class SpeechBrainOptions:
-    model_dir: str = ""
+class SpeechBrainOptions(LocalModelOptions):
+    ENV_PREFIX: ClassVar[str] = "ASR_SPEECHBRAIN"
     chunk_size: int = 16
     left_context_chunks: int = 4
     language: str = "en"
-    workers: int = 2
-    max_segment_seconds: float = 30.0
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> "SpeechBrainOptions":
-        env = os.environ.get
-        opts = cls(
-            model_dir=env("ASR_SPEECHBRAIN_MODEL_DIR", ""),
-            chunk_size=int(env("ASR_SPEECHBRAIN_CHUNK_SIZE", "16")),
-            left_context_chunks=int(env("ASR_SPEECHBRAIN_LEFT_CONTEXT_CHUNKS", "4")),
-            language=env("ASR_SPEECHBRAIN_LANGUAGE", "en"),
-            workers=int(env("ASR_SPEECHBRAIN_WORKERS", "2")),
-            max_segment_seconds=float(env("ASR_SPEECHBRAIN_MAX_SEGMENT_SECONDS", "30")),
-        )
-        for key, value in overrides.items():
-            if value is not None:
-                setattr(opts, key, value)
-        if opts.chunk_size < 1 or opts.left_context_chunks < 0:
+    def check(self) -> None:
+        if self.chunk_size < 1 or self.left_context_chunks < 0:
             raise ValueError("ASR_SPEECHBRAIN_CHUNK_SIZE must be >= 1 and LEFT_CONTEXT_CHUNKS >= 0")
-        return opts
-
-
-def missing_reason(opts: SpeechBrainOptions) -> str:
-    """Why the engine cannot serve (empty when it can), phrased as what to do."""
-    if importlib.util.find_spec("speechbrain") is None or importlib.util.find_spec("torch") is None:
-        return "SpeechBrain is not installed: pip install '.[speechbrain]' (make install does)"
-    if not opts.model_dir:
-        return "set ASR_SPEECHBRAIN_MODEL_DIR to a streaming transducer model directory (hyperparams.yaml layout)"
-    path = Path(opts.model_dir)
-    if not path.is_dir():
-        return "ASR_SPEECHBRAIN_MODEL_DIR does not name a directory; set it to a StreamingASR model directory"
-    missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
-    if missing:
-        return (f"the directory in ASR_SPEECHBRAIN_MODEL_DIR lacks {', '.join(missing)}: "
-                "not a SpeechBrain StreamingASR model directory")
-    return ""
 
 
 class TransducerModel:
@@ -153,83 +112,22 @@ class TransducerDecoder(UtteranceDecoder):
         return self.text.strip()
 
 
-class SpeechBrainEngine(Engine):
+class SpeechBrainEngine(LocalModelEngine):
     name = "speechbrain"
     aliases = ("rnnt", "conformer-rnnt")
+    spec = LocalModelSpec("SpeechBrain", SpeechBrainOptions, TransducerModel, MODEL_NAME, MODEL_ALIASES,
+                          directory="a SpeechBrain StreamingASR model directory (hyperparams.yaml, model.ckpt, "
+                                    "normalizer.ckpt, tokenizer.ckpt)",
+                          packages=("speechbrain", "torch"), required_files=("hyperparams.yaml",))
 
-    def __init__(self, **overrides: Any):
-        self.opts = SpeechBrainOptions.from_env(**overrides)
-        self._model: TransducerModel | None = None
-        self._load_error = ""  # why the weights were refused, once a load has failed
-        self._load_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max(1, self.opts.workers), thread_name_prefix="speechbrain")
+    def languages(self) -> tuple[str, ...]:
+        return (self.opts.language,)
 
-    def describe(self) -> EngineDescription:
-        reason = missing_reason(self.opts) or self._load_error
-        model = ModelDescription(
-            name=MODEL_NAME, aliases=MODEL_ALIASES, available=not reason, unavailable_reason=reason,
-            multilingual=False, source="ASR_SPEECHBRAIN_MODEL_DIR" if self.opts.model_dir else "ASR_SPEECHBRAIN_MODEL_DIR (unset)",
-        )
-        return EngineDescription(
-            name=self.name, aliases=self.aliases,
-            capabilities=Capabilities(
-                native_streaming=True, interim_results=True, word_time_offsets=True,  # chunk-level
-                translate=False, language_detection=False, languages=(self.opts.language,),
-            ),
-            models=(model,), default_model=MODEL_NAME, available=not reason, unavailable_reason=reason,
-        )
-
-    def resolve(self, settings: SessionSettings) -> SessionSettings:
-        if settings.model and settings.model not in (MODEL_NAME, *MODEL_ALIASES):
-            raise InvalidSettings(
-                f"unknown SpeechBrain model {settings.model!r}; use {MODEL_NAME!r} (or leave it empty)",
-                field_name="config.model",
-            )
-        if settings.task == "translate":
-            raise InvalidSettings("the SpeechBrain transducer cannot translate; use task TRANSCRIBE",
-                                  field_name="config.task")
-        lang = settings.language.split("-")[0].lower()
-        if lang and lang != self.opts.language:
-            raise InvalidSettings(
-                f"language {settings.language!r} is not supported by the SpeechBrain model, which "
-                f"recognizes {self.opts.language!r} (set ASR_SPEECHBRAIN_LANGUAGE for another model)",
-                field_name="config.language",
-            )
-        reason = missing_reason(self.opts) or self._load_error
-        if reason:
-            raise EngineUnavailable(f"SpeechBrain engine unavailable: {reason}")
-        settings.engine, settings.model = self.name, MODEL_NAME
-        settings.language = settings.language or self.opts.language
-        return settings
-
-    def _load(self) -> TransducerModel:
-        with self._load_lock:
-            if self._model is None:
-                log.info("loading SpeechBrain model from %s", self.opts.model_dir)
-                try:
-                    self._model = TransducerModel(self.opts)
-                except EngineUnavailable as exc:
-                    self._load_error = exc.message
-                    raise
-                except Exception as exc:
-                    error_id = new_error_id()
-                    log.error("error %s: SpeechBrain could not load %s", error_id, self.opts.model_dir, exc_info=True)
-                    raise EngineUnavailable(
-                        f"SpeechBrain could not load the model in ASR_SPEECHBRAIN_MODEL_DIR (error id {error_id}). "
-                        "ASR_SPEECHBRAIN_MODEL_DIR must hold a StreamingASR model (hyperparams.yaml, "
-                        "model.ckpt, normalizer.ckpt, tokenizer.ckpt)"
-                    ) from exc
-            return self._model
-
-    async def warm_up(self) -> None:
-        if not missing_reason(self.opts):
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+    def language_hint(self) -> str:
+        return "set ASR_SPEECHBRAIN_LANGUAGE for a model of another language"
 
     async def open_stream(self, settings: SessionSettings, emit: Emit) -> EngineStream:
-        model = await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+        model = await self.loaded_model()
         policy = SegmentPolicy(max_segment_seconds=self.opts.max_segment_seconds)
         return NativeStream(settings, emit, lambda: TransducerDecoder(model), self._executor, policy,
                             language=settings.language.split("-")[0])
-
-    async def aclose(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)

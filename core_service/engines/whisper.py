@@ -19,7 +19,7 @@ from ..scheduler import FINAL, DecodeScheduler
 from ..segmenter.redecode import RedecodeStream
 from ..vad import SileroVad
 from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable,
-                   InvalidSettings, ModelDescription, SessionSettings)
+                   InvalidSettings, Load, ModelDescription, SessionSettings, primary_language)
 from .language_routing import LanguageRouter
 from .whisper_decoder import DecodeRequest, Transcript, WhisperDecoder
 
@@ -73,11 +73,6 @@ class WhisperStream(RedecodeStream):
         await super().close()
         for scheduler in self._schedulers:
             scheduler.forget(self)
-
-
-def primary_language(tag: str) -> str:
-    """'en-US' -> 'en', 'zh-CN' -> 'zh', 'yue-HK' -> 'yue'."""
-    return tag.replace("_", "-").split("-")[0].lower()
 
 
 class WhisperEngine(Engine):
@@ -241,11 +236,13 @@ class WhisperEngine(Engine):
         return (not model.decoder.multilingual
                 and model.scheduler.utilization(10.0, FINAL) < FULL_WINDOW_MAX_FINAL_SHARE)
 
-    def load(self) -> "Load":
-        """How busy the decoders are with finals (for admission control)."""
-        from ..admission import Load
-        from ..scheduler import FINAL
+    def use_default_model(self, model: str) -> None:
+        self.options = replace(self.options, default_model=self.canonical_model(model))
 
+    async def preload(self, model: str) -> None:
+        await self._loaded(self.canonical_model(model))
+
+    def load(self) -> Load:
         schedulers = [m.scheduler for m in self._models.values()]
         return Load(max((s.utilization(10.0, FINAL) for s in schedulers), default=0.0),
                     max((s.final_wait(10.0) for s in schedulers), default=0.0))

@@ -91,10 +91,6 @@ class WhisperDecoder:
         log.info("loaded whisper model %s (%s, %d threads) in %.1fs", model_path, compute_type,
                  cpu_threads, time.monotonic() - t0)
 
-    @property
-    def languages(self) -> list[str]:
-        return list(self.model.supported_languages)
-
     def tokenizer(self, language: str | None, task: str):
         key = (language, task)
         tok = self._tokenizers.get(key)

@@ -8,43 +8,28 @@ ASR_FUNASR_REAL_MODEL_DIR to a real paraformer-zh-streaming directory to also ru
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import re
-from pathlib import Path
 
 import pytest
 from asr.v1 import asr_pb2
 
 from tests.audio_fixtures import SAMPLE_RATE, silence, speech, to_pcm16, with_pauses
-from tests.conftest import start_core
-from tests.core.grpc_helpers import audio_requests, config, recognize
+from tests.core.grpc_helpers import audio_requests, recognize
+from tests.engines.engine_helpers import (UTTERANCES, alone_then_together, decoded_whole_and_cut, needs, pcm16_config,
+                                          read_until, recognize_once, recognize_utterances, tiny_model_fixtures)
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_funasr import build_tiny_paraformer
 
-# find_spec, not importorskip: importing funasr before torchaudio_compat would leave it without fbank
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("funasr") is None,
-                                reason="FunASR not installed: pip install '.[funasr]'")
-
-UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
+pytestmark = needs("funasr", "funasr")
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    return build_tiny_paraformer(tmp_path_factory.mktemp("paraformer"))
-
-
-@pytest.fixture(scope="module")
-def funasr_core(tiny_model_dir, tmp_path_factory):
-    core = start_core(tmp_path_factory.mktemp("core-funasr"), "--max-sessions", "8",
-                      env={"ASR_FUNASR_MODEL_DIR": str(tiny_model_dir)})
-    yield core
-    core.stop()
+tiny_model_dir, funasr_core = tiny_model_fixtures(
+    "paraformer", build_tiny_paraformer, "funasr_core", lambda path: {"ASR_FUNASR_MODEL_DIR": str(path)})
 
 
 def funasr_config(**kw) -> asr_pb2.RecognizeRequest:
-    return config(engine="funasr", encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000,
-                  interim_results=True, **kw)
+    return pcm16_config("funasr", **kw)
 
 
 async def test_list_engines_reports_funasr_available(funasr_core):
@@ -60,17 +45,9 @@ async def test_list_engines_reports_funasr_available(funasr_core):
 
 
 async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(funasr_core):
-    audio, spans = with_pauses(UTTERANCES, pause=1.5)
-    call = await recognize(funasr_core.address, [funasr_config(enable_word_time_offsets=True)]
-                           + audio_requests(to_pcm16(audio)))
-    started = call.responses[0].session_started
-    assert (started.engine, started.model) == ("funasr", "paraformer-zh-streaming")
-    check_result_stream(call, len(audio) / SAMPLE_RATE)
-    finals = call.finals
-    assert len(finals) == len(UTTERANCES), [(f.segment_id, f.text) for f in finals]
-    for final, (s, e) in zip(finals, spans):
-        # the segment covers the utterance, give or take the VAD's padding and frame lag
-        assert seconds(final.start_offset) <= s + 0.3 and seconds(final.end_offset) >= e - 0.3
+    call = await recognize_utterances(funasr_core.address, funasr_config(enable_word_time_offsets=True),
+                                      "funasr", "paraformer-zh-streaming")
+    for final in call.finals:
         assert final.text and final.language == "zh"
         # one timed word per CJK character and per English word
         assert [w.word for w in final.words] == re.findall(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+", final.text)
@@ -84,13 +61,7 @@ async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(fu
 async def test_concurrent_sessions_keep_separate_caches(funasr_core):
     """The shared model with per-session caches: results of one stream must not depend on
     another running at the same time (the tiny model is deterministic: no dither, eval mode)."""
-    a, _ = with_pauses(UTTERANCES[:1], pause=1.0)
-    b, _ = with_pauses(UTTERANCES[1:], pause=1.0)
-    alone = await recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(a)))
-    together = await asyncio.gather(
-        recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(a)), pace=0.005),
-        recognize(funasr_core.address, [funasr_config()] + audio_requests(to_pcm16(b)), pace=0.005),
-    )
+    alone, together = await alone_then_together(funasr_core.address, funasr_config(), funasr_config())
     assert [f.text for f in together[0].finals] == [f.text for f in alone.finals]
     assert together[1].finals and together[1].finals[0].text
 
@@ -159,11 +130,8 @@ async def test_real_paraformer_transcribes_mandarin(tmp_path):
         rate = w.getframerate()
     audio = soxr.resample(pcm.astype(np.float32) / 32768, rate, SAMPLE_RATE).astype(np.float32)
     audio = np.concatenate([silence(0.5), audio, silence(1.0)])
-    core = start_core(tmp_path, env={"ASR_FUNASR_MODEL_DIR": REAL_DIR})
-    try:
-        call = await recognize(core.address, [funasr_config()] + audio_requests(to_pcm16(audio)))
-    finally:
-        core.stop()
+    call = await recognize_once(tmp_path, {"ASR_FUNASR_MODEL_DIR": REAL_DIR},
+                                [funasr_config()] + audio_requests(to_pcm16(audio)))
     check_result_stream(call, len(audio) / SAMPLE_RATE, expect_partials=False)
     assert any(ch in call.transcript for ch in "你好世界"), call.transcript
 
@@ -191,9 +159,7 @@ async def test_funasr_bridge_streams_through_the_funasr_engine(funasr_core, tmp_
                 messages.append(await recv_json(ws, 10))  # one reply per chunk, news when there is some
                 await asyncio.sleep(0.02)
             await ws.send(json.dumps({"type": "stop_recording"}))
-            while messages[-1].get("code") != "SESSION_STOPPED":
-                messages.append(await recv_json(ws, 30))
-                assert messages[-1]["type"] != "error", messages[-1]
+            await read_until(ws, messages, lambda m: m.get("code") == "SESSION_STOPPED")
     finally:
         bridge.stop()
     results = [m for m in messages if m["type"] == "recognition_result"]
@@ -207,21 +173,11 @@ async def test_funasr_bridge_streams_through_the_funasr_engine(funasr_core, tmp_
 def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
     """The per-session cache carries audio and state between calls: feeding one utterance in
     small pieces, interleaved with another session, must give what one big feed gives."""
-    import numpy as np
-
     from core_service.engines.funasr import FunASROptions, ParaformerDecoder, ParaformerModel
 
     model = ParaformerModel(FunASROptions(model_dir=str(tiny_model_dir)))
-    audio = speech(UTTERANCES[0])
-    whole = ParaformerDecoder(model, "whole")
-    whole.feed(audio)
-    expected = whole.flush()
-    pieces, other = ParaformerDecoder(model, "pieces"), ParaformerDecoder(model, "other")
-    noise = np.random.default_rng(1).standard_normal(len(audio)).astype(np.float32) * 0.1
-    for i in range(0, len(audio), 1000):
-        pieces.feed(audio[i:i + 1000])
-        other.feed(noise[i:i + 1000])
-    assert expected and pieces.flush() == expected
+    expected, cut = decoded_whole_and_cut(lambda key: ParaformerDecoder(model, key))
+    assert expected and cut == expected
 
 
 def test_tiny_model_loads_through_the_modelscope_snapshot_branch(tiny_model_dir):

@@ -6,7 +6,6 @@ restarts lose and repeat no speech and keep times continuous."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import zlib
 
@@ -17,11 +16,11 @@ from asr.v1 import asr_pb2
 
 from tests.audio_fixtures import SAMPLE_RATE, noise, silence, speech, to_pcm16, with_pauses
 from tests.conftest import start_core
-from tests.core.grpc_helpers import Call, audio_requests, config, recognize
+from tests.core.grpc_helpers import Call, audio_requests, recognize
+from tests.engines.engine_helpers import engine_core, needs, pcm16_config, read_until
 from tests.engines.shape import seconds, speech_events
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("google.cloud.speech_v1") is None,
-                                reason="google-cloud-speech not installed: pip install '.[google]'")
+pytestmark = needs("google.cloud.speech_v1", "google")
 
 RESTART_SECONDS = 6.0
 MAX_BACKLOG_SECONDS = 4.0  # an utterance, the pause before it and the endpoint fit
@@ -42,11 +41,11 @@ def fake():
 
 @pytest.fixture(scope="module")
 def google_core(fake, tmp_path_factory):
-    core = start_core(tmp_path_factory.mktemp("core-google"), env={
+    with engine_core(tmp_path_factory.mktemp("core-google"), {
         "ASR_GOOGLE_ENDPOINT": fake.address, "ASR_GOOGLE_RESTART_SECONDS": str(RESTART_SECONDS),
-        "ASR_GOOGLE_MAX_BACKLOG_SECONDS": str(MAX_BACKLOG_SECONDS), "ASR_GOOGLE_IDLE_SECONDS": str(IDLE_SECONDS)})
-    yield core
-    core.stop()
+        "ASR_GOOGLE_MAX_BACKLOG_SECONDS": str(MAX_BACKLOG_SECONDS), "ASR_GOOGLE_IDLE_SECONDS": str(IDLE_SECONDS),
+    }) as core:
+        yield core
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +53,8 @@ def fresh(fake):
     fake.reset()
 
 
-def google_config(**kw) -> asr_pb2.RecognizeRequest:
-    kw.setdefault("engine", "google")
-    return config(encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000, **kw)
+def google_config(engine: str = "google", interim_results: bool = False, **kw) -> asr_pb2.RecognizeRequest:
+    return pcm16_config(engine, interim_results=interim_results, **kw)
 
 
 def five_seconds() -> bytes:
@@ -191,9 +189,8 @@ async def test_a_final_google_sends_after_the_restart_still_counts(google_core, 
 @pytest.fixture(scope="module")
 def google_core_defaults(fake, tmp_path_factory):
     """Google's real stream limits: the default 290 s budget and 30 s backlog."""
-    core = start_core(tmp_path_factory.mktemp("core-google-defaults"), env={"ASR_GOOGLE_ENDPOINT": fake.address})
-    yield core
-    core.stop()
+    with engine_core(tmp_path_factory.mktemp("core-google-defaults"), {"ASR_GOOGLE_ENDPOINT": fake.address}) as core:
+        yield core
 
 
 async def test_ten_minutes_of_silence_then_speech_in_one_session(google_core_defaults, fake):
@@ -482,9 +479,7 @@ async def test_google_stt_bridge_streams_through_the_google_engine(google_core, 
                 await ws.send(pcm[i:i + 4096])
                 await asyncio.sleep(0.01)
             await ws.send(json.dumps({"type": "end"}))
-            while not messages or messages[-1]["type"] != "complete":
-                messages.append(await recv_json(ws, 30))
-                assert messages[-1]["type"] != "error", messages[-1]
+            await read_until(ws, messages, lambda m: m["type"] == "complete")
     finally:
         bridge.stop()
     from tests.engines.fake_google import speech_regions

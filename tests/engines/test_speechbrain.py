@@ -8,8 +8,6 @@ snapshot to also check real English recognition.
 """
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import os
 from pathlib import Path
 
@@ -17,47 +15,28 @@ import pytest
 from asr.v1 import asr_pb2
 
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, to_pcm16, wer, with_pauses
-from tests.conftest import start_core
-from tests.core.grpc_helpers import audio_requests, config, recognize
+from tests.core.grpc_helpers import audio_requests, recognize
+from tests.engines.engine_helpers import (UTTERANCES, alone_then_together, decoded_whole_and_cut, needs, pcm16_config,
+                                          read_until, recognize_once, recognize_utterances, tiny_model_fixtures)
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_speechbrain import build_tiny_transducer
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("speechbrain") is None,
-                                reason="SpeechBrain not installed: pip install '.[speechbrain]'")
-
-UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
+pytestmark = needs("speechbrain", "speechbrain")
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    return build_tiny_transducer(tmp_path_factory.mktemp("transducer"))
+tiny_model_dir, sb_core = tiny_model_fixtures("transducer", build_tiny_transducer, "sb_core", lambda path: {
+    "ASR_SPEECHBRAIN_MODEL_DIR": str(path), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8"})
 
 
-@pytest.fixture(scope="module")
-def sb_core(tiny_model_dir, tmp_path_factory):
-    core = start_core(tmp_path_factory.mktemp("core-speechbrain"), "--max-sessions", "8", env={
-        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8"})
-    yield core
-    core.stop()
-
-
-def sb_config(**kw) -> asr_pb2.RecognizeRequest:
-    kw.setdefault("engine", "speechbrain")
-    return config(encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000,
-                  interim_results=True, **kw)
+def sb_config(engine: str = "speechbrain", **kw) -> asr_pb2.RecognizeRequest:
+    return pcm16_config(engine, **kw)
 
 
 async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(sb_core):
-    audio, spans = with_pauses(UTTERANCES, pause=1.5)
-    call = await recognize(sb_core.address, [sb_config(enable_word_time_offsets=True)]
-                           + audio_requests(to_pcm16(audio)))
-    started = call.responses[0].session_started
-    assert (started.engine, started.model) == ("speechbrain", "conformer-transducer-streaming")
-    check_result_stream(call, len(audio) / SAMPLE_RATE)
+    call = await recognize_utterances(sb_core.address, sb_config(enable_word_time_offsets=True),
+                                      "speechbrain", "conformer-transducer-streaming")
     finals = call.finals
-    assert len(finals) == len(UTTERANCES), [(f.segment_id, f.text) for f in finals]
-    for final, (s, e) in zip(finals, spans):
-        assert seconds(final.start_offset) <= s + 0.3 and seconds(final.end_offset) >= e - 0.3
+    for final in finals:
         assert final.language == "en"
         assert bool(final.words) == bool(final.text)
     partials = [r for r in call.results if not r.is_final]
@@ -69,13 +48,7 @@ async def test_stream_with_pauses_gives_partials_then_one_final_per_utterance(sb
 
 
 async def test_alias_and_concurrent_sessions_keep_separate_contexts(sb_core):
-    a, _ = with_pauses(UTTERANCES[:1], pause=1.0)
-    b, _ = with_pauses(UTTERANCES[1:], pause=1.0)
-    alone = await recognize(sb_core.address, [sb_config()] + audio_requests(to_pcm16(a)))
-    together = await asyncio.gather(
-        recognize(sb_core.address, [sb_config()] + audio_requests(to_pcm16(a)), pace=0.005),
-        recognize(sb_core.address, [sb_config(engine="rnnt")] + audio_requests(to_pcm16(b)), pace=0.005),
-    )
+    alone, together = await alone_then_together(sb_core.address, sb_config(), sb_config(engine="rnnt"))
     assert [f.text for f in together[0].finals] == [f.text for f in alone.finals]
     assert together[1].responses[0].session_started.engine == "speechbrain"
     assert together[1].finals
@@ -113,11 +86,8 @@ REAL_DIR = os.environ.get("ASR_SPEECHBRAIN_REAL_MODEL_DIR", "")
                                          "the real-weights test")
 async def test_real_transducer_transcribes_english(tmp_path):
     audio = speech(PARAGRAPH)
-    core = start_core(tmp_path, env={"ASR_SPEECHBRAIN_MODEL_DIR": REAL_DIR})
-    try:
-        call = await recognize(core.address, [sb_config()] + audio_requests(to_pcm16(audio)))
-    finally:
-        core.stop()
+    call = await recognize_once(tmp_path, {"ASR_SPEECHBRAIN_MODEL_DIR": REAL_DIR},
+                                [sb_config()] + audio_requests(to_pcm16(audio)))
     check_result_stream(call, len(audio) / SAMPLE_RATE)
     assert wer(PARAGRAPH, call.transcript) < 0.3, call.transcript
 
@@ -141,9 +111,7 @@ async def test_rnnt_bridge_streams_through_the_speechbrain_engine(sb_core, tmp_p
             for i in range(0, len(pcm), 3200):
                 await ws.send(pcm[i:i + 3200])
             await ws.send(json.dumps({"type": "stop_recording"}))
-            while not received or received[-1]["type"] != "recording_stopped":
-                received.append(await recv_json(ws, 30))
-                assert received[-1]["type"] != "error", received[-1]
+            await read_until(ws, received, lambda m: m["type"] == "recording_stopped")
     finally:
         bridge.stop()
     finals = [m for m in received if m["type"] == "transcription"]
@@ -156,21 +124,11 @@ async def test_rnnt_bridge_streams_through_the_speechbrain_engine(sb_core, tmp_p
 
 def test_decoder_result_does_not_depend_on_how_audio_is_cut(tiny_model_dir):
     """The streaming context and the partial-chunk buffer carry state between calls."""
-    import numpy as np
-
     from core_service.engines.speechbrain import SpeechBrainOptions, TransducerDecoder, TransducerModel
 
     model = TransducerModel(SpeechBrainOptions(model_dir=str(tiny_model_dir), chunk_size=8))
-    audio = speech(UTTERANCES[0])
-    whole = TransducerDecoder(model)
-    whole.feed(audio)
-    expected = whole.flush()
-    pieces, other = TransducerDecoder(model), TransducerDecoder(model)
-    noise = np.random.default_rng(1).standard_normal(len(audio)).astype(np.float32) * 0.1
-    for i in range(0, len(audio), 1000):
-        pieces.feed(audio[i:i + 1000])
-        other.feed(noise[i:i + 1000])
-    assert expected and pieces.flush() == expected
+    expected, cut = decoded_whole_and_cut(lambda key: TransducerDecoder(model))
+    assert expected and cut == expected
 
 
 def test_tiny_model_uses_the_real_kinds_of_components(tiny_model_dir):
@@ -234,10 +192,7 @@ def test_a_normalizer_without_statistics_is_refused(tiny_model_dir, tmp_path):
 
 async def test_a_session_on_weights_that_do_not_fit_fails_with_failed_precondition(tiny_model_dir, tmp_path):
     bad = _mismatched_copy(tiny_model_dir, tmp_path / "bad")
-    core = start_core(tmp_path, env={"ASR_SPEECHBRAIN_MODEL_DIR": str(bad)})
-    try:
-        call = await recognize(core.address, [sb_config()] + audio_requests(to_pcm16(speech(UTTERANCES[0]))))
-    finally:
-        core.stop()
+    call = await recognize_once(tmp_path, {"ASR_SPEECHBRAIN_MODEL_DIR": str(bad)},
+                                [sb_config()] + audio_requests(to_pcm16(speech(UTTERANCES[0]))))
     assert call.code.name == "FAILED_PRECONDITION", (call.code, call.message)
     assert "model.ckpt lacks" in call.message and "1.transformer.encoder." in call.message
