@@ -17,10 +17,10 @@ import pytest
 from asr.v1 import asr_pb2
 
 from tests.audio_fixtures import SAMPLE_RATE, silence, speech, to_pcm16, with_pauses
-from tests.conftest import start_core
 from tests.core.grpc_helpers import audio_requests, config, recognize
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_funasr import build_tiny_paraformer
+from tests.support import running_core
 
 # find_spec, not importorskip: importing funasr before torchaudio_compat would leave it without fbank
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("funasr") is None,
@@ -36,10 +36,9 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def funasr_core(tiny_model_dir, tmp_path_factory):
-    core = start_core(tmp_path_factory.mktemp("core-funasr"), "--max-sessions", "8",
-                      env={"ASR_FUNASR_MODEL_DIR": str(tiny_model_dir)})
-    yield core
-    core.stop()
+    with running_core(tmp_path_factory.mktemp("core-funasr"), "--max-sessions", "8",
+                      env={"ASR_FUNASR_MODEL_DIR": str(tiny_model_dir)}) as core:
+        yield core
 
 
 def funasr_config(**kw) -> asr_pb2.RecognizeRequest:
@@ -149,21 +148,13 @@ async def test_real_paraformer_transcribes_mandarin(tmp_path):
         pytest.skip("espeak-ng is needed to speak Mandarin: apt-get install espeak-ng")
     wav = tmp_path / "zh.wav"
     subprocess.run(["espeak-ng", "-v", "cmn", "-w", str(wav), "你好世界"], check=True)
-    import wave
-
     import numpy as np
-    import soxr
 
-    with wave.open(str(wav)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-        rate = w.getframerate()
-    audio = soxr.resample(pcm.astype(np.float32) / 32768, rate, SAMPLE_RATE).astype(np.float32)
-    audio = np.concatenate([silence(0.5), audio, silence(1.0)])
-    core = start_core(tmp_path, env={"ASR_FUNASR_MODEL_DIR": REAL_DIR})
-    try:
+    from tests.support import read_wav
+
+    audio = np.concatenate([silence(0.5), read_wav(wav), silence(1.0)])
+    with running_core(tmp_path, env={"ASR_FUNASR_MODEL_DIR": REAL_DIR}) as core:
         call = await recognize(core.address, [funasr_config()] + audio_requests(to_pcm16(audio)))
-    finally:
-        core.stop()
     check_result_stream(call, len(audio) / SAMPLE_RATE, expect_partials=False)
     assert any(ch in call.transcript for ch in "你好世界"), call.transcript
 

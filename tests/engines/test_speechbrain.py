@@ -17,10 +17,10 @@ import pytest
 from asr.v1 import asr_pb2
 
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, to_pcm16, wer, with_pauses
-from tests.conftest import start_core
 from tests.core.grpc_helpers import audio_requests, config, recognize
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_speechbrain import build_tiny_transducer
+from tests.support import running_core
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("speechbrain") is None,
                                 reason="SpeechBrain not installed: pip install '.[speechbrain]'")
@@ -35,10 +35,9 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def sb_core(tiny_model_dir, tmp_path_factory):
-    core = start_core(tmp_path_factory.mktemp("core-speechbrain"), "--max-sessions", "8", env={
-        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8"})
-    yield core
-    core.stop()
+    with running_core(tmp_path_factory.mktemp("core-speechbrain"), "--max-sessions", "8", env={
+        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8"}) as core:
+        yield core
 
 
 def sb_config(**kw) -> asr_pb2.RecognizeRequest:
@@ -113,11 +112,8 @@ REAL_DIR = os.environ.get("ASR_SPEECHBRAIN_REAL_MODEL_DIR", "")
                                          "the real-weights test")
 async def test_real_transducer_transcribes_english(tmp_path):
     audio = speech(PARAGRAPH)
-    core = start_core(tmp_path, env={"ASR_SPEECHBRAIN_MODEL_DIR": REAL_DIR})
-    try:
+    with running_core(tmp_path, env={"ASR_SPEECHBRAIN_MODEL_DIR": REAL_DIR}) as core:
         call = await recognize(core.address, [sb_config()] + audio_requests(to_pcm16(audio)))
-    finally:
-        core.stop()
     check_result_stream(call, len(audio) / SAMPLE_RATE)
     assert wer(PARAGRAPH, call.transcript) < 0.3, call.transcript
 
@@ -234,10 +230,7 @@ def test_a_normalizer_without_statistics_is_refused(tiny_model_dir, tmp_path):
 
 async def test_a_session_on_weights_that_do_not_fit_fails_with_failed_precondition(tiny_model_dir, tmp_path):
     bad = _mismatched_copy(tiny_model_dir, tmp_path / "bad")
-    core = start_core(tmp_path, env={"ASR_SPEECHBRAIN_MODEL_DIR": str(bad)})
-    try:
+    with running_core(tmp_path, env={"ASR_SPEECHBRAIN_MODEL_DIR": str(bad)}) as core:
         call = await recognize(core.address, [sb_config()] + audio_requests(to_pcm16(speech(UTTERANCES[0]))))
-    finally:
-        core.stop()
     assert call.code.name == "FAILED_PRECONDITION", (call.code, call.message)
     assert "model.ckpt lacks" in call.message and "1.transformer.encoder." in call.message
