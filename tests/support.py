@@ -1,5 +1,5 @@
 """Helpers the tests share: a hand-moved clock, proto Durations, a codec's JSON messages, WAV
-files, a core process for a with-block.
+files, a core process for a with-block, a local engine's tiny-model fixtures.
 
 Real speech comes from tests/audio_fixtures.py, core and bridge processes from tests/conftest.py
 and tests/bridges/bridge_helpers.py; this module holds what several test files wrote again.
@@ -10,9 +10,10 @@ import contextlib
 import io
 import wave
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
+import pytest
 import soxr
 from google.protobuf import duration_pb2
 
@@ -81,3 +82,22 @@ def running_core(tmp_dir: Path, *args: str, env: dict[str, str] | None = None) -
         yield core
     finally:
         core.stop()
+
+
+def tiny_engine_fixtures(engine: str, build: Callable[[Path], Path], **env: str) -> tuple[Any, Any]:
+    """The two module fixtures of a local engine's tests: its tiny model's directory (made by
+    `build`, tests/engines/tiny_*.py) and a core serving it (8 sessions, ASR_<ENGINE>_MODEL_DIR
+    plus `env`). Bind them in the test module as `tiny_model_dir, <name>_core = ...`: the core
+    fixture asks for `tiny_model_dir` by that name."""
+
+    @pytest.fixture(scope="module")
+    def model_dir(tmp_path_factory) -> Path:
+        return build(tmp_path_factory.mktemp(f"tiny-{engine}"))
+
+    @pytest.fixture(scope="module")
+    def core(tiny_model_dir: Path, tmp_path_factory) -> Iterator[CoreProcess]:
+        model_env = {f"ASR_{engine.upper()}_MODEL_DIR": str(tiny_model_dir), **env}
+        with running_core(tmp_path_factory.mktemp(f"core-{engine}"), "--max-sessions", "8", env=model_env) as served:
+            yield served
+
+    return model_dir, core

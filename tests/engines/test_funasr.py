@@ -11,7 +11,6 @@ import asyncio
 import importlib.util
 import os
 import re
-from pathlib import Path
 
 import pytest
 from asr.v1 import asr_pb2
@@ -20,7 +19,7 @@ from tests.audio_fixtures import SAMPLE_RATE, silence, speech, to_pcm16, with_pa
 from tests.core.grpc_helpers import audio_requests, config, recognize
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_funasr import build_tiny_paraformer
-from tests.support import running_core
+from tests.support import running_core, tiny_engine_fixtures
 
 # find_spec, not importorskip: importing funasr before torchaudio_compat would leave it without fbank
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("funasr") is None,
@@ -29,16 +28,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("funasr") is None,
 UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    return build_tiny_paraformer(tmp_path_factory.mktemp("paraformer"))
-
-
-@pytest.fixture(scope="module")
-def funasr_core(tiny_model_dir, tmp_path_factory):
-    with running_core(tmp_path_factory.mktemp("core-funasr"), "--max-sessions", "8",
-                      env={"ASR_FUNASR_MODEL_DIR": str(tiny_model_dir)}) as core:
-        yield core
+tiny_model_dir, funasr_core = tiny_engine_fixtures("funasr", build_tiny_paraformer)
 
 
 def funasr_config(**kw) -> asr_pb2.RecognizeRequest:

@@ -20,7 +20,7 @@ from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, to_pcm
 from tests.core.grpc_helpers import audio_requests, config, recognize
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_speechbrain import build_tiny_transducer
-from tests.support import running_core
+from tests.support import running_core, tiny_engine_fixtures
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("speechbrain") is None,
                                 reason="SpeechBrain not installed: pip install '.[speechbrain]'")
@@ -28,16 +28,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("speechbrain") is None,
 UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    return build_tiny_transducer(tmp_path_factory.mktemp("transducer"))
-
-
-@pytest.fixture(scope="module")
-def sb_core(tiny_model_dir, tmp_path_factory):
-    with running_core(tmp_path_factory.mktemp("core-speechbrain"), "--max-sessions", "8", env={
-        "ASR_SPEECHBRAIN_MODEL_DIR": str(tiny_model_dir), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8"}) as core:
-        yield core
+tiny_model_dir, sb_core = tiny_engine_fixtures("speechbrain", build_tiny_transducer, ASR_SPEECHBRAIN_CHUNK_SIZE="8")
 
 
 def sb_config(**kw) -> asr_pb2.RecognizeRequest:
