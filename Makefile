@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
-STUBS  := proto/gen/python/asr/v1/asr_pb2.py
+STUBS  := asr/v1/asr_pb2.py
 BUF    := .tools/node_modules/.bin/buf
 PROTOS := $(wildcard proto/asr/v1/*.proto)
 
@@ -18,18 +18,19 @@ $(STAMP): pyproject.toml
 	# torch first, pinned to the CPU wheel, so no extra can make pip choose a CUDA build.
 	$(BIN)/pip install -q 'torch==2.13.0'
 	$(BIN)/pip install -q -e '.[dev,all]'
+	# older checkouts put the stubs on sys.path with a .pth (now they are the package asr/)
+	$(PY) -c "import site,os; p=os.path.join(site.getsitepackages()[0],'asr_gateway_stubs.pth'); os.path.exists(p) and os.remove(p)"
+	rm -rf proto/gen
 	# silero-vad is only needed for its ONNX file; its torch deps are not.
 	$(BIN)/pip install -q --no-deps 'silero-vad==6.2.3'
 	# the published WhisperLive client, for the bridge conformance test (its deps pull torch/CUDA)
 	$(BIN)/pip install -q --no-deps 'whisper-live==0.10.0'
 	touch $@
 
-$(STUBS): $(PROTOS) $(STAMP)
-	mkdir -p proto/gen/python
-	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto/gen/python --pyi_out=proto/gen/python \
-		--grpc_python_out=proto/gen/python $(PROTOS)
-	touch proto/gen/python/asr/__init__.py proto/gen/python/asr/v1/__init__.py
-	$(PY) -c "import site,os; open(os.path.join(site.getsitepackages()[0],'asr_gateway_stubs.pth'),'w').write(os.path.abspath('proto/gen/python')+'\n')"
+# The asr.v1 stubs are the generated package asr/ (proto/generate.py, never committed): setup.py
+# generates them during the install above; this rule regenerates them when a .proto changes.
+$(STUBS): $(PROTOS) | $(STAMP)
+	$(PY) proto/generate.py --force
 
 stubs: $(STUBS)
 
@@ -58,4 +59,4 @@ bench-compare: install
 	$(PY) -m bench.whisperlive_compare
 
 clean:
-	rm -rf $(VENV) proto/gen .models .pytest_cache
+	rm -rf $(VENV) asr build proto/gen .models .pytest_cache

@@ -103,5 +103,7 @@ def _capabilities(e: EngineInfo) -> str:
         ("word-times", c.word_time_offsets),
         ("translate", c.translate),
         ("language-id", c.language_detection),
+        ("prompt", c.prompt),
+        ("hotwords", c.hotwords),
     ]
     return ",".join(n for n, on in names if on) or "-"

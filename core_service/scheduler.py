@@ -97,11 +97,10 @@ class DecodeScheduler(Generic[Req, Res]):
         for t in self._threads:
             t.start()
 
-    def backlog(self) -> tuple[int, int]:
-        """(finals, partials) waiting."""
-        with self._cond:
-            finals = sum(1 for j in self._queue if j.final)
-            return finals, len(self._queue) - finals
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for a worker."""
+        return len(self._queue)
 
     async def submit(self, request: Req, *, owner: object, final: bool, realtime: bool = True) -> Res:
         """Decode `request`; `realtime` False queues it as upload work (behind real-time work)."""
@@ -247,7 +246,7 @@ class DecodeScheduler(Generic[Req, Res]):
         return (f"{st.finals} finals, {st.partials} partials, {st.superseded} superseded, {st.cancelled} cancelled, "
                 f"{st.batches} batches; busy {self.utilization(seconds):.0%} over {seconds:.0f} s "
                 f"(real-time finals {self.utilization(seconds, FINAL):.0%}, uploads {self.utilization(seconds, UPLOAD):.0%}), "
-                f"real-time final wait p95 {self.final_wait(seconds) * 1000:.0f} ms, {len(self._queue)} queued")
+                f"real-time final wait p95 {self.final_wait(seconds) * 1000:.0f} ms, {self.queued} queued")
 
     def close(self) -> None:
         with self._cond:

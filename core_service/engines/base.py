@@ -17,6 +17,11 @@ from typing import Callable, Union
 
 import numpy as np
 
+# An engine describes itself in the terms ListEngines sends; the SDK holds those dataclasses
+# (clients/types.py says why).
+from clients.types import Capabilities
+from clients.types import ModelInfo as ModelDescription
+
 SAMPLE_RATE = 16000  # every engine is fed 16 kHz mono float32
 BACKLOG_POLL_SECONDS = 0.02  # how often the default wait_backlog_below re-checks
 
@@ -63,18 +68,6 @@ def primary_language(tag: str) -> str:
 
 
 @dataclass(frozen=True)
-class Capabilities:
-    native_streaming: bool
-    interim_results: bool
-    word_time_offsets: bool
-    translate: bool
-    language_detection: bool
-    languages: tuple[str, ...] = ()
-    prompt: bool = False
-    hotwords: bool = False
-
-
-@dataclass(frozen=True)
 class Load:
     """How busy an engine's shared decoders are, for admission control (core_service/admission.py)."""
 
@@ -83,16 +76,6 @@ class Load:
 
 
 IDLE = Load(0.0, 0.0)
-
-
-@dataclass(frozen=True)
-class ModelDescription:
-    name: str
-    aliases: tuple[str, ...] = ()
-    available: bool = True
-    unavailable_reason: str = ""
-    multilingual: bool = False
-    source: str = ""
 
 
 @dataclass(frozen=True)

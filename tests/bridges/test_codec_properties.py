@@ -21,19 +21,12 @@ from bridges.nexa.codec import NexaCodec
 from bridges.rnnt.codec import RnntCodec
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
 from bridges.whisperlive.slots import Slots
+from tests.support import FakeClock, duration
 
 EXAMPLES = settings(max_examples=1000, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 ACTION_TYPES = (SendJson, StartStream, SendAudio, SendControl, EndAudio, Close)
 INPUT_CLOSE_CODES = {1000, 1001, 1003, 1007, 1008, 1009, 1013}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # ---- generated traffic ---------------------------------------------------------------------
@@ -57,12 +50,6 @@ def text_frames(valid: list[dict[str, Any]], keys: list[str]) -> st.SearchStrate
 binary_frames = st.one_of(st.binary(max_size=64), st.sampled_from([b"", b"\x00", b"\x00" * 3200, b"END_OF_AUDIO"]))
 
 
-def durations(value: float) -> Any:
-    d = asr_pb2.RecognitionResult().start_offset
-    d.FromNanoseconds(int(value * 1e9))
-    return d
-
-
 @st.composite
 def core_responses(draw: Callable) -> asr_pb2.RecognizeResponse:
     kind = draw(st.sampled_from(["session_started", "result", "speech_event", "settings_updated", "summary"]))
@@ -75,8 +62,8 @@ def core_responses(draw: Callable) -> asr_pb2.RecognizeResponse:
             segment_id=draw(st.integers(0, 1000)), text=draw(st.text(max_size=30)), is_final=draw(st.booleans()),
             stability=draw(st.floats(0, 1)), confidence=draw(st.floats(0, 1)), language=draw(st.sampled_from(["", "en", "ar"])),
             language_probability=draw(st.floats(0, 1)))
-        result.start_offset.CopyFrom(durations(start))
-        result.end_offset.CopyFrom(durations(start + draw(st.floats(0, 20))))
+        result.start_offset.CopyFrom(duration(start))
+        result.end_offset.CopyFrom(duration(start + draw(st.floats(0, 20))))
         for word in draw(st.lists(st.text(max_size=8), max_size=3)):
             result.words.add(word=word, confidence=0.5)
         return asr_pb2.RecognizeResponse(result=result)
@@ -104,7 +91,7 @@ def events(text: st.SearchStrategy[str]) -> st.SearchStrategy[list[tuple[str, An
     return st.lists(one, min_size=1, max_size=14)
 
 
-def run(codec: Codec, clock: Clock, sequence: list[tuple[str, Any]], check: Callable[[dict[str, Any]], None]) -> None:
+def run(codec: Codec, clock: FakeClock, sequence: list[tuple[str, Any]], check: Callable[[dict[str, Any]], None]) -> None:
     """Feed the sequence; check every action; client input never closes with 1011."""
     for action in codec.connected():
         check_action(action, check)
@@ -173,7 +160,7 @@ def nexa_shape(p: dict[str, Any]) -> None:
                                                        "enable_word_timestamps": True}],
                           ["model", "language", "sample_rate", "chunk_duration", "beam_size", "action"])))
 def test_nexa_codec_never_raises_and_speaks_nexa(sequence):
-    clock = Clock()
+    clock = FakeClock()
     run(NexaCodec(clock=clock), clock, sequence, nexa_shape)
 
 
@@ -192,7 +179,7 @@ def google_shape(p: dict[str, Any]) -> None:
                            {"type": "end"}, {"action": "stop"}],
                           ["language_code", "sample_rate_hertz", "encoding", "type"])))
 def test_google_stt_codec_never_raises_and_speaks_google_stt(sequence):
-    run(GoogleSttCodec(), Clock(), sequence, google_shape)
+    run(GoogleSttCodec(), FakeClock(), sequence, google_shape)
 
 
 FUNASR_CODES = {"SESSION_ERROR", "INVALID_AUDIO_FORMAT", "MODEL_UNAVAILABLE", "BUFFER_OVERFLOW", "CONNECTION_TIMEOUT",
@@ -218,7 +205,7 @@ PCM = base64.b64encode(b"\x01\x00" * 800).decode()
                            {"type": "stop_recording"}, {"type": "start_recording", "format": "int16", "sample_rate": 8000}],
                           ["type", "data", "format", "sample_rate", "channels"])))
 def test_funasr_codec_never_raises_and_speaks_funasr(sequence):
-    clock = Clock()
+    clock = FakeClock()
     run(FunAsrCodec("client-1", clock=clock), clock, sequence, funasr_shape)
 
 
@@ -241,7 +228,7 @@ def rnnt_shape(p: dict[str, Any]) -> None:
                                                                    "channels": 2, "language": "en"}}],
                           ["type", "config", "vad_threshold", "silence_duration"])))
 def test_rnnt_codec_never_raises_and_speaks_rnnt(sequence):
-    clock = Clock()
+    clock = FakeClock()
     run(RnntCodec("c" * 128, clock=clock), clock, sequence, rnnt_shape)
 
 
@@ -267,7 +254,7 @@ WL_OPTIONS = {"uid": "6d2b8c1e-1f2a-4c3b-9d4e-5f6a7b8c9d0e", "language": "en", "
                           ["uid", "language", "task", "model", "use_vad", "send_last_n_segments", "audio_format",
                            "vad_parameters"])))
 def test_whisperlive_codec_never_raises_and_speaks_whisperlive(sequence):
-    clock = Clock()
+    clock = FakeClock()
     codec = WhisperLiveCodec(WhisperLiveSettings(), slots=Slots(2), clock=clock)
     run(codec, clock, sequence, whisperlive_shape)
     assert len(codec.segments.completed) <= codec.segments.last_n

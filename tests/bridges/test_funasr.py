@@ -3,19 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import re
 import uuid
-import wave
 from datetime import datetime
 
 import numpy as np
-import soxr
 import websockets
 
 from bridge_helpers import recv_all, recv_json
-from tests.audio_fixtures import UTTERANCES, SAMPLE_RATE, silence, speech, wer, with_pauses
+from tests.audio_fixtures import UTTERANCES, silence, speech, wer, with_pauses
+from tests.support import wav_bytes
 
 CHUNK = 1024  # samples per chunk, as in the document's capture_audio_chunk()
 PACE = 0.02  # the document sleeps 0.1 s per 64 ms chunk; we go faster
@@ -184,18 +182,6 @@ async def test_reconnect_with_the_same_client_id_takes_over(funasr_bridge):
         await asyncio.wait_for(old.wait_closed(), 10)
         assert old.close_code == 1000
     await old.close()
-
-
-def wav_bytes(audio: np.ndarray, rate: int, channels: int) -> bytes:
-    resampled = soxr.resample(audio, SAMPLE_RATE, rate)
-    pcm = (np.clip(np.repeat(resampled[:, None], channels, axis=1), -1, 1) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return buf.getvalue()
 
 
 async def healthy_wav_session(url: str) -> str:

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import wave
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, Start
 from bridges.funasr.audio_format import AudioFormatError, AudioNormalizer, decode, detect_format, parse_wav
 from bridges.funasr.codec import MAX_CORE_AUDIO_BYTES, REPLY_GRACE, FunAsrCodec
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, noise, speech
+from tests.support import wav_bytes
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +52,8 @@ def test_quiet_noise_and_silence():
         detect_format(b"\x01\x02\x03")
 
 
-def wav_file(audio: np.ndarray, rate: int, channels: int) -> bytes:
-    resampled = soxr.resample(audio, SAMPLE_RATE, rate)
-    pcm = (np.repeat(resampled[:, None], channels, axis=1) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return buf.getvalue()
-
-
 def test_wav_header_44k_stereo_is_parsed_downmixed_and_resampled(clip):
-    data = wav_file(clip, 44100, 2)
+    data = wav_bytes(clip, 44100, 2)
     info = parse_wav(data)
     assert (info.format, info.sample_rate, info.channels) == ("int16", 44100, 2)
     normalizer = AudioNormalizer()

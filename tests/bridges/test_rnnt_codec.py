@@ -5,32 +5,14 @@ import json
 import re
 
 import pytest
-from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
 from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
 from bridges.rnnt.codec import RnntCodec, RnntLimits, State
 from bridges.rnnt.messages import iso_timestamp, new_client_id, vad_probability
+from tests.support import FakeClock, duration, jsons
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def dur(s: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(s * 1e9))
-    return d
-
-
-def jsons(actions) -> list[dict]:
-    return [a.payload for a in actions if isinstance(a, SendJson)]
 
 
 def started(codec: RnntCodec, config: dict | None = None) -> StartStream:
@@ -41,7 +23,7 @@ def started(codec: RnntCodec, config: dict | None = None) -> StartStream:
     resolved.CopyFrom(actions[0].config)
     resolved.vad.threshold = resolved.vad.threshold or 0.5
     if not resolved.vad.HasField("min_silence_duration"):
-        resolved.vad.min_silence_duration.CopyFrom(dur(0.5))
+        resolved.vad.min_silence_duration.CopyFrom(duration(0.5))
     out = codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(
         session_id="s", resolved_config=resolved, engine="whisper", model="tiny.en")))
     [msg] = jsons(out)
@@ -50,19 +32,19 @@ def started(codec: RnntCodec, config: dict | None = None) -> StartStream:
 
 
 def test_connection_message_and_generated_client_id():
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     [msg] = jsons(codec.connected())
     assert msg["type"] == "connection" and msg["status"] == "connected"
     assert re.match(r"^client_1700000000_[a-z0-9]{6}$", msg["client_id"])
     assert msg["protocol_version"] == "1.0"
     assert msg["supported_audio_formats"] == {
         "sample_rates": [16000, 44100, 48000], "encodings": ["pcm16", "float32"], "channels": [1, 2]}
-    assert RnntCodec("mine", clock=Clock()).client_id == "mine"
+    assert RnntCodec("mine", clock=FakeClock()).client_id == "mine"
     assert new_client_id(5.0) != new_client_id(5.0)
 
 
 def test_start_recording_maps_config_and_always_asks_for_word_times():
-    codec = RnntCodec(engine="speechbrain", clock=Clock())
+    codec = RnntCodec(engine="speechbrain", clock=FakeClock())
     codec.connected()
     start = started(codec, {"sample_rate": 48000, "encoding": "float32", "channels": 2, "language": "en"})
     cfg = start.config
@@ -86,7 +68,7 @@ def test_start_recording_maps_config_and_always_asks_for_word_times():
     ("fast", "config must be an object"),
 ])
 def test_bad_start_config_is_an_error_and_leaves_the_session_idle(config, needle):
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     [err] = jsons(codec.text_frame(json.dumps({"type": "start_recording", "config": config})))
     assert err["type"] == "error" and needle in err["error"] and ISO.match(err["timestamp"])
     assert codec.state is State.IDLE
@@ -102,7 +84,7 @@ def test_bad_start_config_is_an_error_and_leaves_the_session_idle(config, needle
     ('{"type": "configure"}', "vad_threshold and/or silence_duration"),
 ])
 def test_bad_text_frames_get_error_messages_without_closing(frame, needle):
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     actions = codec.text_frame(frame)
     [err] = jsons(actions)
     assert set(err) == {"type", "error", "timestamp"} and needle in err["error"]
@@ -110,7 +92,7 @@ def test_bad_text_frames_get_error_messages_without_closing(frame, needle):
 
 
 def test_binary_before_start_and_odd_bytes():
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     [err] = jsons(codec.binary_frame(b"\0\0"))
     assert "before start_recording" in err["error"]
     started(codec)
@@ -120,23 +102,23 @@ def test_binary_before_start_and_odd_bytes():
 
 
 def test_ping_pong():
-    [msg] = jsons(RnntCodec(clock=Clock()).text_frame('{"type": "ping"}'))
+    [msg] = jsons(RnntCodec(clock=FakeClock()).text_frame('{"type": "ping"}'))
     assert msg["type"] == "pong"
 
 
 def test_partial_and_final_results():
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     started(codec)
     partial = asr_pb2.RecognitionResult(segment_id=2, text=" This is partially", is_final=False,
-                                        processing_time=dur(0.03))
+                                        processing_time=duration(0.03))
     [p] = jsons(codec.core_response(asr_pb2.RecognizeResponse(result=partial)))
     assert p == {"type": "partial", "segment_id": 2, "text": "This is partially", "is_final": False,
                  "processing_time_ms": 30, "timestamp": p["timestamp"]}
     final = asr_pb2.RecognitionResult(
         segment_id=2, text=" Hello world", is_final=True, confidence=0.9,
-        start_offset=dur(1.0), end_offset=dur(3.5), processing_time=dur(0.045),
-        words=[asr_pb2.WordInfo(word=" Hello", start_offset=dur(1.0), end_offset=dur(1.5), confidence=0.95),
-               asr_pb2.WordInfo(word=" world", start_offset=dur(1.5), end_offset=dur(2.0), confidence=0.92)])
+        start_offset=duration(1.0), end_offset=duration(3.5), processing_time=duration(0.045),
+        words=[asr_pb2.WordInfo(word=" Hello", start_offset=duration(1.0), end_offset=duration(1.5), confidence=0.95),
+               asr_pb2.WordInfo(word=" world", start_offset=duration(1.5), end_offset=duration(2.0), confidence=0.92)])
     [f] = jsons(codec.core_response(asr_pb2.RecognizeResponse(result=final)))
     assert f["type"] == "transcription" and f["segment_id"] == 2 and f["is_final"] is True
     assert f["text"] == "Hello world" and f["duration"] == 2.5 and f["processing_time_ms"] == 45
@@ -148,12 +130,12 @@ def test_partial_and_final_results():
 
 
 def test_stop_recording_then_summary_then_a_second_recording():
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     started(codec)
     assert codec.text_frame('{"type": "stop_recording"}') == [EndAudio()]
     [err] = jsons(codec.binary_frame(b"\0\0"))
     assert "after stop_recording" in err["error"]
-    summary = asr_pb2.SessionSummary(audio_processed=dur(10.5), segment_count=5, transcript="a b c")
+    summary = asr_pb2.SessionSummary(audio_processed=duration(10.5), segment_count=5, transcript="a b c")
     [msg] = jsons(codec.core_response(asr_pb2.RecognizeResponse(summary=summary)))
     assert msg["type"] == "recording_stopped" and msg["final_transcript"] == "a b c"
     assert msg["total_duration"] == 10.5 and msg["total_segments"] == 5 and ISO.match(msg["timestamp"])
@@ -167,7 +149,7 @@ def test_configure_maps_energy_threshold_and_waits_for_the_core():
     assert vad_probability(0.005) == pytest.approx(0.4)
     assert vad_probability(0.0001) == 0.1
     assert vad_probability(0.7) == 0.7
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     # before recording: stored and acknowledged at once
     [msg] = jsons(codec.text_frame('{"type": "configure", "vad_threshold": 0.02}'))
     assert msg["type"] == "configured" and msg["config"]["vad_threshold"] == 0.02
@@ -178,14 +160,14 @@ def test_configure_maps_energy_threshold_and_waits_for_the_core():
     assert isinstance(control, SendControl)
     vad = control.control.update_settings.vad
     assert vad.threshold == pytest.approx(0.5) and vad.min_silence_duration.ToNanoseconds() == 800_000_000
-    applied = asr_pb2.SettingsUpdated(vad=asr_pb2.VadConfig(threshold=0.5, min_silence_duration=dur(0.8)))
+    applied = asr_pb2.SettingsUpdated(vad=asr_pb2.VadConfig(threshold=0.5, min_silence_duration=duration(0.8)))
     [msg] = jsons(codec.core_response(asr_pb2.RecognizeResponse(settings_updated=applied)))
     assert msg["type"] == "configured"
     assert msg["config"]["vad_threshold"] == 0.01 and msg["config"]["silence_duration"] == 0.8
 
 
 def test_core_errors_become_error_messages():
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     started(codec)
     [msg] = jsons(codec.core_error(CoreError("RESOURCE_EXHAUSTED", "too many sessions", retry_after=7)))
     assert msg["type"] == "error" and "retry" in msg["error"].lower() and "7 s" in msg["error"]
@@ -196,7 +178,7 @@ def test_core_errors_become_error_messages():
 
 
 def test_limits_server_full_session_length_and_idle():
-    clock = Clock()
+    clock = FakeClock()
     actions = RnntCodec(clock=clock).refused("max_connections", "at limit")
     assert "Server full" in jsons(actions)[0]["error"] and actions[-1].code == 1013
     actions = RnntCodec(clock=clock).ending("shutdown")
@@ -206,17 +188,17 @@ def test_limits_server_full_session_length_and_idle():
 
 
 def test_session_duration_counts_per_recording_and_ends_with_recording_stopped():
-    clock = Clock()
+    clock = FakeClock()
     codec = RnntCodec(clock=clock, limits=RnntLimits(max_recording_seconds=60))
     codec.connected()
-    clock.t += 3600  # an hour connected without recording counts for nothing
+    clock.now += 3600  # an hour connected without recording counts for nothing
     started(codec)
     assert codec.binary_frame(b"\0\0") == [SendAudio(b"\0\0")]
     assert codec.idle_timeout(30.0) == 30.0
-    clock.t += 40
+    clock.now += 40
     codec.binary_frame(b"\0\0")
     assert codec.idle_timeout(30.0) == pytest.approx(20.0)  # the limit comes before the idle rule
-    clock.t += 21
+    clock.now += 21
     assert codec.binary_frame(b"\0\0") == [EndAudio()]  # checked as frames arrive (and by the timer)
     summary = asr_pb2.SessionSummary(transcript="every word", segment_count=1)
     actions = codec.core_response(asr_pb2.RecognizeResponse(summary=summary))
@@ -226,15 +208,15 @@ def test_session_duration_counts_per_recording_and_ends_with_recording_stopped()
 
 
 def test_recording_limit_by_the_timer_when_the_client_sends_nothing():
-    clock = Clock()
+    clock = FakeClock()
     codec = RnntCodec(clock=clock, limits=RnntLimits(max_recording_seconds=60, idle_timeout=1000))
     started(codec)
-    clock.t += 60
+    clock.now += 60
     assert codec.idle() == [EndAudio()]
 
 
 def test_idle_rule_only_while_a_recording_is_open():
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     codec.connected()
     assert codec.idle_timeout(30.0) is None  # connected on page load, Start not pressed yet
     started(codec)
@@ -244,7 +226,7 @@ def test_idle_rule_only_while_a_recording_is_open():
 
 
 def test_start_recording_right_after_recording_stopped_is_not_lost():
-    codec = RnntCodec(clock=Clock())
+    codec = RnntCodec(clock=FakeClock())
     started(codec)
     codec.text_frame('{"type": "stop_recording"}')
     codec.core_response(asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(transcript="one")))
@@ -262,10 +244,10 @@ def test_iso_timestamp_format():
 
 
 def test_a_128_character_client_id_records_and_a_bad_one_is_refused():
-    codec = RnntCodec("c" * 128, clock=Clock())
+    codec = RnntCodec("c" * 128, clock=FakeClock())
     assert jsons(codec.connected())[0]["client_id"] == "c" * 128
     session_id = started(codec).config.session_id
     assert len(session_id) <= 128 and session_id.startswith("c" * 100), session_id  # the core accepts it
-    bad = RnntCodec("two words\n", clock=Clock())
+    bad = RnntCodec("two words\n", clock=FakeClock())
     actions = bad.connected()
     assert "Invalid client_id" in jsons(actions)[0]["error"] and actions[-1] == Close(1008, actions[-1].reason)

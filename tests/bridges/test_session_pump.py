@@ -127,3 +127,22 @@ async def test_core_stream_reports_any_exception_as_a_core_failure():
     assert isinstance(event, CoreFailed) and event.error.code == "INTERNAL", event
     assert "/srv" not in event.error.message and "error id" in event.error.message
     await asyncio.wait_for(stream.wait_for_room(), 1)  # a dead stream never holds the client reader
+
+
+async def test_drain_deadline_fires_while_the_goodbye_is_blocked():
+    class SaysGoodbye(Greeter):
+        def connected(self) -> list[Action]:
+            return []
+
+        def ending(self, reason: str) -> list[Action]:
+            return [SendJson({"type": "goodbye", "reason": reason})]
+
+    ws, codec = NeverReadingClient(), SaysGoodbye()
+    pump = pump_for(codec, ws, drain_grace=0.3, send_timeout=15.0)
+    running = asyncio.ensure_future(run(pump, codec))
+    await asyncio.sleep(0.1)
+    pump.request_end("shutdown")
+    elapsed = await running
+    assert ws.sent == ['{"type": "goodbye", "reason": "shutdown"}']
+    assert elapsed < 1.5, "the shutdown waited for the send timeout, not the drain deadline"
+    assert "drain reached" in pump.stats.end and ws.aborted_at is not None

@@ -11,14 +11,13 @@ import importlib.util
 import json
 import subprocess
 import sys
-import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bridge_helpers import start_bridge
-from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, to_pcm16, wer
+from tests.audio_fixtures import PARAGRAPH, silence, speech, wer
+from tests.support import write_wav
 
 pytestmark = [
     pytest.mark.slow,
@@ -72,14 +71,6 @@ text = client(wav)
 print("RESULT " + json.dumps({"text": text, "segments": client.client.transcript,
                               "backend": client.client.server_backend}))
 '''
-
-
-def write_wav(path: Path, audio: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(to_pcm16(audio))
 
 
 def test_transcription_client_transcribes_a_file(core_address, tmp_path):

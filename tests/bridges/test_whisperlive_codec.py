@@ -5,13 +5,13 @@ import json
 
 import numpy as np
 import pytest
-from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
 from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
 from bridges.whisperlive.slots import Slots
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
 from bridges.whisperlive.options import ServerDefaults, choose_model
+from tests.support import FakeClock, duration, jsons
 
 UID = "3f1c0a9e-uid"
 OPTIONS = {"uid": UID, "language": "en", "task": "transcribe", "model": "tiny.en", "use_vad": True,
@@ -21,27 +21,9 @@ OPTIONS = {"uid": UID, "language": "en", "task": "transcribe", "model": "tiny.en
            "word_timestamps": False, "initial_prompt": None, "vad_parameters": None}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def dur(s: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(s * 1e9))
-    return d
-
-
-def jsons(actions) -> list[dict]:
-    return [a.payload for a in actions if isinstance(a, SendJson)]
-
-
 def result(text: str, final: bool, start: float, end: float, **kw) -> asr_pb2.RecognizeResponse:
     return asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(
-        text=text, is_final=final, start_offset=dur(start), end_offset=dur(end), **kw))
+        text=text, is_final=final, start_offset=duration(start), end_offset=duration(end), **kw))
 
 
 def ready(codec: WhisperLiveCodec, **overrides) -> StartStream:
@@ -53,24 +35,24 @@ def ready(codec: WhisperLiveCodec, **overrides) -> StartStream:
 
 
 def test_options_map_to_streaming_config():
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     cfg = ready(codec, vad_parameters={"threshold": 0.6, "min_silence_duration_ms": 700}, word_timestamps=True).config
     assert cfg.encoding == asr_pb2.AUDIO_ENCODING_FLOAT32 and cfg.sample_rate_hertz == 16000
     assert cfg.model == "tiny.en" and cfg.language == "en" and cfg.task == asr_pb2.TASK_TRANSCRIBE
     assert cfg.interim_results and cfg.enable_word_time_offsets and cfg.vad.enabled
     assert cfg.vad.threshold == pytest.approx(0.6) and cfg.vad.min_silence_duration.ToMilliseconds() == 700
-    int16 = ready(WhisperLiveCodec(clock=Clock()), audio_format="int16", task="translate", language=None,
+    int16 = ready(WhisperLiveCodec(clock=FakeClock(100.0)), audio_format="int16", task="translate", language=None,
                   use_vad=False).config
     assert int16.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16 and int16.task == asr_pb2.TASK_TRANSLATE
     assert int16.model == "base" and int16.language == "" and not int16.vad.enabled
 
 
 def test_initial_prompt_and_hotwords_reach_the_engine():
-    cfg = ready(WhisperLiveCodec(clock=Clock()), initial_prompt="Minutes of the infra sync",
+    cfg = ready(WhisperLiveCodec(clock=FakeClock(100.0)), initial_prompt="Minutes of the infra sync",
                 hotwords="Siobhan Quigley, kubectl").config
     assert cfg.prompt == "Minutes of the infra sync"
     assert list(cfg.hotwords) == ["Siobhan Quigley", "kubectl"]
-    as_list = ready(WhisperLiveCodec(clock=Clock()), hotwords=["ComfyUI"]).config
+    as_list = ready(WhisperLiveCodec(clock=FakeClock(100.0)), hotwords=["ComfyUI"]).config
     assert list(as_list.hotwords) == ["ComfyUI"]
 
 
@@ -90,7 +72,7 @@ def test_model_mapping(requested, language, task, model, warns):
 
 
 def test_substituted_model_is_announced_as_a_warning_before_the_stream_starts():
-    actions = WhisperLiveCodec(clock=Clock()).text_frame(json.dumps({**OPTIONS, "model": "small"}))
+    actions = WhisperLiveCodec(clock=FakeClock(100.0)).text_frame(json.dumps({**OPTIONS, "model": "small"}))
     [warning] = jsons(actions)
     assert warning["status"] == "WARNING" and "'small'" in warning["message"] and warning["uid"] == UID
     assert isinstance(actions[-1], StartStream)
@@ -106,7 +88,7 @@ def test_substituted_model_is_announced_as_a_warning_before_the_stream_starts():
     (json.dumps({**OPTIONS, "send_last_n_segments": 0}), "'send_last_n_segments'"),
 ])
 def test_bad_options_get_an_error_status_naming_the_problem_then_close(frame, needle):
-    actions = WhisperLiveCodec(clock=Clock()).text_frame(frame)
+    actions = WhisperLiveCodec(clock=FakeClock(100.0)).text_frame(frame)
     [msg] = jsons(actions)
     assert msg["status"] == "ERROR" and needle in msg["message"]
     assert isinstance(actions[-1], Close)
@@ -115,10 +97,10 @@ def test_bad_options_get_an_error_status_naming_the_problem_then_close(frame, ne
 
 
 def test_audio_end_of_audio_and_odd_frames():
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     [err] = jsons(codec.binary_frame(b"\0" * 8))
     assert err["status"] == "ERROR" and "options" in err["message"]
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     ready(codec)
     samples = np.zeros(4096, dtype="<f4").tobytes()
     assert codec.binary_frame(samples) == [SendAudio(samples)]
@@ -136,7 +118,7 @@ def echo(segment: dict) -> dict:
 
 
 def test_segments_resend_last_n_with_frozen_times_and_partial_last():
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     ready(codec)
     [m] = jsons(codec.core_response(result("Hello", False, 0.2, 0.9)))
     assert m == {"uid": UID, "segments": [{"start": "0.200", "end": "0.900", "text": " Hello", "completed": False}]}
@@ -159,7 +141,7 @@ def test_segments_resend_last_n_with_frozen_times_and_partial_last():
 
 
 def test_language_detection_message_once_and_never_mixed_with_segments():
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     ready(codec, language=None, model="base")
     msgs = jsons(codec.core_response(result(" Hola", False, 0, 1, language="es", language_probability=0.93)))
     assert msgs[0] == {"uid": UID, "language": "es", "language_prob": 0.93}
@@ -169,11 +151,11 @@ def test_language_detection_message_once_and_never_mixed_with_segments():
 
 
 def test_wait_when_full_with_minutes_until_a_slot_frees():
-    clock, slots = Clock(), Slots(1)
+    clock, slots = FakeClock(100.0), Slots(1)
     settings = WhisperLiveSettings(max_clients=1, max_connection_time=600)
     first = WhisperLiveCodec(settings, slots=slots, clock=clock)
     ready(first)
-    clock.t += 120
+    clock.now += 120
     second = WhisperLiveCodec(settings, slots=slots, clock=clock)
     actions = second.text_frame(json.dumps({**OPTIONS, "uid": "other"}))
     assert jsons(actions) == [{"uid": "other", "status": "WAIT", "message": 8.0}]
@@ -183,46 +165,46 @@ def test_wait_when_full_with_minutes_until_a_slot_frees():
 
 
 def test_disconnect_after_max_connection_time_on_frames_and_on_the_timer():
-    clock = Clock()
+    clock = FakeClock(100.0)
     settings = WhisperLiveSettings(max_connection_time=10)
     codec = WhisperLiveCodec(settings, clock=clock)
     ready(codec)
-    clock.t += 11
+    clock.now += 11
     actions = codec.binary_frame(b"\0" * 16)
     assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and actions[-1] == Close(1000, "max connection time")
     codec = WhisperLiveCodec(settings, clock=clock)
     ready(codec)
     assert codec.tick() == []
-    clock.t += 10
+    clock.now += 10
     assert jsons(codec.tick()) == [{"uid": UID, "message": "DISCONNECT"}]
 
 
 def test_audio_gap_finalizes_the_open_partial_once():
-    clock = Clock()
+    clock = FakeClock(100.0)
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
     codec.binary_frame(b"\0" * 4)
     codec.core_response(result(" Hello", False, 0.2, 0.9))
     assert codec.tick() == []
-    clock.t += 2
+    clock.now += 2
     [control] = codec.tick()
     assert isinstance(control, SendControl) and control.control.HasField("finalize")
     assert codec.tick() == []
 
 
 def test_core_errors():
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     codec.text_frame(json.dumps(OPTIONS))
     actions = codec.core_error(CoreError("RESOURCE_EXHAUSTED", "busy", retry_after=90))
     assert jsons(actions) == [{"uid": UID, "status": "WAIT", "message": 1.5}] and isinstance(actions[-1], Close)
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     codec.text_frame(json.dumps(OPTIONS))
     [msg] = jsons(codec.core_error(CoreError("UNAVAILABLE", "connection refused")))
     assert msg["status"] == "ERROR" and "unavailable" in msg["message"]
 
 
 def test_runtime_hooks_idle_gap_ending_and_refusal():
-    clock = Clock()
+    clock = FakeClock(100.0)
     codec = WhisperLiveCodec(clock=clock)
     assert codec.idle_timeout(60.0) == 30.0  # waiting for the options frame
     actions = WhisperLiveCodec(clock=clock).idle()
@@ -250,7 +232,7 @@ def test_runtime_hooks_idle_gap_ending_and_refusal():
 
 
 def test_options_without_language_task_model_take_the_server_defaults():
-    codec = WhisperLiveCodec(WhisperLiveSettings(defaults=ServerDefaults(model="tiny.en", language="en")), clock=Clock())
+    codec = WhisperLiveCodec(WhisperLiveSettings(defaults=ServerDefaults(model="tiny.en", language="en")), clock=FakeClock(100.0))
     actions = codec.text_frame(json.dumps({"uid": UID}))
     [start] = [a for a in actions if isinstance(a, StartStream)]
     assert (start.config.model, start.config.language, start.config.task) == ("tiny.en", "en", asr_pb2.TASK_TRANSCRIBE)
@@ -259,7 +241,7 @@ def test_options_without_language_task_model_take_the_server_defaults():
 
 def test_server_model_and_no_vad_apply_to_every_session():
     settings = WhisperLiveSettings(defaults=ServerDefaults(model="base", use_vad=False))
-    codec = WhisperLiveCodec(settings, clock=Clock())
+    codec = WhisperLiveCodec(settings, clock=FakeClock(100.0))
     actions = codec.text_frame(json.dumps(OPTIONS))  # asks for tiny.en with use_vad true
     [warning] = jsons(actions)
     assert warning["status"] == "WARNING" and "'base'" in warning["message"]
@@ -268,7 +250,7 @@ def test_server_model_and_no_vad_apply_to_every_session():
 
 
 def test_options_as_a_binary_frame_and_uint8_audio():
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     actions = codec.binary_frame(json.dumps({**OPTIONS, "audio_format": "uint8"}).encode())
     [start] = [a for a in actions if isinstance(a, StartStream)]
     assert start.config.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16
@@ -278,7 +260,7 @@ def test_options_as_a_binary_frame_and_uint8_audio():
 
 
 def test_without_vad_segments_end_at_pauses_and_by_length():
-    codec = WhisperLiveCodec(clock=Clock())
+    codec = WhisperLiveCodec(clock=FakeClock(100.0))
     ready(codec, use_vad=False)
     tone = (0.3 * np.sin(np.arange(16000) / 3)).astype("<f4")
 
@@ -295,7 +277,7 @@ def test_without_vad_segments_end_at_pauses_and_by_length():
 
 
 def test_a_final_does_not_replace_the_next_utterances_partial():
-    clock = Clock()
+    clock = FakeClock(100.0)
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
     codec.binary_frame(b"\0" * 4)
@@ -303,5 +285,5 @@ def test_a_final_does_not_replace_the_next_utterances_partial():
     codec.core_response(result("Two", False, 1.0, 1.5, segment_id=2))  # utterance 2 began
     [m] = jsons(codec.core_response(result("One.", True, 0.0, 0.8, segment_id=1)))  # utterance 1's final
     assert m["segments"][-1] == {"start": "1.000", "end": "1.500", "text": " Two", "completed": False}
-    clock.t += 2  # the client stopped sending: the open partial is still finalized
+    clock.now += 2  # the client stopped sending: the open partial is still finalized
     assert codec.idle_timeout(None) == 1.5 and isinstance(codec.tick()[0], SendControl)

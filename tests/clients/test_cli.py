@@ -160,14 +160,11 @@ def test_unreadable_file_is_a_usage_error(tmp_path):
 
 
 def test_hotwords_flag_gets_an_unusual_name_right(core_address, tmp_path):
-    from tests.audio_fixtures import silence, speech, to_pcm16
-    import wave
+    from tests.audio_fixtures import silence, speech
+    from tests.support import write_wav
 
-    path = tmp_path / "name.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
-        w.writeframes(to_pcm16(np.concatenate([silence(0.3), speech("Please send the report to Siobhan Quigley."),
-                                               silence(1.0)])))
+    path = write_wav(tmp_path / "name.wav", np.concatenate([silence(0.3), speech("Please send the report to Siobhan Quigley."),
+                                                            silence(1.0)]))
     plain = run_cli("transcribe", str(path), "--no-interim", "--server", core_address)
     hinted = run_cli("transcribe", str(path), "--no-interim", "--server", core_address,
                      "--hotwords", "Siobhan Quigley,kubectl")
@@ -176,18 +173,15 @@ def test_hotwords_flag_gets_an_unusual_name_right(core_address, tmp_path):
 
 
 def test_separate_channels_flag_prints_each_channel(core_address, tmp_path):
-    from tests.audio_fixtures import silence, speech, to_pcm16
-    import wave
+    from tests.audio_fixtures import silence, speech
+    from tests.support import write_wav
 
     left = np.concatenate([silence(0.3), speech("Please turn on the kitchen lights."), silence(1.0)])
     right = np.concatenate([silence(0.3), speech("Set a timer for ten minutes."), silence(1.0)])
     n = max(len(left), len(right))
     stereo = np.zeros((n, 2), np.float32)
     stereo[:len(left), 0], stereo[:len(right), 1] = left, right
-    path = tmp_path / "two.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(2), w.setsampwidth(2), w.setframerate(16000)
-        w.writeframes(to_pcm16(stereo.reshape(-1)))
+    path = write_wav(tmp_path / "two.wav", stereo)
     proc = run_cli("transcribe", str(path), "--no-interim", "--server", core_address, "--separate-channels")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()

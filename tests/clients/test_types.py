@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import fields
 
 import grpc
 import pytest
@@ -14,8 +15,10 @@ from clients import Finalize, Recognizer, RecognizerClient, ServerUnreachable, S
 from clients.errors import error_from_status
 from clients.render import StatusLine, engines_table, final_line, result_json
 from clients.sdk import _request
-from clients.types import Result, SpeechEvent, Summary, Word, engines_from_proto, event_from_proto
+from clients.types import (Capabilities, EngineInfo, EngineList, ModelInfo, Result, SpeechEvent, Summary, Word,
+                           engines_from_proto, event_from_proto)
 from tests.conftest import free_port
+from tests.support import duration
 
 
 def test_stream_config_round_trips_through_proto():
@@ -32,6 +35,30 @@ def test_stream_config_round_trips_through_proto():
         StreamConfig(encoding="mulaw").to_proto()
 
 
+def test_every_stream_config_field_round_trips_through_proto():
+    config = StreamConfig(engine="funasr", model="m", language="zh", task="translate", encoding="int32",
+                          sample_rate_hertz=8000, audio_channel_count=2, interim_results=True, word_time_offsets=True,
+                          automatic_punctuation=True, vad_enabled=True, vad_threshold=0.3, min_silence=0.5,
+                          partial_interval=0.2, beam_size=3, session_id="s-1", prompt="infra sync",
+                          hotwords=("kubectl", "Siobhan"), separate_channels=True)
+    defaults = StreamConfig()
+    assert all(getattr(config, f.name) != getattr(defaults, f.name) for f in fields(StreamConfig))
+    assert StreamConfig.from_proto(config.to_proto()) == config
+
+
+def test_engine_list_carries_every_field_of_the_reply():
+    listing = engines_from_proto(asr_pb2.ListEnginesResponse(default_engine="whisper", engines=[asr_pb2.EngineInfo(
+        name="whisper", aliases=["faster-whisper"], available=False, unavailable_reason="why", default_model="base",
+        capabilities=asr_pb2.EngineCapabilities(native_streaming=True, interim_results=True, word_time_offsets=True,
+                                                translate=True, language_detection=True, languages=["en", "ar"],
+                                                prompt=True, hotwords=True),
+        models=[asr_pb2.ModelInfo(name="base", aliases=["b"], available=False, unavailable_reason="no weights",
+                                  multilingual=True, source="pkg")])]))
+    assert listing == EngineList((EngineInfo(
+        "whisper", ("faster-whisper",), False, "why", Capabilities(True, True, True, True, True, ("en", "ar"), True, True),
+        (ModelInfo("base", ("b",), False, "no weights", True, "pkg"),), "base"),), "whisper")
+
+
 def test_controls_become_requests():
     assert _request(b"\0\0").audio == b"\0\0"
     assert _request(Finalize()).control.HasField("finalize")
@@ -41,17 +68,11 @@ def test_controls_become_requests():
         _request("text")  # type: ignore[arg-type]
 
 
-def _dur(s: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(s * 1e9))
-    return d
-
-
 def test_events_convert_durations_to_seconds():
     r = asr_pb2.RecognizeResponse(result=asr_pb2.RecognitionResult(
-        segment_id=3, text=" hello world", is_final=True, stability=1.0, start_offset=_dur(1.25), end_offset=_dur(2.5),
-        words=[asr_pb2.WordInfo(word="hello", start_offset=_dur(1.25), end_offset=_dur(1.7), confidence=0.9)],
-        processing_time=_dur(0.04)))
+        segment_id=3, text=" hello world", is_final=True, stability=1.0, start_offset=duration(1.25), end_offset=duration(2.5),
+        words=[asr_pb2.WordInfo(word="hello", start_offset=duration(1.25), end_offset=duration(1.7), confidence=0.9)],
+        processing_time=duration(0.04)))
     result = event_from_proto(r)
     assert isinstance(result, Result)
     assert (result.segment_id, result.start, result.end) == (3, 1.25, 2.5)
@@ -60,10 +81,10 @@ def test_events_convert_durations_to_seconds():
     line = json.loads(result_json(result))
     assert line["type"] == "result" and line["words"][0]["start"] == 1.25 and line["is_final"] is True
     ev = event_from_proto(asr_pb2.RecognizeResponse(speech_event=asr_pb2.SpeechEvent(
-        type=asr_pb2.SPEECH_EVENT_TYPE_SPEECH_END, offset=_dur(4.0))))
+        type=asr_pb2.SPEECH_EVENT_TYPE_SPEECH_END, offset=duration(4.0))))
     assert ev == SpeechEvent("end", 4.0)
     summary = event_from_proto(asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(
-        audio_processed=_dur(9.5), segment_count=2, transcript="a b")))
+        audio_processed=duration(9.5), segment_count=2, transcript="a b")))
     assert summary == Summary(9.5, 2, "a b")
     assert event_from_proto(asr_pb2.RecognizeResponse()) is None
 
@@ -78,7 +99,7 @@ def test_error_details_are_parsed():
     status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message="bad audio", details=[
         _packed(error_details_pb2.BadRequest(field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field="audio", description="odd byte count 3")])),
-        _packed(error_details_pb2.RetryInfo(retry_delay=_dur(2.5))),
+        _packed(error_details_pb2.RetryInfo(retry_delay=duration(2.5))),
         _packed(error_details_pb2.ErrorInfo(reason="INVALID_AUDIO", domain="asr.v1", metadata={"bytes": "3"})),
     ])
     err = error_from_status(status, grpc.StatusCode.INVALID_ARGUMENT, "h:1")

@@ -15,7 +15,8 @@ from core_service.engines.base import SessionSettings
 from core_service.engines.registry import EngineRegistry
 from tests.audio_fixtures import SAMPLE_RATE, noise, speech, to_pcm16
 from tests.conftest import ROOT
-from tests.engines.engine_helpers import engine_core, needs, pcm16_config
+from tests.support import running_core
+from tests.engines.engine_helpers import needs, pcm16_config
 
 from .grpc_helpers import audio_requests, recognize
 
@@ -57,7 +58,7 @@ def three_seconds() -> bytes:
 
 @with_google
 async def test_a_google_default_core_sends_a_non_english_session_no_whisper_model(fake, tmp_path):
-    with engine_core(tmp_path, {"ASR_GOOGLE_ENDPOINT": fake.address}, "--engine", "google") as core:
+    with running_core(tmp_path, "--engine", "google", env={"ASR_GOOGLE_ENDPOINT": fake.address}) as core:
         call = await recognize(core.address, [pcm16_config("", language="de-DE"), *audio_requests(three_seconds())])
     assert call.code.name == "OK", call.message
     started = call.responses[0].session_started
@@ -69,8 +70,8 @@ async def test_a_google_default_core_sends_a_non_english_session_no_whisper_mode
 
 @with_google
 async def test_the_core_model_flag_is_the_default_model_of_its_default_engine(fake, tmp_path):
-    with engine_core(tmp_path, {"ASR_GOOGLE_ENDPOINT": fake.address}, "--engine", "google",
-                     "--model", "latest_long") as core:
+    with running_core(tmp_path, "--engine", "google", "--model", "latest_long",
+                      env={"ASR_GOOGLE_ENDPOINT": fake.address}) as core:
         default = await recognize(core.address, [pcm16_config("", language="de-DE"), *audio_requests(three_seconds())])
         named = await recognize(core.address, [pcm16_config("", model="phone_call"), *audio_requests(three_seconds())])
     assert default.code.name == "OK" and named.code.name == "OK", (default.message, named.message)

@@ -7,7 +7,6 @@ digits), so Mandarin is not covered by a recording; Arabic, Spanish and French a
 from __future__ import annotations
 
 import re
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +16,14 @@ from asr.v1 import asr_pb2
 from tests.audio_fixtures import silence, speech, to_pcm16, wer
 
 from .grpc_helpers import audio_requests, config, recognize
+from tests.support import read_wav
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SPANISH = "Buenos días, me gustaría reservar una mesa para dos personas esta noche."
 
 
 def clip(lang: str) -> bytes:
-    with wave.open(str(FIXTURES / f"speech_{lang}.wav")) as w:
-        audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
-    return to_pcm16(np.concatenate([silence(0.3), audio, silence(1.0)]))
+    return to_pcm16(np.concatenate([silence(0.3), read_wav(FIXTURES / f"speech_{lang}.wav"), silence(1.0)]))
 
 
 @pytest.mark.parametrize("lang", ["es", "fr"])

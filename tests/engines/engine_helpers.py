@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ import pytest
 from asr.v1 import asr_pb2
 
 from tests.audio_fixtures import SAMPLE_RATE, to_pcm16, with_pauses
-from tests.conftest import CoreProcess, start_core
 from tests.core.grpc_helpers import Call, audio_requests, config, recognize
 from tests.engines.shape import check_result_stream, seconds
+from tests.support import running_core
 
 UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
 
@@ -27,16 +26,6 @@ def needs(module: str, extra: str) -> pytest.MarkDecorator:
                               reason=f"{module} not installed: pip install '.[{extra}]'")
 
 
-@contextmanager
-def engine_core(tmp_dir: Path, env: dict[str, str], *args: str) -> Iterator[CoreProcess]:
-    """A core started with `env` (the engine's ASR_* variables) and flags, stopped at the end."""
-    core = start_core(tmp_dir, *args, env=env)
-    try:
-        yield core
-    finally:
-        core.stop()
-
-
 def pcm16_config(engine: str, **kw) -> asr_pb2.RecognizeRequest:
     """A session config for 16 kHz LINEAR16 audio on `engine`, with partials."""
     kw.setdefault("interim_results", True)
@@ -45,7 +34,7 @@ def pcm16_config(engine: str, **kw) -> asr_pb2.RecognizeRequest:
 
 async def recognize_once(tmp_dir: Path, env: dict[str, str], requests: list) -> Call:
     """One call on a core of its own (for a model the module's core does not load)."""
-    with engine_core(tmp_dir, env) as core:
+    with running_core(tmp_dir, env=env) as core:
         return await recognize(core.address, requests)
 
 
@@ -90,24 +79,6 @@ async def alone_then_together(address: str, first: asr_pb2.RecognizeRequest,
         recognize(address, [other] + audio_requests(to_pcm16(b)), pace=0.005),
     )
     return alone, together
-
-
-def tiny_model_fixtures(label: str, build: Callable[[Path], Path], core_name: str,
-                        env: Callable[[Path], dict[str, str]]) -> tuple[Any, Any]:
-    """Two module fixtures of a local model engine's tests: `tiny_model_dir`, the tiny model
-    `build` writes into a fresh directory, and `core_name`, a core (--max-sessions 8) serving
-    it with the variables `env` gives for that directory."""
-
-    @pytest.fixture(scope="module", name="tiny_model_dir")
-    def model_dir(tmp_path_factory) -> Path:
-        return build(tmp_path_factory.mktemp(label))
-
-    @pytest.fixture(scope="module", name=core_name)
-    def core(tiny_model_dir, tmp_path_factory) -> Iterator[CoreProcess]:
-        with engine_core(tmp_path_factory.mktemp(f"core-{label}"), env(tiny_model_dir), "--max-sessions", "8") as c:
-            yield c
-
-    return model_dir, core
 
 
 def decoded_whole_and_cut(new_decoder: Callable[[str], Any]) -> tuple[str, str]:

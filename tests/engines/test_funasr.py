@@ -17,15 +17,15 @@ from asr.v1 import asr_pb2
 from tests.audio_fixtures import SAMPLE_RATE, silence, speech, to_pcm16, with_pauses
 from tests.core.grpc_helpers import audio_requests, recognize
 from tests.engines.engine_helpers import (UTTERANCES, alone_then_together, decoded_whole_and_cut, needs, pcm16_config,
-                                          read_until, recognize_once, recognize_utterances, tiny_model_fixtures)
+                                          read_until, recognize_once, recognize_utterances)
+from tests.support import tiny_engine_fixtures
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_funasr import build_tiny_paraformer
 
 pytestmark = needs("funasr", "funasr")
 
 
-tiny_model_dir, funasr_core = tiny_model_fixtures(
-    "paraformer", build_tiny_paraformer, "funasr_core", lambda path: {"ASR_FUNASR_MODEL_DIR": str(path)})
+tiny_model_dir, funasr_core = tiny_engine_fixtures("funasr", build_tiny_paraformer)
 
 
 def funasr_config(**kw) -> asr_pb2.RecognizeRequest:

@@ -17,7 +17,8 @@ from asr.v1 import asr_pb2
 from tests.audio_fixtures import SAMPLE_RATE, noise, silence, speech, to_pcm16, with_pauses
 from tests.conftest import start_core
 from tests.core.grpc_helpers import Call, audio_requests, recognize
-from tests.engines.engine_helpers import engine_core, needs, pcm16_config, read_until
+from tests.support import running_core
+from tests.engines.engine_helpers import needs, pcm16_config, read_until
 from tests.engines.shape import seconds, speech_events
 
 pytestmark = needs("google.cloud.speech_v1", "google")
@@ -41,7 +42,7 @@ def fake():
 
 @pytest.fixture(scope="module")
 def google_core(fake, tmp_path_factory):
-    with engine_core(tmp_path_factory.mktemp("core-google"), {
+    with running_core(tmp_path_factory.mktemp("core-google"), env={
         "ASR_GOOGLE_ENDPOINT": fake.address, "ASR_GOOGLE_RESTART_SECONDS": str(RESTART_SECONDS),
         "ASR_GOOGLE_MAX_BACKLOG_SECONDS": str(MAX_BACKLOG_SECONDS), "ASR_GOOGLE_IDLE_SECONDS": str(IDLE_SECONDS),
     }) as core:
@@ -189,7 +190,7 @@ async def test_a_final_google_sends_after_the_restart_still_counts(google_core, 
 @pytest.fixture(scope="module")
 def google_core_defaults(fake, tmp_path_factory):
     """Google's real stream limits: the default 290 s budget and 30 s backlog."""
-    with engine_core(tmp_path_factory.mktemp("core-google-defaults"), {"ASR_GOOGLE_ENDPOINT": fake.address}) as core:
+    with running_core(tmp_path_factory.mktemp("core-google-defaults"), env={"ASR_GOOGLE_ENDPOINT": fake.address}) as core:
         yield core
 
 

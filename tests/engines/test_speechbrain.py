@@ -17,15 +17,15 @@ from asr.v1 import asr_pb2
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, silence, speech, to_pcm16, wer, with_pauses
 from tests.core.grpc_helpers import audio_requests, recognize
 from tests.engines.engine_helpers import (UTTERANCES, alone_then_together, decoded_whole_and_cut, needs, pcm16_config,
-                                          read_until, recognize_once, recognize_utterances, tiny_model_fixtures)
+                                          read_until, recognize_once, recognize_utterances)
+from tests.support import tiny_engine_fixtures
 from tests.engines.shape import check_result_stream, seconds, speech_events
 from tests.engines.tiny_speechbrain import build_tiny_transducer
 
 pytestmark = needs("speechbrain", "speechbrain")
 
 
-tiny_model_dir, sb_core = tiny_model_fixtures("transducer", build_tiny_transducer, "sb_core", lambda path: {
-    "ASR_SPEECHBRAIN_MODEL_DIR": str(path), "ASR_SPEECHBRAIN_CHUNK_SIZE": "8"})
+tiny_model_dir, sb_core = tiny_engine_fixtures("speechbrain", build_tiny_transducer, ASR_SPEECHBRAIN_CHUNK_SIZE="8")
 
 
 def sb_config(engine: str = "speechbrain", **kw) -> asr_pb2.RecognizeRequest:
