@@ -196,7 +196,10 @@ class RedecodeStream(EngineStream):
     async def finish(self) -> None:
         if self.settings.vad.enabled and (last := await self._seg.hear_last_frame()) is not None:
             self._follow_vad(last)  # the VAD judged the last partial frame
-        while self._held and (decodes := self._sentences.pending()):
+        # Every pause's sentence-end decode counts, held endpoint or not: audio that ends
+        # mid-utterance (a file sent at once) is split where its sentences end, as it would be
+        # had it arrived at the speed of speech.
+        while decodes := self._sentences.pending():
             await asyncio.wait(decodes)
             self._settle()
         self._settle(force=True)
