@@ -6,10 +6,28 @@ runtime (bridges/runtime.py) feeds it events and carries out the actions it retu
 from __future__ import annotations
 
 import abc
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 from asr.v1 import asr_pb2
+
+
+# ---- runtime events a codec is told about -------------------------------------------------
+class Refusal(enum.StrEnum):
+    """Why the runtime will not serve an upgraded connection (passed to `Codec.refused`)."""
+
+    MAX_CONNECTIONS = "max_connections"  # the bridge is full (a backstop behind the 503 before the upgrade)
+    DUPLICATE_SESSION = "duplicate_session"  # the connection's unique id is already connected
+    SHUTTING_DOWN = "shutting_down"
+
+
+class EndReason(enum.StrEnum):
+    """Why the runtime ends a session it was serving (passed to `Codec.ending`)."""
+
+    SHUTDOWN = "shutdown"
+    MAX_DURATION = "max_duration"
+    REPLACED = "replaced"  # a new connection took over the unique id; never passed to the codec
 
 
 # ---- actions a codec asks the runtime to perform -------------------------------------------
@@ -111,8 +129,8 @@ class Codec(abc.ABC):
         """
         return default
 
-    def refused(self, code: str, message: str) -> list[Action]:
-        """The runtime will not serve this connection (code: one of REFUSAL_CODES).
+    def refused(self, code: Refusal, message: str) -> list[Action]:
+        """The runtime will not serve this connection (`message` says why and what to do).
 
         Return the dialect's answer ending in a `Close`; or, when the dialect can only answer
         later (whisperlive needs the uid of the options frame), no `Close`: the connection then
@@ -134,14 +152,11 @@ class Codec(abc.ABC):
         """A bug in the bridge while handling this connection; the log has the traceback."""
         return [Close(1011, f"internal error (error id {error_id})")]
 
-    def ending(self, reason: str) -> list[Action]:
-        """The runtime is ending the session (reason: "shutdown" or "max_duration").
+    def ending(self, reason: EndReason) -> list[Action]:
+        """The runtime is ending the session (SHUTDOWN or MAX_DURATION).
 
         After these actions the runtime half-closes the core stream itself (if one is open),
         waits for `core_finished()`, and closes the socket if the codec did not.
         """
         return []
 
-
-# Codes passed to Codec.refused().
-REFUSAL_CODES = ("max_connections", "duplicate_session", "shutting_down")

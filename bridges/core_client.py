@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -46,8 +46,6 @@ class CoreFailed:
 class CoreDone:
     """The call ended with OK."""
 
-
-CoreEvent = Union[CoreResponse, CoreFailed, CoreDone]
 
 
 def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:

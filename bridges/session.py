@@ -1,5 +1,5 @@
-"""The pump behind one WebSocket connection: client frames, core events and timers in; codec
-actions out.
+"""The pump behind one client connection: client frames, core events and timers in; codec
+actions out. It speaks to the client only through a `Transport` (bridges/transport.py).
 
 Everything that touches the codec happens in `SessionPump.run()`, one event at a time, so a
 codec never sees concurrent calls. Two helper tasks only move data into the event queue: the
@@ -8,7 +8,7 @@ client reader (with the size check) and the core stream (bridges/core_client.py)
 Backpressure (docs/limits.md): the event queue holds at most `EVENT_QUEUE_SIZE` events. The
 reader awaits room in it, and before reading the next frame also waits until the core stream
 has room for more audio, so a client sending faster than the core takes audio is slowed by
-TCP (websockets stops reading the socket once its own `max_queue` frames are buffered). A
+TCP (the WebSocket transport stops reading the socket once its own `max_queue` frames are buffered). A
 message to the client must be sent within `send_timeout`; otherwise the connection is closed
 (the transport aborted if the close frame cannot be sent either) and the core stream
 cancelled. While a send is blocked, the timers still fire: drain and max duration end the
@@ -26,15 +26,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-
 from asr.v1 import asr_pb2
 from bridges import metrics
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson,
+from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, SendAudio, SendControl, SendJson,
                            StartStream)
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreResponse, CoreStream
 from bridges.hygiene import new_error_id, public_core_error
+from bridges.transport import ClientFrame, ClientGone, Transport, TransportClosed
 
 log = logging.getLogger("bridges.session")
 
@@ -54,35 +52,30 @@ class SessionLimits:
 
 
 class Timer(enum.Enum):
+    """The pump's deadlines, returned by `_next_event` when one passes before any event."""
+
     IDLE = "idle"
     DRAIN = "drain"
     MAX_DURATION = "max_duration"
 
 
 @dataclass(frozen=True)
-class ClientFrame:
-    data: str | bytes
-
-
-@dataclass(frozen=True)
 class FrameTooLarge:
+    """A client frame over the dialect's max message size (the frame itself is dropped)."""
+
     size: int
 
 
 @dataclass(frozen=True)
-class ClientGone:
-    code: int | None
-    reason: str
-
-
-@dataclass(frozen=True)
 class EndRequested:
-    reason: str  # "shutdown" | "max_duration" | "replaced"
+    """Another task asks the session to end (`SessionPump.request_end`)."""
+
+    reason: EndReason
 
 
 # Close codes of a session the runtime ends (docs/bridges.md): a codec's normal close (1000)
 # during that end is replaced by these, so a client can tell them from a normal end.
-DRAIN_CLOSE_CODES = {"shutdown": 1001, "max_duration": 1008}
+DRAIN_CLOSE_CODES = {EndReason.SHUTDOWN: 1001, EndReason.MAX_DURATION: 1008}
 
 
 @dataclass
@@ -103,9 +96,9 @@ class SessionStats:
 class SessionPump:
     """Runs one connection of one dialect until the socket is closed."""
 
-    def __init__(self, ws: ServerConnection, codec: Codec, pool: CorePool, *, session_id: str,
+    def __init__(self, transport: Transport, codec: Codec, pool: CorePool, *, session_id: str,
                  dialect: str, limits: SessionLimits) -> None:
-        self.ws = ws
+        self.transport = transport
         self.codec = codec
         self.pool = pool
         self.session_id = session_id
@@ -116,12 +109,12 @@ class SessionPump:
         self._pending: collections.deque[Action] = collections.deque()
         self._core: CoreStream | None = None
         self._closed = False
-        self._end_requested = ""
-        self._draining: str = ""
+        self._end_requested: EndReason | None = None
+        self._draining: EndReason | None = None
         self._drain_deadline = float("inf")
         self._last_activity = time.monotonic()
 
-    def request_end(self, reason: str) -> None:
+    def request_end(self, reason: EndReason) -> None:
         """Ask the session to finish (graceful shutdown); safe to call from any task."""
         self._end_requested = self._end_requested or reason
         try:  # wakes an idle pump; a busy one sees the flag after its current event
@@ -137,7 +130,7 @@ class SessionPump:
                 event = await self._next_event()
                 await self._dispatch(event)
                 if self._end_requested and not self._draining and not self._closed:
-                    if self._end_requested == "replaced":
+                    if self._end_requested is EndReason.REPLACED:
                         await self._replaced()
                     else:
                         await self._begin_drain(self._end_requested)
@@ -147,31 +140,27 @@ class SessionPump:
                 await self._core.cancel()
             if not self._closed:
                 await self._close(1011, "bridge error")
-            self.stats.close_code = self.stats.close_code or self.ws.close_code
+            self.stats.close_code = self.stats.close_code or self.transport.close_code
 
     # ---- event sources --------------------------------------------------------------------
     async def _read_client(self) -> None:
-        try:
-            async for message in self.ws:
-                size = len(message) if isinstance(message, bytes) else len(message.encode())
-                metrics.frame_in(self.dialect, message, size)
-                if size > self.limits.max_message_bytes:
-                    metrics.frame_rejected(self.dialect, "too_large")
-                    await self._events.put(FrameTooLarge(size))
-                else:
-                    await self._events.put(ClientFrame(message))
-                if self._core is not None:
-                    await self._core.wait_for_room()
-        except ConnectionClosed:
-            pass
-        protocol = self.ws.protocol
-        sent = protocol.close_sent
-        if (sent is not None and sent.code in INPUT_CLOSE_CODES and not self._closed
-                and not getattr(protocol, "close_rcvd_then_sent", False)):
-            # websockets itself refused a frame (invalid UTF-8, over the size backstop, ...).
-            log.warning("session=%s dialect=%s closed by the WebSocket layer: %d %s", self.session_id,
-                        self.dialect, sent.code, sent.reason)
-        await self._events.put(ClientGone(self.ws.close_code, self.ws.close_reason or ""))
+        while isinstance(event := await self.transport.receive(), ClientFrame):
+            message = event.data
+            size = len(message) if isinstance(message, bytes) else len(message.encode())
+            metrics.frame_in(self.dialect, message, size)
+            if size > self.limits.max_message_bytes:
+                metrics.frame_rejected(self.dialect, "too_large")
+                await self._events.put(FrameTooLarge(size))
+            else:
+                await self._events.put(event)
+            if self._core is not None:
+                await self._core.wait_for_room()
+        refusal = self.transport.layer_refusal()
+        if refusal is not None and not self._closed:
+            # The transport itself refused a frame (invalid UTF-8, over the size backstop, ...).
+            log.warning("session=%s dialect=%s closed by the transport: %s", self.session_id, self.dialect,
+                        refusal)
+        await self._events.put(event)
 
     def _deadline(self) -> tuple[float, Timer]:
         candidates = [(self._drain_deadline, Timer.DRAIN)]
@@ -250,12 +239,12 @@ class SessionPump:
             self._core = None
             await self._perform(self._codec_call(codec.core_finished))
             await self._close_if_draining()
-        elif isinstance(event, EndRequested) and event.reason == "replaced":
+        elif isinstance(event, EndRequested) and event.reason is EndReason.REPLACED:
             await self._replaced()
         elif isinstance(event, EndRequested):
             await self._begin_drain(event.reason)
         elif event is Timer.MAX_DURATION:
-            await self._begin_drain(Timer.MAX_DURATION.value)
+            await self._begin_drain(EndReason.MAX_DURATION)
         elif event is Timer.IDLE:
             self._last_activity = time.monotonic()
             await self._perform(self._codec_call(codec.idle))
@@ -276,7 +265,7 @@ class SessionPump:
             else:
                 self.stats.partials += 1
 
-    async def _begin_drain(self, reason: str) -> None:
+    async def _begin_drain(self, reason: EndReason) -> None:
         if self._draining or self._closed:
             return
         self.stats.end = reason
@@ -288,11 +277,11 @@ class SessionPump:
         if self._core is not None:
             self._core.end()
         else:
-            await self._close(DRAIN_CLOSE_CODES[reason], reason.replace("_", " "))
+            await self._close(DRAIN_CLOSE_CODES[reason], reason.value.replace("_", " "))
 
     async def _close_if_draining(self) -> None:
         if self._draining and not self._closed:
-            await self._close(DRAIN_CLOSE_CODES[self._draining], self._draining.replace("_", " "))
+            await self._close(DRAIN_CLOSE_CODES[self._draining], self._draining.value.replace("_", " "))
 
     async def _replaced(self) -> None:
         """A new connection took over this one's unique id: stop at once (the old socket is
@@ -350,7 +339,7 @@ class SessionPump:
     async def _send(self, payload: dict[str, Any]) -> None:
         """Send one message within send_timeout; timers keep firing while it waits."""
         text = json.dumps(payload, ensure_ascii=False)
-        send = asyncio.ensure_future(self.ws.send(text))
+        send = asyncio.ensure_future(self.transport.send_text(text))
         give_up = time.monotonic() + self.limits.send_timeout
         try:
             while True:
@@ -368,7 +357,7 @@ class SessionPump:
                 if now >= deadline:
                     self._last_activity = now
                     self._pending.extend(self._codec_call(self.codec.idle))
-        except ConnectionClosed:
+        except TransportClosed:
             self.stats.end = self.stats.end or "client vanished"
             self._closed = True
             return
@@ -389,13 +378,10 @@ class SessionPump:
     async def _close(self, code: int, reason: str) -> None:
         self._closed = True
         self.stats.close_code = code
-        encoded = reason.encode()[:120].decode(errors="ignore")
         try:
-            await asyncio.wait_for(self.ws.close(code, encoded), self.limits.close_timeout)
-        except ConnectionClosed:
-            pass
+            await asyncio.wait_for(self.transport.close(code, reason), self.limits.close_timeout)
         except asyncio.TimeoutError:
-            self.ws.transport.abort()
+            self.transport.abort()
 
     def summary(self) -> str:
         s = self.stats
