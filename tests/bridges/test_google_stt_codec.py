@@ -6,7 +6,7 @@ import json
 import pytest
 from asr.v1 import asr_pb2
 
-from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.codec import Close, CoreError, EndAudio, Refusal, SendAudio, SendJson, StartStream
 from bridges.google_stt.codec import GoogleSttCodec, GoogleSttOptions
 
 
@@ -116,7 +116,7 @@ def test_core_errors_map_to_detail_and_close():
 
 
 def test_refusal_uses_dialect_error_shape():
-    actions = GoogleSttCodec().refused("max_connections", "limit of 1 reached")
+    actions = GoogleSttCodec().refused(Refusal.MAX_CONNECTIONS, "limit of 1 reached")
     assert errors(actions) == ["limit of 1 reached"] and isinstance(actions[-1], Close)
 
 
