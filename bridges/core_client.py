@@ -3,8 +3,8 @@
 `CorePool` holds one channel to the `--core` target (clients/targets.py): gRPC's `round_robin`
 policy with client-side health checking spreads the calls over every core the target names and
 skips cores that are down, draining or full. `CoreStream` runs one Recognize call: it sends the
-config and pushes everything the call produces into the session's event queue as `CoreResponse`,
-`CoreFailed` or `CoreDone`. A core that dies mid-call fails the call (UNAVAILABLE) at once; the
+config and pushes everything the call produces into the session's event queue: each
+`RecognizeResponse` as it is, then `CoreDone` or `CoreFailed`. A core that dies mid-call fails the call (UNAVAILABLE) at once; the
 session then ends with its dialect's error and the next session goes to a healthy core.
 """
 from __future__ import annotations
@@ -33,12 +33,9 @@ OUTGOING_LOW_WATER = 8
 
 
 @dataclass(frozen=True)
-class CoreResponse:
-    response: asr_pb2.RecognizeResponse
-
-
-@dataclass(frozen=True)
 class CoreFailed:
+    """The call failed (or the core could not be reached)."""
+
     error: CoreError
 
 
@@ -199,9 +196,9 @@ class CoreStream:
         writer = asyncio.create_task(self._write(call), name="core-writer")
         try:
             if first is not None:
-                await self._events.put(CoreResponse(first))
+                await self._events.put(first)
                 while (response := await call.read()) is not grpc.aio.EOF:
-                    await self._events.put(CoreResponse(response))
+                    await self._events.put(response)
             code = await call.code()
             if code == grpc.StatusCode.OK:
                 await self._events.put(CoreDone())

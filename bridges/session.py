@@ -30,7 +30,7 @@ from asr.v1 import asr_pb2
 from bridges import metrics
 from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, SendAudio, SendControl, SendJson,
                            StartStream)
-from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreResponse, CoreStream
+from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreStream
 from bridges.hygiene import new_error_id, public_core_error
 from bridges.transport import ClientFrame, ClientGone, Transport, TransportClosed
 
@@ -80,12 +80,13 @@ DRAIN_CLOSE_CODES = {EndReason.SHUTDOWN: 1001, EndReason.MAX_DURATION: 1008}
 
 @dataclass
 class SessionStats:
-    frames_in: int = 0
+    """What the session_end log line reports."""
+
+    frames_in: int = 0  # from the client
     bytes_in: int = 0
     audio_bytes: int = 0
-    messages_out: int = 0
-    partials: int = 0
-    finals: int = 0
+    results: collections.Counter[str] = field(default_factory=collections.Counter)  # from the core, by kind
+    messages_out: int = 0  # to the client
     errors_out: int = 0
     core: str = ""
     end: str = ""
@@ -224,11 +225,11 @@ class SessionPump:
         elif isinstance(event, ClientGone):
             self.stats.end = self.stats.end or f"client closed ({event.code})"
             self._closed = True
-        elif isinstance(event, CoreResponse):
+        elif isinstance(event, asr_pb2.RecognizeResponse):
             if self._core is not None:
                 self.stats.core = self._core.address
-            self._count_result(event.response)
-            await self._perform(self._codec_call(codec.core_response, event.response))
+            self._count_result(event)
+            await self._perform(self._codec_call(codec.core_response, event))
         elif isinstance(event, CoreFailed):
             self._core = None
             self.stats.end = f"core error {event.error.code}"
@@ -260,10 +261,7 @@ class SessionPump:
 
     def _count_result(self, response: asr_pb2.RecognizeResponse) -> None:
         if response.WhichOneof("response") == "result":
-            if response.result.is_final:
-                self.stats.finals += 1
-            else:
-                self.stats.partials += 1
+            self.stats.results["final" if response.result.is_final else "partial"] += 1
 
     async def _begin_drain(self, reason: EndReason) -> None:
         if self._draining or self._closed:
@@ -387,5 +385,6 @@ class SessionPump:
         s = self.stats
         return (f"dialect={self.dialect} session={self.session_id} duration={time.monotonic() - s.started:.2f}s "
                 f"frames_in={s.frames_in} bytes_in={s.bytes_in} audio_bytes={s.audio_bytes} "
-                f"messages_out={s.messages_out} partials={s.partials} finals={s.finals} errors={s.errors_out} "
+                f"messages_out={s.messages_out} partials={s.results['partial']} finals={s.results['final']} "
+                f"errors={s.errors_out} "
                 f"core={self._core.address if self._core else s.core or '-'} close={s.close_code} end={s.end!r}")
