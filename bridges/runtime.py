@@ -25,6 +25,9 @@ over a transport (bridges/transport.py; WebSocket, bridges/transports/websocket.
     from bridges.mydialect import SPEC
     main(SPEC)                            # python -m bridges.mydialect [--port P] [--core H:P] ...
 
+and its name in bridges/dialects.py, so `make run` (core_service/stack.py) starts it on
+`SPEC.port_in_stack`.
+
 `codec_factory(info, options)` is called once per connection with a `ConnectionInfo` (path,
 params, peer, session id) and the parsed argparse namespace (common flags: host, port, core,
 engine, limits; plus the dialect's own). In tests, run a bridge in-process with
