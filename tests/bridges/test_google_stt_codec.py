@@ -55,6 +55,7 @@ def test_metadata_echoes_resolved_config_after_core_accepts():
     (json.dumps({"sample_rate_hertz": 96000}), "between"),
     (json.dumps({"encoding": "FLAC"}), "unsupported encoding"),
     (json.dumps({"language_code": "english please"}), "not a language code"),
+    (json.dumps({"language_code": "en_US"}), "BCP-47"),  # a POSIX locale, not a language tag
     (json.dumps({"type": "end"}), "before the config"),
 ])
 def test_config_errors_close_the_session(frame, needle):
