@@ -43,10 +43,15 @@ class WebSocketSettings:
 def upgrade_of(connection: ServerConnection, request: Request) -> Upgrade:
     address = connection.remote_address
     path, _, query = request.path.partition("?")
+    weak = weakref.ref(connection)  # the Upgrade must not keep its connection alive
+
+    def alive() -> bool:
+        live = weak()
+        return live is not None and live.protocol.state is not State.CLOSED
+
     return Upgrade(path=path, query=dict(parse_qsl(query)), headers=request.headers,
                    client=address[0] if address else "?",
-                   peer="%s:%s" % tuple(address[:2]) if address else "?",
-                   alive=lambda: connection.protocol.state is not State.CLOSED)
+                   peer="%s:%s" % tuple(address[:2]) if address else "?", alive=alive)
 
 
 class WebSocketTransport:
