@@ -28,8 +28,8 @@ from typing import Any
 
 from asr.v1 import asr_pb2
 from bridges import metrics
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, SendAudio, SendControl, SendJson,
-                           StartStream)
+from bridges.codec import (CLIENT_FAULT_CLOSE_CODES, Action, Close, CloseCode, Codec, CoreError, EndAudio,
+                           EndReason, SendAudio, SendControl, SendJson, StartStream)
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreStream
 from bridges.hygiene import new_error_id, public_core_error
 from bridges.transport import ClientFrame, ClientGone, Transport, TransportClosed
@@ -37,8 +37,6 @@ from bridges.transport import ClientFrame, ClientGone, Transport, TransportClose
 log = logging.getLogger("bridges.session")
 
 EVENT_QUEUE_SIZE = 8  # client frames + core responses waiting for the pump, per session
-# Close codes that mean "the client sent something unacceptable" (logged as one WARNING).
-INPUT_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009})
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ class EndRequested:
 
 # Close codes of a session the runtime ends (docs/bridges.md): a codec's normal close (1000)
 # during that end is replaced by these, so a client can tell them from a normal end.
-DRAIN_CLOSE_CODES = {EndReason.SHUTDOWN: 1001, EndReason.MAX_DURATION: 1008}
+DRAIN_CLOSE_CODES = {EndReason.SHUTDOWN: CloseCode.GOING_AWAY, EndReason.MAX_DURATION: CloseCode.POLICY_VIOLATION}
 
 
 @dataclass
@@ -140,7 +138,7 @@ class SessionPump:
             if self._core is not None:
                 await self._core.cancel()
             if not self._closed:
-                await self._close(1011, "bridge error")
+                await self._close(CloseCode.INTERNAL_ERROR, "bridge error")
             self.stats.close_code = self.stats.close_code or self.transport.close_code
 
     # ---- event sources --------------------------------------------------------------------
@@ -198,7 +196,8 @@ class SessionPump:
     async def _client_input(self, actions: list[Action]) -> None:
         """Perform the codec's answer to one client frame; log one WARNING if it refused it."""
         problems = [text for a in actions if isinstance(a, SendJson) and (text := self.codec.rejection(a.payload))]
-        problems += [f"close {a.code} {a.reason}" for a in actions if isinstance(a, Close) and a.code in INPUT_CLOSE_CODES]
+        problems += [f"close {a.code} {a.reason}" for a in actions
+                     if isinstance(a, Close) and a.code in CLIENT_FAULT_CLOSE_CODES]
         if problems:
             log.warning("session=%s dialect=%s client input refused: %s", self.session_id, self.dialect,
                         problems[0][:300])
@@ -251,7 +250,7 @@ class SessionPump:
             await self._perform(self._codec_call(codec.idle))
         elif event is Timer.DRAIN:
             self.stats.end = f"{self._draining}: core did not finish in {self.limits.drain_grace:.0f}s"
-            await self._close(1011, "could not finish the session in time")
+            await self._close(CloseCode.INTERNAL_ERROR, "could not finish the session in time")
 
     def _public_error(self, error: CoreError) -> CoreError:
         error_id = new_error_id()
@@ -290,7 +289,7 @@ class SessionPump:
         if self._core is not None:
             await self._core.cancel()
             self._core = None
-        await self._close(1000, "replaced by a new connection with the same id")
+        await self._close(CloseCode.NORMAL, "replaced by a new connection with the same id")
 
     # ---- actions --------------------------------------------------------------------------
     async def _perform(self, actions: list[Action]) -> None:
@@ -319,7 +318,7 @@ class SessionPump:
                 if not self.stats.end:
                     self.stats.end = action.reason or "closed by bridge"
                 code = action.code
-                if code == 1000 and self._draining in DRAIN_CLOSE_CODES:
+                if code == CloseCode.NORMAL and self._draining in DRAIN_CLOSE_CODES:
                     code = DRAIN_CLOSE_CODES[self._draining]
                 await self._close(code, action.reason)
         self._pending.clear()
@@ -371,7 +370,7 @@ class SessionPump:
         """A slow reader: close (1008), or drop the TCP connection if even that cannot be sent."""
         log.warning("session=%s dialect=%s %s; closing the connection", self.session_id, self.dialect, reason)
         self.stats.end = reason
-        await self._close(1008, "client not reading")
+        await self._close(CloseCode.POLICY_VIOLATION, "client not reading")
 
     async def _close(self, code: int, reason: str) -> None:
         self._closed = True

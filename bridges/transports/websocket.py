@@ -21,12 +21,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from bridges.codec import CLIENT_FAULT_CLOSE_CODES
 from bridges.transport import ClientFrame, ClientGone, SessionHandler, TransportClosed, Upgrade, UpgradeCheck
 
 log = logging.getLogger("bridges.transports.websocket")
 
-# Close codes websockets itself sends when it refuses a client frame.
-LAYER_REFUSAL_CODES = frozenset({1002, 1003, 1007, 1008, 1009})
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ class WebSocketTransport:
     def layer_refusal(self) -> str | None:
         protocol = self.ws.protocol
         sent = protocol.close_sent
-        if (sent is None or sent.code not in LAYER_REFUSAL_CODES
+        if (sent is None or sent.code not in CLIENT_FAULT_CLOSE_CODES
                 or getattr(protocol, "close_rcvd_then_sent", False)):
             return None
         return f"{sent.code} {sent.reason}"
