@@ -22,6 +22,7 @@ from bridges.auth import core_metadata
 from bridges.codec import CoreError
 from clients.targets import (ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy,
                              channel_options, parse_target)
+from clients.types import seconds
 from bridges.hygiene import new_error_id
 
 log = logging.getLogger("bridges.core")
@@ -63,7 +64,7 @@ def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
             if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
                 info = error_details_pb2.RetryInfo()
                 detail.Unpack(info)
-                retry_after = info.retry_delay.ToTimedelta().total_seconds()
+                retry_after = seconds(info.retry_delay)
             elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from asr.v1 import asr_pb2
 from google.protobuf import duration_pb2
 
+from clients.types import duration, seconds  # the one Duration helper pair
+
 from .config import ServerConfig
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
 from .errors import invalid, redact_paths
@@ -24,18 +26,6 @@ _TASKS = {asr_pb2.TASK_UNSPECIFIED: "transcribe", asr_pb2.TASK_TRANSCRIBE: "tran
 
 # A client-chosen session id: letters, digits and . _ - : @, at most 128 characters (docs/limits.md).
 SESSION_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-
-
-def seconds(d: duration_pb2.Duration) -> float:
-    """The core's one Duration reader; bridges and tests use protobuf's `ToTimedelta()` directly."""
-    return d.ToNanoseconds() / 1e9
-
-
-def duration(s: float) -> duration_pb2.Duration:
-    """The core's one Duration writer, to the nanosecond (timedelta would round to microseconds)."""
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(round(s * 1e9))
-    return d
 
 
 @dataclass

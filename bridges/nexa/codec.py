@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Callable
 
 from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
+from clients.types import duration, seconds
 from bridges.codec import Action, Close, CoreError, EndAudio, EndReason, Refusal, SendJson, StartStream
 from bridges.core_errors import close_code_for, describe_core_error
 from bridges.fields import (FieldError, check_language, get_bool, get_float, get_int, get_str,
@@ -70,13 +70,13 @@ class NexaConfig:
             engine=engine, model=model, language=self.language,
             encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=self.sample_rate, audio_channel_count=1,
             interim_results=self.enable_partial_results, enable_word_time_offsets=self.enable_word_timestamps,
-            vad=asr_pb2.VadConfig(enabled=self.vad_enabled), partial_interval=timedelta(seconds=self.chunk_duration),
+            vad=asr_pb2.VadConfig(enabled=self.vad_enabled), partial_interval=duration(self.chunk_duration),
             beam_size=self.beam_size, enable_automatic_punctuation=True)
 
 
 def _seconds(offset: duration_pb2.Duration) -> float:
     """A word time as the document shows it: seconds, to the millisecond."""
-    return round(offset.ToTimedelta().total_seconds(), 3)
+    return round(seconds(offset), 3)
 
 
 class NexaCodec(PcmStreamCodec):

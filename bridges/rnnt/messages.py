@@ -9,10 +9,11 @@ import random
 import string
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from asr.v1 import asr_pb2
+from clients.types import duration, seconds
 
 
 PROTOCOL_VERSION = "1.0"
@@ -119,7 +120,7 @@ class RecordingConfig:
         if self.vad_threshold is not None:
             vad.threshold = vad_probability(self.vad_threshold)
         if self.silence_duration is not None:
-            vad.min_silence_duration.FromTimedelta(timedelta(seconds=self.silence_duration))
+            vad.min_silence_duration.CopyFrom(duration(self.silence_duration))
         return vad
 
     def streaming_config(self, engine: str, session_id: str) -> asr_pb2.StreamingConfig:
@@ -218,7 +219,7 @@ def vad_echo(config: RecordingConfig, vad: asr_pb2.VadConfig | None) -> dict[str
         probability = vad_probability(config.vad_threshold)
     silence = None
     if vad is not None and vad.HasField("min_silence_duration"):
-        silence = vad.min_silence_duration.ToTimedelta().total_seconds()
+        silence = seconds(vad.min_silence_duration)
     if not silence:
         silence = config.silence_duration
     return {
@@ -229,8 +230,7 @@ def vad_echo(config: RecordingConfig, vad: asr_pb2.VadConfig | None) -> dict[str
 
 
 def result_message(result: asr_pb2.RecognitionResult, now: float) -> dict[str, Any]:
-    start, end = (result.start_offset.ToTimedelta().total_seconds(),
-                  result.end_offset.ToTimedelta().total_seconds())
+    start, end = seconds(result.start_offset), seconds(result.end_offset)
     message: dict[str, Any] = {
         "type": "transcription" if result.is_final else "partial",
         "segment_id": int(result.segment_id),
@@ -241,8 +241,8 @@ def result_message(result: asr_pb2.RecognitionResult, now: float) -> dict[str, A
         message["words"] = [
             {
                 "word": w.word.strip(),
-                "start": round(w.start_offset.ToTimedelta().total_seconds(), 3),
-                "end": round(w.end_offset.ToTimedelta().total_seconds(), 3),
+                "start": round(seconds(w.start_offset), 3),
+                "end": round(seconds(w.end_offset), 3),
                 "confidence": round(w.confidence, 3),
             }
             for w in result.words
@@ -254,7 +254,7 @@ def result_message(result: asr_pb2.RecognitionResult, now: float) -> dict[str, A
             message["confidence"] = round(result.confidence, 3)
     if result.language:
         message["language"] = result.language
-    message["processing_time_ms"] = int(round(result.processing_time.ToTimedelta().total_seconds() * 1000))
+    message["processing_time_ms"] = int(round(seconds(result.processing_time) * 1000))
     message["timestamp"] = iso_timestamp(now)
     return message
 
@@ -263,7 +263,7 @@ def stopped_message(summary: asr_pb2.SessionSummary, now: float) -> dict[str, An
     return {
         "type": "recording_stopped",
         "final_transcript": summary.transcript,
-        "total_duration": round(summary.audio_processed.ToTimedelta().total_seconds(), 3),
+        "total_duration": round(seconds(summary.audio_processed), 3),
         "total_segments": int(summary.segment_count),
         "timestamp": iso_timestamp(now),
     }

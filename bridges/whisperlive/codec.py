@@ -20,7 +20,6 @@ import enum
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Callable
 
 from asr.v1 import asr_pb2
@@ -29,6 +28,7 @@ from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason,
                            SendJson, StartStream)
 from bridges.hygiene import CLIENT_ID_RULE, escaped, fit_session_id, valid_client_id
 from bridges.fields import FieldError, parse_json
+from clients.types import duration
 from .options import Options, OptionsError, ServerDefaults, choose_model, parse_options
 from .pauses import PauseRules, PauseSegmenter, to_float32, uint8_to_int16
 from .segments import SegmentList
@@ -241,7 +241,7 @@ class WhisperLiveCodec(Codec):
         if options.vad.threshold is not None:
             config.vad.threshold = options.vad.threshold
         if options.vad.min_silence_seconds is not None:
-            config.vad.min_silence_duration.FromTimedelta(timedelta(seconds=options.vad.min_silence_seconds))
+            config.vad.min_silence_duration.CopyFrom(duration(options.vad.min_silence_seconds))
         return config
 
     def binary_frame(self, data: bytes) -> list[Action]:
