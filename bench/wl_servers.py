@@ -14,13 +14,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from tests.bridges.bridge_helpers import wait_for_port
 
 from .common import start_core
 
@@ -76,19 +77,6 @@ class Server:
         return "\n".join(out)
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{what} not listening on {port} after {timeout:.0f}s")
-
-
 def _stop(procs: list[subprocess.Popen]) -> None:
     for proc in reversed(procs):
         if proc.poll() is None:
@@ -126,7 +114,7 @@ def our_stack(max_clients: int, core_args: tuple[str, ...] = ()) -> Iterator[Ser
         procs.append(_spawn([sys.executable, "-m", "bridges.whisperlive", "--host", "127.0.0.1",
                              "--port", str(ws_port), "--core", f"127.0.0.1:{core_port}",
                              "--max-clients", str(max_clients), "--log-level", "WARNING"], bridge_log))
-        _wait_for_port(ws_port, procs[-1], "whisperlive bridge")
+        wait_for_port(ws_port, procs[-1], 120.0, "whisperlive bridge")
         yield Server("ours", f"ws://127.0.0.1:{ws_port}", procs, [bridge_log])
     finally:
         _stop(procs)
@@ -145,7 +133,7 @@ def reference(batch: bool, max_clients: int) -> Iterator[Server]:
     log_path = logdir / "server.log"
     proc = _spawn(cmd, log_path, env)
     try:
-        _wait_for_port(port, proc, f"reference server ({name})")
+        wait_for_port(port, proc, 120.0, f"reference server ({name})")
         yield Server(name, f"ws://127.0.0.1:{port}", [proc], [log_path])
     finally:
         _stop([proc])

@@ -1,7 +1,7 @@
 """Checks at the WebSocket upgrade, before any session exists: `Origin` and the API key.
 
-`UpgradeGuard.process_request` is a websockets `process_request` hook (run after the runtime's
-path routing): an `Origin` not in `--allowed-origins` gets HTTP 403; with `--api-keys`, a
+`UpgradeGuard.check` is one of the runtime's upgrade checks (bridges/transport.py; run after
+the path routing): an `Origin` not in `--allowed-origins` gets HTTP 403; with `--api-keys`, a
 missing or unknown key gets HTTP 401 with `WWW-Authenticate: Bearer`. The key is read from
 `Authorization: Bearer <key>`, `X-Api-Key: <key>`, or the query parameter `api_key` (browsers
 cannot set headers on a WebSocket). The key a client presented is forwarded to the core as
@@ -13,12 +13,9 @@ from __future__ import annotations
 import contextvars
 import logging
 from http import HTTPStatus
-from urllib.parse import parse_qsl
-
-from websockets.asyncio.server import ServerConnection
-from websockets.http11 import Request, Response
 
 from bridges import metrics
+from bridges.transport import Refuse, Upgrade
 from core_service.api_keys import KeyRing, presented_secret
 
 log = logging.getLogger("bridges.auth")
@@ -29,10 +26,9 @@ QUERY_PARAM = "api_key"
 FORWARDED_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("forwarded_api_key", default=None)
 
 
-def request_secret(request: Request) -> str | None:
-    query = dict(parse_qsl(request.path.partition("?")[2]))
-    return presented_secret(request.headers.get("Authorization"), request.headers.get("X-Api-Key"),
-                            query.get(QUERY_PARAM))
+def request_secret(upgrade: Upgrade) -> str | None:
+    return presented_secret(upgrade.headers.get("Authorization"), upgrade.headers.get("X-Api-Key"),
+                            upgrade.query.get(QUERY_PARAM))
 
 
 def core_metadata() -> tuple[tuple[str, str], ...] | None:
@@ -52,31 +48,25 @@ class UpgradeGuard:
         self.keys = keys
         self.allowed_origins = allowed_origins
 
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        origin = request.headers.get("Origin")
+    def check(self, upgrade: Upgrade) -> Refuse | None:
+        origin = upgrade.headers.get("Origin")
         # Only browsers send Origin, and it protects browser users from other sites' pages; a
         # non-browser client could send any value, so a missing header is not refused.
         if self.allowed_origins and origin is not None and origin.rstrip("/") not in self.allowed_origins:
-            log.warning("refused an upgrade from %s: origin %s is not allowed", _peer(connection), origin)
+            log.warning("refused an upgrade from %s: origin %s is not allowed", upgrade.peer, origin)
             metrics.refused(self.dialect, "origin")
-            return connection.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed\n")
+            return Refuse(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed\n")
         if not self.keys.enabled:
             return None
-        secret = request_secret(request)
+        secret = request_secret(upgrade)
         key = self.keys.find(secret)
         if key is None:
             why = "no API key" if secret is None else "an unknown API key"
-            log.warning("refused an upgrade from %s: %s", _peer(connection), why)
+            log.warning("refused an upgrade from %s: %s", upgrade.peer, why)
             metrics.refused(self.dialect, "auth")
-            response = connection.respond(
-                HTTPStatus.UNAUTHORIZED,
-                f"{why}; send `Authorization: Bearer <key>` or add ?{QUERY_PARAM}=<key> to the URL\n")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="asr"'
-            return response
-        log.info("upgrade from %s with key %s", _peer(connection), key.name)
+            return Refuse(HTTPStatus.UNAUTHORIZED,
+                          f"{why}; send `Authorization: Bearer <key>` or add ?{QUERY_PARAM}=<key> to the URL\n",
+                          (("WWW-Authenticate", 'Bearer realm="asr"'),))
+        log.info("upgrade from %s with key %s", upgrade.peer, key.name)
         return None
 
-
-def _peer(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    return "%s:%s" % tuple(address[:2]) if address else "?"

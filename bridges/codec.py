@@ -6,10 +6,48 @@ runtime (bridges/runtime.py) feeds it events and carries out the actions it retu
 from __future__ import annotations
 
 import abc
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 from asr.v1 import asr_pb2
+
+
+class CloseCode(enum.IntEnum):
+    """How a session ends, as WebSocket close codes (RFC 6455); another transport maps them to
+    its own ending (an HTTP status, a gRPC status). Plain ints are accepted too."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # shutdown
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008  # the client broke a rule or a limit
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # busy or down
+
+
+# Codes that mean "the client sent something unacceptable" (the runtime logs one WARNING).
+CLIENT_FAULT_CLOSE_CODES = frozenset({CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_DATA,
+                                      CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG})
+
+
+# ---- runtime events a codec is told about -------------------------------------------------
+class Refusal(enum.StrEnum):
+    """Why the runtime will not serve an upgraded connection (passed to `Codec.refused`)."""
+
+    MAX_CONNECTIONS = "max_connections"  # the bridge is full (a backstop behind the 503 before the upgrade)
+    DUPLICATE_SESSION = "duplicate_session"  # the connection's unique id is already connected
+    SHUTTING_DOWN = "shutting_down"
+
+
+class EndReason(enum.StrEnum):
+    """Why the runtime ends a session it was serving (passed to `Codec.ending`)."""
+
+    SHUTDOWN = "shutdown"
+    MAX_DURATION = "max_duration"
+    REPLACED = "replaced"  # a new connection took over the unique id; never passed to the codec
 
 
 # ---- actions a codec asks the runtime to perform -------------------------------------------
@@ -48,7 +86,7 @@ class EndAudio:
 class Close:
     """Close the WebSocket (after sending anything queued before this action)."""
 
-    code: int = 1000
+    code: int = CloseCode.NORMAL
     reason: str = ""
 
 
@@ -91,15 +129,15 @@ class Codec(abc.ABC):
 
     def core_finished(self) -> list[Action]:
         """The core ended the call with OK (after its SessionSummary)."""
-        return [Close(1000)]
+        return [Close(CloseCode.NORMAL)]
 
     def idle(self) -> list[Action]:
         """No client frame for the dialect's idle timeout."""
-        return [Close(1000, "idle timeout")]
+        return [Close(CloseCode.NORMAL, "idle timeout")]
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         """A client frame exceeded the dialect's max message size (the frame is dropped)."""
-        return [Close(1009, f"message of {size} bytes exceeds the {limit}-byte limit")]
+        return [Close(CloseCode.MESSAGE_TOO_BIG, f"message of {size} bytes exceeds the {limit}-byte limit")]
 
     # ---- added for the shared runtime (bridges/runtime.py); all have safe defaults --------
     def idle_timeout(self, default: float | None) -> float | None:
@@ -111,14 +149,14 @@ class Codec(abc.ABC):
         """
         return default
 
-    def refused(self, code: str, message: str) -> list[Action]:
-        """The runtime will not serve this connection (code: one of REFUSAL_CODES).
+    def refused(self, code: Refusal, message: str) -> list[Action]:
+        """The runtime will not serve this connection (`message` says why and what to do).
 
         Return the dialect's answer ending in a `Close`; or, when the dialect can only answer
         later (whisperlive needs the uid of the options frame), no `Close`: the connection then
         stays open, uncounted, until the codec closes it (bounded by its idle timeout).
         """
-        return [Close(1013, message)]
+        return [Close(CloseCode.TRY_AGAIN_LATER, message)]
 
     def closed(self) -> None:
         """The connection is over (either side closed it); release anything held. No actions."""
@@ -132,16 +170,13 @@ class Codec(abc.ABC):
 
     def internal_error(self, error_id: str) -> list[Action]:
         """A bug in the bridge while handling this connection; the log has the traceback."""
-        return [Close(1011, f"internal error (error id {error_id})")]
+        return [Close(CloseCode.INTERNAL_ERROR, f"internal error (error id {error_id})")]
 
-    def ending(self, reason: str) -> list[Action]:
-        """The runtime is ending the session (reason: "shutdown" or "max_duration").
+    def ending(self, reason: EndReason) -> list[Action]:
+        """The runtime is ending the session (SHUTDOWN or MAX_DURATION).
 
         After these actions the runtime half-closes the core stream itself (if one is open),
         waits for `core_finished()`, and closes the socket if the codec did not.
         """
         return []
 
-
-# Codes passed to Codec.refused().
-REFUSAL_CODES = ("max_connections", "duplicate_session", "shutting_down")

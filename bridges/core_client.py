@@ -3,8 +3,8 @@
 `CorePool` holds one channel to the `--core` target (clients/targets.py): gRPC's `round_robin`
 policy with client-side health checking spreads the calls over every core the target names and
 skips cores that are down, draining or full. `CoreStream` runs one Recognize call: it sends the
-config and pushes everything the call produces into the session's event queue as `CoreResponse`,
-`CoreFailed` or `CoreDone`. A core that dies mid-call fails the call (UNAVAILABLE) at once; the
+config and pushes everything the call produces into the session's event queue: each
+`RecognizeResponse` as it is, then `CoreDone` or `CoreFailed`. A core that dies mid-call fails the call (UNAVAILABLE) at once; the
 session then ends with its dialect's error and the next session goes to a healthy core.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -22,6 +22,7 @@ from bridges.auth import core_metadata
 from bridges.codec import CoreError
 from clients.targets import (ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy,
                              channel_options, parse_target)
+from clients.types import seconds
 from bridges.hygiene import new_error_id
 
 log = logging.getLogger("bridges.core")
@@ -33,12 +34,9 @@ OUTGOING_LOW_WATER = 8
 
 
 @dataclass(frozen=True)
-class CoreResponse:
-    response: asr_pb2.RecognizeResponse
-
-
-@dataclass(frozen=True)
 class CoreFailed:
+    """The call failed (or the core could not be reached)."""
+
     error: CoreError
 
 
@@ -46,8 +44,6 @@ class CoreFailed:
 class CoreDone:
     """The call ended with OK."""
 
-
-CoreEvent = Union[CoreResponse, CoreFailed, CoreDone]
 
 
 def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
@@ -68,7 +64,7 @@ def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
             if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
                 info = error_details_pb2.RetryInfo()
                 detail.Unpack(info)
-                retry_after = info.retry_delay.ToTimedelta().total_seconds()
+                retry_after = seconds(info.retry_delay)
             elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
@@ -201,9 +197,9 @@ class CoreStream:
         writer = asyncio.create_task(self._write(call), name="core-writer")
         try:
             if first is not None:
-                await self._events.put(CoreResponse(first))
+                await self._events.put(first)
                 while (response := await call.read()) is not grpc.aio.EOF:
-                    await self._events.put(CoreResponse(response))
+                    await self._events.put(response)
             code = await call.code()
             if code == grpc.StatusCode.OK:
                 await self._events.put(CoreDone())

@@ -1,17 +1,15 @@
-"""Small helpers shared by dialect codecs: strict JSON field reading, model routing, times."""
+"""Reading client JSON messages strictly: one parser, typed field getters, the language check.
+
+Every problem is a `FieldError` whose text says what was wrong and what to send instead; the
+codecs put it in their own error shape. Core errors are worded in bridges/core_errors.py.
+"""
 from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
-from google.protobuf import duration_pb2
-
-BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-# Engines whose default model is English-only Whisper (tiny.en): other languages need "base".
-WHISPER_ENGINES = frozenset({"", "whisper", "faster-whisper", "faster_whisper"})
-MULTILINGUAL_WHISPER = "base"
+from core_service.language_tags import is_language_tag
 
 
 class FieldError(ValueError):
@@ -97,29 +95,25 @@ def get_str(obj: dict[str, Any], key: str, default: str, *, allow_empty: bool = 
 
 
 def get_int(obj: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    if key not in obj:
-        return default
-    value = obj[key]
-    if value is None:
-        raise FieldError(f"{key} is missing (null); leave it out for the default {default} or give an integer")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FieldError(f"{key} must be an integer, got {_type_name(value)} {value!r}")
-    if not lo <= value <= hi:
-        raise FieldError(f"{key} must be between {lo} and {hi}, got {value}")
-    return value
+    return _get_number(obj, key, default, lo, hi, (int,), "an integer")
 
 
 def get_float(obj: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    return float(_get_number(obj, key, default, lo, hi, (int, float), "a number"))
+
+
+def _get_number(obj: dict[str, Any], key: str, default: float, lo: float, hi: float,
+                kinds: tuple[type, ...], noun: str) -> Any:
     if key not in obj:
         return default
     value = obj[key]
     if value is None:
-        raise FieldError(f"{key} is missing (null); leave it out for the default {default} or give a number")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FieldError(f"{key} must be a number, got {_type_name(value)} {value!r}")
+        raise FieldError(f"{key} is missing (null); leave it out for the default {default} or give {noun}")
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise FieldError(f"{key} must be {noun}, got {_type_name(value)} {value!r}")
     if not lo <= value <= hi:
         raise FieldError(f"{key} must be between {lo} and {hi}, got {value}")
-    return float(value)
+    return value
 
 
 def get_bool(obj: dict[str, Any], key: str, default: bool) -> bool:
@@ -132,40 +126,8 @@ def get_bool(obj: dict[str, Any], key: str, default: bool) -> bool:
 
 
 def check_language(tag: str, key: str) -> str:
-    if not BCP47.match(tag):
+    """`tag` when it is a BCP-47 language tag (core_service/language_tags.py), else FieldError."""
+    if not is_language_tag(tag):
         raise FieldError(f"{key} {tag!r} is not a language code; use a BCP-47 tag such as en-US, ar-EG or zh-CN")
     return tag
 
-
-def is_english(language: str) -> bool:
-    return language.split("-")[0].lower() == "en"
-
-
-def whisper_model_for(language: str, engine: str, model: str = "") -> str:
-    """The core's default engine is English-only Whisper; route other languages to "base"."""
-    if model or engine.lower() not in WHISPER_ENGINES or not language or is_english(language):
-        return model
-    return MULTILINGUAL_WHISPER
-
-
-def seconds(duration: duration_pb2.Duration) -> float:
-    return duration.seconds + duration.nanos / 1e9
-
-
-def to_duration(value: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(round(value * 1e9)))
-    return d
-
-
-def describe_core_error(code: str, message: str, violations: tuple[tuple[str, str], ...] = (),
-                        retry_after: float | None = None) -> str:
-    """One human sentence for a core error, with what to do about it."""
-    if code == "UNAVAILABLE":
-        return f"speech recognition service unavailable ({message}); retry in a few seconds"
-    if code == "RESOURCE_EXHAUSTED":
-        wait = f" in {retry_after:.0f} s" if retry_after else " later"
-        return f"speech recognition service is busy ({message}); retry{wait}"
-    if violations:
-        return "; ".join(desc if field in desc else f"{field}: {desc}" for field, desc in violations)
-    return message or code

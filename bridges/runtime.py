@@ -1,8 +1,9 @@
-"""Shared runtime for WebSocket dialect bridges: one server, one core stream per session.
+"""Shared runtime for dialect bridges: one server, one core stream per session.
 
 Registering a dialect
 ---------------------
-A dialect is a sans-I/O codec class (bridges/codec.py) plus a `DialectSpec`::
+A dialect is a sans-I/O codec class (bridges/codec.py) plus a `DialectSpec`; the runtime serves it
+over a transport (bridges/transport.py; WebSocket, bridges/transports/websocket.py)::
 
     # bridges/mydialect/__init__.py
     from bridges.runtime import DialectSpec, Limits
@@ -23,6 +24,9 @@ A dialect is a sans-I/O codec class (bridges/codec.py) plus a `DialectSpec`::
     from bridges.cli import main
     from bridges.mydialect import SPEC
     main(SPEC)                            # python -m bridges.mydialect [--port P] [--core H:P] ...
+
+and its name in bridges/dialects.py, so `make run` (core_service/stack.py) starts it on
+`SPEC.port_in_stack`.
 
 `codec_factory(info, options)` is called once per connection with a `ConnectionInfo` (path,
 params, peer, session id) and the parsed argparse namespace (common flags: host, port, core,
@@ -49,27 +53,23 @@ import itertools
 import os
 import logging
 import re
-import socket
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Callable
-from urllib.parse import parse_qsl
-
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from bridges import edge, metrics
 from bridges.auth import FORWARDED_KEY, request_secret
-from bridges.codec import Close, Codec
+from bridges.codec import Close, Codec, EndReason, Refusal
 from bridges.core_client import DEFAULT_CORE, CorePool
 from bridges.hygiene import escaped
 from bridges.session import SessionLimits, SessionPump
+from bridges.transport import Refuse, Transport, Upgrade
+from bridges.transports.websocket import WebSocketServer, WebSocketSettings
 from core_service.logs import SESSION_ID
 
 log = logging.getLogger("bridges.runtime")
 
-WS_MAX_QUEUE = 4  # frames websockets buffers per connection before it stops reading the socket
+WS_MAX_QUEUE = 4  # frames the WebSocket transport buffers per connection before it stops reading the socket
 RETRY_AFTER_SECONDS = 5  # Retry-After of the 503 answered at the connection caps
 
 
@@ -116,8 +116,15 @@ class DialectSpec:
     unique_param: str | None = None
     # True: a new connection with a live unique_param value takes it over (the old connection
     # is closed: a reconnect usually comes before anyone noticed the old socket is dead).
-    # False: the new connection is refused ("duplicate_session").
+    # False: the new connection is refused (Refusal.DUPLICATE_SESSION).
     unique_takeover: bool = False
+    # The port under `make run` (core_service/stack.py) when default_port is taken there by
+    # another dialect; None = default_port.
+    stack_port: int | None = None
+
+    @property
+    def port_in_stack(self) -> int:
+        return self.stack_port or self.default_port
 
     def path_regex(self) -> re.Pattern[str]:
         parts = re.split(r"\{(\w+)\}", self.path)
@@ -159,7 +166,7 @@ def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
 
 
 class Bridge:
-    """One dialect's WebSocket server."""
+    """One dialect's server: the runtime around a transport's server (WebSocket)."""
 
     def __init__(self, spec: DialectSpec, options: argparse.Namespace, core: str) -> None:
         self.spec = spec
@@ -173,15 +180,15 @@ class Bridge:
                               socket_send_buffer_bytes=options.socket_send_buffer_bytes)
         self.edge = edge.BridgeEdge.from_options(spec.name, options)
         self.pool = CorePool(core, credentials=self.edge.core_credentials)
-        # Upgrade checks, in order; the first to answer with a response refuses the upgrade.
+        # Upgrade checks, in order; the first to answer with a Refuse refuses the upgrade.
         # The connection caps come last, so only a connection that will be upgraded is counted.
-        self._request_hooks = [self._route, self.edge.guard.process_request, self._admit]
+        self._checks = [self._route, self.edge.guard.check, self._admit]
         self._regex = spec.path_regex()
-        self._server: Server | None = None
+        self._server: WebSocketServer | None = None
         self._sessions: dict[str, SessionPump] = {}
         self._unique: dict[str, SessionPump] = {}  # unique_param value -> the connection holding it
-        # Connections let through _route and not yet finished, with their client address.
-        self._admitted: dict[ServerConnection, str] = {}
+        # Upgrades let through every check and whose session has not finished yet.
+        self._admitted: set[Upgrade] = set()
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
@@ -195,18 +202,18 @@ class Bridge:
     @property
     def port(self) -> int:
         assert self._server is not None, "call start() first"
-        return self._server.sockets[0].getsockname()[1]
+        return self._server.port
 
     async def start(self) -> None:
-        # The socket limit is a backstop above the dialect limit: frames between the two reach
-        # the codec (frame_too_large) and get the dialect's own error shape; larger ones are
-        # refused by websockets with 1009. max_queue bounds the frames websockets buffers
-        # before it stops reading the socket (docs/limits.md).
+        # The transport's size limit is a backstop above the dialect limit: frames between the
+        # two reach the codec (frame_too_large) and get the dialect's own error shape; larger
+        # ones are refused by websockets with 1009. max_queue bounds the frames buffered before
+        # the socket is no longer read (docs/limits.md).
         self.pool.connect()
-        self._server = await serve(self._handle, self.edge.host, self.options.port,
-                                   process_request=self._process_request, max_size=backstop_bytes(self.limits),
-                                   max_queue=WS_MAX_QUEUE, ssl=self.edge.ssl.context if self.edge.ssl else None,
-                                   ping_interval=20, ping_timeout=20, close_timeout=5, open_timeout=10)
+        settings = WebSocketSettings(max_size_bytes=backstop_bytes(self.limits), max_queue=WS_MAX_QUEUE,
+                                     socket_send_buffer_bytes=self.limits.socket_send_buffer_bytes)
+        self._server = WebSocketServer(settings, self._check, self._handle)
+        await self._server.start(self.edge.host, self.options.port, self.edge.ssl.context if self.edge.ssl else None)
         self.edge.start_metrics(self.options.metrics_port)
         log.info("bridge=%s listening on %s://%s:%d%s core=%s%s", self.spec.name, self.edge.scheme, self.edge.host,
                  self.port, self.spec.path, self.pool.target,
@@ -223,76 +230,66 @@ class Bridge:
         if self._server is None:
             return
         self._stopping = True
-        self._server.close(close_connections=False)
+        self._server.stop_accepting()
         log.info("bridge=%s shutting down: finishing %d open session(s)", self.spec.name, len(self._sessions))
         for pump in list(self._sessions.values()):
-            pump.request_end("shutdown")
+            pump.request_end(EndReason.SHUTDOWN)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.limits.drain_grace + 5)
-        self._server.close()
-        await self._server.wait_closed()
+        await self._server.close()
         await self.pool.close()
         log.info("bridge=%s stopped", self.spec.name)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        for hook in self._request_hooks:
-            response = hook(connection, request)
-            if response is not None:
-                return response
+    def _check(self, upgrade: Upgrade) -> Refuse | None:
+        for check in self._checks:
+            refuse = check(upgrade)
+            if refuse is not None:
+                return refuse
         return None
 
-    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = request.path.split("?", 1)[0]
-        if not self._regex.match(path):
-            return connection.respond(HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {path}; use {self.spec.path}\n")
+    def _route(self, upgrade: Upgrade) -> Refuse | None:
+        if not self._regex.match(upgrade.path):
+            return Refuse(HTTPStatus.NOT_FOUND, f"no endpoint at {upgrade.path}; use {self.spec.path}\n")
         return None
 
-    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _admit(self, upgrade: Upgrade) -> Refuse | None:
         """Refuse before the upgrade when the bridge or this client address is at its cap (503)."""
         self._forget_closed()
-        client = connection.remote_address[0] if connection.remote_address else "?"
         if len(self._admitted) >= self.limits.max_connections:
-            return self._busy(connection, client, f"the bridge is at its limit of {self.limits.max_connections} "
-                                                  "connections; retry later")
-        if sum(1 for c in self._admitted.values() if c == client) >= self.limits.max_connections_per_client:
-            return self._busy(connection, client, f"at most {self.limits.max_connections_per_client} connections "
-                                                  "per client address; close one or retry later")
-        self._admitted[connection] = client
-        sock = connection.transport.get_extra_info("socket")
-        if self.limits.socket_send_buffer_bytes and sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer_bytes)
+            return self._busy(upgrade, f"the bridge is at its limit of {self.limits.max_connections} "
+                                       "connections; retry later")
+        if sum(1 for u in self._admitted if u.client == upgrade.client) >= self.limits.max_connections_per_client:
+            return self._busy(upgrade, f"at most {self.limits.max_connections_per_client} connections "
+                                       "per client address; close one or retry later")
+        self._admitted.add(upgrade)
         return None
 
-    def _busy(self, connection: ServerConnection, client: str, message: str) -> Response:
-        log.warning("bridge=%s refused %s before the upgrade: %s", self.spec.name, escaped(client), message)
-        response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, message + "\n")
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+    def _busy(self, upgrade: Upgrade, message: str) -> Refuse:
+        log.warning("bridge=%s refused %s before the upgrade: %s", self.spec.name, escaped(upgrade.client), message)
+        return Refuse(HTTPStatus.SERVICE_UNAVAILABLE, message + "\n", (("Retry-After", str(RETRY_AFTER_SECONDS)),))
 
     def _forget_closed(self) -> None:
-        """Drop admitted connections whose handshake failed (their handler never ran)."""
-        for connection in [c for c in self._admitted if c.protocol.state is State.CLOSED]:
-            self._admitted.pop(connection, None)
+        """Drop admitted upgrades whose handshake failed (their session never began)."""
+        self._admitted = {u for u in self._admitted if u.alive()}
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        path = ws.request.path.split("?", 1)[0]
+    async def _handle(self, transport: Transport) -> None:
+        upgrade = transport.upgrade
+        path, peer = upgrade.path, upgrade.peer
         match = self._regex.match(path)
         params = match.groupdict() if match else {}
         session_id = f"{self.spec.name}-{next(self._ids)}"
         SESSION_ID.set(session_id)
-        FORWARDED_KEY.set(request_secret(ws.request))  # read by the core call (bridges/auth.py)
-        peer = "%s:%s" % tuple(ws.remote_address[:2]) if ws.remote_address else "?"
-        query = dict(parse_qsl(ws.request.path.partition("?")[2]))
-        info = ConnectionInfo(path, params, peer, session_id, query)
+        FORWARDED_KEY.set(request_secret(upgrade))  # read by the core call (bridges/auth.py)
+        info = ConnectionInfo(path, params, peer, session_id, dict(upgrade.query))
         try:
             codec = self.spec.codec_factory(info, self.options)
         except Exception:
-            self._admitted.pop(ws, None)
+            self._admitted.discard(upgrade)
             raise
         limits = SessionLimits(max_message_bytes=self.limits.max_message_bytes, idle_timeout=self.limits.idle_timeout,
                                max_session_seconds=self.limits.max_session_seconds,
                                drain_grace=self.limits.drain_grace, send_timeout=self.limits.send_timeout)
-        pump = SessionPump(ws, codec, self.pool, session_id=session_id, dialect=self.spec.name, limits=limits)
+        pump = SessionPump(transport, codec, self.pool, session_id=session_id, dialect=self.spec.name, limits=limits)
         unique = params.get(self.spec.unique_param) if self.spec.unique_param else None
         refusal = self._refusal(unique)
         serving = refusal is None
@@ -315,7 +312,7 @@ class Bridge:
                 if previous is not None:
                     log.info("session=%s takes over %s=%s from %s", session_id, self.spec.unique_param, unique,
                              previous.session_id)
-                    previous.request_end("replaced")
+                    previous.request_end(EndReason.REPLACED)
                 self._unique[unique] = pump
             if task is not None:
                 self._tasks.add(task)
@@ -326,7 +323,7 @@ class Bridge:
         except Exception:
             log.exception("session=%s failed", session_id)
         finally:
-            self._admitted.pop(ws, None)
+            self._admitted.discard(upgrade)
             codec.closed()
             if serving:
                 self._sessions.pop(session_id, None)
@@ -338,14 +335,14 @@ class Bridge:
                                                                       pump.stats.close_code))
             log.info("session_end %s", pump.summary())
 
-    def _refusal(self, unique: str | None) -> tuple[str, str] | None:
+    def _refusal(self, unique: str | None) -> tuple[Refusal, str] | None:
         if self._stopping:
-            return "shutting_down", "the bridge is shutting down; reconnect to another instance"
-        if len(self._sessions) >= self.limits.max_connections:  # a backstop: _route refuses first (503)
-            return "max_connections", (f"the bridge is at its limit of {self.limits.max_connections} "
+            return Refusal.SHUTTING_DOWN, "the bridge is shutting down; reconnect to another instance"
+        if len(self._sessions) >= self.limits.max_connections:  # a backstop: _admit refuses first (503)
+            return Refusal.MAX_CONNECTIONS, (f"the bridge is at its limit of {self.limits.max_connections} "
                                        "connections; retry later")
         if unique is not None and unique in self._unique and not self.spec.unique_takeover:
             name = self.spec.unique_param
-            return "duplicate_session", (f"{name} {unique!r} is already connected; use a different {name} "
+            return Refusal.DUPLICATE_SESSION, (f"{name} {unique!r} is already connected; use a different {name} "
                                          "or close the other connection")
         return None

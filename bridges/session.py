@@ -1,5 +1,5 @@
-"""The pump behind one WebSocket connection: client frames, core events and timers in; codec
-actions out.
+"""The pump behind one client connection: client frames, core events and timers in; codec
+actions out. It speaks to the client only through a `Transport` (bridges/transport.py).
 
 Everything that touches the codec happens in `SessionPump.run()`, one event at a time, so a
 codec never sees concurrent calls. Two helper tasks only move data into the event queue: the
@@ -8,7 +8,7 @@ client reader (with the size check) and the core stream (bridges/core_client.py)
 Backpressure (docs/limits.md): the event queue holds at most `EVENT_QUEUE_SIZE` events. The
 reader awaits room in it, and before reading the next frame also waits until the core stream
 has room for more audio, so a client sending faster than the core takes audio is slowed by
-TCP (websockets stops reading the socket once its own `max_queue` frames are buffered). A
+TCP (the WebSocket transport stops reading the socket once its own `max_queue` frames are buffered). A
 message to the client must be sent within `send_timeout`; otherwise the connection is closed
 (the transport aborted if the close frame cannot be sent either) and the core stream
 cancelled. While a send is blocked, the timers still fire: drain and max duration end the
@@ -26,21 +26,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-
 from asr.v1 import asr_pb2
 from bridges import metrics
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson,
-                           StartStream)
-from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreResponse, CoreStream
+from bridges.codec import (CLIENT_FAULT_CLOSE_CODES, Action, Close, CloseCode, Codec, CoreError, EndAudio,
+                           EndReason, SendAudio, SendControl, SendJson, StartStream)
+from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreStream
 from bridges.hygiene import new_error_id, public_core_error
+from bridges.transport import ClientFrame, ClientGone, Transport, TransportClosed
 
 log = logging.getLogger("bridges.session")
 
 EVENT_QUEUE_SIZE = 8  # client frames + core responses waiting for the pump, per session
-# Close codes that mean "the client sent something unacceptable" (logged as one WARNING).
-INPUT_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009})
 
 
 @dataclass(frozen=True)
@@ -54,45 +50,41 @@ class SessionLimits:
 
 
 class Timer(enum.Enum):
+    """The pump's deadlines, returned by `_next_event` when one passes before any event."""
+
     IDLE = "idle"
     DRAIN = "drain"
     MAX_DURATION = "max_duration"
 
 
 @dataclass(frozen=True)
-class ClientFrame:
-    data: str | bytes
-
-
-@dataclass(frozen=True)
 class FrameTooLarge:
+    """A client frame over the dialect's max message size (the frame itself is dropped)."""
+
     size: int
 
 
 @dataclass(frozen=True)
-class ClientGone:
-    code: int | None
-    reason: str
-
-
-@dataclass(frozen=True)
 class EndRequested:
-    reason: str  # "shutdown" | "max_duration" | "replaced"
+    """Another task asks the session to end (`SessionPump.request_end`)."""
+
+    reason: EndReason
 
 
 # Close codes of a session the runtime ends (docs/bridges.md): a codec's normal close (1000)
 # during that end is replaced by these, so a client can tell them from a normal end.
-DRAIN_CLOSE_CODES = {"shutdown": 1001, "max_duration": 1008}
+DRAIN_CLOSE_CODES = {EndReason.SHUTDOWN: CloseCode.GOING_AWAY, EndReason.MAX_DURATION: CloseCode.POLICY_VIOLATION}
 
 
 @dataclass
 class SessionStats:
-    frames_in: int = 0
+    """What the session_end log line reports."""
+
+    frames_in: int = 0  # from the client
     bytes_in: int = 0
     audio_bytes: int = 0
-    messages_out: int = 0
-    partials: int = 0
-    finals: int = 0
+    results: collections.Counter[str] = field(default_factory=collections.Counter)  # from the core, by kind
+    messages_out: int = 0  # to the client
     errors_out: int = 0
     core: str = ""
     end: str = ""
@@ -103,9 +95,9 @@ class SessionStats:
 class SessionPump:
     """Runs one connection of one dialect until the socket is closed."""
 
-    def __init__(self, ws: ServerConnection, codec: Codec, pool: CorePool, *, session_id: str,
+    def __init__(self, transport: Transport, codec: Codec, pool: CorePool, *, session_id: str,
                  dialect: str, limits: SessionLimits) -> None:
-        self.ws = ws
+        self.transport = transport
         self.codec = codec
         self.pool = pool
         self.session_id = session_id
@@ -116,12 +108,12 @@ class SessionPump:
         self._pending: collections.deque[Action] = collections.deque()
         self._core: CoreStream | None = None
         self._closed = False
-        self._end_requested = ""
-        self._draining: str = ""
+        self._end_requested: EndReason | None = None
+        self._draining: EndReason | None = None
         self._drain_deadline = float("inf")
         self._last_activity = time.monotonic()
 
-    def request_end(self, reason: str) -> None:
+    def request_end(self, reason: EndReason) -> None:
         """Ask the session to finish (graceful shutdown); safe to call from any task."""
         self._end_requested = self._end_requested or reason
         try:  # wakes an idle pump; a busy one sees the flag after its current event
@@ -137,7 +129,7 @@ class SessionPump:
                 event = await self._next_event()
                 await self._dispatch(event)
                 if self._end_requested and not self._draining and not self._closed:
-                    if self._end_requested == "replaced":
+                    if self._end_requested is EndReason.REPLACED:
                         await self._replaced()
                     else:
                         await self._begin_drain(self._end_requested)
@@ -146,32 +138,28 @@ class SessionPump:
             if self._core is not None:
                 await self._core.cancel()
             if not self._closed:
-                await self._close(1011, "bridge error")
-            self.stats.close_code = self.stats.close_code or self.ws.close_code
+                await self._close(CloseCode.INTERNAL_ERROR, "bridge error")
+            self.stats.close_code = self.stats.close_code or self.transport.close_code
 
     # ---- event sources --------------------------------------------------------------------
     async def _read_client(self) -> None:
-        try:
-            async for message in self.ws:
-                size = len(message) if isinstance(message, bytes) else len(message.encode())
-                metrics.frame_in(self.dialect, message, size)
-                if size > self.limits.max_message_bytes:
-                    metrics.frame_rejected(self.dialect, "too_large")
-                    await self._events.put(FrameTooLarge(size))
-                else:
-                    await self._events.put(ClientFrame(message))
-                if self._core is not None:
-                    await self._core.wait_for_room()
-        except ConnectionClosed:
-            pass
-        protocol = self.ws.protocol
-        sent = protocol.close_sent
-        if (sent is not None and sent.code in INPUT_CLOSE_CODES and not self._closed
-                and not getattr(protocol, "close_rcvd_then_sent", False)):
-            # websockets itself refused a frame (invalid UTF-8, over the size backstop, ...).
-            log.warning("session=%s dialect=%s closed by the WebSocket layer: %d %s", self.session_id,
-                        self.dialect, sent.code, sent.reason)
-        await self._events.put(ClientGone(self.ws.close_code, self.ws.close_reason or ""))
+        while isinstance(event := await self.transport.receive(), ClientFrame):
+            message = event.data
+            size = len(message) if isinstance(message, bytes) else len(message.encode())
+            metrics.frame_in(self.dialect, message, size)
+            if size > self.limits.max_message_bytes:
+                metrics.frame_rejected(self.dialect, "too_large")
+                await self._events.put(FrameTooLarge(size))
+            else:
+                await self._events.put(event)
+            if self._core is not None:
+                await self._core.wait_for_room()
+        refusal = self.transport.layer_refusal()
+        if refusal is not None and not self._closed:
+            # The transport itself refused a frame (invalid UTF-8, over the size backstop, ...).
+            log.warning("session=%s dialect=%s closed by the transport: %s", self.session_id, self.dialect,
+                        refusal)
+        await self._events.put(event)
 
     def _deadline(self) -> tuple[float, Timer]:
         candidates = [(self._drain_deadline, Timer.DRAIN)]
@@ -208,7 +196,8 @@ class SessionPump:
     async def _client_input(self, actions: list[Action]) -> None:
         """Perform the codec's answer to one client frame; log one WARNING if it refused it."""
         problems = [text for a in actions if isinstance(a, SendJson) and (text := self.codec.rejection(a.payload))]
-        problems += [f"close {a.code} {a.reason}" for a in actions if isinstance(a, Close) and a.code in INPUT_CLOSE_CODES]
+        problems += [f"close {a.code} {a.reason}" for a in actions
+                     if isinstance(a, Close) and a.code in CLIENT_FAULT_CLOSE_CODES]
         if problems:
             log.warning("session=%s dialect=%s client input refused: %s", self.session_id, self.dialect,
                         problems[0][:300])
@@ -235,11 +224,11 @@ class SessionPump:
         elif isinstance(event, ClientGone):
             self.stats.end = self.stats.end or f"client closed ({event.code})"
             self._closed = True
-        elif isinstance(event, CoreResponse):
+        elif isinstance(event, asr_pb2.RecognizeResponse):
             if self._core is not None:
                 self.stats.core = self._core.address
-            self._count_result(event.response)
-            await self._perform(self._codec_call(codec.core_response, event.response))
+            self._count_result(event)
+            await self._perform(self._codec_call(codec.core_response, event))
         elif isinstance(event, CoreFailed):
             self._core = None
             self.stats.end = f"core error {event.error.code}"
@@ -250,18 +239,18 @@ class SessionPump:
             self._core = None
             await self._perform(self._codec_call(codec.core_finished))
             await self._close_if_draining()
-        elif isinstance(event, EndRequested) and event.reason == "replaced":
+        elif isinstance(event, EndRequested) and event.reason is EndReason.REPLACED:
             await self._replaced()
         elif isinstance(event, EndRequested):
             await self._begin_drain(event.reason)
         elif event is Timer.MAX_DURATION:
-            await self._begin_drain(Timer.MAX_DURATION.value)
+            await self._begin_drain(EndReason.MAX_DURATION)
         elif event is Timer.IDLE:
             self._last_activity = time.monotonic()
             await self._perform(self._codec_call(codec.idle))
         elif event is Timer.DRAIN:
             self.stats.end = f"{self._draining}: core did not finish in {self.limits.drain_grace:.0f}s"
-            await self._close(1011, "could not finish the session in time")
+            await self._close(CloseCode.INTERNAL_ERROR, "could not finish the session in time")
 
     def _public_error(self, error: CoreError) -> CoreError:
         error_id = new_error_id()
@@ -271,12 +260,9 @@ class SessionPump:
 
     def _count_result(self, response: asr_pb2.RecognizeResponse) -> None:
         if response.WhichOneof("response") == "result":
-            if response.result.is_final:
-                self.stats.finals += 1
-            else:
-                self.stats.partials += 1
+            self.stats.results["final" if response.result.is_final else "partial"] += 1
 
-    async def _begin_drain(self, reason: str) -> None:
+    async def _begin_drain(self, reason: EndReason) -> None:
         if self._draining or self._closed:
             return
         self.stats.end = reason
@@ -288,11 +274,11 @@ class SessionPump:
         if self._core is not None:
             self._core.end()
         else:
-            await self._close(DRAIN_CLOSE_CODES[reason], reason.replace("_", " "))
+            await self._close(DRAIN_CLOSE_CODES[reason], reason.value.replace("_", " "))
 
     async def _close_if_draining(self) -> None:
         if self._draining and not self._closed:
-            await self._close(DRAIN_CLOSE_CODES[self._draining], self._draining.replace("_", " "))
+            await self._close(DRAIN_CLOSE_CODES[self._draining], self._draining.value.replace("_", " "))
 
     async def _replaced(self) -> None:
         """A new connection took over this one's unique id: stop at once (the old socket is
@@ -303,7 +289,7 @@ class SessionPump:
         if self._core is not None:
             await self._core.cancel()
             self._core = None
-        await self._close(1000, "replaced by a new connection with the same id")
+        await self._close(CloseCode.NORMAL, "replaced by a new connection with the same id")
 
     # ---- actions --------------------------------------------------------------------------
     async def _perform(self, actions: list[Action]) -> None:
@@ -332,7 +318,7 @@ class SessionPump:
                 if not self.stats.end:
                     self.stats.end = action.reason or "closed by bridge"
                 code = action.code
-                if code == 1000 and self._draining in DRAIN_CLOSE_CODES:
+                if code == CloseCode.NORMAL and self._draining in DRAIN_CLOSE_CODES:
                     code = DRAIN_CLOSE_CODES[self._draining]
                 await self._close(code, action.reason)
         self._pending.clear()
@@ -350,7 +336,7 @@ class SessionPump:
     async def _send(self, payload: dict[str, Any]) -> None:
         """Send one message within send_timeout; timers keep firing while it waits."""
         text = json.dumps(payload, ensure_ascii=False)
-        send = asyncio.ensure_future(self.ws.send(text))
+        send = asyncio.ensure_future(self.transport.send_text(text))
         give_up = time.monotonic() + self.limits.send_timeout
         try:
             while True:
@@ -368,7 +354,7 @@ class SessionPump:
                 if now >= deadline:
                     self._last_activity = now
                     self._pending.extend(self._codec_call(self.codec.idle))
-        except ConnectionClosed:
+        except TransportClosed:
             self.stats.end = self.stats.end or "client vanished"
             self._closed = True
             return
@@ -384,22 +370,20 @@ class SessionPump:
         """A slow reader: close (1008), or drop the TCP connection if even that cannot be sent."""
         log.warning("session=%s dialect=%s %s; closing the connection", self.session_id, self.dialect, reason)
         self.stats.end = reason
-        await self._close(1008, "client not reading")
+        await self._close(CloseCode.POLICY_VIOLATION, "client not reading")
 
     async def _close(self, code: int, reason: str) -> None:
         self._closed = True
         self.stats.close_code = code
-        encoded = reason.encode()[:120].decode(errors="ignore")
         try:
-            await asyncio.wait_for(self.ws.close(code, encoded), self.limits.close_timeout)
-        except ConnectionClosed:
-            pass
+            await asyncio.wait_for(self.transport.close(code, reason), self.limits.close_timeout)
         except asyncio.TimeoutError:
-            self.ws.transport.abort()
+            self.transport.abort()
 
     def summary(self) -> str:
         s = self.stats
         return (f"dialect={self.dialect} session={self.session_id} duration={time.monotonic() - s.started:.2f}s "
                 f"frames_in={s.frames_in} bytes_in={s.bytes_in} audio_bytes={s.audio_bytes} "
-                f"messages_out={s.messages_out} partials={s.partials} finals={s.finals} errors={s.errors_out} "
+                f"messages_out={s.messages_out} partials={s.results['partial']} finals={s.results['final']} "
+                f"errors={s.errors_out} "
                 f"core={self._core.address if self._core else s.core or '-'} close={s.close_code} end={s.end!r}")

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from asr.v1 import asr_pb2
 from google.protobuf import duration_pb2
 
+from clients.types import duration, seconds  # the one Duration helper pair
+
 from .config import ServerConfig
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
 from .errors import invalid, redact_paths
+from .language_tags import is_language_tag
 
-_BCP47 = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _ENCODINGS = {
     asr_pb2.AUDIO_ENCODING_UNSPECIFIED: "LINEAR16",
     asr_pb2.AUDIO_ENCODING_LINEAR16: "LINEAR16",
@@ -24,16 +26,6 @@ _TASKS = {asr_pb2.TASK_UNSPECIFIED: "transcribe", asr_pb2.TASK_TRANSCRIBE: "tran
 
 # A client-chosen session id: letters, digits and . _ - : @, at most 128 characters (docs/limits.md).
 SESSION_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-
-
-def seconds(d: duration_pb2.Duration) -> float:
-    return d.seconds + d.nanos / 1e9
-
-
-def duration(s: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(round(s * 1e9)))
-    return d
 
 
 @dataclass
@@ -79,7 +71,7 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
     channels = c.audio_channel_count or 1
     if not 1 <= channels <= 8:
         raise invalid(f"audio_channel_count {channels} is out of range; use 1..8", "config.audio_channel_count")
-    if c.language and not _BCP47.match(c.language):
+    if c.language and not is_language_tag(c.language):
         raise invalid(f"language {c.language!r} is not a BCP-47 tag (e.g. en-US); leave empty to detect",
                       "config.language")
     if c.task not in _TASKS:

@@ -2,21 +2,20 @@
 
     python -m core_service.stack [--core-port 50051] [--host 0.0.0.0] [--only nexa,rnnt]
 
-Bridges start once the core reports SERVING. Ctrl-C (or SIGTERM) stops the bridges first,
+Every dialect of bridges/dialects.py is started on the port and path its DialectSpec names
+(`port_in_stack`). Bridges start once the core reports SERVING. Ctrl-C (or SIGTERM) stops the bridges first,
 then the core, each with a grace period so open sessions can finish. If any process dies,
 the others are stopped too and the exit code says so.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
 from .logs import FORMATS, configure_logging
 
@@ -32,23 +31,6 @@ def core_stop_seconds() -> float:
 
     defaults = ServerConfig()
     return defaults.shutdown_grace + defaults.shutdown_finish_timeout + SERVER_STOP_SECONDS + 5.0
-
-
-@dataclass(frozen=True)
-class BridgeSpec:
-    name: str
-    port: int
-    path: str
-
-
-# rnnt's document says port 8000, which funasr's also claims: beside funasr it gets 8002.
-BRIDGES = (
-    BridgeSpec("google_stt", 8001, "/ws/asr-stream"),
-    BridgeSpec("nexa", 8080, "/v1/audio/stream"),
-    BridgeSpec("funasr", 8000, "/ws/{client_id}"),
-    BridgeSpec("rnnt", 8002, "/ws/transcribe"),
-    BridgeSpec("whisperlive", 9090, "/"),
-)
 
 
 def wait_healthy(address: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
@@ -102,16 +84,17 @@ def main() -> None:
     procs.append(("core", core))
     core_address = f"127.0.0.1:{args.core_port}"
     wait_healthy(core_address, core)
-    wanted = {n.strip() for n in args.only.split(",") if n.strip()}
-    for b in BRIDGES:
-        if wanted and b.name not in wanted:
-            continue
-        if importlib.util.find_spec(f"bridges.{b.name}") is None:
-            log.warning("bridge %s is not installed; skipped", b.name)
-            continue
-        procs.append((b.name, subprocess.Popen([sys.executable, "-m", f"bridges.{b.name}", *host,
-                                                "--port", str(b.port + args.port_offset), "--core", core_address])))
-        log.info("%-12s ws://%s:%d%s", b.name, "localhost", b.port + args.port_offset, b.path)
+    from bridges import dialects
+
+    wanted = tuple(n.strip() for n in args.only.split(",") if n.strip()) or dialects.NAMES
+    specs = dialects.installed(wanted)
+    for name in sorted(set(wanted) - {spec.name for spec in specs}):
+        log.warning("bridge %s is not installed; skipped", name)
+    for spec in specs:
+        port = spec.port_in_stack + args.port_offset
+        procs.append((spec.name, subprocess.Popen([sys.executable, "-m", f"bridges.{spec.name}", *host,
+                                                   "--port", str(port), "--core", core_address])))
+        log.info("%-12s ws://%s:%d%s", spec.name, "localhost", port, spec.path)
     log.info("core         grpc://localhost:%d  (asr.v1.RecognizerService; Ctrl-C stops everything)", args.core_port)
 
     code = 0

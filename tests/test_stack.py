@@ -1,27 +1,35 @@
-"""`make run` starts the core and all five bridges, and stops them all on SIGTERM."""
+"""`make run` serves what it says: the core answers gRPC health, every bridge answers its own
+protocol on the port and path of its DialectSpec, and SIGTERM stops them all cleanly."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import websockets
 
-from core_service.stack import BRIDGES
+from bridges import dialects
+from bridges.runtime import DialectSpec
+from tests.bridges.dialect_drivers import DIALECTS, collect
 from tests.conftest import ROOT, free_port, wait_for_health
+
+SPECS = dialects.installed()
+PROBE_SECONDS = 30.0  # for one dialect's first exchange, core call included
 
 
 def _free_offset() -> int:
     for _ in range(50):
         offset = random.randint(20000, 40000)
         ok = True
-        for b in BRIDGES:
+        for spec in SPECS:
             with socket.socket() as s:
                 try:
-                    s.bind(("127.0.0.1", b.port + offset))
+                    s.bind(("127.0.0.1", spec.port_in_stack + offset))
                 except OSError:
                     ok = False
         if ok:
@@ -29,37 +37,76 @@ def _free_offset() -> int:
     raise RuntimeError("no free port range")
 
 
-async def _probe(port: int, path: str) -> None:
-    path = path.replace("{client_id}", "stack-probe")
-    async with websockets.connect(f"ws://127.0.0.1:{port}{path}", open_timeout=10) as ws:
-        await ws.ping()
+def _answered(name: str, messages: list[dict[str, Any]]) -> bool:
+    """The dialect's documented answer to a session start (docs/bridges.md)."""
+    if not messages:
+        return False
+    if name == "google_stt":
+        return {"type": "metadata", "status": "ready"}.items() <= messages[0].items()
+    if name == "rnnt":
+        return [m["type"] for m in messages[:2]] == ["connection", "recording_started"]
+    if name == "funasr":
+        return messages[0].get("type") == "status" and messages[0].get("code") == "SESSION_STARTED"
+    if name == "whisperlive":
+        return messages[0].get("message") == "SERVER_READY"
+    return False
 
 
-def test_stack_starts_core_and_every_bridge_then_stops_cleanly(tmp_path):
+async def _first_exchange(spec: DialectSpec, port: int) -> None:
+    """Open a session in the dialect's own terms and read its answer; nexa, which answers a
+    config with nothing, is asked to stop at once and must end the session normally (1000)."""
+    driver = DIALECTS[spec.name]
+    url = f"ws://127.0.0.1:{port}{spec.path.replace('{client_id}', 'stack-probe')}"
+    async with websockets.connect(url, open_timeout=10) as ws:
+        await ws.send(driver.config)
+        if spec.name == "nexa":
+            await ws.send(driver.stop)
+            messages = await collect(ws, PROBE_SECONDS)
+            errors = [m for m in messages if driver.is_error(m)]
+            assert ws.close_code == 1000 and not errors, (ws.close_code, messages)
+            return
+        messages: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROBE_SECONDS
+        while not _answered(spec.name, messages) and loop.time() < deadline:
+            messages.append(json.loads(await asyncio.wait_for(ws.recv(), deadline - loop.time())))
+        assert _answered(spec.name, messages), (spec.name, messages)
+        assert not [m for m in messages if driver.is_error(m)], messages
+
+
+async def _wait_listening(port: int, proc: subprocess.Popen, seconds: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        assert proc.poll() is None, "the stack exited"
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            assert loop.time() < deadline, f"nothing listens on {port} after {seconds:.0f} s"
+            await asyncio.sleep(0.2)
+
+
+def test_stack_serves_the_core_and_every_dialect_then_stops_cleanly(tmp_path):
+    assert [spec.name for spec in SPECS] == list(dialects.NAMES), "every dialect is installed here"
+    ports = [spec.port_in_stack for spec in SPECS]
+    assert len(set(ports)) == len(ports), f"two dialects share a port under make run: {ports}"
     core_port, offset = free_port(), _free_offset()
     log = open(tmp_path / "stack.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "core_service.stack", "--host", "127.0.0.1",
                              "--core-port", str(core_port), "--port-offset", str(offset)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_health(f"127.0.0.1:{core_port}", proc=proc)
+        wait_for_health(f"127.0.0.1:{core_port}", proc=proc)  # the core: gRPC health SERVING
 
-        async def probe_all():
-            for b in BRIDGES:
-                for attempt in range(100):
-                    try:
-                        await _probe(b.port + offset, b.path)
-                        break
-                    except (OSError, websockets.exceptions.InvalidHandshake, asyncio.TimeoutError):
-                        await asyncio.sleep(0.2)
-                else:
-                    raise AssertionError(f"bridge {b.name} never answered on {b.port + offset}")
+        async def probe_all() -> None:
+            for spec in SPECS:
+                await _wait_listening(spec.port_in_stack + offset, proc)
+                await _first_exchange(spec, spec.port_in_stack + offset)
 
         asyncio.run(probe_all())
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=90)
-    text = (tmp_path / "stack.log").read_text(errors="replace")
-    assert code == 0, text[-3000:]
-    for b in BRIDGES:
-        assert b.name in text
+    assert code == 0, (tmp_path / "stack.log").read_text(errors="replace")[-3000:]

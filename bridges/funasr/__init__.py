@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from bridges.funasr.codec import FunAsrCodec
-from bridges.runtime import ConnectionInfo, DialectSpec, Limits
+from bridges.runtime import ConnectionInfo, DialectSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +23,8 @@ SPEC = DialectSpec(
     path="/ws/{client_id}",
     default_port=8000,
     codec_factory=make_codec,
-    # idle_timeout is the document's CONNECTION_TIMEOUT: 30 s without audio.
-    limits=Limits(max_connections=100, max_message_bytes=1024 * 1024, max_session_seconds=3600.0,
-                  idle_timeout=30.0),
+    # The runtime's default Limits: 1 MiB messages, and idle_timeout is the document's
+    # CONNECTION_TIMEOUT (30 s without audio).
     add_arguments=add_arguments,
     unique_param="client_id",
     unique_takeover=True,  # "same client_id for reconnection within 5 minutes"

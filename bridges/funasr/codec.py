@@ -5,8 +5,9 @@ base64 audio in any of float32/int16/int32/WAV (detected, downmixed, resampled t
 `stop_recording`. Server: `recognition_result` (ISO 8601 timestamp), `status`, `error`.
 
 The document is a Chinese recognition API: with no --language the session asks the core for
-`zh`, and with no --engine for "funasr,whisper" (FunASR when installed, else the multilingual
-Whisper model); SESSION_STARTED and MODEL_LOADED name the engine and model actually serving.
+`zh`, and with no --engine for "funasr,whisper" (FunASR when installed, else Whisper; the core
+picks the model for the language); SESSION_STARTED and MODEL_LOADED name the engine and model
+actually serving.
 
 Reply discipline (the document's voice-assistant client reads exactly one message after every
 audio_chunk and exactly one after stop_recording):
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import enum
 import time
 from collections import deque
 from datetime import datetime, timezone
@@ -35,9 +35,11 @@ from typing import Any, Callable
 import numpy as np
 
 from asr.v1 import asr_pb2
-from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendJson,
+                           StartStream)
 from bridges.hygiene import CLIENT_ID_RULE, fit_session_id, valid_client_id
-from bridges.fields import FieldError, get_int, get_str, parse_json_object, whisper_model_for
+from bridges.codec_state import RecordingState as State
+from bridges.fields import FieldError, get_int, get_str, parse_json_object
 from bridges.funasr.audio_format import TARGET_RATE, AudioFormatError, AudioNormalizer
 
 MODEL_UNAVAILABLE_CODES = frozenset({"UNAVAILABLE", "FAILED_PRECONDITION", "NOT_FOUND", "UNIMPLEMENTED"})
@@ -46,14 +48,6 @@ DEFAULT_ENGINES = "funasr,whisper"  # FunASR when available, else multilingual W
 REPLY_GRACE = 1.0  # seconds: a skipped chunk reply is sent anyway when no next chunk comes
 MAX_CORE_AUDIO_BYTES = 256 * 1024  # per message to the core (its limit is 1 MiB)
 MAX_HELD_SAMPLES = 30 * TARGET_RATE  # audio of a next recording held while the previous one finishes
-
-
-class State(enum.Enum):
-    IDLE = "idle"
-    STARTING = "starting"
-    RECORDING = "recording"
-    STOPPING = "stopping"
-    CLOSED = "closed"
 
 
 def iso_now(clock: Callable[[], float]) -> str:
@@ -94,8 +88,9 @@ class FunAsrCodec(Codec):
                     Close(1008, "invalid client_id")]
         return []
 
-    def refused(self, code: str, message: str) -> list[Action]:
-        return [self._error("SESSION_ERROR", "Connection refused", message), Close(1008 if code == "duplicate_session" else 1013, code)]
+    def refused(self, code: Refusal, message: str) -> list[Action]:
+        return [self._error("SESSION_ERROR", "Connection refused", message),
+                Close(1008 if code is Refusal.DUPLICATE_SESSION else 1013, code)]
 
     # ---- client frames --------------------------------------------------------------------
     def text_frame(self, text: str) -> list[Action]:
@@ -131,7 +126,6 @@ class FunAsrCodec(Codec):
             return [self._error("INVALID_AUDIO_FORMAT", "Invalid start_recording", str(exc))]
         config = asr_pb2.StreamingConfig(
             engine=self.engine or DEFAULT_ENGINES,
-            model=whisper_model_for(self.language, self.engine) if self.engine else "",
             language=self.language, encoding=asr_pb2.AUDIO_ENCODING_FLOAT32, sample_rate_hertz=TARGET_RATE,
             audio_channel_count=1, interim_results=True, enable_automatic_punctuation=True,
             session_id=fit_session_id(f"funasr-{self.client_id}"))
@@ -293,7 +287,7 @@ class FunAsrCodec(Codec):
                             f"message of {size} bytes exceeds the {limit}-byte limit; send 1024-4096 samples per "
                             "audio_chunk (this chunk was dropped)")]
 
-    def ending(self, reason: str) -> list[Action]:
+    def ending(self, reason: EndReason) -> list[Action]:
         if self.state in (State.STARTING, State.RECORDING):
             self.state = State.STOPPING
             self._reply_owed = False

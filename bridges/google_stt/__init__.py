@@ -42,7 +42,6 @@ SPEC = DialectSpec(
     path="/ws/asr-stream",
     default_port=8001,
     codec_factory=make_codec,
-    limits=Limits(max_connections=100, max_message_bytes=256 * 1024, max_session_seconds=3600.0,
-                  idle_timeout=30.0),
+    limits=Limits(max_message_bytes=256 * 1024),  # the document recommends 4096-byte chunks, max 16384
     add_arguments=add_arguments,
 )

@@ -11,21 +11,22 @@ punctuation: Whisper always punctuates, so the bridge strips it.
 """
 from __future__ import annotations
 
-import enum
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from asr.v1 import asr_pb2
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, SendAudio, SendJson,
-                           StartStream)
-from bridges.fields import (FieldError, check_language, describe_core_error, get_int, get_str,
-                            parse_json_object, whisper_model_for)
+from bridges.codec import Action, Close, CoreError, EndAudio, Refusal, SendJson, StartStream
+from bridges.core_errors import close_code_for, describe_core_error
+from bridges.fields import FieldError, check_language, get_int, get_str, parse_json_object
+from bridges.pcm_stream import PcmStreamCodec, PcmWording
+from bridges.pcm_stream import StreamState as State
 
 SUPPORTED_ENCODINGS = ("LINEAR16",)
 END_MESSAGES = ({"type": "end"}, {"action": "stop"})
 COMPLETE = {"type": "complete"}
+DEFAULT_ENGINES = "google,whisper"  # Google when the core has credentials for it, else Whisper
 _INNER_MARK = re.compile(r"(?<=\w)['’\-](?=\w)")  # don't, e-mail: kept
 
 
@@ -47,62 +48,20 @@ class GoogleSttOptions:
     engine: str = ""  # "" = the core's default
 
 
-def choose_engine(options: GoogleSttOptions, language: str) -> tuple[str, str]:
-    """(engine, model) for a session: `--engine` when given; otherwise Google when the core
-    reports it available (credentials configured), else Whisper (the core picks the
-    multilingual "base" model for languages other than English)."""
-    if options.engine:
-        return options.engine, whisper_model_for(language, options.engine)
-    return "google,whisper", ""
+class GoogleSttCodec(PcmStreamCodec):
+    WORDS = PcmWording(audio="LINEAR16 audio", end='{"type": "end"}', config="the config",
+                       config_example='the JSON config ({"language_code": ..., "sample_rate_hertz": ..., '
+                                      '"encoding": "LINEAR16"})',
+                       unknown="message", results="transcripts")
 
-
-class State(enum.Enum):
-    AWAIT_CONFIG = "await_config"
-    STARTING = "starting"  # config sent to the core, waiting for SessionStarted
-    STREAMING = "streaming"
-    ENDING = "ending"  # end of audio sent, waiting for the last finals
-    DONE = "done"
-
-
-class GoogleSttCodec(Codec):
     def __init__(self, options: GoogleSttOptions | None = None) -> None:
+        super().__init__()
         self.options = options or GoogleSttOptions()
-        self.state = State.AWAIT_CONFIG
         self.echo: dict[str, Any] = {}
-        self.seen_audio = False
 
-    # ---- client frames --------------------------------------------------------------------
-    def text_frame(self, text: str) -> list[Action]:
-        if self.state is State.AWAIT_CONFIG:
-            return self._config(text)
-        try:
-            message = parse_json_object(text, "message")
-        except FieldError as exc:
-            return [self._error(f"{exc}; after the config send binary LINEAR16 audio or {{\"type\": \"end\"}}")]
-        if message in END_MESSAGES:
-            if self.state in (State.STARTING, State.STREAMING):
-                self.state = State.ENDING
-                return [EndAudio()]
-            return [self._error("end of audio already received; the last transcripts are on their way")]
-        return [self._error(f"unknown message {text[:80]!r}; after the config send binary LINEAR16 audio, "
-                            "and {\"type\": \"end\"} when done")]
-
-    def binary_frame(self, data: bytes) -> list[Action]:
-        if self.state is State.AWAIT_CONFIG:
-            return self._fatal("audio received before the config; send the JSON config ({\"language_code\": ..., "
-                               "\"sample_rate_hertz\": ..., \"encoding\": \"LINEAR16\"}) first", 1008,
-                               "config required first")
-        if self.state is State.ENDING:
-            return [self._error("audio after the end of audio was dropped; connect again for a new stream")]
-        if self.state not in (State.STARTING, State.STREAMING):
-            return []
-        if len(data) % 2:
-            return [self._error(f"audio frame of {len(data)} bytes is not a whole number of 16-bit samples; "
-                                "send LINEAR16 audio in even-sized chunks (this frame was dropped)")]
-        if not data:
-            return [self._error("empty audio frame ignored; send LINEAR16 audio")]
-        self.seen_audio = True
-        return [SendAudio(data)]
+    # ---- client frames (after the config: bridges/pcm_stream.py) ------------------------------
+    def _is_end(self, message: dict[str, Any]) -> bool:
+        return message in END_MESSAGES
 
     def _config(self, text: str) -> list[Action]:
         try:
@@ -118,9 +77,9 @@ class GoogleSttCodec(Codec):
         except FieldError as exc:
             return self._fatal(f"invalid config: {exc}", 1008, "invalid config")
         self.echo = {"language_code": language, "sample_rate_hertz": rate, "encoding": encoding.upper()}
-        engine, model = choose_engine(self.options, language)
+        # `--engine`, else Google when available; the core picks the model for the language.
         config = asr_pb2.StreamingConfig(
-            engine=engine, model=model, language=language, encoding=asr_pb2.AUDIO_ENCODING_LINEAR16,
+            engine=self.options.engine or DEFAULT_ENGINES, language=language, encoding=asr_pb2.AUDIO_ENCODING_LINEAR16,
             sample_rate_hertz=rate, audio_channel_count=1, interim_results=self.options.interim_results,
             enable_automatic_punctuation=self.options.automatic_punctuation)
         self.state = State.STARTING
@@ -145,10 +104,7 @@ class GoogleSttCodec(Codec):
         return []
 
     def core_error(self, error: CoreError) -> list[Action]:
-        detail = describe_core_error(error.code, error.message, error.field_violations, error.retry_after)
-        code = 1013 if error.code in ("UNAVAILABLE", "RESOURCE_EXHAUSTED") else \
-            1008 if error.code in ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE") else 1011
-        return self._fatal(detail, code, error.code)
+        return self._fatal(describe_core_error(error), close_code_for(error), error.code)
 
     def core_finished(self) -> list[Action]:
         self.state = State.DONE
@@ -176,7 +132,7 @@ class GoogleSttCodec(Codec):
         return [self._error(f"message of {size} bytes exceeds the {limit}-byte limit; send audio in chunks "
                             "of at most 16384 bytes (4096 recommended); this frame was dropped")]
 
-    def refused(self, code: str, message: str) -> list[Action]:
+    def refused(self, code: Refusal, message: str) -> list[Action]:
         return self._fatal(message, 1013, code)
 
     def _fatal(self, detail: str, code: int, reason: str) -> list[Action]:

@@ -16,6 +16,5 @@ SPEC = DialectSpec(
     path="/v1/audio/stream",
     default_port=8080,
     codec_factory=make_codec,
-    limits=Limits(max_connections=100, max_message_bytes=256 * 1024, max_session_seconds=3600.0,
-                  idle_timeout=30.0),
+    limits=Limits(max_message_bytes=256 * 1024),
 )

@@ -9,21 +9,25 @@ message it receives.
 """
 from __future__ import annotations
 
-import enum
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from google.protobuf import duration_pb2
+
 from asr.v1 import asr_pb2
-from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendJson, StartStream
-from bridges.fields import (FieldError, check_language, describe_core_error, get_bool, get_float, get_int,
-                            get_str, parse_json_object, seconds, to_duration, whisper_model_for)
+from clients.types import duration, seconds
+from bridges.codec import Action, Close, CoreError, EndAudio, EndReason, Refusal, SendJson, StartStream
+from bridges.core_errors import close_code_for, describe_core_error
+from bridges.fields import (FieldError, check_language, get_bool, get_float, get_int, get_str,
+                            parse_json_object)
+from bridges.pcm_stream import PcmStreamCodec, PcmWording
+from bridges.pcm_stream import StreamState as State
 
 DEFAULT_MODEL = "NexaAI/parakeet-npu"
 # Model names that mean "the core's default engine and model" (parakeet is not available here).
 DEFAULT_MODEL_ALIASES = frozenset({DEFAULT_MODEL.lower(), "parakeet", "parakeet-npu", "default", ""})
 MAX_BEAM_SIZE = 10  # the range Whisper serves (core_service/engines/whisper.py)
-CONFIG_ERROR_CODES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"})
 
 
 @dataclass(frozen=True)
@@ -63,61 +67,43 @@ class NexaConfig:
     def to_proto(self, engine: str) -> asr_pb2.StreamingConfig:
         model = "" if self.model.lower() in DEFAULT_MODEL_ALIASES else self.model
         return asr_pb2.StreamingConfig(
-            engine=engine, model=whisper_model_for(self.language, engine, model), language=self.language,
+            engine=engine, model=model, language=self.language,
             encoding=asr_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=self.sample_rate, audio_channel_count=1,
             interim_results=self.enable_partial_results, enable_word_time_offsets=self.enable_word_timestamps,
-            vad=asr_pb2.VadConfig(enabled=self.vad_enabled), partial_interval=to_duration(self.chunk_duration),
+            vad=asr_pb2.VadConfig(enabled=self.vad_enabled), partial_interval=duration(self.chunk_duration),
             beam_size=self.beam_size, enable_automatic_punctuation=True)
 
 
-class State(enum.Enum):
-    AWAIT_CONFIG = "await_config"
-    STREAMING = "streaming"
-    STOPPING = "stopping"
-    DONE = "done"
+def _seconds(offset: duration_pb2.Duration) -> float:
+    """A word time as the document shows it: seconds, to the millisecond."""
+    return round(seconds(offset), 3)
 
 
-class NexaCodec(Codec):
+class NexaCodec(PcmStreamCodec):
+    WORDS = PcmWording(audio="16-bit PCM audio", end='{"action": "stop"}', config="the configuration",
+                       config_example="the JSON configuration", unknown="control message", results="results")
+
     def __init__(self, engine: str = "", clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.engine = engine
         self.clock = clock
-        self.state = State.AWAIT_CONFIG
         self.config: NexaConfig | None = None
 
-    def text_frame(self, text: str) -> list[Action]:
-        if self.state is State.AWAIT_CONFIG:
-            try:
-                self.config = NexaConfig.parse(text)
-            except FieldError as exc:
-                return [self._error(f"invalid configuration: {exc}"), Close(1008, "invalid configuration")]
-            self.state = State.STREAMING
-            return [StartStream(self.config.to_proto(self.engine))]
+    # ---- client frames (after the configuration: bridges/pcm_stream.py) -----------------------
+    def _config(self, text: str) -> list[Action]:
         try:
-            message = parse_json_object(text, "control message")
+            self.config = NexaConfig.parse(text)
         except FieldError as exc:
-            return [self._error(f"{exc}; send binary PCM audio or {{\"action\": \"stop\"}}")]
-        if message.get("action") == "stop":  # extra fields are allowed
-            if self.state is State.STREAMING:
-                self.state = State.STOPPING
-                return [EndAudio()]
-            return [self._error("stop already received; the last results are on their way")]
-        return [self._error(f"unknown control message {text[:80]!r}; the only control message is "
-                            "{\"action\": \"stop\"}")]
+            return self._fatal(f"invalid configuration: {exc}", 1008, "invalid configuration")
+        self.state = State.STREAMING  # no acknowledgement: the client does not wait for one
+        return [StartStream(self.config.to_proto(self.engine))]
 
-    def binary_frame(self, data: bytes) -> list[Action]:
-        if self.state is State.AWAIT_CONFIG:
-            return [self._error("audio received before the configuration; send the JSON configuration first"),
-                    Close(1008, "configuration required first")]
-        if self.state is State.STOPPING:
-            return [self._error("audio after {\"action\": \"stop\"} was dropped; connect again for a new stream")]
-        if self.state is not State.STREAMING:
-            return []
-        if not data:
-            return [self._error("empty audio message ignored; send 16-bit PCM audio")]
-        if len(data) % 2:
-            return [self._error(f"audio message of {len(data)} bytes is not a whole number of 16-bit samples; "
-                                "send 16-bit PCM in even-sized messages (this one was dropped)")]
-        return [SendAudio(data)]
+    def _is_end(self, message: dict[str, Any]) -> bool:
+        return message.get("action") == "stop"  # extra fields are allowed
+
+    def _fatal(self, text: str, code: int, reason: str) -> list[Action]:
+        self.state = State.DONE
+        return [self._error(text), Close(code, reason)]
 
     def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
         if response.WhichOneof("response") != "result":
@@ -130,18 +116,15 @@ class NexaCodec(Codec):
                                    "confidence": round(float(result.confidence), 4),
                                    "timestamp": int(self.clock() * 1000), "is_final": result.is_final}
         if self.config is not None and self.config.enable_word_timestamps:
-            payload["words"] = [{"word": w.word.strip(), "start": round(seconds(w.start_offset), 3),
-                                 "end": round(seconds(w.end_offset), 3), "confidence": round(float(w.confidence), 4)}
+            payload["words"] = [{"word": w.word.strip(), "start": _seconds(w.start_offset),
+                                 "end": _seconds(w.end_offset), "confidence": round(float(w.confidence), 4)}
                                 for w in result.words]
         return [SendJson(payload)]
 
     def core_error(self, error: CoreError) -> list[Action]:
         self.state = State.DONE
-        message = describe_core_error(error.code, error.message, error.field_violations, error.retry_after)
         # The client's mistake (its configuration or audio) is 1008; busy/down is 1013.
-        code = 1013 if error.code in ("UNAVAILABLE", "RESOURCE_EXHAUSTED") else \
-            1008 if error.code in CONFIG_ERROR_CODES else 1011
-        return [self._error(message), Close(code, error.code)]
+        return [self._error(describe_core_error(error)), Close(close_code_for(error), error.code)]
 
     def core_finished(self) -> list[Action]:
         self.state = State.DONE
@@ -149,7 +132,7 @@ class NexaCodec(Codec):
 
     def idle(self) -> list[Action]:
         if self.state is State.STREAMING:
-            self.state = State.STOPPING
+            self.state = State.ENDING
             return [self._error("no audio received for a while; finishing the stream"), EndAudio()]
         if self.state is State.AWAIT_CONFIG:
             self.state = State.DONE
@@ -158,21 +141,21 @@ class NexaCodec(Codec):
         return []
 
     def idle_timeout(self, default: float | None) -> float | None:
-        return None if self.state in (State.STOPPING, State.DONE) else default
+        return None if self.state in (State.ENDING, State.DONE) else default
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         return [self._error(f"message of {size} bytes exceeds the {limit}-byte limit; send audio in chunks of "
                             "0.3-0.5 s (this one was dropped)")]
 
-    def refused(self, code: str, message: str) -> list[Action]:
+    def refused(self, code: Refusal, message: str) -> list[Action]:
         return [self._error(message), Close(1013, code)]
 
-    def ending(self, reason: str) -> list[Action]:
+    def ending(self, reason: EndReason) -> list[Action]:
         """Shutdown or the session limit: say so, then the runtime flushes the finals and closes."""
         if self.state is not State.STREAMING:
             return []
-        self.state = State.STOPPING
-        if reason == "max_duration":
+        self.state = State.ENDING
+        if reason is EndReason.MAX_DURATION:
             return [self._error("maximum session duration reached; the last results follow, then the "
                                 "connection closes (1008). Reconnect to continue")]
         return [self._error("the server is shutting down; the last results follow, then the connection "

@@ -32,7 +32,8 @@ def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> RnntCodec:
     return RnntCodec(info.query.get("client_id") or None, engine=options.engine, limits=limits)
 
 
-SPEC = DialectSpec(name="rnnt", path="/ws/transcribe", default_port=8000, codec_factory=make_codec, limits=LIMITS,
-                   add_arguments=add_arguments)
+# The document's port 8000 is funasr's too: alone rnnt keeps it, beside funasr (`make run`) it gets 8002.
+SPEC = DialectSpec(name="rnnt", path="/ws/transcribe", default_port=8000, stack_port=8002, codec_factory=make_codec,
+                   limits=LIMITS, add_arguments=add_arguments)
 
 __all__ = ["SPEC", "RnntCodec", "RnntLimits"]

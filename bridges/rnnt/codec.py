@@ -17,7 +17,6 @@ recording (the HTML example connects on page load) is kept alive by WebSocket pi
 """
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from dataclasses import dataclass
@@ -25,8 +24,10 @@ from typing import Any, Callable
 
 from asr.v1 import asr_pb2
 
-from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl,
+                           SendJson, StartStream)
 from bridges.hygiene import CLIENT_ID_RULE, fit_session_id, valid_client_id
+from bridges.codec_state import RecordingState as State
 from bridges.fields import FieldError, parse_json
 from .messages import (
     ConfigError,
@@ -59,14 +60,6 @@ class RnntLimits:
     max_chunk_bytes: int = 8 * 1024
     idle_timeout: float = 30.0
     max_held_bytes: int = 1024 * 1024  # audio of a start_recording waiting for the previous recording
-
-
-class State(enum.Enum):
-    IDLE = "idle"
-    STARTING = "starting"
-    RECORDING = "recording"
-    STOPPING = "stopping"
-    CLOSED = "closed"
 
 
 class RnntCodec(Codec):
@@ -126,22 +119,22 @@ class RnntCodec(Codec):
             return self._fatal(f"Invalid client_id: use {CLIENT_ID_RULE}", 1008)
         return [SendJson(connection_message(self.client_id))]
 
-    def refused(self, code: str, message: str) -> list[Action]:
+    def refused(self, code: Refusal, message: str) -> list[Action]:
         """The runtime will not serve this connection (max_connections, shutting_down, ...)."""
         self.state = State.CLOSED
-        if code == "max_connections":
+        if code is Refusal.MAX_CONNECTIONS:
             text = (f"Server full: at most {self.limits.max_connections} concurrent connections; "
                     "retry in a few seconds")
-        elif code == "shutting_down":
+        elif code is Refusal.SHUTTING_DOWN:
             text = "Server is shutting down; reconnect in a few seconds"
         else:
             text = f"Connection refused: {message}"
         return [*self._error(text), Close(1013, text[:120])]
 
-    def ending(self, reason: str) -> list[Action]:
+    def ending(self, reason: EndReason) -> list[Action]:
         """The runtime ends the session: shutdown lets the recording finish, then closes."""
         self._next_start, self._held = None, []
-        if reason == "max_duration":  # only with --max-session-seconds (off by default)
+        if reason is EndReason.MAX_DURATION:  # only with --max-session-seconds (off by default)
             return self._session_over()
         return self._error("Server is shutting down: finishing the current recording, then closing")
 

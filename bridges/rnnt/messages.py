@@ -1,6 +1,6 @@
 """RNN-T dialect vocabulary: the start_recording config, the VAD threshold mapping and JSON builders.
 
-Pure functions and dataclasses; the state machine lives in bridges/rnnt.py.
+Pure functions and dataclasses; the state machine lives in bridges/rnnt/codec.py.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from asr.v1 import asr_pb2
+from clients.types import duration, seconds
 
-from bridges.fields import seconds, to_duration
 
 PROTOCOL_VERSION = "1.0"
 SUPPORTED_SAMPLE_RATES = (16000, 44100, 48000)
@@ -120,7 +120,7 @@ class RecordingConfig:
         if self.vad_threshold is not None:
             vad.threshold = vad_probability(self.vad_threshold)
         if self.silence_duration is not None:
-            vad.min_silence_duration.CopyFrom(to_duration(self.silence_duration))
+            vad.min_silence_duration.CopyFrom(duration(self.silence_duration))
         return vad
 
     def streaming_config(self, engine: str, session_id: str) -> asr_pb2.StreamingConfig:
@@ -217,7 +217,9 @@ def vad_echo(config: RecordingConfig, vad: asr_pb2.VadConfig | None) -> dict[str
     probability = vad.threshold if vad is not None and vad.threshold > 0 else None
     if probability is None and config.vad_threshold is not None:
         probability = vad_probability(config.vad_threshold)
-    silence = seconds(vad.min_silence_duration) if vad is not None and vad.HasField("min_silence_duration") else None
+    silence = None
+    if vad is not None and vad.HasField("min_silence_duration"):
+        silence = seconds(vad.min_silence_duration)
     if not silence:
         silence = config.silence_duration
     return {

@@ -11,7 +11,7 @@ Like the reference server: the options frame may come as text or binary; audio m
 int16 or uint8; there is no idle timeout once the session runs (a paused push-to-talk user keeps
 it; `max_connection_time` ends it); a refusal by the runtime (shutdown; the connection backstop
 is refused before the upgrade with HTTP 503) is answered after the options frame, when the uid is
-known (ERROR, or WAIT for a codec-level `refused("max_connections")`); `use_vad: false` still
+known (ERROR, or WAIT for a codec-level `refused(Refusal.MAX_CONNECTIONS)`); `use_vad: false` still
 commits segments, at pauses and by length (bridges/whisperlive/pauses.py).
 """
 from __future__ import annotations
@@ -24,9 +24,11 @@ from typing import Any, Callable
 
 from asr.v1 import asr_pb2
 
-from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl,
+                           SendJson, StartStream)
 from bridges.hygiene import CLIENT_ID_RULE, escaped, fit_session_id, valid_client_id
 from bridges.fields import FieldError, parse_json
+from clients.types import duration
 from .options import Options, OptionsError, ServerDefaults, choose_model, parse_options
 from .pauses import PauseRules, PauseSegmenter, to_float32, uint8_to_int16
 from .segments import SegmentList
@@ -83,7 +85,7 @@ class WhisperLiveCodec(Codec):
         self._language_sent = False
         self._last_audio = clock()
         self._finalize_sent = False
-        self._refusal: tuple[str, str] | None = None
+        self._refusal: tuple[Refusal, str] | None = None
         self._pauses: PauseSegmenter | None = None  # set when VAD is off
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -123,14 +125,6 @@ class WhisperLiveCodec(Codec):
         self._finalize_sent = True
         return [SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))]
 
-    def tick(self) -> list[Action]:
-        """Periodic timer: connection time limit, and finalizing after the client stops sending."""
-        if (over := self._over_time()) is not None:
-            return over
-        if self._gap_pending() and self.clock() - self._last_audio >= self.settings.audio_gap_finalize:
-            return self._finalize_gap()
-        return []
-
     def idle_timeout(self, default: float | None) -> float | None:
         # While a partial is open, a short "no audio" timer finalizes it (see audio_gap_finalize).
         if self._gap_pending():
@@ -146,11 +140,11 @@ class WhisperLiveCodec(Codec):
             return self._error("No options frame received; send the JSON options first. Reconnect to continue")
         return []
 
-    def ending(self, reason: str) -> list[Action]:
+    def ending(self, reason: EndReason) -> list[Action]:
         """max_duration: DISCONNECT and close now; shutdown: DISCONNECT, then the last segments."""
         if self.state is State.CLOSED:
             return []
-        if reason == "max_duration":
+        if reason is EndReason.MAX_DURATION:
             log.info("whisperlive %s: max connection time reached", self.uid)
             return self._close_with(self._send(message="DISCONNECT"), code=1000, reason="max connection time")
         if self.state is State.OPTIONS:
@@ -164,7 +158,7 @@ class WhisperLiveCodec(Codec):
             return message
         return None  # a WARNING about a substituted model or option is not a refusal
 
-    def refused(self, code: str, message: str) -> list[Action]:
+    def refused(self, code: Refusal, message: str) -> list[Action]:
         # The client drops messages without its uid, which arrives with the options: answer then.
         self._refusal = (code, message)
         return []
@@ -216,13 +210,13 @@ class WhisperLiveCodec(Codec):
         return [*(self._status("WARNING", w) for w in warnings),
                 StartStream(self._streaming_config(options, choice.model))]
 
-    def _refuse(self, code: str, message: str) -> list[Action]:
-        if code == "max_connections":
+    def _refuse(self, code: Refusal, message: str) -> list[Action]:
+        if code is Refusal.MAX_CONNECTIONS:
             minutes = 0.0
             if self.slots is not None:
                 minutes = self.slots.soonest_free(self.clock(), self.settings.max_connection_time) / 60
             return self._close_with(self._status("WAIT", round(minutes, 2) or 1.0), reason="server full")
-        if code == "shutting_down":
+        if code is Refusal.SHUTTING_DOWN:
             return self._error("Server is shutting down; reconnect in a few seconds", 1001)
         return self._error(f"Connection refused: {message}", 1013)
 
@@ -247,7 +241,7 @@ class WhisperLiveCodec(Codec):
         if options.vad.threshold is not None:
             config.vad.threshold = options.vad.threshold
         if options.vad.min_silence_seconds is not None:
-            config.vad.min_silence_duration.FromNanoseconds(int(options.vad.min_silence_seconds * 1e9))
+            config.vad.min_silence_duration.CopyFrom(duration(options.vad.min_silence_seconds))
         return config
 
     def binary_frame(self, data: bytes) -> list[Action]:

@@ -21,10 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asr.v1 import asr_pb2
-
-
-def _seconds(duration: Any) -> float:
-    return duration.seconds + duration.nanos / 1e9
+from clients.types import seconds
 
 
 def fmt(value: float) -> str:
@@ -42,14 +39,14 @@ class SegmentList:
     _last_sent: list[dict[str, Any]] | None = None
 
     def _segment(self, result: asr_pb2.RecognitionResult, completed: bool) -> dict[str, Any]:
-        start = max(_seconds(result.start_offset), self._last_end)
-        end = max(_seconds(result.end_offset), start)
+        start = max(seconds(result.start_offset), self._last_end)
+        end = max(seconds(result.end_offset), start)
         text = " " + result.text.strip()
         segment: dict[str, Any] = {"start": fmt(start), "end": fmt(end), "text": text, "completed": completed}
         if self.word_timestamps and result.words:
             segment["words"] = [
-                {"word": w.word, "start": round(_seconds(w.start_offset), 3),
-                 "end": round(_seconds(w.end_offset), 3), "probability": round(w.confidence, 3)}
+                {"word": w.word, "start": round(seconds(w.start_offset), 3),
+                 "end": round(seconds(w.end_offset), 3), "probability": round(w.confidence, 3)}
                 for w in result.words
             ]
         return segment

@@ -44,17 +44,18 @@ class BridgeProcess:
     stop = terminate
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0, what: str = "bridge") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"bridge exited with {proc.returncode}")
+            raise RuntimeError(f"{what} exited with {proc.returncode} before listening on {port}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise TimeoutError(f"bridge not listening on {port} after {timeout}s")
+    raise TimeoutError(f"{what} not listening on {port} after {timeout:.0f}s")
+
 
 
 def start_bridge(tmp_dir: Path, name: str, core: str, *args: str, port: int | None = None) -> BridgeProcess:
@@ -78,6 +79,15 @@ async def recv_json(ws: websockets.ClientConnection, timeout: float = 60.0) -> d
     message = await asyncio.wait_for(ws.recv(), timeout)
     assert isinstance(message, str), f"expected a JSON text frame, got {type(message).__name__}"
     return json.loads(message)
+
+
+async def answered_with_errors(ws: websockets.ClientConnection, field: str,
+                               mistakes: list[tuple[str | bytes, str]]) -> None:
+    """Send each frame of `mistakes`; each is answered by one error whose `field` holds the words."""
+    for frame, words in mistakes:
+        await ws.send(frame)
+        error = await recv_json(ws)
+        assert error["type"] == "error" and words in error[field], (frame[:40], error)
 
 
 async def recv_all(ws: websockets.ClientConnection, timeout: float = 90.0) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr.v1 import asr_pb2
-from bridges.codec import Action, Close, Codec, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, SendAudio, SendControl, SendJson,
+                           StartStream)
 from bridges.funasr.codec import FunAsrCodec
 from bridges.google_stt.codec import GoogleSttCodec
 from bridges.hygiene import CORE_SESSION_ID
@@ -87,7 +88,7 @@ def events(text: st.SearchStrategy[str]) -> st.SearchStrategy[list[tuple[str, An
         st.tuples(st.just("text"), text), st.tuples(st.just("text"), text), st.tuples(st.just("binary"), binary_frames),
         st.tuples(st.just("core"), core_responses()), st.tuples(st.just("core_error"), core_errors),
         st.tuples(st.just("other"), st.sampled_from(["core_finished", "idle", "too_large", "shutdown",
-                                                     "max_duration", "idle_timeout", "tick"])))
+                                                     "max_duration", "idle_timeout"])))
     return st.lists(one, min_size=1, max_size=14)
 
 
@@ -112,13 +113,11 @@ def run(codec: Codec, clock: FakeClock, sequence: list[tuple[str, Any]], check: 
         elif value == "too_large":
             actions = codec.frame_too_large(10**7, 65536)
         elif value in ("shutdown", "max_duration"):
-            actions = codec.ending(value)
-        elif value == "idle_timeout":
+            actions = codec.ending(EndReason(value))
+        else:
             timeout = codec.idle_timeout(30.0)
             assert timeout is None or timeout > 0
             actions = []
-        else:
-            actions = getattr(codec, "tick", lambda: [])()
         assert isinstance(actions, list)
         for action in actions:
             check_action(action, check)

@@ -6,7 +6,7 @@ import json
 import pytest
 from asr.v1 import asr_pb2
 
-from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.codec import Close, CoreError, EndAudio, Refusal, SendAudio, SendJson, StartStream
 from bridges.google_stt.codec import GoogleSttCodec, GoogleSttOptions
 
 
@@ -55,6 +55,7 @@ def test_metadata_echoes_resolved_config_after_core_accepts():
     (json.dumps({"sample_rate_hertz": 96000}), "between"),
     (json.dumps({"encoding": "FLAC"}), "unsupported encoding"),
     (json.dumps({"language_code": "english please"}), "not a language code"),
+    (json.dumps({"language_code": "en_US"}), "BCP-47"),  # a POSIX locale, not a language tag
     (json.dumps({"type": "end"}), "before the config"),
 ])
 def test_config_errors_close_the_session(frame, needle):
@@ -116,7 +117,7 @@ def test_core_errors_map_to_detail_and_close():
 
 
 def test_refusal_uses_dialect_error_shape():
-    actions = GoogleSttCodec().refused("max_connections", "limit of 1 reached")
+    actions = GoogleSttCodec().refused(Refusal.MAX_CONNECTIONS, "limit of 1 reached")
     assert errors(actions) == ["limit of 1 reached"] and isinstance(actions[-1], Close)
 
 

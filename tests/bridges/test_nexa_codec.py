@@ -7,7 +7,7 @@ import pytest
 from asr.v1 import asr_pb2
 from google.protobuf import duration_pb2
 
-from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.codec import Close, CoreError, EndAudio, EndReason, SendAudio, SendJson, StartStream
 from bridges.nexa.codec import NexaCodec
 
 
@@ -34,7 +34,9 @@ def test_every_parameter_is_mapped():
         "model": "NexaAI/parakeet-npu", "language": "zh-CN", "sample_rate": 8000, "enable_partial_results": False,
         "enable_word_timestamps": True, "vad_enabled": False, "chunk_duration": 0.3, "overlap_duration": 0.1,
         "beam_size": 2})
-    assert (config.engine, config.model, config.language) == ("whisper", "base", "zh-CN")
+    # The document's default model names no model here: the core picks one for zh-CN
+    # (tests/bridges/test_nexa.py checks a non-English session end to end).
+    assert (config.engine, config.model, config.language) == ("whisper", "", "zh-CN")
     assert config.sample_rate_hertz == 8000 and not config.interim_results and config.enable_word_time_offsets
     assert config.vad.HasField("enabled") and not config.vad.enabled
     assert config.partial_interval.ToNanoseconds() == 300_000_000 and config.beam_size == 2
@@ -122,5 +124,5 @@ def test_stop_with_extra_fields_stops():
 def test_session_limit_sends_the_error_first():
     codec = NexaCodec()
     start(codec, {})
-    assert "maximum session duration" in errors(codec.ending("max_duration"))[0]
+    assert "maximum session duration" in errors(codec.ending(EndReason.MAX_DURATION))[0]
     assert codec.core_finished() == [Close(1000)]  # the runtime sends it as 1008 (docs/bridges.md)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from asr.v1 import asr_pb2
-from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.codec import (Close, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl, StartStream)
 from bridges.rnnt.codec import RnntCodec, RnntLimits, State
 from bridges.rnnt.messages import iso_timestamp, new_client_id, vad_probability
 from tests.support import FakeClock, duration, jsons
@@ -179,9 +179,9 @@ def test_core_errors_become_error_messages():
 
 def test_limits_server_full_session_length_and_idle():
     clock = FakeClock()
-    actions = RnntCodec(clock=clock).refused("max_connections", "at limit")
+    actions = RnntCodec(clock=clock).refused(Refusal.MAX_CONNECTIONS, "at limit")
     assert "Server full" in jsons(actions)[0]["error"] and actions[-1].code == 1013
-    actions = RnntCodec(clock=clock).ending("shutdown")
+    actions = RnntCodec(clock=clock).ending(EndReason.SHUTDOWN)
     assert "shutting down" in jsons(actions)[0]["error"] and not any(isinstance(a, Close) for a in actions)
     [err] = jsons(RnntCodec(clock=clock).frame_too_large(9000, 8192))
     assert "8192" in err["error"]

@@ -1,48 +1,47 @@
-"""SessionPump against an in-memory WebSocket whose client never reads (docs/limits.md, timers):
+"""SessionPump against an in-memory transport whose client never reads (docs/limits.md, timers):
 the send deadline ends the connection, and the timers keep firing while a send is blocked."""
 from __future__ import annotations
 
 import asyncio
 import time
-from types import SimpleNamespace
-
-from websockets.exceptions import ConnectionClosedOK
 
 from asr.v1 import asr_pb2
 from bridges.codec import Action, Codec, CoreError, SendJson
 from bridges.core_client import CoreFailed, CorePool, CoreStream
 from bridges.session import SessionLimits, SessionPump
+from bridges.transport import ClientFrame, ClientGone, Upgrade
 
 
 class NeverReadingClient:
-    """Sends nothing, reads nothing: every send() and close() waits forever."""
+    """An in-memory transport that sends nothing, reads nothing: every send and close waits forever."""
 
     def __init__(self) -> None:
+        self.upgrade = Upgrade(path="/", query={}, headers={}, client="127.0.0.1", peer="127.0.0.1:1")
         self.sent: list[str] = []
         self.aborted_at: float | None = None
         self.close_code = None
-        self.close_reason = ""
-        self.protocol = SimpleNamespace(close_sent=None)
-        self.transport = SimpleNamespace(abort=self._abort)
         self._gone = asyncio.Event()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
         self.aborted_at = time.monotonic()
         self._gone.set()
 
-    async def send(self, text: str) -> None:
+    async def send_text(self, text: str) -> None:
         self.sent.append(text)
         await asyncio.Event().wait()
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def send_bytes(self, data: bytes) -> None:
         await asyncio.Event().wait()
 
-    def __aiter__(self) -> "NeverReadingClient":
-        return self
+    async def close(self, code: int, reason: str) -> None:
+        await asyncio.Event().wait()
 
-    async def __anext__(self) -> str:
+    async def receive(self) -> ClientFrame | ClientGone:
         await self._gone.wait()
-        raise ConnectionClosedOK(None, None)
+        return ClientGone(None, "")
+
+    def layer_refusal(self) -> str | None:
+        return None
 
 
 class Greeter(Codec):

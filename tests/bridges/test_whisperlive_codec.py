@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from asr.v1 import asr_pb2
-from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.codec import (Close, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl, StartStream)
 from bridges.whisperlive.slots import Slots
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
 from bridges.whisperlive.options import ServerDefaults, choose_model
@@ -174,9 +174,9 @@ def test_disconnect_after_max_connection_time_on_frames_and_on_the_timer():
     assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and actions[-1] == Close(1000, "max connection time")
     codec = WhisperLiveCodec(settings, clock=clock)
     ready(codec)
-    assert codec.tick() == []
+    assert codec.idle_timeout(None) is None  # the runtime's max-session timer calls ending()
     clock.now += 10
-    assert jsons(codec.tick()) == [{"uid": UID, "message": "DISCONNECT"}]
+    assert jsons(codec.ending(EndReason.MAX_DURATION)) == [{"uid": UID, "message": "DISCONNECT"}]
 
 
 def test_audio_gap_finalizes_the_open_partial_once():
@@ -185,11 +185,11 @@ def test_audio_gap_finalizes_the_open_partial_once():
     ready(codec)
     codec.binary_frame(b"\0" * 4)
     codec.core_response(result(" Hello", False, 0.2, 0.9))
-    assert codec.tick() == []
+    assert codec.idle_timeout(None) == 1.5  # the runtime calls idle() after 1.5 s without audio
     clock.now += 2
-    [control] = codec.tick()
+    [control] = codec.idle()
     assert isinstance(control, SendControl) and control.control.HasField("finalize")
-    assert codec.tick() == []
+    assert codec.idle_timeout(None) is None and codec.idle() == []
 
 
 def test_core_errors():
@@ -219,14 +219,14 @@ def test_runtime_hooks_idle_gap_ending_and_refusal():
 
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
-    actions = codec.ending("max_duration")
+    actions = codec.ending(EndReason.MAX_DURATION)
     assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and actions[-1] == Close(1000, "max connection time")
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
-    assert jsons(codec.ending("shutdown")) == [{"uid": UID, "message": "DISCONNECT"}]
+    assert jsons(codec.ending(EndReason.SHUTDOWN)) == [{"uid": UID, "message": "DISCONNECT"}]
 
     codec = WhisperLiveCodec(clock=clock)
-    assert codec.refused("max_connections", "full") == []  # answered once the uid is known
+    assert codec.refused(Refusal.MAX_CONNECTIONS, "full") == []  # answered once the uid is known
     actions = codec.text_frame(json.dumps(OPTIONS))
     assert jsons(actions)[0]["status"] == "WAIT" and isinstance(actions[-1], Close)
 
@@ -286,4 +286,4 @@ def test_a_final_does_not_replace_the_next_utterances_partial():
     [m] = jsons(codec.core_response(result("One.", True, 0.0, 0.8, segment_id=1)))  # utterance 1's final
     assert m["segments"][-1] == {"start": "1.000", "end": "1.500", "text": " Two", "completed": False}
     clock.now += 2  # the client stopped sending: the open partial is still finalized
-    assert codec.idle_timeout(None) == 1.5 and isinstance(codec.tick()[0], SendControl)
+    assert codec.idle_timeout(None) == 1.5 and isinstance(codec.idle()[0], SendControl)

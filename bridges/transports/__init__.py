@@ -1,0 +1,1 @@
+"""One module per transport behind bridges/transport.py (websocket today)."""
