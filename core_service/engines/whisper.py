@@ -37,21 +37,26 @@ FULL_WINDOW_MAX_FINAL_SHARE = 0.4  # final_window "auto": full windows while rea
 
 @dataclass(frozen=True)
 class WhisperOptions:
+    """The core's flags for Whisper (core_service/config.py says what each one does)."""
+
     default_model: str = "tiny.en"
+    route_languages: bool = True  # no language and no model: follow the speaker's language (language_routing.py)
+    # decoders: one CTranslate2 model per name, `workers` decodes at once, each on `cpu_threads`
     compute_type: str = "int8"
     cpu_threads: int = 1
-    window: str = "trimmed"  # or "full" (classic 30 s windows)
-    # finals' encoder window: "full" (Whisper's 30 s, as offline, ~3x the CPU of trimmed),
-    # "trimmed", or "auto": full for the English-only model while its real-time finals leave room
-    final_window: str = "auto"
-    max_batch: int = 1
     workers: int = 2
+    max_batch: int = 1
+    decode_queue_limit: int = 256
+    # encoder windows: partials trimmed; finals "full" (Whisper's 30 s, as offline, ~3x the CPU
+    # of trimmed), "trimmed", or "auto": full for the English-only model while its real-time
+    # finals leave room
+    window: str = "trimmed"
+    final_window: str = "auto"
+    final_beam_size: int = 1  # beam of finals when the session sets none
+    # segmenting (core_service/segmenter/)
     max_utterance: float = 15.0
     sentence_end_silence: float = 0.2
     vad_threads: int = 1
-    final_beam_size: int = 1  # beam of finals when the session sets none
-    route_languages: bool = True  # no language and no model: follow the speaker's language (language_routing.py)
-    decode_queue_limit: int = 256
 
 
 @dataclass
