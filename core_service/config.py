@@ -20,6 +20,7 @@ class ServerConfig:
     idle_timeout: float = field(default=300.0, metadata={"help": "seconds without any request before a stream is ended"})
     min_silence: float = field(default=0.5, metadata={"help": "default silence (s) that ends an utterance"})
     sentence_end_silence: float = field(default=0.2, metadata={"help": "pause (s) that ends an utterance whose text ends a sentence; 0 = off"})
+    sentence_end_after: float = field(default=5.0, metadata={"help": "utterance length (s) from which a sentence end may end it (--sentence-end-silence); shorter ones wait for the endpoint, which Whisper transcribes more accurately (0 = any length: earlier finals for short sentences)"})
     partial_interval: float = field(default=0.5, metadata={"help": "default cadence (s) of partial results"})
     compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32)"})
     cpu_threads: int = field(default=1, metadata={"help": "intra-op threads per decode worker: CTranslate2, and torch (FunASR, SpeechBrain; process-wide, set once)"})

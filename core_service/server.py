@@ -30,7 +30,8 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
     whisper = WhisperOptions(
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
         final_window=config.final_window, max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
-        sentence_end_silence=config.sentence_end_silence, vad_threads=config.vad_threads,
+        sentence_end_silence=config.sentence_end_silence, sentence_end_after=config.sentence_end_after,
+        vad_threads=config.vad_threads,
         final_beam_size=config.final_beam_size, route_languages=config.route_languages,
         decode_queue_limit=config.decode_queue_limit)
     return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)},

@@ -56,6 +56,7 @@ class WhisperOptions:
     # segmenting (core_service/segmenter/)
     max_utterance: float = 15.0
     sentence_end_silence: float = 0.2
+    sentence_end_after: float = 5.0
     vad_threads: int = 1
 
 
@@ -225,6 +226,7 @@ class WhisperEngine(Engine):
         stream = WhisperStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),
                                max_utterance=self.options.max_utterance,
                                sentence_end_silence=self.options.sentence_end_silence,
+                               sentence_end_after=self.options.sentence_end_after,
                                schedulers=[loaded.scheduler] + ([multilingual.scheduler] if router else []))
         return stream
 

@@ -47,7 +47,7 @@ Transcribe = Callable[[np.ndarray, bool, bool, str, str], Awaitable[tuple[Transc
 class RedecodeStream(EngineStream):
     def __init__(self, settings: SessionSettings, transcribe: Transcribe, emit: Emit,
                  vad_model: SileroVad, *, max_utterance: float = 15.0, sentence_end_silence: float = 0.2,
-                 options: PolicyOptions | None = None):
+                 sentence_end_after: float = 5.0, options: PolicyOptions | None = None):
         self.settings = settings
         self.options = options or PolicyOptions()
         self._transcribe = transcribe
@@ -56,6 +56,7 @@ class RedecodeStream(EngineStream):
         self.max_utterance = max_utterance
         # A pause this long after text that ends a sentence ends the utterance (0 = off).
         self.sentence_end_silence = sentence_end_silence
+        self.sentence_end_after = sentence_end_after  # ... in utterances at least this long (s)
         self._sentences = SentenceEnds(self)
         self._held: list[Boundary] = []  # VAD boundaries not applied yet (see _settle)
         self._settling = False

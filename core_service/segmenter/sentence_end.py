@@ -1,7 +1,11 @@
 """Ending an utterance where a sentence ends, decided from the audio alone.
 
-The rule: an utterance ends at the first pause of at least `sentence_end_silence` seconds
-whose decode (of the utterance from its start to the pause) ends a sentence. Every pause of at
+The rule: an utterance at least `sentence_end_after` seconds long ends at the first pause of at
+least `sentence_end_silence` seconds whose decode (of the utterance from its start to the pause)
+ends a sentence. Shorter utterances wait for the endpoint: cut at every sentence, read speech
+becomes clips of a few seconds, and Whisper decodes those worse than it decodes the sentences
+together (bench/accuracy.py: "10 of clubs. 4 Queen of Cloves." alone, "4 queen of clubs" in
+one clip with its neighbours; docs/performance.md). Every pause of at
 least `speculate_after` seconds gets that decode as soon as it is heard, at final priority: it
 is the utterance's final if the utterance ends there, so the final is usually out the moment
 the pause is long enough.
@@ -79,7 +83,7 @@ class SentenceEnds:
         for voice_end, resume in pauses:
             if voice_end in have or (resume is not None and resume - voice_end < s.sentence_end_silence):
                 continue
-            if not s._confident(utt, voice_end):
+            if not s._confident(utt, voice_end) or voice_end - utt.start < s.sentence_end_after:
                 continue
             if len(self.pending()) >= MAX_OUTSTANDING:
                 # the rest start as these come back: decisions go in order, so nothing changes but when

@@ -89,14 +89,16 @@ def transcribe(audio: np.ndarray) -> Transcript:
 
 
 async def run(audio: np.ndarray, decoder: ClipDecoder | None = None, *, max_utterance: float = 15.0,
-              min_silence: float = 0.5, interim_results: bool = True) -> list:
+              min_silence: float = 0.5, interim_results: bool = True, sentence_end_after: float = 0.0) -> list:
     """Stream `audio` through a RedecodeStream in 0.1 s chunks; returns every emitted event.
+    Sentence ends may end utterances of any length unless `sentence_end_after` says otherwise.
     With a decoder that holds its finals, they are let go only after the last chunk."""
     decoder = decoder or ClipDecoder()
     settings = SessionSettings(engine="whisper", model="test", interim_results=interim_results,
                                vad=VadSettings(min_silence=min_silence))
     events: list = []
-    stream = RedecodeStream(settings, decoder, events.append, ScriptedVad(), max_utterance=max_utterance)
+    stream = RedecodeStream(settings, decoder, events.append, ScriptedVad(), max_utterance=max_utterance,
+                            sentence_end_after=sentence_end_after)
     try:
         for i in range(0, len(audio), CHUNK):
             await stream.accept(audio[i:i + CHUNK])

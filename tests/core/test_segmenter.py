@@ -102,6 +102,17 @@ async def test_an_utterance_ends_at_a_short_pause_after_a_sentence_end():
     assert [text for *_, text in finals(await run(without))] == ["w20 w20 w20"]
 
 
+async def test_a_sentence_end_waits_for_the_endpoint_in_an_utterance_shorter_than_sentence_end_after():
+    # the same 0.32 s pauses: the sentence ends 1.6 s into one utterance, 6.7 s into the other
+    short = frames((0.0, 20), (SPEECH, 20), (0.0, 10), (SENTENCE_END, 20), (0.0, 10), (SPEECH, 20), (0.0, 40))
+    assert [text for *_, text in finals(await run(short, sentence_end_after=5.0))] == ["w20 w20. w20"]
+    long = frames((0.0, 20), (SPEECH, 100), (0.0, 10), (SENTENCE_END, 100), (0.0, 10), (SPEECH, 20), (0.0, 40))
+    assert finals(await run(long, sentence_end_after=5.0)) == [
+        (approx(at(20) - PAD), approx(at(230) + CLIP_PAD), "w100 w100."),
+        (approx(at(240) - PAD), approx(at(260) + CLIP_PAD), "w20"),
+    ]
+
+
 async def test_a_sentence_end_decoded_after_the_speaker_went_on_splits_the_utterance_there():
     audio = frames((0.0, 20), (SPEECH, 20), (0.0, 10), (SENTENCE_END, 20), (0.0, 10), (SPEECH, 20), (0.0, 40))
     idle = await run(audio)
