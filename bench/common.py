@@ -71,12 +71,14 @@ def save(name: str, data: dict) -> Path:
     return path
 
 
-def start_core(port: int, *args: str) -> subprocess.Popen:
+def start_core(port: int, *args: str, tree: str | None = None) -> subprocess.Popen:
+    """A core on 127.0.0.1:`port`, from this checkout or from the source tree `tree` (another
+    checkout of the project: what a change is measured against)."""
     import sys
 
     from tests.conftest import wait_for_health
 
     proc = subprocess.Popen([sys.executable, "-m", "core_service", "--host", "127.0.0.1", "--port", str(port),
-                             "--log-level", "WARNING", *args])
+                             "--log-level", "WARNING", *args], cwd=tree)
     wait_for_health(f"127.0.0.1:{port}", proc=proc)
     return proc

@@ -93,12 +93,13 @@ async def run(address: str, streams: int, runs: int, stagger: float = 0.0) -> di
     return out
 
 
-def measure(args: argparse.Namespace, core_args: str) -> dict:
-    """One configuration: a core started here with `core_args` (or the --server given)."""
+def measure(args: argparse.Namespace, core_args: str, tree: str | None = None) -> dict:
+    """One configuration: a core started here (or from the source tree `tree`) with `core_args`,
+    or the --server given."""
     proc = None
     address = args.server
     if not address:
-        proc = start_core(50090, *core_args.split())
+        proc = start_core(50090, *core_args.split(), tree=tree)
         address = "127.0.0.1:50090"
     try:
         return asyncio.run(run(address, args.streams, args.runs, args.stagger))
@@ -147,17 +148,23 @@ def main() -> None:
                         help="also measure a core started with these flags instead, one after the other, and "
                              "print the figures side by side with ratios to the first (repeatable), e.g. "
                              "--versus '--final-window trimmed'")
+    parser.add_argument("--baseline-tree", metavar="DIR",
+                        help="first measure a core started from this other checkout (e.g. a git worktree of the "
+                             "commit before a change) with --core-args, then the configurations above")
     args = parser.parse_args()
-    if args.versus and args.server:
-        parser.error("--versus starts its own cores: leave out --server")
+    if (args.versus or args.baseline_tree) and args.server:
+        parser.error("--versus and --baseline-tree start their own cores: leave out --server")
     configs = [args.core_args] + args.versus
     results = [measure(args, c) for c in configs]
+    if args.baseline_tree:
+        configs.insert(0, f"{args.baseline_tree} {args.core_args}")
+        results.insert(0, measure(args, args.core_args, tree=args.baseline_tree))
     res = results[0]
     rt, fast = res["realtime"], res["fast"]
     ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
     print(f"core latency, {args.streams} stream(s) x {args.runs} run(s), {res['audio_seconds']:.1f} s of speech each, "
           f"starts {args.stagger:.2f} s apart")
-    if args.versus:
+    if len(configs) > 1:
         print(side_by_side([c or "(defaults)" for c in configs], results))
         print(f"  saved {save(f'latency-versus-{args.streams}', {'configs': configs, 'results': results})}")
         return

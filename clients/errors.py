@@ -8,6 +8,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from .types import seconds
 from .targets import ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def error_from_status(status: status_pb2.Status, code: grpc.StatusCode, address:
         elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             info = error_details_pb2.RetryInfo()
             detail.Unpack(info)
-            retry_after = info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+            retry_after = seconds(info.retry_delay)
         elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)

@@ -6,9 +6,10 @@ import re
 import secrets
 
 import grpc
-from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from clients.types import duration
 
 DOMAIN = "asr.v1"
 
@@ -35,9 +36,7 @@ class ApiError(Exception):
                 error_details_pb2.BadRequest.FieldViolation(field=self.field_name,
                                                             description=redact_paths(self.message))]))
         if self.retry_after is not None:
-            seconds = max(self.retry_after, 0.0)
-            details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
-                seconds=int(seconds), nanos=int((seconds % 1) * 1e9))))
+            details.append(error_details_pb2.RetryInfo(retry_delay=duration(max(self.retry_after, 0.0))))
         status = status_pb2.Status(code=getattr(code_pb2, self.code.name), message=redact_paths(self.message))
         for d in details:
             status.details.add().Pack(d)

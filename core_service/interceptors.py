@@ -24,6 +24,8 @@ import grpc
 from asr.v1 import asr_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from clients.types import seconds as duration_seconds
+
 from . import metrics
 from .api_keys import ApiKey, KeyRing, presented_secret
 from .errors import ApiError
@@ -248,10 +250,10 @@ class _CallObserver:
             metrics.STREAMS_ACTIVE.labels(self.engine, self.model).inc()
         elif kind == "result":
             result = response.result
-            end = result.end_offset.ToTimedelta().total_seconds()
+            end = duration_seconds(result.end_offset)
             arrived = self.arrived_at(end)
             if result.is_final:
-                metrics.AUDIO_DECODED.inc(max(0.0, end - result.start_offset.ToTimedelta().total_seconds()))
+                metrics.AUDIO_DECODED.inc(max(0.0, end - duration_seconds(result.start_offset)))
             if arrived is not None:
                 (metrics.FINAL_LATENCY if result.is_final else metrics.PARTIAL_LAG).observe(time.monotonic() - arrived)
             while len(self.arrivals) > 1 and self.arrivals[1][0] < end - 30.0:

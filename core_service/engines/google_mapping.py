@@ -11,6 +11,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from clients.types import seconds as proto_seconds
+
 from .base import SAMPLE_RATE, Event, Result, SessionSettings, SpeechBoundary, UpstreamError, Word
 
 # Google rejects StreamingRecognizeRequest audio over 25 KB; 400 ms of 16 kHz LINEAR16 stays far below.
@@ -37,7 +39,7 @@ def seconds(value: Any) -> float:
         return 0.0
     if hasattr(value, "total_seconds"):
         return value.total_seconds()
-    return value.seconds + value.nanos / 1e9
+    return proto_seconds(value)
 
 
 def to_linear16(audio: np.ndarray) -> bytes:
