@@ -111,6 +111,7 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
     errors = 0
     lost = 0  # normal gRPC sessions (one utterance each) that got no final
     done = 0
+    trajectory: list[tuple[int, float]] = []  # (sessions done, core RSS MB), every 100 sessions
     queue: asyncio.Queue = asyncio.Queue()
     rng = random.Random(seed)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{stack.core.port}")
@@ -132,7 +133,9 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
             counts[f"{target}/{kind}"] = counts.get(f"{target}/{kind}", 0) + 1
             done += 1
             if done % 100 == 0:
-                print(f"  {done} sessions", flush=True)
+                core_rss = stack.figures()["core"]["rss_mb"]
+                trajectory.append((done, core_rss))
+                print(f"  {done} sessions, core RSS {core_rss} MB", flush=True)
 
     async def phase(first: int, last: int) -> dict:
         for n in range(first, last):
@@ -151,6 +154,7 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
     return {"sessions": sessions, "seconds": round(elapsed, 1), "client_errors": errors, "kinds": counts,
             "normal_grpc_sessions_without_a_final": lost,
             "after_warmup": figures_warm, "at_end": figures_end, "change_percent": change,
+            "core_rss_mb_every_100_sessions": trajectory,
             "within_5_percent": all(abs(v) <= 5 for c in change.values() for v in c.values()),
             **await health(stack, MAX_SESSIONS)}
 
