@@ -150,15 +150,18 @@ def main() -> None:
                              "--versus '--final-window trimmed'")
     parser.add_argument("--baseline-tree", metavar="DIR",
                         help="first measure a core started from this other checkout (e.g. a git worktree of the "
-                             "commit before a change) with --core-args, then the configurations above")
+                             "commit before a change) with --baseline-args, then the configurations above")
+    parser.add_argument("--baseline-args", default="", help="flags for the --baseline-tree core")
     args = parser.parse_args()
     if (args.versus or args.baseline_tree) and args.server:
         parser.error("--versus and --baseline-tree start their own cores: leave out --server")
-    configs = [args.core_args] + args.versus
-    results = [measure(args, c) for c in configs]
-    if args.baseline_tree:
-        configs.insert(0, f"{args.baseline_tree} {args.core_args}")
-        results.insert(0, measure(args, args.core_args, tree=args.baseline_tree))
+    configs, results = [], []
+    if args.baseline_tree:  # first: a core that cannot start fails the run before the others
+        configs.append(f"{args.baseline_tree} {args.baseline_args}".strip())
+        results.append(measure(args, args.baseline_args, tree=args.baseline_tree))
+    for core_args in [args.core_args] + args.versus:
+        configs.append(core_args)
+        results.append(measure(args, core_args))
     res = results[0]
     rt, fast = res["realtime"], res["fast"]
     ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
