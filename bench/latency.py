@@ -122,8 +122,8 @@ FIGURES = (
 
 def side_by_side(names: list[str], results: list[dict]) -> str:
     """One row per figure, one column per configuration, and each one's ratio to the first."""
-    head = f"{'figure':30}" + "".join(f"{n[:22]:>24}" for n in names)
-    lines = [head]
+    lines = [f"  [{chr(65 + i)}] {n}" for i, n in enumerate(names)]
+    lines.append(f"{'figure':30}" + "".join(f"{'[' + chr(65 + i) + ']':>24}" for i in range(len(names))))
     for label, get, unit in FIGURES:
         values = [get(r) for r in results]
         cells = []

@@ -102,6 +102,12 @@ class DecodeScheduler(Generic[Req, Res]):
         """Jobs waiting for a worker."""
         return len(self._queue)
 
+    @property
+    def finals_waiting(self) -> int:
+        """Real-time finals waiting for a worker."""
+        with self._cond:
+            return sum(1 for job in self._queue if job.priority == FINAL)
+
     async def submit(self, request: Req, *, owner: object, final: bool, realtime: bool = True) -> Res:
         """Decode `request`; `realtime` False queues it as upload work (behind real-time work)."""
         loop = asyncio.get_running_loop()

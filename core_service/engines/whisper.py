@@ -32,7 +32,9 @@ WHISPER_LANGUAGES = (
 ).split()
 
 
-FULL_WINDOW_MAX_FINAL_SHARE = 0.4  # final_window "auto": full windows while real-time finals use less
+# final_window "auto": full windows while no real-time final waits and real-time finals used
+# less than this share of the model's decode time over the last 10 s
+FULL_WINDOW_MAX_FINAL_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -235,13 +237,14 @@ class WhisperEngine(Engine):
         model while its real-time finals leave room. On real speech, trimmed windows change
         tiny.en's words ("clubs" heard as "clothes"), and full windows bring its streams within
         1.5 WER points of offline Whisper; base gained nothing from them (docs/performance.md).
-        When real-time finals keep the model busy, the trimmed window's third of the cost keeps
-        latency and capacity."""
+        When real-time finals keep the model busy (one is waiting, or they used a quarter of its
+        decode time lately), the trimmed window's third of the cost keeps latency and capacity."""
         mode = self.options.final_window
         if mode != "auto":
             return mode == "full"
-        return (not model.decoder.multilingual
-                and model.scheduler.utilization(10.0, FINAL) < FULL_WINDOW_MAX_FINAL_SHARE)
+        scheduler = model.scheduler
+        return (not model.decoder.multilingual and scheduler.finals_waiting == 0
+                and scheduler.utilization(10.0, FINAL) < FULL_WINDOW_MAX_FINAL_SHARE)
 
     def use_default_model(self, model: str) -> None:
         self.options = replace(self.options, default_model=self.canonical_model(model))

@@ -1,0 +1,89 @@
+"""Which encoder window a final gets (`--final-window`, docs/performance.md): Whisper's full
+30 s window, as offline Whisper, for the English-only model while real-time finals leave the
+model room; the trimmed window when one is waiting or finals kept it busy; forced either way
+by the flag. The scheduler here decodes plain strings: the rule reads only its queue and its
+recent work."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from core_service.engines.whisper import WhisperEngine, WhisperOptions, _LoadedModel
+from core_service.scheduler import DecodeScheduler
+
+from .test_scheduler import Decoder, submit, until
+
+
+@dataclass
+class Model:
+    multilingual: bool
+
+
+def loaded(multilingual: bool = False, decode=None) -> _LoadedModel:
+    sched = DecodeScheduler(decode or Decoder(), name="window-test", workers=1)
+    return _LoadedModel(Model(multilingual), sched)
+
+
+def full_window(mode: str, model: _LoadedModel) -> bool:
+    return WhisperEngine(WhisperOptions(final_window=mode))._full_final_window(model)
+
+
+async def test_an_idle_english_model_decodes_finals_in_the_full_window():
+    model = loaded()
+    try:
+        assert full_window("auto", model)
+    finally:
+        model.scheduler.close()
+
+
+async def test_the_multilingual_model_keeps_trimmed_windows_unless_full_is_forced():
+    model = loaded(multilingual=True)
+    try:
+        assert not full_window("auto", model) and full_window("full", model)
+    finally:
+        model.scheduler.close()
+
+
+async def test_a_waiting_realtime_final_makes_the_next_one_trimmed():
+    dec = Decoder()
+    model = loaded(decode=dec)
+    sched = model.scheduler
+    try:
+        blocker = submit(sched, "block", owner="a")  # the only worker is busy
+        await until(lambda: dec.running)
+        waiting = submit(sched, "final", owner="b")
+        await until(lambda: sched.finals_waiting == 1)
+        assert not full_window("auto", model) and full_window("full", model)
+        assert not full_window("trimmed", loaded(decode=Decoder()))
+        dec.gate.set()
+        await asyncio.gather(blocker, waiting)
+        assert sched.finals_waiting == 0
+    finally:
+        dec.gate.set()
+        sched.close()
+
+
+async def test_uploads_waiting_do_not_count_as_realtime_finals():
+    dec = Decoder()
+    model = loaded(decode=dec)
+    sched = model.scheduler
+    try:
+        blocker = submit(sched, "block", owner="a")
+        await until(lambda: dec.running)
+        upload = submit(sched, "upload", owner="b", realtime=False)
+        await until(lambda: sched.queued == 1)
+        assert sched.finals_waiting == 0 and full_window("auto", model)
+        dec.gate.set()
+        await asyncio.gather(blocker, upload)
+    finally:
+        dec.gate.set()
+        sched.close()
+
+
+async def test_finals_that_kept_the_model_busy_lately_make_the_next_one_trimmed(monkeypatch):
+    model = loaded()
+    try:
+        monkeypatch.setattr(model.scheduler, "utilization", lambda seconds, priority=None: 0.3)
+        assert not full_window("auto", model) and full_window("full", model)
+    finally:
+        model.scheduler.close()
