@@ -18,6 +18,7 @@ from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
 from .haproxy_agent import serve_agent
 from .health_state import LIVENESS_SERVICE, HealthReporter, Refusal
+from .memory import trim_heap_every
 from .servicer import RecognizerServicer
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,10 @@ async def serve(config: ServerConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     load_logger = asyncio.create_task(log_load(registry, config.load_log_interval))
+    heap_trimmer = asyncio.create_task(trim_heap_every(config.heap_trim_interval))
     await stop.wait()
     load_logger.cancel()
+    heap_trimmer.cancel()
     await health_reporter.draining()
     await drain(servicer, health_servicer, config)
     await server.stop(SERVER_STOP_SECONDS)
