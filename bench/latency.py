@@ -72,21 +72,23 @@ async def stream_once(address: str, wl: Workload, realtime: bool, delay: float =
                 partial_lat.append(partials[0] - chunk_time(start))
     text = " ".join(r.text for _, r in finals)
     return {"final": final_lat, "partial": partial_lat, "wall": wall, "wer": wer(" ".join(wl.texts), text),
-            "segments": len(finals)}
+            "segments": len(finals), "text": text}
 
 
 async def run(address: str, streams: int, runs: int, stagger: float = 0.0) -> dict:
     wl = workload()
     out: dict = {"audio_seconds": wl.seconds, "streams": streams, "stagger": stagger}
-    finals, partials, wers = [], [], []
+    finals, partials, wers, worst = [], [], [], ""
     for _ in range(runs):
         results = await asyncio.gather(*(stream_once(address, wl, True, i * stagger) for i in range(streams)))
         for r in results:
             finals += r["final"]
             partials += r["partial"]
+            if not wers or r["wer"] > max(wers):
+                worst = r["text"]
             wers.append(r["wer"])
     out["realtime"] = {"final_latency": summary(finals), "first_partial_latency": summary(partials),
-                       "wer_max": max(wers)}
+                       "wer_max": max(wers), "worst_text": worst}
     fast = await stream_once(address, wl, False)
     out["fast"] = {"wall_seconds": fast["wall"], "rtf": fast["wall"] / wl.seconds, "wer": fast["wer"],
                    "x_realtime": wl.seconds / fast["wall"]}

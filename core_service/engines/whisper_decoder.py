@@ -30,6 +30,7 @@ WHISPER_MAX_TOKENS = 448  # the decoder's context: prompt and text together
 MAX_PROMPT_TOKENS = 64
 MAX_HOTWORD_TOKENS = 48
 MAX_PREVIOUS_TOKENS = 96
+SENTENCE_TOKENS = 8  # a run this long repeated back to back at the end of a decode is a loop
 
 
 @dataclass
@@ -212,14 +213,17 @@ class WhisperDecoder:
     @staticmethod
     def _cut_loop(tokens: list[int], min_repeats: int = 3, max_period: int = 40) -> list[int]:
         """Drop a phrase that repeats itself to the end ("the one who is the one who is ..."),
-        keeping its first occurrence: Whisper's decoding loop, not speech."""
+        keeping its first occurrence: Whisper's decoding loop, not speech. A whole sentence
+        (`SENTENCE_TOKENS` or more) said twice in a row at the end is one too: in the full
+        window Whisper sometimes writes a short utterance's only sentence twice."""
         n = len(tokens)
-        for period in range(1, min(max_period, n // min_repeats) + 1):
+        for period in range(1, min(max_period, n // 2) + 1):
             repeats = 1
             while (repeats + 1) * period <= n and tokens[n - (repeats + 1) * period:n - repeats * period] == tokens[n - period:]:
                 repeats += 1
             # short units repeat in real speech ("no, no, no"); demand more of them
-            if repeats >= (min_repeats if period >= 3 else min_repeats + 2):
+            needed = min_repeats + 2 if period < 3 else 2 if period >= SENTENCE_TOKENS else min_repeats
+            if repeats >= needed:
                 return tokens[:n - (repeats - 1) * period]
         return tokens
 

@@ -17,6 +17,13 @@ def test_short_genuine_repeats_are_kept():
     assert WhisperDecoder._cut_loop([1, 2, 1, 2]) == [1, 2, 1, 2]
 
 
+def test_a_whole_sentence_written_twice_at_the_end_is_kept_once():
+    # "Remember to water the plants before you leave." twice: the full window's repetition
+    sentence = list(range(10, 21))
+    assert WhisperDecoder._cut_loop([1, 2] + sentence + sentence) == [1, 2] + sentence
+    assert WhisperDecoder._cut_loop([1, 2, 3, 4, 1, 2, 3, 4]) == [1, 2, 3, 4, 1, 2, 3, 4]  # a short phrase twice stays
+
+
 class _Tok:
     timestamp_begin, eot = 1000, 999
 
