@@ -27,6 +27,7 @@ MAX_SESSIONS = 32
 KINDS = ("normal", "normal", "cancelled", "never_reading", "never_configuring", "garbage")
 GARBAGE = ["[" * 5000, '{"a": NaN}', "null", b"\x01\x02\x03", "", '{"type": "bogus"}', b""]
 CHUNK = 1600
+IDLE_SECONDS = 12.0  # before each snapshot, with no session open
 
 
 def finished(message: dict) -> bool:
@@ -141,13 +142,15 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
         for n in range(first, last):
             queue.put_nowait((n, targets[n % len(targets)], rng.choice(KINDS)))
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        await asyncio.sleep(8)  # bridges notice vanished clients; the core finishes cancelled streams
+        # bridges notice vanished clients; the core finishes cancelled streams and hands its
+        # freed heap back (--heap-trim-interval, 10 s)
+        await asyncio.sleep(IDLE_SECONDS)
         return stack.figures()
 
     started = time.monotonic()
     figures_warm = await phase(0, warmup)  # both snapshots are taken with no session open
     figures_end = await phase(warmup, sessions)
-    elapsed = time.monotonic() - started - 16
+    elapsed = time.monotonic() - started - 2 * IDLE_SECONDS
     await channel.close()
     change = {name: {k: round(100 * (figures_end[name][k] - v) / v, 1) if v else 0.0 for k, v in warm.items()}
               for name, warm in figures_warm.items() if name in figures_end}
