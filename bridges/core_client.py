@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
 from bridges.auth import core_metadata
 from bridges.codec import CoreError
-from clients.targets import (ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy,
-                             channel_options, parse_target)
-from clients.types import seconds
+from clients.errors import from_rpc_error
+from clients.targets import channel_options, parse_target
 from bridges.hygiene import new_error_id
 
 log = logging.getLogger("bridges.core")
@@ -47,33 +45,11 @@ class CoreDone:
 
 
 def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
-    """Turn a failed call into a CoreError, reading google.rpc details from the trailers."""
-    code = error.code().name if error.code() is not None else "UNKNOWN"
-    message = error.details() or ""
-    if all_cores_busy(code, message):  # every core NOT_SERVING: busy, not broken
-        return CoreError("RESOURCE_EXHAUSTED", ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, "NO_HEALTHY_CORE")
-    retry_after: float | None = None
-    reason = ""
-    violations: list[tuple[str, str]] = []
-    for key, value in error.trailing_metadata() or ():
-        if key != "grpc-status-details-bin":
-            continue
-        status = status_pb2.Status.FromString(value)
-        message = status.message or message
-        for detail in status.details:
-            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                info = error_details_pb2.RetryInfo()
-                detail.Unpack(info)
-                retry_after = seconds(info.retry_delay)
-            elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason = info.reason
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                info = error_details_pb2.BadRequest()
-                detail.Unpack(info)
-                violations += [(v.field, v.description) for v in info.field_violations]
-    return CoreError(code, message, retry_after, reason, tuple(violations))
+    """Turn a failed call into a CoreError, its google.rpc details read from the trailers as
+    the SDK reads them (clients/errors.py: every core NOT_SERVING is busy, not broken)."""
+    parsed = from_rpc_error(error)
+    return CoreError(parsed.code.name, parsed.message or error.details() or "", parsed.retry_after, parsed.reason,
+                     tuple((v.field, v.description) for v in parsed.field_violations))
 
 
 class CorePool:
