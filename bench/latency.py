@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import time
 
 import grpc
@@ -171,7 +172,8 @@ def main() -> None:
           f"starts {args.stagger:.2f} s apart")
     if len(configs) > 1:
         print(side_by_side([c or "(defaults)" for c in configs], results))
-        print(f"  saved {save(f'latency-versus-{args.streams}', {'configs': configs, 'results': results})}")
+        slug = re.sub(r"[^a-z0-9]+", "-", " ".join(configs[1:]).lower()).strip("-")[:60] or "defaults"
+        print(f"  saved {save(f'latency-versus-{args.streams}-{slug}', {'configs': configs, 'results': results})}")
         return
     print(f"  final latency        p50 {ms(rt['final_latency']['p50'])}  p95 {ms(rt['final_latency']['p95'])}  "
           f"(n={rt['final_latency']['n']})")
