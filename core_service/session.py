@@ -57,6 +57,8 @@ async def next_request(requests: AsyncIterator[asr_pb2.RecognizeRequest], timeou
             read.cancel()
             with contextlib.suppress(BaseException):
                 await read
+        elif not read.cancelled():
+            read.exception()  # retrieved: the end of the stream may race the call's cancellation
     if read in done:
         try:
             return read.result()
