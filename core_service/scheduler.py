@@ -2,7 +2,9 @@
 
 Three priority classes: real-time finals, then real-time partials, then upload work (finals
 and partials of streams sending faster than real time, core_service/pacing.py). Uploads share
-what real-time streams leave over round-robin: the upload served least recently goes next. While
+what real-time streams leave over round-robin: the upload served least recently goes next, and
+an upload that starts joins the round at its end (a stream of new uploads never starves one
+that is waiting). While
 real-time work was seen lately, uploads may hold at most `workers - 1` workers, so a real-time
 final never waits behind a long upload decode on every worker.
 
@@ -141,6 +143,8 @@ class DecodeScheduler(Generic[Req, Res]):
             old.loop.call_soon_threadsafe(_set_exception, old.future, Superseded())
         if not final:
             self._pending_partial[id(owner)] = job
+        if priority == UPLOAD:  # a new upload joins the round at its end, behind those waiting
+            self._upload_turn.setdefault(id(owner), next(self._turns))
         self._queue.append(job)
         self._queue.sort()
         self._cond.notify()
@@ -167,7 +171,8 @@ class DecodeScheduler(Generic[Req, Res]):
         if first.priority == UPLOAD:
             if self._uploads_running >= self._upload_slots():
                 return []
-            # round-robin among uploads: the owner served least recently goes first, its finals first
+            # round-robin among uploads: the owner served (or queued first) least recently goes
+            # first, its finals first; uploads that start later never overtake one that waits
             first = min(self._queue, key=lambda j: (self._upload_turn.get(id(j.owner), -1), not j.final, j.seq))
             self._upload_turn[id(first.owner)] = next(self._turns)
             self._uploads_running += 1

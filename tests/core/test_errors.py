@@ -134,7 +134,7 @@ async def test_a_stalled_client_does_not_stall_other_sessions(core_address):
         stop.set()
 
 
-async def test_cancelled_call_releases_its_session(small_core):
+async def test_cancelled_call_releases_its_session_and_says_so_in_the_log(small_core):
     async with grpc.aio.insecure_channel(small_core.address) as channel:
         stub = asr_pb2_grpc.RecognizerServiceStub(channel)
 
@@ -143,10 +143,11 @@ async def test_cancelled_call_releases_its_session(small_core):
             await asyncio.sleep(3600)
 
         call = stub.Recognize(forever())
-        await call.read()
+        started = await call.read()
         call.cancel()
     await asyncio.sleep(0.5)
     await assert_still_serving(small_core.address)  # max-sessions is 1: the slot was freed
+    assert f"session '{started.session_started.session_id}' cancelled by the client" in small_core.log()
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,22 @@ async def test_uploads_take_turns(scheduler_factory):
     assert dec.order == ["block", "a1", "b1", "a2", "b2", "a3"]
 
 
+async def test_uploads_that_start_later_never_overtake_a_waiting_upload(scheduler_factory):
+    """An upload served once waits for its final; uploads that start meanwhile, one after
+    another, queue behind it (a busy core that kept starting new uploads once left a session
+    without its final for two minutes)."""
+    dec = Decoder(gated=("block", "a-partial"))
+    sched = scheduler_factory(dec, workers=1)
+    partial_a = submit(sched, "a-partial", owner="a", final=False, realtime=False)
+    await until(lambda: dec.running == ["a-partial"])  # a was served: its turn is now
+    final_a = submit(sched, "a-final", owner="a", realtime=False)
+    newcomers = [submit(sched, f"{o}-final", owner=o, realtime=False) for o in "bcd"]
+    await until(lambda: sched.queued == 4)
+    dec.gate.set()
+    await asyncio.gather(partial_a, final_a, *newcomers)
+    assert dec.order == ["a-partial", "a-final", "b-final", "c-final", "d-final"]
+
+
 async def test_uploads_leave_one_worker_to_realtime_streams(scheduler_factory):
     dec = Decoder(gated=("upload",))
     sched = scheduler_factory(dec, workers=2)
@@ -204,17 +220,6 @@ async def test_uploads_are_decoded_one_request_at_a_time(scheduler_factory):
     dec, _ = await run_queued(scheduler_factory, [final("up-a", "a", upload=True), final("up-b", "b", upload=True)],
                               max_batch=4)
     assert dec.batches == [["block"], ["up-a"], ["up-b"]]
-
-
-async def test_among_uploads_waiting_their_turn_finals_go_first(scheduler_factory):
-    dec = Decoder()
-    sched = scheduler_factory(dec, workers=1)
-    async with worker_held(sched, dec, queued=2):
-        partial = submit(sched, "u-partial", owner="u", final=False, realtime=False)
-        await until(lambda: sched.queued == 1)
-        final = submit(sched, "u-final", owner="v", realtime=False)
-    await asyncio.gather(partial, final)
-    assert dec.order == ["block", "u-final", "u-partial"]
 
 
 async def test_a_failed_decode_fails_its_batch_and_the_worker_goes_on(scheduler_factory):
