@@ -12,8 +12,23 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import os
 
 log = logging.getLogger(__name__)
+
+# oneDNN (CTranslate2's convolutions on CPU) keeps compiled kernels by input shape, 1,024 by
+# default. Every new clip length (trimmed windows follow the audio) adds about seven, so the
+# core's RSS grew ~33 KB per session for as long as a soak ran (bench/soak.py: +7 % over 800
+# sessions; with 16: +2.2 %, flat). Creating a kernel costs nothing measurable (a tiny.en encode
+# of 3 s: 12.4 ms the first time at a length and after), so few are kept.
+ONEDNN_CACHE_VARIABLE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+ONEDNN_CACHE_CAPACITY = 16
+
+
+def bound_native_caches() -> None:
+    """Bound oneDNN's kernel cache before the first decode (oneDNN reads the variable then);
+    an operator's own ONEDNN_PRIMITIVE_CACHE_CAPACITY wins."""
+    os.environ.setdefault(ONEDNN_CACHE_VARIABLE, str(ONEDNN_CACHE_CAPACITY))
 
 
 def _libc_trim():

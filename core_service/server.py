@@ -18,7 +18,7 @@ from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
 from .haproxy_agent import serve_agent
 from .health_state import LIVENESS_SERVICE, HealthReporter, Refusal
-from .memory import trim_heap_every
+from .memory import bound_native_caches, trim_heap_every
 from .servicer import RecognizerServicer
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
 
 
 async def serve(config: ServerConfig) -> None:
+    bound_native_caches()
     try:
         registry = build_registry(config)
         engine = registry.get()  # the default engine, with the default model

@@ -1,7 +1,12 @@
-"""The core hands freed C heap memory back to the OS every few seconds (core_service/memory.py)."""
+"""The core hands freed C heap memory back to the OS every few seconds and keeps few compiled
+kernels (core_service/memory.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from core_service import memory
 
@@ -32,3 +37,40 @@ async def test_interval_zero_turns_trimming_off(monkeypatch):
 
 def test_this_machine_has_glibc_malloc_trim():
     assert memory._libc_trim() is not None
+
+
+ENCODE_LENGTHS = """
+import sys
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.transcribe import get_ctranslate2_storage
+from core_service import memory, models
+if sys.argv[1] == "bounded":
+    memory.bound_native_caches()
+model = WhisperModel(str(models.tiny_en_path()), device="cpu", compute_type="int8")
+for frames in (100, 110, 120, 130, 140, 150, 160, 100):  # clip lengths; the first comes back
+    print(f"frames {frames}", flush=True)
+    model.model.encode(get_ctranslate2_storage(np.zeros((1, 80, frames), np.float32)), to_cpu=False)
+"""
+
+
+def _kernels_of_the_last_encode(mode: str) -> list[str]:
+    """oneDNN's verbose log of the convolutions created for the last encode (the first length again)."""
+    env = {k: v for k, v in os.environ.items() if k != memory.ONEDNN_CACHE_VARIABLE}
+    out = subprocess.run([sys.executable, "-c", ENCODE_LENGTHS, mode], capture_output=True, text=True, timeout=120,
+                         env={**env, "ONEDNN_VERBOSE": "2"}, cwd=Path(__file__).resolve().parents[2], check=True).stdout
+    last = out.rsplit("frames 100", 1)[1]
+    return [line.split(",")[1] for line in last.splitlines() if ",convolution," in line and ",create:" in line]
+
+
+def test_the_core_keeps_few_compiled_kernels_so_clip_lengths_do_not_grow_its_memory():
+    """With oneDNN's default cache a length seen before reuses its kernels (the cache grows with
+    every new length); bounded as the core does, the kernels of older lengths are let go."""
+    assert _kernels_of_the_last_encode("default") == ["create:cache_hit"] * 2
+    assert _kernels_of_the_last_encode("bounded") == ["create:cache_miss"] * 2
+
+
+def test_an_operators_own_kernel_cache_setting_wins(monkeypatch):
+    monkeypatch.setenv(memory.ONEDNN_CACHE_VARIABLE, "256")
+    memory.bound_native_caches()
+    assert os.environ[memory.ONEDNN_CACHE_VARIABLE] == "256"
