@@ -27,7 +27,8 @@ MAX_SESSIONS = 32
 KINDS = ("normal", "normal", "cancelled", "never_reading", "never_configuring", "garbage")
 GARBAGE = ["[" * 5000, '{"a": NaN}', "null", b"\x01\x02\x03", "", '{"type": "bogus"}', b""]
 CHUNK = 1600
-IDLE_SECONDS = 12.0  # before each snapshot, with no session open
+IDLE_SECONDS = 30.0  # before each snapshot, with no session open: three of the core's heap trims (10 s)
+IDLE_SAMPLE_SECONDS = 3.0
 
 
 def finished(message: dict) -> bool:
@@ -113,6 +114,7 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
     lost = 0  # normal gRPC sessions (one utterance each) that got no final
     done = 0
     trajectory: list[tuple[int, float]] = []  # (sessions done, core RSS MB), every 100 sessions
+    idle_core_rss: list[list[float]] = []  # per snapshot: the core's RSS while it settled
     queue: asyncio.Queue = asyncio.Queue()
     rng = random.Random(seed)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{stack.core.port}")
@@ -144,7 +146,11 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         # bridges notice vanished clients; the core finishes cancelled streams and hands its
         # freed heap back (--heap-trim-interval, 10 s)
-        await asyncio.sleep(IDLE_SECONDS)
+        settling = []  # the core's RSS while idle, every few seconds
+        for _ in range(int(IDLE_SECONDS / IDLE_SAMPLE_SECONDS)):
+            await asyncio.sleep(IDLE_SAMPLE_SECONDS)
+            settling.append(stack.figures()["core"]["rss_mb"])
+        idle_core_rss.append(settling)
         return stack.figures()
 
     started = time.monotonic()
@@ -158,6 +164,7 @@ async def soak(stack: Stack, sessions: int, concurrency: int, warmup: int, seed:
             "normal_grpc_sessions_without_a_final": lost,
             "after_warmup": figures_warm, "at_end": figures_end, "change_percent": change,
             "core_rss_mb_every_100_sessions": trajectory,
+            f"core_rss_mb_every_{IDLE_SAMPLE_SECONDS:g}_s_before_each_snapshot": idle_core_rss,
             "within_5_percent": all(abs(v) <= 5 for c in change.values() for v in c.values()),
             **await health(stack, MAX_SESSIONS)}
 
