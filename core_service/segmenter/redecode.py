@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from ..engines.base import SAMPLE_RATE, Emit, EngineStream, Result, SessionSettings, SpeechBoundary, VadSettings
+from ..engines.base import SAMPLE_RATE, Emit, EngineStream, SessionSettings, SpeechBoundary, VadSettings
 from ..engines.whisper_decoder import Transcript
 from ..scheduler import Superseded
 from ..transcript_text import drop_leading_words, repeated_words, stability
 from ..vad import SileroVad
 from .endpointer import Boundary, Endpointer
-from .redecode_parts import PolicyOptions, SessionContext, Speculation, to_result
+from .finals import Finals
+from .redecode_parts import PolicyOptions, SessionContext, to_result
 from .segmenter import Segmenter, Utterance
 from .sentence_end import SentenceEnds
 
@@ -65,11 +66,11 @@ class RedecodeStream(EngineStream):
         self._floor = 0.0  # end of the last closed utterance: the next one starts no earlier
         self._last_partial_at = 0.0
         self._partial_task: asyncio.Task | None = None
-        self._final_tail: asyncio.Task | None = None  # finals are emitted in order
         self._context = SessionContext(settings.condition_on_previous_text)
-        self._undecoded = 0.0  # seconds of closed utterances whose final is not out yet
         self._progress = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._finals = Finals(settings, self.options, self._context, decode=self._decode_clip, emit=emit,
+                              spawn=self._spawn, progress=self._progress, on_done=self._settle)
 
     # ---- audio time helpers ---------------------------------------------------------------
     @property
@@ -96,7 +97,7 @@ class RedecodeStream(EngineStream):
     def backlog_seconds(self) -> float:
         """Seconds of accepted speech whose final has not been emitted yet."""
         open_part = self.now - self._utt.start if self._utt is not None else 0.0
-        return self._undecoded + max(open_part, 0.0)
+        return self._finals.undecoded + max(open_part, 0.0)
 
     async def wait_backlog_below(self, seconds: float) -> None:
         """Wait until the undecoded backlog is below `seconds`, as long as decodes are under way
@@ -107,8 +108,7 @@ class RedecodeStream(EngineStream):
             await self._progress.wait()
 
     def _decodes_under_way(self) -> bool:
-        finals = self._final_tail is not None and not self._final_tail.done()
-        return finals or bool(self._held and self._sentences.pending())
+        return self._finals.in_flight() or bool(self._held and self._sentences.pending())
 
     # ---- EngineStream ---------------------------------------------------------------------
     async def accept(self, audio: np.ndarray) -> None:
@@ -207,8 +207,7 @@ class RedecodeStream(EngineStream):
         self._end_now()
         if self._partial_task:
             self._partial_task.cancel()
-        if self._final_tail is not None:
-            await self._final_tail
+        await self._finals.drain()
 
     async def close(self) -> None:
         self._closed = True
@@ -259,12 +258,12 @@ class RedecodeStream(EngineStream):
             transcript = drop_leading_words(transcript, repeated_words(self._context.last_final, transcript.text))
         steady = stability(utt.partial_text, transcript.text)
         utt.partial_text = transcript.text
-        self._emit(self._result(utt.segment_id, transcript, utt.start, utt.start + len(audio) / SAMPLE_RATE,
-                                busy, final=False, stability=steady))
+        self._emit(to_result(utt.segment_id, transcript, utt.start, utt.start + len(audio) / SAMPLE_RATE, busy,
+                             final=False, stability=steady, with_words=self.settings.word_time_offsets))
 
     def _close(self, end: float, trim: bool = False) -> float:
         """Close the open utterance at `end` (at its last voiced frame plus the pad, with `trim`)
-        and schedule its one final. Returns where it ended."""
+        and schedule its one final (finals.py). Returns where it ended."""
         utt, self._utt = self._utt, None
         if utt is None:
             return end
@@ -283,100 +282,10 @@ class RedecodeStream(EngineStream):
             if speculation is not None:
                 speculation.task.cancel()
             if utt.partial_text:
-                self._chain(self._emit_after(self._result(utt.segment_id, Transcript(""), utt.start, end, 0.0,
-                                                          final=True, stability=1.0)))
+                self._finals.close_partial(utt, end)
             return end
-        weak = not self._confident(utt, end)
-        self._undecoded += end - utt.start
-        self._chain(self._final(utt, self._audio(utt.start, end), end, weak, speculation))
+        self._finals.add(utt, self._audio(utt.start, end), end, not self._confident(utt, end), speculation)
         return end
-
-    def _chain(self, step) -> None:
-        """Run `step()` after the finals scheduled before it: finals go out in order, and one
-        that failed never holds back the next."""
-        previous = self._final_tail
-
-        async def run() -> None:
-            if previous is not None:
-                try:
-                    await asyncio.shield(previous)
-                except Exception:
-                    pass  # logged where it failed
-            await step()
-
-        self._final_tail = self._spawn(run())
-        self._final_tail.add_done_callback(lambda _t: self._settle())  # a final is out: decisions may go on
-
-    def _emit_after(self, result: Result, remember: bool = False):
-        async def step() -> None:
-            if remember:
-                self._context.remember(result.text, result.language)
-            self._emit(result)
-        return step
-
-    def _final(self, utt: Utterance, audio: np.ndarray, end: float, weak: bool,
-               speculation: Speculation | None):
-        async def step() -> None:
-            # Decoded after the finals before it, so its prompt holds exactly their text.
-            try:
-                transcript, busy = await self._decode_final(audio, speculation)
-            finally:
-                self._undecoded = max(self._undecoded - (end - utt.start), 0.0)
-                self._progress.set()
-            try:
-                self._deliver(utt, transcript, end, busy, weak)
-            except Exception:
-                log.exception("session %s: delivering a final failed", self.settings.session_id)
-        return step
-
-    async def _decode_final(self, audio: np.ndarray, speculation: Speculation | None) -> tuple[Transcript, float]:
-        """The final decode: the speculation when it decoded exactly this clip with the same
-        prompt, else a fresh decode, tried twice. A failure is logged and gives an empty text,
-        never a lost final."""
-        key = self._context.key()
-        if speculation is not None and speculation.previous == key:
-            try:
-                return await speculation.task
-            except asyncio.CancelledError:
-                if asyncio.current_task().cancelling():
-                    raise
-            except Exception:
-                log.warning("speculative decode failed (session %s); decoding again", self.settings.session_id,
-                            exc_info=True)
-        elif speculation is not None:
-            speculation.task.cancel()
-        for attempt in (1, 2):
-            try:
-                return await self._transcribe(audio, True, self.settings.word_time_offsets, *key)
-            except Exception:
-                log.warning("final decode failed (session %s, attempt %d)", self.settings.session_id, attempt,
-                            exc_info=True)
-        log.error("session %s: a %.2f s utterance could not be decoded", self.settings.session_id,
-                  len(audio) / SAMPLE_RATE)
-        return Transcript(text=""), 0.0
-
-    def _deliver(self, utt: Utterance, transcript: Transcript, end: float, busy: float, weak: bool) -> None:
-        why = ""
-        if transcript.is_hallucination:
-            why = "no speech (Whisper's no-speech test)"
-        elif weak and transcript.no_speech_prob >= self.options.weak_max_no_speech:
-            why = f"noise (VAD heard little speech, no-speech probability {transcript.no_speech_prob:.2f})"
-        elif not transcript.text.strip():
-            why = "empty text"
-        if not why and utt.continues:
-            transcript = drop_leading_words(transcript, repeated_words(self._context.last_final, transcript.text))
-            why = "" if transcript.text.strip() else "only words already in the previous final"
-        if why:
-            log.debug("session %s utterance %d (%.2f-%.2f s): %s, no final text (%r)", self.settings.session_id,
-                      utt.segment_id, utt.start, end, why, transcript.text)
-            if utt.partial_text:  # close the partial the client saw
-                self._emit(self._result(utt.segment_id, Transcript(""), utt.start, end, busy, final=True,
-                                        stability=1.0))
-            return
-        log.debug("session %s utterance %d (%.2f-%.2f s): final %r", self.settings.session_id, utt.segment_id,
-                  utt.start, end, transcript.text)
-        self._context.remember(transcript.text, transcript.language)
-        self._emit(self._result(utt.segment_id, transcript, utt.start, end, busy, final=True, stability=1.0))
 
     # ---- early end of a sentence ----------------------------------------------------------
     def decode_key(self) -> tuple[str, str]:
@@ -404,8 +313,3 @@ class RedecodeStream(EngineStream):
         self._close(cut, trim=pause is not None)
         self._floor = max(self._floor, cut)
         self._open(cut, event=False, continues=pause is None)
-
-    def _result(self, segment_id: int, t: Transcript, start: float, end: float, busy: float, *,
-                final: bool, stability: float, word_offset: float | None = None) -> Result:
-        return to_result(segment_id, t, start, end, busy, final=final, stability=stability,
-                         word_offset=word_offset, with_words=self.settings.word_time_offsets)

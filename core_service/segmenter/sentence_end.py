@@ -98,8 +98,7 @@ class SentenceEnds:
 
     def _ready(self) -> bool:
         """Decisions wait for the finals before this utterance: they are its decodes' context."""
-        tail = self.stream._final_tail
-        return tail is None or tail.done()
+        return not self.stream._finals.in_flight()
 
     def _decide(self, resumed: dict[float, float | None], limit: float, endpoint_held: bool) -> bool:
         s = self.stream
