@@ -1,66 +1,26 @@
-"""Google engine: the real google-cloud-speech client, through the real core, against a fake
-Speech server on loopback (tests/engines/fake_google.py) that behaves like Google where the
-engine depends on it (silence gives nothing, finals only for speech, the 305 s stream limit)
-and whose finals name the exact audio they cover (crc32), so the tests can prove that stream
-restarts lose and repeat no speech and keep times continuous."""
+"""Google engine, its streams: the real google-cloud-speech client, through the real core,
+against the fake Speech server (google_helpers.py). Google limits a stream's length and fails
+an idle one, so the engine restarts, drains and half-closes streams; these tests prove that
+restarts lose and repeat no speech, keep times continuous and segment ids in order, and that
+nothing is delivered after close."""
 from __future__ import annotations
 
 import asyncio
-import os
 import zlib
 
 import grpc
-import numpy as np
 import pytest
 from asr.v1 import asr_pb2
 
-from tests.audio_fixtures import SAMPLE_RATE, noise, silence, speech, to_pcm16, with_pauses
-from tests.conftest import start_core
+from tests.audio_fixtures import SAMPLE_RATE, silence, speech, to_pcm16, with_pauses
 from tests.core.grpc_helpers import Call, audio_requests, recognize
-from tests.support import running_core
-from tests.engines.engine_helpers import needs, pcm16_config, read_until
+from tests.engines.engine_helpers import needs
+from tests.engines.google_helpers import (BYTES_PER_SECOND, ENDPOINT_SECONDS, IDLE_SECONDS, MAX_BACKLOG_SECONDS,
+                                          RESTART_SECONDS, UTTERANCES, five_seconds, google_config)
 from tests.engines.shape import seconds, speech_events
+from tests.support import running_core
 
-pytestmark = needs("google.cloud.speech_v1", "google")
-
-RESTART_SECONDS = 6.0
-MAX_BACKLOG_SECONDS = 4.0  # an utterance, the pause before it and the endpoint fit
-IDLE_SECONDS = 2.5  # long enough that a busy machine's pauses between messages do not drain
-ENDPOINT_SECONDS = 0.5  # the fake's end-of-speech silence
-BYTES_PER_SECOND = SAMPLE_RATE * 2
-UTTERANCES = ("Please turn on the kitchen lights.", "Set a timer for ten minutes.")
-
-
-@pytest.fixture(scope="module")
-def fake():
-    from tests.engines.fake_google import FakeSpeech
-
-    server = FakeSpeech(endpoint_seconds=ENDPOINT_SECONDS).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def google_core(fake, tmp_path_factory):
-    with running_core(tmp_path_factory.mktemp("core-google"), env={
-        "ASR_GOOGLE_ENDPOINT": fake.address, "ASR_GOOGLE_RESTART_SECONDS": str(RESTART_SECONDS),
-        "ASR_GOOGLE_MAX_BACKLOG_SECONDS": str(MAX_BACKLOG_SECONDS), "ASR_GOOGLE_IDLE_SECONDS": str(IDLE_SECONDS),
-    }) as core:
-        yield core
-
-
-@pytest.fixture(autouse=True)
-def fresh(fake):
-    fake.reset()
-
-
-def google_config(engine: str = "google", interim_results: bool = False, **kw) -> asr_pb2.RecognizeRequest:
-    return pcm16_config(engine, interim_results=interim_results, **kw)
-
-
-def five_seconds() -> bytes:
-    clip = np.concatenate([speech("Set a timer for ten minutes."), noise(5.0, level=0.02)])
-    return to_pcm16(clip[:5 * SAMPLE_RATE])
+pytestmark = [needs("google.cloud.speech_v1", "google"), pytest.mark.usefixtures("fresh")]
 
 
 def check_speech_finals(call: Call, pcm: bytes, language: str = "") -> list[tuple[float, float]]:
@@ -303,220 +263,3 @@ def test_fake_enforces_googles_305_second_limit(fake):
         for _ in client.streaming_recognize(cfg, requests, retry=None, timeout=60):
             pass
     assert fake.streams[0].failed == "OUT_OF_RANGE" and len(fake.streams[0].audio) > 305 * BYTES_PER_SECOND
-
-
-def test_language_codes_come_back_in_bcp47_case():
-    from core_service.engines.google_mapping import language_tag
-
-    assert language_tag("en-us", "en-US") == "en-US"
-    assert language_tag("zh-hant-tw", "en-US") == "zh-Hant-TW"
-    assert language_tag("", "de-DE") == "de-DE"
-
-
-@pytest.mark.parametrize("google_code, ours", [
-    (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT),
-    (grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.OUT_OF_RANGE),
-    (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.PERMISSION_DENIED),
-    (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNAUTHENTICATED),
-    (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE),
-    (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
-])
-@pytest.mark.parametrize("reported_as", ["call status", "response.error"])
-async def test_google_errors_map_to_our_status_codes(google_core, fake, google_code, ours, reported_as):
-    """Google fails the call, or answers a response whose `error` field is set: either way the
-    session ends with our status and Google's message."""
-    if reported_as == "call status":
-        fake.fail_with = google_code
-    else:
-        fake.error_response = google_code
-    # one audio message: the client is done writing before the error comes (grpc/grpc#36066)
-    call = await recognize(google_core.address, [google_config()] + audio_requests(five_seconds()[:16000], chunk=16000))
-    assert call.code == ours, (call.code, call.message)
-    assert "Google" in call.message and google_code.name in call.message and "scripted" in call.message
-
-
-async def test_translate_and_unknown_model_are_invalid(google_core):
-    call = await recognize(google_core.address, [google_config(task=asr_pb2.TASK_TRANSLATE)])
-    assert call.code == grpc.StatusCode.INVALID_ARGUMENT and "translate" in call.message
-    call = await recognize(google_core.address, [google_config(model="chirp-9000")])
-    assert call.code == grpc.StatusCode.INVALID_ARGUMENT and "latest_long" in call.message
-
-
-def no_adc(monkeypatch, tmp_path) -> None:
-    """No key file, no gcloud file, and a metadata server that refuses connections at once."""
-    for var in ("ASR_GOOGLE_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
-    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
-    monkeypatch.setenv("GCE_METADATA_DETECT_RETRIES", "1")
-
-
-def described(engine):
-    engine._credentials.future.result(timeout=30)  # the lookup thread is done
-    return engine.describe()
-
-
-def test_describe_without_credentials_says_what_to_do(monkeypatch, tmp_path):
-    from core_service.engines.google import GoogleEngine
-
-    no_adc(monkeypatch, tmp_path)
-    desc = described(GoogleEngine())
-    assert not desc.available
-    assert "GOOGLE_APPLICATION_CREDENTIALS" in desc.unavailable_reason and "metadata" in desc.unavailable_reason
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    desc = described(GoogleEngine())
-    assert not desc.available and "missing.json" in desc.unavailable_reason
-    assert GoogleEngine(endpoint="127.0.0.1:1").describe().available
-
-
-class FakeMetadata:
-    """The GCE/GKE/Cloud Run metadata server, as google-auth talks to it (HTTP, Metadata-Flavor)."""
-
-    def __init__(self):
-        import http.server
-        import json
-        import threading
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                path = self.path.split("?")[0]
-                if self.headers.get("Metadata-Flavor") != "Google":
-                    self.send_response(403)
-                    self.end_headers()
-                    return
-                if path.endswith("/token"):
-                    body = json.dumps({"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"})
-                elif path.endswith("/project/project-id"):
-                    body = "demo-project"
-                elif path.endswith("universe-domain"):
-                    body = "googleapis.com"
-                elif "service-accounts/default" in path:
-                    body = json.dumps({"email": "asr@demo-project.iam.gserviceaccount.com", "aliases": ["default"],
-                                       "scopes": ["https://www.googleapis.com/auth/cloud-platform"]})
-                else:
-                    body = ""
-                data = body.encode()
-                self.send_response(200)
-                self.send_header("Metadata-Flavor", "Google")
-                self.send_header("Content-Type", "application/json" if body.startswith("{") else "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-
-
-async def test_list_engines_names_metadata_server_credentials(tmp_path):
-    """On GCE, GKE or Cloud Run there is no key file: Application Default Credentials come from
-    the metadata server. A core started with only a (fake) metadata server offers Google."""
-    from asr.v1 import asr_pb2_grpc
-
-    metadata = FakeMetadata()
-    env = {"GCE_METADATA_HOST": metadata.address, "GCE_METADATA_IP": metadata.address,
-           "CLOUDSDK_CONFIG": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": "", "ASR_GOOGLE_ENDPOINT": ""}
-    core = start_core(tmp_path, env=env)  # an empty variable counts as unset, for google-auth too
-    try:
-        async with grpc.aio.insecure_channel(core.address) as channel:
-            stub = asr_pb2_grpc.RecognizerServiceStub(channel)
-            for _ in range(50):  # the lookup runs in the background; ListEngines never waits for it
-                reply = await stub.ListEngines(asr_pb2.ListEnginesRequest())
-                info = next(e for e in reply.engines if e.name == "google")
-                if "looking for" not in info.unavailable_reason:
-                    break
-                await asyncio.sleep(0.2)
-    finally:
-        core.stop()
-        metadata.stop()
-    assert info.available, info.unavailable_reason
-    source = info.models[0].source
-    assert "metadata server" in source and "demo-project" in source, source
-
-
-def test_metadata_server_credentials_give_a_token(monkeypatch, tmp_path):
-    from google.auth.compute_engine import _metadata
-    from google.auth.transport.requests import Request
-
-    from core_service.engines.google_credentials import find_credentials
-
-    metadata = FakeMetadata()
-    no_adc(monkeypatch, tmp_path)
-    monkeypatch.setenv("GCE_METADATA_IP", metadata.address)
-    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", metadata.address)  # read at import
-    try:
-        found = find_credentials()
-        assert found.credentials is not None, found.reason
-        found.credentials.refresh(Request())
-    finally:
-        metadata.stop()
-    assert found.credentials.token == "fake-token" and "metadata server" in found.source
-
-
-async def test_google_stt_bridge_streams_through_the_google_engine(google_core, fake, tmp_path):
-    """The google-stt WebSocket dialect (shared/protocols/google-stt.md) in front of this engine,
-    across a Google stream restart: the dialect's client sees every byte finalized once."""
-    import json
-
-    import websockets
-
-    from tests.bridges.bridge_helpers import recv_json, start_bridge
-
-    bridge = start_bridge(tmp_path, "google_stt", google_core.address, "--engine", "google")
-    pcm = to_pcm16(np.concatenate([speech(UTTERANCES[1]), noise(7.0, level=0.02)])[:int(7 * SAMPLE_RATE)])
-    messages = []
-    try:
-        async with websockets.connect(bridge.url("/ws/asr-stream")) as ws:
-            await ws.send(json.dumps({"language_code": "ar-EG", "sample_rate_hertz": 16000, "encoding": "LINEAR16"}))
-            assert (await recv_json(ws, 10))["status"] == "ready"
-            for i in range(0, len(pcm), 4096):
-                await ws.send(pcm[i:i + 4096])
-                await asyncio.sleep(0.01)
-            await ws.send(json.dumps({"type": "end"}))
-            await read_until(ws, messages, lambda m: m["type"] == "complete")
-    finally:
-        bridge.stop()
-    from tests.engines.fake_google import speech_regions
-
-    finals = [m for m in messages if m["type"] == "transcript" and m["is_final"]]
-    assert len(finals) == len(speech_regions(pcm, ENDPOINT_SECONDS)) and all(
-        m["text"].startswith("speech ") for m in finals), finals
-    assert all(m["confidence"] == pytest.approx(0.9) for m in finals)
-    assert len(fake.streams) >= 2 and all(s.config.config.language_code == "ar-EG" for s in fake.streams)
-
-
-REAL = os.environ.get("ASR_GOOGLE_REAL_TEST", "")
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not REAL, reason="set ASR_GOOGLE_REAL_TEST=1 where Google Application Default Credentials "
-                                     "are available (and the network) to run against Speech-to-Text itself")
-async def test_real_google_transcribes_english(tmp_path):
-    from tests.audio_fixtures import PARAGRAPH, wer
-
-    audio = speech(PARAGRAPH)
-    core = start_core(tmp_path, env={"ASR_GOOGLE_ENDPOINT": ""})
-    try:
-        call = await recognize(core.address, [google_config(language="en-US", interim_results=True)]
-                               + audio_requests(to_pcm16(audio)), pace=0.1)  # real time: 100 ms chunks
-    finally:
-        core.stop()
-    assert call.code == grpc.StatusCode.OK, call.message
-    assert wer(PARAGRAPH, call.transcript) < 0.3, call.transcript
-    assert all(f.language == "en-US" for f in call.finals)
-
-
-async def test_hotwords_become_speech_adaptation_phrases(google_core, fake):
-    audio, _ = with_pauses(UTTERANCES[:1], pause=1.0)
-    call = await recognize(google_core.address, [google_config(language="en-US", hotwords=["Siobhan Quigley", "kubectl"])]
-                           + audio_requests(to_pcm16(audio), chunk=BYTES_PER_SECOND // 2), pace=0.05)
-    assert call.code == grpc.StatusCode.OK, call.message
-    [context] = fake.streams[-1].config.config.speech_contexts
-    assert list(context.phrases) == ["Siobhan Quigley", "kubectl"]
