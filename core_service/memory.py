@@ -1,4 +1,4 @@
-"""Giving freed C heap memory back to the operating system.
+"""Giving finished sessions' memory back to the operating system.
 
 Decodes, VAD and gRPC allocate on many threads; glibc keeps what they free in its arenas, so
 the process's resident size after a thousand sessions depends on which buffers happened to be
@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
+import time
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +41,49 @@ def _libc_trim():
         return None
 
 
+def freeze_startup_heap() -> None:
+    """Take what the core built while starting (modules, engines, the models' Python objects:
+    ~50,000 objects) out of the garbage collector's sight, once it is ready to serve, so that
+    a full collection (`trim_heap_every`) walks only what sessions hold: ~0 ms instead of 31."""
+    gc.collect()
+    gc.freeze()
+    log.debug("froze %d startup objects out of the garbage collector's sight", gc.get_freeze_count())
+
+
+def collect_session_garbage() -> int:
+    """A full collection. A session leaves its object graph in reference cycles (tasks,
+    exceptions and their tracebacks, closures: ~90 objects), holding its audio buffers and
+    protobuf arenas, ~20 KB of C heap per session. Python runs a full collection only when the
+    objects that survived since the last one reach a quarter of all long-lived ones, so the
+    garbage of hundreds of sessions piled up between collections (the soak's idle RSS wandered
+    by 5 % from one run to the next; `gc.collect()` before measuring took the growth from
+    ~20 KB to 0.2 KB per session). Returns the number of objects freed."""
+    started = time.perf_counter()
+    freed = gc.collect()
+    took = time.perf_counter() - started
+    (log.warning if took > SLOW_COLLECTION_SECONDS else log.debug)(
+        "garbage collection freed %d objects in %.1f ms", freed, 1000 * took)
+    return freed
+
+
+SLOW_COLLECTION_SECONDS = 0.05  # a collection blocks the event loop: say so when it is long
+
+
 async def trim_heap_every(interval: float) -> None:
-    """Every `interval` seconds, hand the C heap's free pages back (a no-op without glibc)."""
-    trim = _libc_trim() if interval > 0 else None
-    if trim is None:
-        log.debug("heap trimming off (%s)", "interval 0" if interval <= 0 else "no glibc malloc_trim")
+    """Every `interval` seconds, free the sessions' cyclic garbage, then hand the C heap's free
+    pages back (the trim is a no-op without glibc)."""
+    if interval <= 0:
+        log.debug("heap trimming off (interval 0)")
         return
+    trim = _libc_trim()
+    if trim is None:
+        log.debug("no glibc malloc_trim: only the garbage is collected")
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)
         try:
-            await loop.run_in_executor(None, trim, 0)
+            collect_session_garbage()
+            if trim is not None:
+                await loop.run_in_executor(None, trim, 0)
         except Exception:  # never worth ending the server for
-            log.exception("malloc_trim failed")
+            log.exception("heap trim failed")

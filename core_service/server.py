@@ -18,7 +18,7 @@ from .engines.registry import EngineRegistry
 from .engines.whisper import WhisperEngine, WhisperOptions
 from .haproxy_agent import serve_agent
 from .health_state import LIVENESS_SERVICE, HealthReporter, Refusal
-from .memory import bound_native_caches, trim_heap_every
+from .memory import bound_native_caches, freeze_startup_heap, trim_heap_every
 from .servicer import RecognizerServicer
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ async def serve(config: ServerConfig) -> None:
             await registry.get(name).preload(model)
         except Exception as exc:
             log.warning("preload of %s failed: %s", item, exc)
+    freeze_startup_heap()
     await health_reporter.ready()
     log.info("ready: %s serving on %s", SERVICE_NAME, address)
 

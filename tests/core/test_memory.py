@@ -3,7 +3,9 @@ kernels (core_service/memory.py)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import weakref
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +76,42 @@ def test_an_operators_own_kernel_cache_setting_wins(monkeypatch):
     monkeypatch.setenv(memory.ONEDNN_CACHE_VARIABLE, "256")
     memory.bound_native_caches()
     assert os.environ[memory.ONEDNN_CACHE_VARIABLE] == "256"
+
+
+class _SessionLike:
+    """A finished session's object graph: a reference cycle holding an audio buffer."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.audio = np.zeros(16000 * 30, np.float32)
+        self.myself = self
+
+
+async def test_a_finished_sessions_cyclic_garbage_is_freed_within_the_interval(monkeypatch):
+    """Freed without waiting for Python's own full collection (turned off here, as it may not
+    come for hundreds of sessions)."""
+    monkeypatch.setattr(memory, "_libc_trim", lambda: (lambda pad: 1))
+    gc.collect()
+    gc.disable()
+    try:
+        session = _SessionLike()
+        gone = weakref.ref(session)
+        del session
+        assert gone() is not None  # only a collection frees a cycle
+        task = asyncio.create_task(memory.trim_heap_every(0.02))
+        deadline = asyncio.get_running_loop().time() + 5
+        while gone() is not None:
+            assert asyncio.get_running_loop().time() < deadline, "the cycle was never collected"
+            await asyncio.sleep(0.01)
+        task.cancel()
+    finally:
+        gc.enable()
+
+
+def test_the_startup_heap_is_frozen_out_of_collections():
+    try:
+        memory.freeze_startup_heap()
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
