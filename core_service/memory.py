@@ -1,10 +1,13 @@
-"""Giving finished sessions' memory back to the operating system.
+"""Giving finished sessions' memory back to the operating system, and keeping native caches
+small.
 
-Decodes, VAD and gRPC allocate on many threads; glibc keeps what they free in its arenas, so
-the process's resident size after a thousand sessions depends on which buffers happened to be
-live last rather than on what is in use (bench/soak.py: the core's RSS wandered between 400 and
-480 MB from one hundred sessions to the next). `malloc_trim` returns the free pages; run every
-few seconds off the event loop it keeps the idle RSS where it was after warm-up.
+- oneDNN's compiled-kernel cache is bounded (`bound_native_caches`).
+- The startup heap is frozen out of the garbage collector once the core is ready
+  (`freeze_startup_heap`), so a full collection walks only what sessions hold.
+- Every `--heap-trim-interval` seconds (`trim_heap_every`): a full collection frees finished
+  sessions' reference cycles, then glibc's `malloc_trim`, off the event loop, hands the free
+  pages back. Decodes, VAD and gRPC allocate on many threads and glibc keeps what they free in
+  its arenas; without the trim the idle RSS depends on which buffers happened to be live last.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import os
 import time
 
 log = logging.getLogger(__name__)
+
+SLOW_COLLECTION_SECONDS = 0.05  # a collection blocks the event loop: say so when it is long
 
 # oneDNN (CTranslate2's convolutions on CPU) keeps compiled kernels by input shape, 1,024 by
 # default. Every new clip length (trimmed windows follow the audio) adds about seven, so the
@@ -64,9 +69,6 @@ def collect_session_garbage() -> int:
     (log.warning if took > SLOW_COLLECTION_SECONDS else log.debug)(
         "garbage collection freed %d objects in %.1f ms", freed, 1000 * took)
     return freed
-
-
-SLOW_COLLECTION_SECONDS = 0.05  # a collection blocks the event loop: say so when it is long
 
 
 async def trim_heap_every(interval: float) -> None:

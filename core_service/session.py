@@ -267,7 +267,7 @@ class Session:
         started = time.monotonic()
         yield await self._open(first)
         pump = asyncio.create_task(self._pump(requests))
-        engine_failed = ended = False
+        engine_failed = False
         try:
             while (event := await self._queue.get()) is not _END:
                 if isinstance(event, Result):
@@ -298,13 +298,13 @@ class Session:
                      time.monotonic() - started, self.error.code.name if self.error else "OK",
                      "real-time" if self.realtime else "upload", self.peak_backlog, self.throttled_seconds,
                      self.dropped_partials)
-            ended = True
             if self.error is not None:
                 raise self.error
+        except (asyncio.CancelledError, GeneratorExit):  # the client cancelled the call or went away
+            log.info("session %r cancelled by the client: %.1f s audio, %d finals, %.1f s wall",
+                     self.id, self._decoder.seconds_in, len(self.finals), time.monotonic() - started)
+            raise
         finally:
-            if not ended:  # the client cancelled the call (or went away) before its end
-                log.info("session %r cancelled by the client: %.1f s audio, %d finals, %.1f s wall",
-                         self.id, self._decoder.seconds_in, len(self.finals), time.monotonic() - started)
             if not pump.done():
                 pump.cancel()
             if self._stream is not None:

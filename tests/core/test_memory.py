@@ -1,14 +1,16 @@
-"""The core hands freed C heap memory back to the OS every few seconds and keeps few compiled
-kernels (core_service/memory.py)."""
+"""The core frees finished sessions' garbage and hands freed C heap memory back to the OS every
+few seconds, and keeps few compiled kernels (core_service/memory.py)."""
 from __future__ import annotations
 
 import asyncio
 import gc
 import os
-import weakref
 import subprocess
 import sys
+import weakref
 from pathlib import Path
+
+import numpy as np
 
 from core_service import memory
 
@@ -82,8 +84,6 @@ class _SessionLike:
     """A finished session's object graph: a reference cycle holding an audio buffer."""
 
     def __init__(self) -> None:
-        import numpy as np
-
         self.audio = np.zeros(16000 * 30, np.float32)
         self.myself = self
 
@@ -94,18 +94,18 @@ async def test_a_finished_sessions_cyclic_garbage_is_freed_within_the_interval(m
     monkeypatch.setattr(memory, "_libc_trim", lambda: (lambda pad: 1))
     gc.collect()
     gc.disable()
+    task = asyncio.create_task(memory.trim_heap_every(0.02))  # first runs after an await below
     try:
         session = _SessionLike()
         gone = weakref.ref(session)
         del session
         assert gone() is not None  # only a collection frees a cycle
-        task = asyncio.create_task(memory.trim_heap_every(0.02))
         deadline = asyncio.get_running_loop().time() + 5
         while gone() is not None:
             assert asyncio.get_running_loop().time() < deadline, "the cycle was never collected"
             await asyncio.sleep(0.01)
-        task.cancel()
     finally:
+        task.cancel()
         gc.enable()
 
 
