@@ -19,9 +19,10 @@ import grpc
 from asr.v1 import asr_pb2, asr_pb2_grpc
 from bridges.auth import core_metadata
 from bridges.codec import CoreError
+from bridges.hygiene import new_error_id
+from clients.call_status import CallStatus
 from clients.errors import from_rpc_error
 from clients.targets import channel_options, parse_target
-from bridges.hygiene import new_error_id
 
 log = logging.getLogger("bridges.core")
 
@@ -50,6 +51,11 @@ def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
     parsed = from_rpc_error(error)
     return CoreError(parsed.code.name, parsed.message or error.details() or "", parsed.retry_after, parsed.reason,
                      tuple((v.field, v.description) for v in parsed.field_violations))
+
+
+def ending(status: grpc.aio.AioRpcError) -> CoreDone | CoreFailed:
+    """The session event for how a call ended."""
+    return CoreDone() if status.code() == grpc.StatusCode.OK else CoreFailed(core_error_from_rpc(status))
 
 
 class CorePool:
@@ -141,16 +147,22 @@ class CoreStream:
         """Open the call (the channel picks a healthy core); returns (call, first response)."""
         call = self._pool.stub().Recognize(metadata=core_metadata())
         self._call = call
+        self._status = CallStatus(call)
         try:
             await call.write(asr_pb2.RecognizeRequest(config=self._config))
             first = await call.read()
         except grpc.aio.AioRpcError as exc:
-            return core_error_from_rpc(exc)
+            return self._failure(await self._status.own(exc))
         except asyncio.InvalidStateError:
             # write() on a call that already failed: read the status it failed with.
-            code = await call.code()
-            return CoreError(code.name, await call.details() or "")
+            return self._failure(await self._status.own_of(call))
         return call, (None if first is grpc.aio.EOF else first)
+
+    @staticmethod
+    def _failure(status: grpc.aio.AioRpcError) -> CoreError:
+        if status.code() == grpc.StatusCode.OK:  # ended before its config was read: never our core
+            return CoreError("UNAVAILABLE", "the core ended the call before it started")
+        return core_error_from_rpc(status)
 
     async def _run(self) -> None:
         try:
@@ -176,16 +188,14 @@ class CoreStream:
                 await self._events.put(first)
                 while (response := await call.read()) is not grpc.aio.EOF:
                     await self._events.put(response)
-            code = await call.code()
-            if code == grpc.StatusCode.OK:
-                await self._events.put(CoreDone())
-            else:
-                await self._events.put(CoreFailed(CoreError(code.name, await call.details() or "")))
+            status = await self._status.own_of(call)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED or not self.ended:
-                await self._events.put(CoreFailed(core_error_from_rpc(exc)))
+            if exc.code() == grpc.StatusCode.CANCELLED and self.ended:
+                return
+            status = await self._status.own(exc)
         finally:
             writer.cancel()
+        await self._events.put(ending(status))
 
     async def _write(self, call: Any) -> None:
         try:

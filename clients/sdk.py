@@ -24,6 +24,7 @@ import grpc
 from asr.v1 import asr_pb2, asr_pb2_grpc
 
 from .audio import SAMPLE_RATE, channel_count, probe, read_chunks
+from .call_status import CallStatus
 from .errors import RecognizerError, from_rpc_error
 from .targets import channel_options, parse_target
 from .types import (
@@ -141,6 +142,7 @@ class RecognizerClient:
         """
         config = config or StreamConfig()
         call = self._stub.Recognize(timeout=self.timeout, metadata=self._metadata)
+        status = CallStatus(call)  # the call's own status, should a write race its end
         accepted = asyncio.Event()
         writer = asyncio.create_task(self._write(call, config, audio_chunks, accepted), name="recognize-writer")
         try:
@@ -149,7 +151,10 @@ class RecognizerClient:
                     response = await call.read()
                 except grpc.aio.AioRpcError as exc:
                     _raise_source_error(writer)
-                    raise from_rpc_error(exc, self.address) from None
+                    own = await status.own(exc)
+                    if own.code() == grpc.StatusCode.OK:
+                        break
+                    raise from_rpc_error(own, self.address) from None
                 except asyncio.CancelledError:
                     _raise_source_error(writer)  # we cancelled the call because the source failed
                     raise
