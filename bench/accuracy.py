@@ -11,8 +11,11 @@ WER is on lower-cased words without punctuation, with "Mr." and digits spelled o
     python -m bench.accuracy [--recordings a,b] [--variants clean,noise,reverb] [--models tiny.en,base]
                              [--max-seconds S] [--server HOST:PORT]
 
-A quick run (about 1 minute): --variants clean --models tiny.en; --max-seconds 10 also leaves
-out the 25 s passage. The whole grid (3 recordings x 3 variants x 2 models) takes ~7 minutes.
+The table ends with pooled rows per model ("all recordings": every word counted once), the
+figure to judge a change by: on one short recording a single word moves WER by 1-2 points.
+A quick run (about 1 minute): --variants clean --models tiny.en --max-seconds 12 (the short
+recordings). The whole grid (8 recordings, 203 s of speech, x 3 variants x 2 models) takes
+about 35 minutes.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from tests.real_speech import (VARIANTS, load, offline_transcript, real_wer, recording_names,
-                               streamed_transcript, variant)
+                               reference_words, streamed_transcript, variant)
 
 from .common import save, start_core
 
@@ -37,6 +40,7 @@ class Row:
     variant: str
     model: str
     seconds: float
+    words: int  # in the reference transcript, as WER counts them
     offline_wer: float
     realtime_wer: float
     fast_wer: float
@@ -60,19 +64,44 @@ async def measure(address: str, name: str, variant_name: str, model: str) -> Row
     realtime = await streamed_transcript(address, audio, model, realtime=True)
     fast = await streamed_transcript(address, audio, model, realtime=False)
     ref = recording.transcript
-    row = Row(name, variant_name, model, recording.seconds, real_wer(ref, offline), real_wer(ref, realtime),
+    row = Row(name, variant_name, model, recording.seconds, reference_words(ref), real_wer(ref, offline),
+              real_wer(ref, realtime),
               real_wer(ref, fast), offline, realtime, fast)
     log.info("%s/%s %s: offline %.1f%%, realtime %.1f%%, fast %.1f%%", name, variant_name, model,
              100 * row.offline_wer, 100 * row.realtime_wer, 100 * row.fast_wer)
     return row
 
 
+def pooled(rows: list[Row], recording: str, variant_name: str) -> Row:
+    """One row for several: every word of every recording counted once (errors / words), so a
+    word in a short clip weighs what a word in a long passage does."""
+    words = sum(r.words for r in rows)
+
+    def rate(wer_of) -> float:
+        return sum(wer_of(r) * r.words for r in rows) / words
+
+    return Row(recording, variant_name, rows[0].model, sum(r.seconds for r in rows), words,
+               rate(lambda r: r.offline_wer), rate(lambda r: r.realtime_wer), rate(lambda r: r.fast_wer), "", "", "")
+
+
+def totals(rows: list[Row]) -> list[Row]:
+    """Per model: every recording pooled per variant, then everything pooled."""
+    out: list[Row] = []
+    for model in dict.fromkeys(r.model for r in rows):
+        mine = [r for r in rows if r.model == model]
+        for v in dict.fromkeys(r.variant for r in mine):
+            out.append(pooled([r for r in mine if r.variant == v], "all recordings", v))
+        out.append(pooled(mine, "all recordings", "all variants"))
+    return out
+
+
 def table(rows: list[Row]) -> str:
-    lines = ["| recording | variant | model | audio | offline WER | real-time WER | gap | fast WER | gap |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r.recording} | {r.variant} | {r.model} | {r.seconds:.1f} s | {100 * r.offline_wer:.1f}% | "
-                     f"{100 * r.realtime_wer:.1f}% | {r.realtime_gap:+.1f} | {100 * r.fast_wer:.1f}% | {r.fast_gap:+.1f} |")
+    lines = ["| recording | variant | model | audio | words | offline WER | real-time WER | gap | fast WER | gap |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in [*rows, *totals(rows)]:
+        lines.append(f"| {r.recording} | {r.variant} | {r.model} | {r.seconds:.1f} s | {r.words} | "
+                     f"{100 * r.offline_wer:.1f}% | {100 * r.realtime_wer:.1f}% | {r.realtime_gap:+.1f} | "
+                     f"{100 * r.fast_wer:.1f}% | {r.fast_gap:+.1f} |")
     return "\n".join(lines)
 
 
@@ -124,7 +153,10 @@ def main() -> None:
           f"{time.monotonic() - started:.0f} s")
     print(table(rows))
     path = save("accuracy", {"rows": [{**asdict(r), "realtime_gap": r.realtime_gap, "fast_gap": r.fast_gap}
-                                      for r in rows]})
+                                      for r in rows],
+                             "totals": [{k: v for k, v in asdict(r).items() if not k.endswith("_text")}
+                                        | {"realtime_gap": r.realtime_gap, "fast_gap": r.fast_gap}
+                                        for r in totals(rows)]})
     print(f"saved {path}")
 
 

@@ -92,13 +92,15 @@ def to_float32(audio: np.ndarray) -> bytes:
     return audio.astype("<f4").tobytes()
 
 
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate after lower-casing and stripping punctuation."""
+def normalized_words(text: str) -> str:
+    """`text` lower-cased, punctuation stripped: the words WER compares."""
     import re
 
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate after lower-casing and stripping punctuation."""
     import jiwer
 
-    def norm(s: str) -> str:
-        return " ".join(re.sub(r"[^a-z0-9' ]+", " ", s.lower()).split())
-
-    return jiwer.wer(norm(reference), norm(hypothesis))
+    return jiwer.wer(normalized_words(reference), normalized_words(hypothesis))

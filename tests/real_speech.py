@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from tests.audio_fixtures import SAMPLE_RATE, wer
+from tests.audio_fixtures import SAMPLE_RATE, normalized_words, wer
 
 REAL = Path(__file__).parent / "fixtures" / "real"
 NOISE_SNR_DB = 10.0
@@ -123,6 +123,11 @@ def spoken_form(text: str) -> str:
 
 def real_wer(reference: str, hypothesis: str) -> float:
     return wer(spoken_form(reference), spoken_form(hypothesis))
+
+
+def reference_words(reference: str) -> int:
+    """How many words `real_wer` counts in `reference` (WER x this = errors)."""
+    return len(normalized_words(spoken_form(reference)).split())
 
 
 @lru_cache(maxsize=2)
