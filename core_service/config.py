@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass, field, fields
 
 
@@ -32,6 +33,7 @@ class ServerConfig:
     route_languages: bool = field(default=True, metadata={"help": "sessions with no language and no model follow the speaker's language: English on tiny.en, other languages on base"})
     final_beam_size: int = field(default=1, metadata={"help": "Whisper beam size of finals when the session does not set beam_size (partials are greedy)"})
     max_utterance: float = field(default=15.0, metadata={"help": "seconds before a long utterance commits its stable prefix"})
+    segmentation: str = field(default="live", metadata={"help": "where finals are cut: live (at 0.5 s pauses and sentence ends: finals soon after each phrase) or accurate (at 1.5 s pauses or 28 s: Whisper hears whole passages, as offline; finals up to 1 s later at the end of a turn, later still in continuous speech); flags given explicitly win (README: Accuracy on real speech)", "choices": ("live", "accurate")})
     preload: str = field(default="", metadata={"help": "comma-separated engine[:model] list to load at start-up"})
     config_timeout: float = field(default=10.0, metadata={"help": "seconds a new stream has to send its config; it holds no session slot until then, and gets DEADLINE_EXCEEDED after"})
     max_backlog_seconds: float = field(default=30.0, metadata={"help": "seconds of accepted but not yet decoded audio per stream above which the core stops reading that stream (gRPC flow control slows the sender)"})
@@ -74,4 +76,25 @@ class ServerConfig:
             parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default, help=help_text,
                                 choices=f.metadata.get("choices"))
         ns = parser.parse_args(argv)
+        if ns.segmentation == "accurate":
+            given = _given(sys.argv[1:] if argv is None else argv)
+            for name, value in ACCURATE_SEGMENTATION.items():
+                if name not in given:
+                    setattr(ns, name, value)
         return cls(**vars(ns))
+
+
+# `--segmentation accurate`: Whisper decodes long clips, as offline (bench/accuracy.py measures it).
+ACCURATE_SEGMENTATION = {"min_silence": 1.5, "sentence_end_silence": 0.0, "max_utterance": 28.0}
+
+
+def _given(argv: list[str]) -> set[str]:
+    """Settings set explicitly, by a flag or an ASR_* variable."""
+    names = {f.name for f in fields(ServerConfig)}
+    given = {n for n in names if os.environ.get("ASR_" + n.upper()) is not None}
+    for arg in argv:
+        if arg.startswith("--"):
+            name = arg[2:].split("=", 1)[0].replace("-", "_").removeprefix("no_")
+            if name in names:
+                given.add(name)
+    return given
