@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated names or phrases to favour")
     t.add_argument("--separate-channels", action="store_true",
                    help="recognize each channel of the file on its own; lines start with [chN]")
+    t.add_argument("--segmentation", choices=("live", "accurate"), default="",
+                   help="where finals are cut: live (soon after each phrase) or accurate (whole "
+                        "passages, as offline Whisper; finals come later); default: the server's")
 
     e = sub.add_parser("engines", help="list the server's engines, models and capabilities")
     server_arg(e)
@@ -115,6 +118,7 @@ async def transcribe(args: argparse.Namespace) -> int:
         prompt=args.prompt,
         hotwords=tuple(h.strip() for h in args.hotwords.split(",") if h.strip()),
         separate_channels=args.separate_channels,
+        segmentation=args.segmentation,
     )
     printer = TranscribePrinter(as_json=args.json, word_times=args.word_times)
     try:

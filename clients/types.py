@@ -20,6 +20,9 @@ _ENCODINGS = {
 _ENCODING_NAMES = {v: k for k, v in _ENCODINGS.items()} | {asr_pb2.AUDIO_ENCODING_UNSPECIFIED: "linear16"}
 _TASKS = {"transcribe": asr_pb2.TASK_TRANSCRIBE, "translate": asr_pb2.TASK_TRANSLATE}
 _TASK_NAMES = {v: k for k, v in _TASKS.items()} | {asr_pb2.TASK_UNSPECIFIED: "transcribe"}
+_SEGMENTATIONS = {"": asr_pb2.SEGMENTATION_UNSPECIFIED, "live": asr_pb2.SEGMENTATION_LIVE,
+                  "accurate": asr_pb2.SEGMENTATION_ACCURATE}
+_SEGMENTATION_NAMES = {v: k for k, v in _SEGMENTATIONS.items()}
 _SPEECH_EVENTS = {
     asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN: "begin",
     asr_pb2.SPEECH_EVENT_TYPE_SPEECH_END: "end",
@@ -59,13 +62,19 @@ class StreamConfig:
     prompt: str = ""  # context text (names, terms) for engines that take a prompt
     hotwords: tuple[str, ...] = ()  # phrases to favour
     separate_channels: bool = False  # recognize each channel on its own (results carry .channel)
+    # where finals are cut: "live" (soon after each phrase), "accurate" (long clips, as offline),
+    # "" = the server's --segmentation
+    segmentation: str = ""
 
     def to_proto(self) -> asr_pb2.StreamingConfig:
         if self.encoding not in _ENCODINGS:
             raise ValueError(f"unknown encoding {self.encoding!r}; use one of {sorted(_ENCODINGS)}")
         if self.task not in _TASKS:
             raise ValueError(f"unknown task {self.task!r}; use one of {sorted(_TASKS)}")
+        if self.segmentation not in _SEGMENTATIONS:
+            raise ValueError(f"unknown segmentation {self.segmentation!r}; use 'live', 'accurate' or ''")
         msg = asr_pb2.StreamingConfig(task=_TASKS[self.task], encoding=_ENCODINGS[self.encoding],
+                                      segmentation=_SEGMENTATIONS[self.segmentation],
                                       hotwords=list(self.hotwords),
                                       **{wire: getattr(self, name) for name, wire in _COPIED_FIELDS.items()})
         _set_endpointing(msg, self.vad_enabled, self.vad_threshold, self.min_silence, self.partial_interval)
@@ -75,6 +84,7 @@ class StreamConfig:
     def from_proto(cls, msg: asr_pb2.StreamingConfig) -> StreamConfig:
         return cls(task=_TASK_NAMES.get(msg.task, str(msg.task)),
                    encoding=_ENCODING_NAMES.get(msg.encoding, str(msg.encoding)),
+                   segmentation=_SEGMENTATION_NAMES.get(msg.segmentation, str(msg.segmentation)),
                    hotwords=tuple(msg.hotwords), **_endpointing(msg),
                    **{name: getattr(msg, wire) for name, wire in _COPIED_FIELDS.items()})
 

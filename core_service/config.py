@@ -84,8 +84,14 @@ class ServerConfig:
         return cls(**vars(ns))
 
 
-# `--segmentation accurate`: Whisper decodes long clips, as offline (bench/accuracy.py measures it).
-ACCURATE_SEGMENTATION = {"min_silence": 1.5, "sentence_end_silence": 0.0, "max_utterance": 28.0}
+# Where finals are cut (`--segmentation`, or a session's StreamingConfig.segmentation): live cuts
+# at short pauses and sentence ends; accurate lets Whisper decode long clips, as offline
+# (bench/accuracy.py measures both).
+SEGMENTATION_PRESETS: dict[str, dict[str, float]] = {
+    "live": {"min_silence": 0.5, "sentence_end_silence": 0.2, "max_utterance": 15.0},
+    "accurate": {"min_silence": 1.5, "sentence_end_silence": 0.0, "max_utterance": 28.0},
+}
+ACCURATE_SEGMENTATION = SEGMENTATION_PRESETS["accurate"]
 
 
 def _given(argv: list[str]) -> set[str]:

@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 
 from clients.types import duration, seconds  # the one Duration helper pair
 
-from .config import ServerConfig
+from .config import SEGMENTATION_PRESETS, ServerConfig
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
 from .errors import invalid, redact_paths
 from .language_tags import is_language_tag
@@ -22,6 +22,8 @@ _ENCODINGS = {
 }
 _TASKS = {asr_pb2.TASK_UNSPECIFIED: "transcribe", asr_pb2.TASK_TRANSCRIBE: "transcribe",
           asr_pb2.TASK_TRANSLATE: "translate"}
+_SEGMENTATIONS = {asr_pb2.SEGMENTATION_UNSPECIFIED: "", asr_pb2.SEGMENTATION_LIVE: "live",
+                  asr_pb2.SEGMENTATION_ACCURATE: "accurate"}
 
 
 # A client-chosen session id: letters, digits and . _ - : @, at most 128 characters (docs/limits.md).
@@ -84,7 +86,15 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
     if c.partial_beam_size < 0:
         raise invalid("partial_beam_size must be >= 0", "config.partial_beam_size")
     prompt, hotwords = context_fields(c)
-    vad = vad_settings(c.vad, VadSettings(True, 0.5, server.min_silence))
+    if c.segmentation not in _SEGMENTATIONS:
+        raise invalid(f"unknown segmentation {c.segmentation}; use SEGMENTATION_LIVE or SEGMENTATION_ACCURATE",
+                      "config.segmentation")
+    segmentation = _SEGMENTATIONS[c.segmentation] or server.segmentation
+    # A session that chose the server's segmentation gets the server's endpointing; another one,
+    # that segmentation's preset (a session's own vad.min_silence_duration wins either way).
+    min_silence = server.min_silence if segmentation == server.segmentation \
+        else SEGMENTATION_PRESETS[segmentation]["min_silence"]
+    vad = vad_settings(c.vad, VadSettings(True, 0.5, min_silence))
     interval = partial_interval(c.partial_interval, "config.partial_interval") or server.partial_interval
     settings = SessionSettings(
         engine=c.engine, model=c.model, language=c.language, task=_TASKS[c.task],
@@ -93,7 +103,7 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
         beam_size=c.beam_size, session_id=c.session_id, prompt=prompt, hotwords=hotwords,
         partial_beam_size=c.partial_beam_size,
         condition_on_previous_text=c.condition_on_previous_text if c.HasField("condition_on_previous_text") else True,
-        separate_channels=c.enable_separate_recognition_per_channel)
+        separate_channels=c.enable_separate_recognition_per_channel, segmentation=segmentation)
     return settings, AudioFormat(_ENCODINGS[c.encoding], rate, channels)
 
 
@@ -129,7 +139,8 @@ def resolved_config(s: SessionSettings, fmt: AudioFormat) -> asr_pb2.StreamingCo
         partial_interval=duration(s.partial_interval), beam_size=s.beam_size, session_id=s.session_id,
         enable_automatic_punctuation=s.punctuation, prompt=s.prompt, hotwords=list(s.hotwords),
         enable_separate_recognition_per_channel=s.separate_channels,
-        partial_beam_size=s.partial_beam_size, condition_on_previous_text=s.condition_on_previous_text)
+        partial_beam_size=s.partial_beam_size, condition_on_previous_text=s.condition_on_previous_text,
+        segmentation=getattr(asr_pb2, "SEGMENTATION_" + s.segmentation.upper()) if s.segmentation else 0)
 
 
 def result_proto(r: Result) -> asr_pb2.RecognizeResponse:

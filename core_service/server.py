@@ -30,7 +30,9 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
     torch_threads.configure(config.cpu_threads)  # process-wide: one count for every torch engine
     whisper = WhisperOptions(
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
-        final_window=config.final_window, max_batch=config.max_batch, workers=config.decode_workers, max_utterance=config.max_utterance,
+        final_window=config.final_window, max_batch=config.max_batch, workers=config.decode_workers,
+        segmentation=config.segmentation,
+        max_utterance=config.max_utterance,
         sentence_end_silence=config.sentence_end_silence, sentence_end_after=config.sentence_end_after,
         vad_threads=config.vad_threads,
         final_beam_size=config.final_beam_size, route_languages=config.route_languages,

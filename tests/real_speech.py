@@ -152,10 +152,11 @@ CHUNK_SAMPLES = 1600  # 100 ms per audio message, as a microphone client sends
 
 
 async def streamed_transcript(address: str, audio: np.ndarray, model: str = "", realtime: bool = True,
-                              timeout: float = 300.0) -> str:
+                              timeout: float = 300.0, segmentation: int = 0) -> str:
     """The finals' text of `audio` streamed to the core at `address` in 100 ms messages, at
     real-time pace (each message sent when its audio would have been spoken) or as fast as
-    possible; `model` empty is the core's default, language is left to the core (detect)."""
+    possible; `model` empty is the core's default, language is left to the core (detect);
+    `segmentation` is a StreamingConfig.segmentation value (0 = the core's)."""
     import asyncio
     import time
 
@@ -168,7 +169,8 @@ async def streamed_transcript(address: str, audio: np.ndarray, model: str = "", 
     step = CHUNK_SAMPLES * 2
 
     async def requests():
-        yield asr_pb2.RecognizeRequest(config=asr_pb2.StreamingConfig(model=model, interim_results=True))
+        yield asr_pb2.RecognizeRequest(config=asr_pb2.StreamingConfig(model=model, interim_results=True,
+                                                                      segmentation=segmentation))
         t0 = time.monotonic()
         for i in range(0, len(pcm), step):
             if realtime:

@@ -116,6 +116,7 @@ class SessionSettings:
     partial_beam_size: int = 0  # 0 = 1 (greedy)
     condition_on_previous_text: bool = True
     separate_channels: bool = False  # each channel recognized on its own (done by the core)
+    segmentation: str = ""  # where finals are cut: "live" or "accurate" (config.SEGMENTATION_PRESETS); "" = the server's
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Awaitable
 import numpy as np
 
 from .. import models
+from ..config import SEGMENTATION_PRESETS
 from ..scheduler import FINAL, DecodeScheduler
 from ..segmenter.redecode import RedecodeStream
 from ..vad import SileroVad
@@ -55,7 +56,8 @@ class WhisperOptions:
     window: str = "trimmed"
     final_window: str = "auto"
     final_beam_size: int = 1  # beam of finals when the session sets none
-    # segmenting (core_service/segmenter/)
+    # segmenting (core_service/segmenter/): the server's cuts, under the name `segmentation`
+    segmentation: str = "live"
     max_utterance: float = 15.0
     sentence_end_silence: float = 0.2
     sentence_end_after: float = 5.0
@@ -225,12 +227,20 @@ class WhisperEngine(Engine):
                 return await router.transcribe(request, final, last_language)
             return await submit(loaded, request, final)
 
+        max_utterance, sentence_end_silence = self._cuts(settings)
         stream = WhisperStream(settings, transcribe, emit, SileroVad.shared(self.options.vad_threads),
-                               max_utterance=self.options.max_utterance,
-                               sentence_end_silence=self.options.sentence_end_silence,
+                               max_utterance=max_utterance, sentence_end_silence=sentence_end_silence,
                                sentence_end_after=self.options.sentence_end_after,
                                schedulers=[loaded.scheduler] + ([multilingual.scheduler] if router else []))
         return stream
+
+    def _cuts(self, settings: SessionSettings) -> tuple[float, float]:
+        """(max_utterance, sentence_end_silence) of a session: the server's own flags, or the
+        preset of the segmentation the session chose when it is not the server's."""
+        if not settings.segmentation or settings.segmentation == self.options.segmentation:
+            return self.options.max_utterance, self.options.sentence_end_silence
+        preset = SEGMENTATION_PRESETS[settings.segmentation]
+        return preset["max_utterance"], preset["sentence_end_silence"]
 
     def _full_final_window(self, model: _LoadedModel) -> bool:
         """Whether a final decodes in Whisper's full 30 s window. "auto": yes for the English-only

@@ -187,3 +187,14 @@ def test_separate_channels_flag_prints_each_channel(core_address, tmp_path):
     lines = proc.stdout.splitlines()
     assert any(ln.startswith("[ch1]") and "kitchen" in ln.lower() for ln in lines), lines
     assert any(ln.startswith("[ch2]") and "timer" in ln.lower() for ln in lines), lines
+
+
+def test_segmentation_flag_asks_for_finals_cut_at_long_pauses_only(core_address):
+    from tests.real_speech import REAL, load, real_wer
+
+    # JFK's "And so my fellow Americans ... ask not ..." has three 0.6-1.1 s pauses: cut at them
+    # (the default), the first words alone come out "And so am I fellow Americans".
+    proc = run_cli("transcribe", str(REAL / "jfk.flac"), "--no-interim", "--server", core_address,
+                   "--segmentation", "accurate")
+    assert proc.returncode == 0, proc.stderr
+    assert real_wer(load("jfk").transcript, proc.stdout) == 0.0, proc.stdout
