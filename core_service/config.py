@@ -3,8 +3,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from dataclasses import dataclass, field, fields
+
+# Where finals are cut (`--segmentation`, or a session's StreamingConfig.segmentation): live cuts
+# at short pauses and sentence ends; accurate lets Whisper decode long clips, as offline
+# (bench/accuracy.py measures both). The live preset is the flags' defaults.
+SEGMENTATION_PRESETS: dict[str, dict[str, float]] = {
+    "live": {"min_silence": 0.5, "sentence_end_silence": 0.2, "max_utterance": 15.0},
+    "accurate": {"min_silence": 1.5, "sentence_end_silence": 0.0, "max_utterance": 28.0},
+}
+_LIVE = SEGMENTATION_PRESETS["live"]
+
+
+def segmentation_cuts(chosen: str, server_segmentation: str, server_cuts: dict[str, float]) -> dict[str, float]:
+    """The cuts (SEGMENTATION_PRESETS' keys) of a session that chose `chosen` ("" = the server's):
+    the server's own flags when it is the server's segmentation, else that preset."""
+    if not chosen or chosen == server_segmentation:
+        return server_cuts
+    return SEGMENTATION_PRESETS[chosen]
 
 
 @dataclass
@@ -19,8 +35,8 @@ class ServerConfig:
     max_stream_seconds: float = field(default=3600.0, metadata={"help": "audio per stream; more gets OUT_OF_RANGE"})
     max_audio_message_bytes: int = field(default=1 << 20, metadata={"help": "largest audio message; larger gets INVALID_ARGUMENT"})
     idle_timeout: float = field(default=300.0, metadata={"help": "seconds without any request before a stream is ended"})
-    min_silence: float = field(default=0.5, metadata={"help": "default silence (s) that ends an utterance"})
-    sentence_end_silence: float = field(default=0.2, metadata={"help": "pause (s) that ends an utterance whose text ends a sentence; 0 = off"})
+    min_silence: float = field(default=_LIVE["min_silence"], metadata={"help": "default silence (s) that ends an utterance"})
+    sentence_end_silence: float = field(default=_LIVE["sentence_end_silence"], metadata={"help": "pause (s) that ends an utterance whose text ends a sentence; 0 = off"})
     sentence_end_after: float = field(default=5.0, metadata={"help": "utterance length (s) from which a sentence end may end it (--sentence-end-silence); shorter ones wait for the endpoint, which Whisper transcribes more accurately (0 = any length: earlier finals for short sentences)"})
     partial_interval: float = field(default=0.5, metadata={"help": "default cadence (s) of partial results"})
     compute_type: str = field(default="int8", metadata={"help": "CTranslate2 compute type (int8, int8_float32, float32)"})
@@ -32,7 +48,7 @@ class ServerConfig:
     max_batch: int = field(default=1, metadata={"help": "utterances decoded together in one batch"})
     route_languages: bool = field(default=True, metadata={"help": "sessions with no language and no model follow the speaker's language: English on tiny.en, other languages on base"})
     final_beam_size: int = field(default=1, metadata={"help": "Whisper beam size of finals when the session does not set beam_size (partials are greedy)"})
-    max_utterance: float = field(default=15.0, metadata={"help": "seconds before a long utterance commits its stable prefix"})
+    max_utterance: float = field(default=_LIVE["max_utterance"], metadata={"help": "seconds before a long utterance commits its stable prefix"})
     segmentation: str = field(default="live", metadata={"help": "where finals are cut: live (at 0.5 s pauses and sentence ends: finals soon after each phrase) or accurate (at 1.5 s pauses or 28 s: Whisper hears whole passages, as offline; finals up to 1 s later at the end of a turn, later still in continuous speech); flags given explicitly win (README: Accuracy on real speech)", "choices": ("live", "accurate")})
     preload: str = field(default="", metadata={"help": "comma-separated engine[:model] list to load at start-up"})
     config_timeout: float = field(default=10.0, metadata={"help": "seconds a new stream has to send its config; it holds no session slot until then, and gets DEADLINE_EXCEEDED after"})
@@ -76,31 +92,16 @@ class ServerConfig:
             parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default, help=help_text,
                                 choices=f.metadata.get("choices"))
         ns = parser.parse_args(argv)
-        if ns.segmentation == "accurate":
-            given = _given(sys.argv[1:] if argv is None else argv)
-            for name, value in ACCURATE_SEGMENTATION.items():
+        if ns.segmentation != "live":
+            # the preset's cuts, except those set explicitly by a flag or an ASR_* variable
+            parser.set_defaults(**{f.name: None for f in fields(cls)})  # None: not on the command line
+            given = {name for name, value in vars(parser.parse_args(argv)).items() if value is not None} | \
+                {f.name for f in fields(cls) if "ASR_" + f.name.upper() in os.environ}
+            for name, value in SEGMENTATION_PRESETS[ns.segmentation].items():
                 if name not in given:
                     setattr(ns, name, value)
         return cls(**vars(ns))
 
-
-# Where finals are cut (`--segmentation`, or a session's StreamingConfig.segmentation): live cuts
-# at short pauses and sentence ends; accurate lets Whisper decode long clips, as offline
-# (bench/accuracy.py measures both).
-SEGMENTATION_PRESETS: dict[str, dict[str, float]] = {
-    "live": {"min_silence": 0.5, "sentence_end_silence": 0.2, "max_utterance": 15.0},
-    "accurate": {"min_silence": 1.5, "sentence_end_silence": 0.0, "max_utterance": 28.0},
-}
-ACCURATE_SEGMENTATION = SEGMENTATION_PRESETS["accurate"]
-
-
-def _given(argv: list[str]) -> set[str]:
-    """Settings set explicitly, by a flag or an ASR_* variable."""
-    names = {f.name for f in fields(ServerConfig)}
-    given = {n for n in names if os.environ.get("ASR_" + n.upper()) is not None}
-    for arg in argv:
-        if arg.startswith("--"):
-            name = arg[2:].split("=", 1)[0].replace("-", "_").removeprefix("no_")
-            if name in names:
-                given.add(name)
-    return given
+    def cuts(self) -> dict[str, float]:
+        """This server's cuts (SEGMENTATION_PRESETS' keys), from its flags."""
+        return {name: getattr(self, name) for name in _LIVE}

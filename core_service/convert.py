@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 
 from clients.types import duration, seconds  # the one Duration helper pair
 
-from .config import SEGMENTATION_PRESETS, ServerConfig
+from .config import ServerConfig, segmentation_cuts
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
 from .errors import invalid, redact_paths
 from .language_tags import is_language_tag
@@ -90,10 +90,8 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
         raise invalid(f"unknown segmentation {c.segmentation}; use SEGMENTATION_LIVE or SEGMENTATION_ACCURATE",
                       "config.segmentation")
     segmentation = _SEGMENTATIONS[c.segmentation] or server.segmentation
-    # A session that chose the server's segmentation gets the server's endpointing; another one,
-    # that segmentation's preset (a session's own vad.min_silence_duration wins either way).
-    min_silence = server.min_silence if segmentation == server.segmentation \
-        else SEGMENTATION_PRESETS[segmentation]["min_silence"]
+    # a session's own vad.min_silence_duration wins over its segmentation's
+    min_silence = segmentation_cuts(segmentation, server.segmentation, server.cuts())["min_silence"]
     vad = vad_settings(c.vad, VadSettings(True, 0.5, min_silence))
     interval = partial_interval(c.partial_interval, "config.partial_interval") or server.partial_interval
     settings = SessionSettings(

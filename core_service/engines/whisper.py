@@ -15,7 +15,7 @@ from typing import Awaitable
 import numpy as np
 
 from .. import models
-from ..config import SEGMENTATION_PRESETS
+from ..config import segmentation_cuts
 from ..scheduler import FINAL, DecodeScheduler
 from ..segmenter.redecode import RedecodeStream
 from ..vad import SileroVad
@@ -237,10 +237,10 @@ class WhisperEngine(Engine):
     def _cuts(self, settings: SessionSettings) -> tuple[float, float]:
         """(max_utterance, sentence_end_silence) of a session: the server's own flags, or the
         preset of the segmentation the session chose when it is not the server's."""
-        if not settings.segmentation or settings.segmentation == self.options.segmentation:
-            return self.options.max_utterance, self.options.sentence_end_silence
-        preset = SEGMENTATION_PRESETS[settings.segmentation]
-        return preset["max_utterance"], preset["sentence_end_silence"]
+        cuts = segmentation_cuts(settings.segmentation, self.options.segmentation,
+                                 {"max_utterance": self.options.max_utterance,
+                                  "sentence_end_silence": self.options.sentence_end_silence})
+        return cuts["max_utterance"], cuts["sentence_end_silence"]
 
     def _full_final_window(self, model: _LoadedModel) -> bool:
         """Whether a final decodes in Whisper's full 30 s window. "auto": yes for the English-only

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-import pytest
-
 from asr.v1 import asr_pb2
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreStream
-from clients.call_status import WRITE_FAILURE_DETAILS, CallStatus
 from clients.errors import RecognizerError
 from clients.sdk import RecognizerClient, StreamConfig
 
@@ -70,58 +66,3 @@ async def test_the_sdk_reports_the_cores_own_status_when_the_core_ends_a_call_it
         errors = [await sdk_call_ending(client) for _ in range(CALLS)]
     codes = [e.code.name if e is not None else "OK" for e in errors]
     assert codes == ["INVALID_ARGUMENT"] * CALLS, codes
-
-
-class FinishedCall:
-    """What CallStatus needs of a call: its done callback and its status getters."""
-
-    def __init__(self) -> None:
-        self.callbacks: list = []
-        self.status = (grpc.StatusCode.OK, "")
-
-    def add_done_callback(self, callback) -> None:
-        self.callbacks.append(callback)
-
-    def end(self, code: grpc.StatusCode, details: str) -> None:
-        self.status = (code, details)
-        for callback in self.callbacks:
-            callback(self)
-
-    async def code(self) -> grpc.StatusCode:
-        return self.status[0]
-
-    async def details(self) -> str:
-        return self.status[1]
-
-    async def trailing_metadata(self) -> grpc.aio.Metadata:
-        return grpc.aio.Metadata()
-
-
-def write_failure() -> grpc.aio.AioRpcError:
-    return grpc.aio.AioRpcError(grpc.StatusCode.INTERNAL, None, None, WRITE_FAILURE_DETAILS)
-
-
-@pytest.mark.parametrize("own_status_first", [True, False], ids=["own-status-first", "failed-write-first"])
-async def test_the_calls_own_status_wins_whichever_grpcio_sets_first(own_status_first):
-    call = FinishedCall()
-    status = CallStatus(call)  # type: ignore[arg-type]
-    if own_status_first:
-        call.end(grpc.StatusCode.UNAVAILABLE, "Socket closed")
-        call.end(grpc.StatusCode.INTERNAL, WRITE_FAILURE_DETAILS)
-        own = await status.own(write_failure())
-    else:
-        call.end(grpc.StatusCode.INTERNAL, WRITE_FAILURE_DETAILS)
-        waiting = asyncio.create_task(status.own(write_failure()))
-        await asyncio.sleep(0.05)
-        assert not waiting.done(), "waits for the call's own status"
-        call.end(grpc.StatusCode.UNAVAILABLE, "Socket closed")
-        own = await waiting
-    assert (own.code(), own.details()) == (grpc.StatusCode.UNAVAILABLE, "Socket closed")
-
-
-async def test_a_status_the_core_sent_is_taken_as_it_is():
-    call = FinishedCall()
-    status = CallStatus(call)  # type: ignore[arg-type]
-    sent = grpc.aio.AioRpcError(grpc.StatusCode.INTERNAL, None, None, "internal error (error id 0c1a1f9c)")
-    call.end(sent.code(), sent.details())
-    assert await status.own(sent) is sent

@@ -8,11 +8,7 @@ from __future__ import annotations
 import pytest
 
 from asr.v1 import asr_pb2
-from core_service.config import (
-    ACCURATE_SEGMENTATION,
-    SEGMENTATION_PRESETS,
-    ServerConfig,
-)
+from core_service.config import SEGMENTATION_PRESETS, ServerConfig
 from core_service.convert import resolved_config, settings_from_config
 from core_service.engines.base import SessionSettings
 from core_service.engines.whisper import WhisperEngine, WhisperOptions
@@ -30,11 +26,12 @@ def test_live_segmentation_is_the_default_cut_at_short_pauses_and_sentence_ends(
 
 def test_accurate_segmentation_cuts_only_at_long_pauses_or_28_seconds():
     config = ServerConfig.from_args(["--segmentation", "accurate"])
-    assert cuts(config) == (1.5, 0.0, 28.0) == tuple(ACCURATE_SEGMENTATION.values())
+    assert cuts(config) == (1.5, 0.0, 28.0) == tuple(SEGMENTATION_PRESETS["accurate"].values())
 
 
 def test_a_flag_given_explicitly_wins_over_the_preset(monkeypatch):
     assert cuts(ServerConfig.from_args(["--segmentation", "accurate", "--min-silence=1.0"])) == (1.0, 0.0, 28.0)
+    assert cuts(ServerConfig.from_args(["--segmentation", "accurate", "--min-silence", "0.5"])) == (0.5, 0.0, 28.0)
     assert cuts(ServerConfig.from_args(["--max-utterance", "20", "--segmentation", "accurate"])) == (1.5, 0.0, 20.0)
     monkeypatch.setenv("ASR_SENTENCE_END_SILENCE", "0.3")
     assert cuts(ServerConfig.from_args(["--segmentation", "accurate"])) == (1.5, 0.3, 28.0)
