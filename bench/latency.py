@@ -1,7 +1,7 @@
 """Core latency: final-result latency after each utterance, first-partial latency, real-time factor.
 
-Real-time mode streams ~44 s of synthesised speech (10 utterances, pauses between) in 100 ms
-chunks at real-time pace over gRPC. For each utterance:
+Real-time mode streams ~44 s of synthesised speech (10 utterances, 1.2 s pauses between, or
+--pause) in 100 ms chunks at real-time pace over gRPC. For each utterance:
   final latency   = arrival of its final result - send time of the chunk holding its last audio
   partial latency = arrival of its first partial - send time of the chunk holding its first audio
 Fast mode streams the same audio as fast as possible and reports the real-time factor
@@ -76,9 +76,9 @@ async def stream_once(address: str, wl: Workload, realtime: bool, delay: float =
             "segments": len(finals), "text": text}
 
 
-async def run(address: str, streams: int, runs: int, stagger: float = 0.0) -> dict:
-    wl = workload()
-    out: dict = {"audio_seconds": wl.seconds, "streams": streams, "stagger": stagger}
+async def run(address: str, streams: int, runs: int, stagger: float = 0.0, pause: float = 1.2) -> dict:
+    wl = workload(pause)
+    out: dict = {"audio_seconds": wl.seconds, "streams": streams, "stagger": stagger, "pause": pause}
     finals, partials, wers, worst = [], [], [], ""
     for _ in range(runs):
         results = await asyncio.gather(*(stream_once(address, wl, True, i * stagger) for i in range(streams)))
@@ -105,7 +105,7 @@ def measure(args: argparse.Namespace, core_args: str, tree: str | None = None) -
         proc = start_core(50090, *core_args.split(), tree=tree)
         address = "127.0.0.1:50090"
     try:
-        return asyncio.run(run(address, args.streams, args.runs, args.stagger))
+        return asyncio.run(run(address, args.streams, args.runs, args.stagger, args.pause))
     finally:
         if proc:
             proc.terminate()
@@ -146,6 +146,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--stagger", type=float, default=0.0,
                         help="seconds between stream starts (0 = all start together: the worst case)")
+    parser.add_argument("--pause", type=float, default=1.2,
+                        help="seconds of silence between the sentences; 2 makes each sentence a turn of "
+                             "its own for --segmentation accurate (1.5 s pauses), which merges them at 1.2")
     parser.add_argument("--core-args", default="", help="extra flags for the core started here")
     parser.add_argument("--versus", action="append", default=[], metavar="CORE_ARGS",
                         help="also measure a core started with these flags instead, one after the other, and "
@@ -168,12 +171,13 @@ def main() -> None:
     res = results[0]
     rt, fast = res["realtime"], res["fast"]
     ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
-    print(f"core latency, {args.streams} stream(s) x {args.runs} run(s), {res['audio_seconds']:.1f} s of speech each, "
-          f"starts {args.stagger:.2f} s apart")
+    print(f"core latency, {args.streams} stream(s) x {args.runs} run(s), {res['audio_seconds']:.1f} s of speech each "
+          f"({args.pause:g} s pauses), starts {args.stagger:.2f} s apart")
+    pause = f"-pause{args.pause:g}" if args.pause != 1.2 else ""
     if len(configs) > 1:
         print(side_by_side([c or "(defaults)" for c in configs], results))
         slug = re.sub(r"[^a-z0-9]+", "-", " ".join(configs[1:]).lower()).strip("-")[:60] or "defaults"
-        print(f"  saved {save(f'latency-versus-{args.streams}-{slug}', {'configs': configs, 'results': results})}")
+        print(f"  saved {save(f'latency-versus-{args.streams}{pause}-{slug}', {'configs': configs, 'results': results})}")
         return
     print(f"  final latency        p50 {ms(rt['final_latency']['p50'])}  p95 {ms(rt['final_latency']['p95'])}  "
           f"(n={rt['final_latency']['n']})")
@@ -182,7 +186,7 @@ def main() -> None:
     print(f"  worst stream WER {rt['wer_max']:.3f}")
     print(f"  as fast as possible: {fast['wall_seconds']:.2f} s for {res['audio_seconds']:.1f} s audio "
           f"-> RTF {fast['rtf']:.3f} ({fast['x_realtime']:.1f}x real time), WER {fast['wer']:.3f}")
-    print(f"  saved {save(f'latency-{args.streams}' + (f'-stagger{args.stagger:g}' if args.stagger else ''), res)}")
+    print(f"  saved {save(f'latency-{args.streams}{pause}' + (f'-stagger{args.stagger:g}' if args.stagger else ''), res)}")
 
 
 if __name__ == "__main__":
