@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--separate-channels", action="store_true",
                    help="recognize each channel of the file on its own; lines start with [chN]")
     t.add_argument("--segmentation", choices=("live", "accurate"), default="",
-                   help="where finals are cut: live (soon after each phrase) or accurate (whole "
-                        "passages, as offline Whisper; finals come later); default: the server's")
+                   help="where finals are cut and how they are decoded: live (soon after each phrase) or "
+                        "accurate (whole passages with beam 5, as offline Whisper; finals come later); "
+                        "default: accurate, or the server's with --realtime")
 
     e = sub.add_parser("engines", help="list the server's engines, models and capabilities")
     server_arg(e)

@@ -211,9 +211,14 @@ class RecognizerClient:
         The file is sent as 16 kHz LINEAR16 whatever `config` says about the audio format: mono,
         or with `config.separate_channels` in the file's own channels.
         With `realtime`, chunks are paced at the speed of speech (like a live microphone).
+        Without it, a config that names no segmentation gets "accurate": a file is transcribed for
+        the record, and accurate finals are within a point of offline Whisper's WER where live
+        ones are 3 to 10 points off (README: Accuracy on real speech), at a lower decode cost.
         `on_event` sees every event as it arrives (partials included), e.g. to show progress.
         """
         config = config or StreamConfig()
+        if not config.segmentation and not realtime:
+            config = replace(config, segmentation="accurate")
         length = await asyncio.to_thread(probe, path)  # a bad file fails here, before the call
         channels = min(await asyncio.to_thread(channel_count, path), 8) if config.separate_channels else 1
         config = replace(config, encoding="linear16", sample_rate_hertz=SAMPLE_RATE, audio_channel_count=channels)

@@ -62,7 +62,7 @@ class StreamConfig:
     prompt: str = ""  # context text (names, terms) for engines that take a prompt
     hotwords: tuple[str, ...] = ()  # phrases to favour
     separate_channels: bool = False  # recognize each channel on its own (results carry .channel)
-    # where finals are cut: "live" (soon after each phrase), "accurate" (long clips, as offline),
+    # where finals are cut: "live" (soon after each phrase), "accurate" (long clips, beam 5, as offline),
     # "" = the server's --segmentation
     segmentation: str = ""
 

@@ -5,21 +5,24 @@ import argparse
 import os
 from dataclasses import dataclass, field, fields
 
-# Where finals are cut (`--segmentation`, or a session's StreamingConfig.segmentation): live cuts
-# at short pauses and sentence ends; accurate lets Whisper decode long clips, as offline
+# Where finals are cut and how they are decoded (`--segmentation`, or a session's
+# StreamingConfig.segmentation): live cuts at short pauses and sentence ends and decodes
+# greedily; accurate lets Whisper decode long clips with beam 5 (and, with --final-window auto,
+# in its full 30 s window while no final waits: engines/whisper.py), as offline
 # (bench/accuracy.py measures both). The live preset is the flags' defaults.
 SEGMENTATION_PRESETS: dict[str, dict[str, float]] = {
-    "live": {"min_silence": 0.5, "sentence_end_silence": 0.2, "max_utterance": 15.0},
-    "accurate": {"min_silence": 1.5, "sentence_end_silence": 0.0, "max_utterance": 28.0},
+    "live": {"min_silence": 0.5, "sentence_end_silence": 0.2, "max_utterance": 15.0, "final_beam_size": 1},
+    "accurate": {"min_silence": 1.5, "sentence_end_silence": 0.0, "max_utterance": 28.0, "final_beam_size": 5},
 }
 _LIVE = SEGMENTATION_PRESETS["live"]
 
 
-def segmentation_cuts(chosen: str, server_segmentation: str, server_cuts: dict[str, float]) -> dict[str, float]:
-    """The cuts (SEGMENTATION_PRESETS' keys) of a session that chose `chosen` ("" = the server's):
-    the server's own flags when it is the server's segmentation, else that preset."""
+def segmentation_settings(chosen: str, server_segmentation: str,
+                          server_settings: dict[str, float]) -> dict[str, float]:
+    """The settings (SEGMENTATION_PRESETS' keys) of a session that chose `chosen` ("" = the
+    server's): the server's own flags when it is the server's segmentation, else that preset."""
     if not chosen or chosen == server_segmentation:
-        return server_cuts
+        return server_settings
     return SEGMENTATION_PRESETS[chosen]
 
 
@@ -47,9 +50,9 @@ class ServerConfig:
     decode_workers: int = field(default=2, metadata={"help": "concurrent decodes per model (CTranslate2 inter_threads); 2 x 1 thread beats 1 x 2 threads by ~60% in throughput on 2 cores"})
     max_batch: int = field(default=1, metadata={"help": "utterances decoded together in one batch"})
     route_languages: bool = field(default=True, metadata={"help": "sessions with no language and no model follow the speaker's language: English on tiny.en, other languages on base"})
-    final_beam_size: int = field(default=1, metadata={"help": "Whisper beam size of finals when the session does not set beam_size (partials are greedy)"})
+    final_beam_size: int = field(default=int(_LIVE["final_beam_size"]), metadata={"help": "Whisper beam size of finals when the session does not set beam_size (partials are greedy)"})
     max_utterance: float = field(default=_LIVE["max_utterance"], metadata={"help": "seconds before a long utterance commits its stable prefix"})
-    segmentation: str = field(default="live", metadata={"help": "where finals are cut: live (at 0.5 s pauses and sentence ends: finals soon after each phrase) or accurate (at 1.5 s pauses or 28 s: Whisper hears whole passages, as offline; finals up to 1 s later at the end of a turn, later still in continuous speech); flags given explicitly win (README: Accuracy on real speech)", "choices": ("live", "accurate")})
+    segmentation: str = field(default="live", metadata={"help": "where finals are cut and how they are decoded: live (at 0.5 s pauses and sentence ends, greedy: finals soon after each phrase) or accurate (at 1.5 s pauses or 28 s, beam 5, full windows while no final waits: Whisper hears whole passages, as offline; finals up to 1 s later at the end of a turn, later still in continuous speech); flags given explicitly win (README: Accuracy on real speech)", "choices": ("live", "accurate")})
     preload: str = field(default="", metadata={"help": "comma-separated engine[:model] list to load at start-up"})
     config_timeout: float = field(default=10.0, metadata={"help": "seconds a new stream has to send its config; it holds no session slot until then, and gets DEADLINE_EXCEEDED after"})
     max_backlog_seconds: float = field(default=30.0, metadata={"help": "seconds of accepted but not yet decoded audio per stream above which the core stops reading that stream (gRPC flow control slows the sender)"})
@@ -93,7 +96,7 @@ class ServerConfig:
                                 choices=f.metadata.get("choices"))
         ns = parser.parse_args(argv)
         if ns.segmentation != "live":
-            # the preset's cuts, except those set explicitly by a flag or an ASR_* variable
+            # the preset's settings, except those set explicitly by a flag or an ASR_* variable
             parser.set_defaults(**{f.name: None for f in fields(cls)})  # None: not on the command line
             given = {name for name, value in vars(parser.parse_args(argv)).items() if value is not None} | \
                 {f.name for f in fields(cls) if "ASR_" + f.name.upper() in os.environ}
@@ -102,6 +105,6 @@ class ServerConfig:
                     setattr(ns, name, value)
         return cls(**vars(ns))
 
-    def cuts(self) -> dict[str, float]:
-        """This server's cuts (SEGMENTATION_PRESETS' keys), from its flags."""
+    def segmentation_settings(self) -> dict[str, float]:
+        """This server's segmentation settings (SEGMENTATION_PRESETS' keys), from its flags."""
         return {name: getattr(self, name) for name in _LIVE}

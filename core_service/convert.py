@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 
 from clients.types import duration, seconds  # the one Duration helper pair
 
-from .config import ServerConfig, segmentation_cuts
+from .config import ServerConfig, segmentation_settings
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
 from .errors import invalid, redact_paths
 from .language_tags import is_language_tag
@@ -91,7 +91,7 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
                       "config.segmentation")
     segmentation = _SEGMENTATIONS[c.segmentation] or server.segmentation
     # a session's own vad.min_silence_duration wins over its segmentation's
-    min_silence = segmentation_cuts(segmentation, server.segmentation, server.cuts())["min_silence"]
+    min_silence = segmentation_settings(segmentation, server.segmentation, server.segmentation_settings())["min_silence"]
     vad = vad_settings(c.vad, VadSettings(True, 0.5, min_silence))
     interval = partial_interval(c.partial_interval, "config.partial_interval") or server.partial_interval
     settings = SessionSettings(

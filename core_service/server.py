@@ -88,9 +88,10 @@ async def serve(config: ServerConfig) -> None:
     agent = await serve_agent(edge.host, config.haproxy_agent_port, health_reporter.state) \
         if config.haproxy_agent_port else None
     log.info("listening on %s (%s); loading the default engine %s", address, edge.scheme, registry.default)
-    log.info("segmentation %s: finals at %.1f s pauses, sentence ends %s, at most %.0f s", config.segmentation,
-             config.min_silence, f"after {config.sentence_end_silence:.1f} s" if config.sentence_end_silence else "off",
-             config.max_utterance)
+    log.info("segmentation %s: finals at %.1f s pauses, sentence ends %s, at most %.0f s; beam %d, final window %s",
+             config.segmentation, config.min_silence,
+             f"after {config.sentence_end_silence:.1f} s" if config.sentence_end_silence else "off",
+             config.max_utterance, config.final_beam_size, config.final_window)
 
     await engine.warm_up()
     for item in filter(None, (p.strip() for p in config.preload.split(","))):

@@ -15,7 +15,7 @@ from typing import Awaitable
 import numpy as np
 
 from .. import models
-from ..config import segmentation_cuts
+from ..config import segmentation_settings
 from ..scheduler import FINAL, DecodeScheduler
 from ..segmenter.redecode import RedecodeStream
 from ..vad import SileroVad
@@ -163,7 +163,7 @@ class WhisperEngine(Engine):
         settings.model = model
         if not multilingual and not lang and (requested_model or not self._routes(settings)):
             settings.language = "en"  # an explicit English-only model is obeyed: English, no routing
-        settings.beam_size = settings.beam_size or self.options.final_beam_size
+        settings.beam_size = settings.beam_size or int(self._segmentation(settings)["final_beam_size"])
         settings.partial_beam_size = settings.partial_beam_size or 1
         return settings
 
@@ -208,8 +208,10 @@ class WhisperEngine(Engine):
         task, hotwords = settings.task, ", ".join(settings.hotwords)
         stream: WhisperStream
 
+        accurate = (settings.segmentation or self.options.segmentation) == "accurate"
+
         def submit(model: _LoadedModel, request: DecodeRequest, final: bool) -> Awaitable[tuple[Transcript, float]]:
-            request = replace(request, full_window=final and self._full_final_window(model))
+            request = replace(request, full_window=final and self._full_final_window(model, accurate))
             return model.scheduler.submit(request, owner=stream, final=final, realtime=stream.realtime)
 
         router = None
@@ -234,27 +236,36 @@ class WhisperEngine(Engine):
                                schedulers=[loaded.scheduler] + ([multilingual.scheduler] if router else []))
         return stream
 
-    def _cuts(self, settings: SessionSettings) -> tuple[float, float]:
-        """(max_utterance, sentence_end_silence) of a session: the server's own flags, or the
-        preset of the segmentation the session chose when it is not the server's."""
-        cuts = segmentation_cuts(settings.segmentation, self.options.segmentation,
-                                 {"max_utterance": self.options.max_utterance,
-                                  "sentence_end_silence": self.options.sentence_end_silence})
-        return cuts["max_utterance"], cuts["sentence_end_silence"]
+    def _segmentation(self, settings: SessionSettings) -> dict[str, float]:
+        """The segmentation settings of a session: the server's own flags, or the preset of the
+        segmentation the session chose when it is not the server's."""
+        return segmentation_settings(settings.segmentation, self.options.segmentation,
+                                     {"max_utterance": self.options.max_utterance,
+                                      "sentence_end_silence": self.options.sentence_end_silence,
+                                      "final_beam_size": self.options.final_beam_size})
 
-    def _full_final_window(self, model: _LoadedModel) -> bool:
-        """Whether a final decodes in Whisper's full 30 s window. "auto": yes for the English-only
-        model while its real-time finals leave room. On real speech, trimmed windows change
-        tiny.en's words ("clubs" heard as "clothes"), and full windows bring its streams within
-        1.5 WER points of offline Whisper; base gained nothing from them (docs/performance.md).
-        When real-time finals keep the model busy (one is waiting, or they used a quarter of its
-        decode time lately), the trimmed window's third of the cost keeps latency and capacity."""
-        mode = self.options.final_window
-        if mode != "auto":
-            return mode == "full"
+    def _cuts(self, settings: SessionSettings) -> tuple[float, float]:
+        """(max_utterance, sentence_end_silence) of a session."""
+        cuts = self._segmentation(settings)
+        return float(cuts["max_utterance"]), float(cuts["sentence_end_silence"])
+
+    def _full_final_window(self, model: _LoadedModel, accurate: bool = False) -> bool:
+        """Whether a final decodes in Whisper's full 30 s window (`--final-window`; "auto" decides
+        per final). On real speech, trimmed windows change tiny.en's words ("clubs" heard as
+        "clothes"); full windows bring its streams within 1.5 WER points of offline Whisper, and
+        with accurate segmentation's long cuts and beam 5 within a point for base as well. Live
+        base finals stay trimmed: there they gained nothing and a routed Spanish clip got worse
+        (docs/performance.md). Under load "auto" keeps the trimmed window's third of the cost for
+        latency and capacity: always while a real-time final waits for a worker, and for live
+        sessions also once real-time finals used a quarter of the model's decode time lately."""
+        if self.options.final_window != "auto":
+            return self.options.final_window == "full"
         scheduler = model.scheduler
-        return (not model.decoder.multilingual and scheduler.finals_waiting == 0
-                and scheduler.utilization(10.0, FINAL) < FULL_WINDOW_MAX_FINAL_SHARE)
+        if scheduler.finals_waiting:
+            return False
+        if accurate:
+            return True
+        return not model.decoder.multilingual and scheduler.utilization(10.0, FINAL) < FULL_WINDOW_MAX_FINAL_SHARE
 
     def use_default_model(self, model: str) -> None:
         self.options = replace(self.options, default_model=self.canonical_model(model))

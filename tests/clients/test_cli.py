@@ -49,9 +49,10 @@ def test_transcribe_flac_json_has_partials_finals_and_fields(core_address, parag
 
 
 def test_transcribe_wav_and_ogg(core_address, utterances_file):
-    proc = run_cli("transcribe", str(utterances_file.path), "--server", core_address, "--language", "en")
+    proc = run_cli("transcribe", str(utterances_file.path), "--server", core_address, "--language", "en",
+                   "--segmentation", "live")
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.strip().splitlines()) >= 2  # one line per final segment
+    assert len(proc.stdout.strip().splitlines()) >= 2  # one line per final: live cuts at each utterance
     assert wer(utterances_file.text, proc.stdout) <= 0.10, proc.stdout
 
 
@@ -189,12 +190,16 @@ def test_separate_channels_flag_prints_each_channel(core_address, tmp_path):
     assert any(ln.startswith("[ch2]") and "timer" in ln.lower() for ln in lines), lines
 
 
-def test_segmentation_flag_asks_for_finals_cut_at_long_pauses_only(core_address):
+def test_a_file_is_transcribed_with_accurate_segmentation_unless_live_is_asked_for(core_address):
     from tests.real_speech import REAL, load, real_wer
 
     # JFK's "And so my fellow Americans ... ask not ..." has three 0.6-1.1 s pauses: cut at them
-    # (the default), the first words alone come out "And so am I fellow Americans".
-    proc = run_cli("transcribe", str(REAL / "jfk.flac"), "--no-interim", "--server", core_address,
-                   "--segmentation", "accurate")
-    assert proc.returncode == 0, proc.stderr
-    assert real_wer(load("jfk").transcript, proc.stdout) == 0.0, proc.stdout
+    # (live, the server's default), the first words alone come out "And so am I fellow Americans".
+    for flags in ([], ["--segmentation", "accurate"]):
+        proc = run_cli("transcribe", str(REAL / "jfk.flac"), "--no-interim", "--server", core_address, *flags)
+        assert proc.returncode == 0, proc.stderr
+        assert real_wer(load("jfk").transcript, proc.stdout) == 0.0, (flags, proc.stdout)
+    live = run_cli("transcribe", str(REAL / "jfk.flac"), "--no-interim", "--server", core_address,
+                   "--segmentation", "live")
+    assert live.returncode == 0, live.stderr
+    assert real_wer(load("jfk").transcript, live.stdout) > 0.0, live.stdout

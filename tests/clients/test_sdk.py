@@ -95,6 +95,14 @@ async def test_finalize_control_flushes_the_open_utterance(core_address):
     assert finals and wer(text, finals[0].text) <= 0.2, finals
 
 
+async def test_transcribe_file_asks_for_accurate_segmentation_unless_paced_or_told(core_address, short_wav):
+    async with RecognizerClient(core_address, timeout=120) as client:
+        as_fast = await client.transcribe_file(short_wav.path, StreamConfig(interim_results=False))
+        paced = await client.transcribe_file(short_wav.path, StreamConfig(interim_results=False), realtime=True)
+        told = await client.transcribe_file(short_wav.path, StreamConfig(interim_results=False, segmentation="live"))
+    assert [t.session.config.segmentation for t in (as_fast, paced, told)] == ["accurate", "live", "live"]
+
+
 async def test_transcribe_file_and_a_failing_source(core_address, paragraph_flac, tmp_path):
     async with RecognizerClient(core_address, timeout=180) as client:
         transcript = await client.transcribe_file(paragraph_flac.path, StreamConfig(interim_results=False))

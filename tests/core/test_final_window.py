@@ -1,7 +1,8 @@
 """Which encoder window a final gets (`--final-window`, docs/performance.md): Whisper's full
 30 s window, as offline Whisper, for the English-only model while real-time finals leave the
 model room; the trimmed window when one is waiting or finals kept it busy; forced either way
-by the flag. The scheduler here decodes plain strings: the rule reads only its queue and its
+by the flag. Sessions with accurate segmentation get the full window for any model unless a
+real-time final is waiting. The scheduler here decodes plain strings: the rule reads only its queue and its
 recent work."""
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def loaded(multilingual: bool = False, decode=None) -> _LoadedModel:
     return _LoadedModel(Model(multilingual), sched)
 
 
-def full_window(mode: str, model: _LoadedModel) -> bool:
-    return WhisperEngine(WhisperOptions(final_window=mode))._full_final_window(model)
+def full_window(mode: str, model: _LoadedModel, accurate: bool = False) -> bool:
+    return WhisperEngine(WhisperOptions(final_window=mode))._full_final_window(model, accurate)
 
 
 async def test_an_idle_english_model_decodes_finals_in_the_full_window():
@@ -87,3 +88,29 @@ async def test_finals_that_kept_the_model_busy_lately_make_the_next_one_trimmed(
         assert not full_window("auto", model) and full_window("full", model)
     finally:
         model.scheduler.close()
+
+
+async def test_accurate_sessions_get_the_full_window_for_any_model_even_after_busy_finals(monkeypatch):
+    model = loaded(multilingual=True)
+    try:
+        monkeypatch.setattr(model.scheduler, "utilization", lambda seconds, priority=None: 0.3)
+        assert full_window("auto", model, accurate=True) and not full_window("trimmed", model, accurate=True)
+    finally:
+        model.scheduler.close()
+
+
+async def test_a_waiting_realtime_final_makes_an_accurate_sessions_final_trimmed():
+    dec = Decoder()
+    model = loaded(decode=dec)
+    sched = model.scheduler
+    try:
+        blocker = submit(sched, "block", owner="a")
+        await until(lambda: dec.running)
+        waiting = submit(sched, "final", owner="b")
+        await until(lambda: sched.finals_waiting == 1)
+        assert not full_window("auto", model, accurate=True)
+        dec.gate.set()
+        await asyncio.gather(blocker, waiting)
+    finally:
+        dec.gate.set()
+        sched.close()

@@ -1,5 +1,5 @@
-"""Where finals are cut: `--segmentation` on the server (a preset of three flags; a flag given
-explicitly, or its ASR_* variable, wins) and `StreamingConfig.segmentation` per session (the
+"""Where finals are cut and how they are decoded: `--segmentation` on the server (a preset of
+four flags: three cuts and the beam of finals; a flag given explicitly, or its ASR_* variable, wins) and `StreamingConfig.segmentation` per session (the
 server's own endpointing when it names the server's segmentation, else that preset's; the
 session's own vad.min_silence_duration wins). What each costs and gains: README, "Accuracy on
 real speech"; the real-speech tests are in test_accuracy_real_speech.py."""
@@ -21,12 +21,23 @@ def cuts(config: ServerConfig) -> tuple[float, float, float]:
 
 def test_live_segmentation_is_the_default_cut_at_short_pauses_and_sentence_ends():
     assert ServerConfig.from_args([]).segmentation == "live"
-    assert cuts(ServerConfig.from_args([])) == (0.5, 0.2, 15.0) == tuple(SEGMENTATION_PRESETS["live"].values())
+    assert cuts(ServerConfig.from_args([])) == (0.5, 0.2, 15.0)
+    assert ServerConfig.from_args([]).segmentation_settings() == SEGMENTATION_PRESETS["live"]
+
+
+def test_live_segmentation_decodes_finals_greedily():
+    assert ServerConfig.from_args([]).final_beam_size == 1
 
 
 def test_accurate_segmentation_cuts_only_at_long_pauses_or_28_seconds():
     config = ServerConfig.from_args(["--segmentation", "accurate"])
-    assert cuts(config) == (1.5, 0.0, 28.0) == tuple(SEGMENTATION_PRESETS["accurate"].values())
+    assert cuts(config) == (1.5, 0.0, 28.0)
+    assert config.segmentation_settings() == SEGMENTATION_PRESETS["accurate"]
+
+
+def test_accurate_segmentation_decodes_finals_with_beam_5_as_offline_whisper():
+    assert ServerConfig.from_args(["--segmentation", "accurate"]).final_beam_size == 5
+    assert ServerConfig.from_args(["--segmentation", "accurate", "--final-beam-size", "2"]).final_beam_size == 2
 
 
 def test_a_flag_given_explicitly_wins_over_the_preset(monkeypatch):
@@ -91,3 +102,21 @@ def test_whisper_cuts_with_the_servers_flags_or_the_chosen_preset(chosen, expect
     # a live server tuned with --max-utterance 20 --sentence-end-silence 0.3
     engine = WhisperEngine(WhisperOptions(segmentation="live", max_utterance=20.0, sentence_end_silence=0.3))
     assert engine._cuts(SessionSettings("whisper", "tiny.en", segmentation=chosen)) == expected
+
+
+def resolved_beam(engine: WhisperEngine, chosen: str, beam_size: int = 0) -> int:
+    return engine.resolve(SessionSettings("whisper", "tiny.en", segmentation=chosen, beam_size=beam_size)).beam_size
+
+
+def test_the_beam_of_finals_follows_the_sessions_segmentation():
+    # a live server whose operator asked for beam 2
+    engine = WhisperEngine(WhisperOptions(segmentation="live", final_beam_size=2))
+    assert (resolved_beam(engine, ""), resolved_beam(engine, "live"), resolved_beam(engine, "accurate")) == (2, 2, 5)
+    accurate = WhisperEngine(WhisperOptions(segmentation="accurate", final_beam_size=5))
+    assert (resolved_beam(accurate, ""), resolved_beam(accurate, "live")) == (5, 1)
+
+
+def test_a_sessions_own_beam_size_wins_over_its_segmentation():
+    engine = WhisperEngine(WhisperOptions(segmentation="live"))
+    assert resolved_beam(engine, "accurate", beam_size=3) == 3
+
