@@ -55,6 +55,7 @@ async def test_a_waiting_realtime_final_makes_the_next_one_trimmed():
         waiting = submit(sched, "final", owner="b")
         await until(lambda: sched.finals_waiting == 1)
         assert not full_window("auto", model) and full_window("full", model)
+        assert not full_window("auto", model, accurate=True)  # accurate sessions' finals too
         assert not full_window("trimmed", loaded(decode=Decoder()))
         dec.gate.set()
         await asyncio.gather(blocker, waiting)
@@ -98,19 +99,3 @@ async def test_accurate_sessions_get_the_full_window_for_any_model_even_after_bu
     finally:
         model.scheduler.close()
 
-
-async def test_a_waiting_realtime_final_makes_an_accurate_sessions_final_trimmed():
-    dec = Decoder()
-    model = loaded(decode=dec)
-    sched = model.scheduler
-    try:
-        blocker = submit(sched, "block", owner="a")
-        await until(lambda: dec.running)
-        waiting = submit(sched, "final", owner="b")
-        await until(lambda: sched.finals_waiting == 1)
-        assert not full_window("auto", model, accurate=True)
-        dec.gate.set()
-        await asyncio.gather(blocker, waiting)
-    finally:
-        dec.gate.set()
-        sched.close()
