@@ -61,6 +61,7 @@ class ClipDecoder:
         self.finals = 0
         self.in_flight = 0  # final-priority decodes (finals and sentence-end decodes) out now
         self.most_in_flight = 0
+        self.final_prompts: list[str] = []  # the `previous` text each final decode was given
 
     async def __call__(self, audio: np.ndarray, final: bool, words: bool, previous: str = "",
                       last_language: str = "") -> tuple[Transcript, float]:
@@ -68,6 +69,7 @@ class ClipDecoder:
             self.partials += 1
             return transcribe(audio), 0.0
         self.finals += 1
+        self.final_prompts.append(previous)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -89,13 +91,15 @@ def transcribe(audio: np.ndarray) -> Transcript:
 
 
 async def run(audio: np.ndarray, decoder: ClipDecoder | None = None, *, max_utterance: float = 15.0,
-              min_silence: float = 0.5, interim_results: bool = True, sentence_end_after: float = 0.0) -> list:
+              min_silence: float = 0.5, interim_results: bool = True, sentence_end_after: float = 0.0,
+              condition_on_previous_text: bool = True) -> list:
     """Stream `audio` through a RedecodeStream in 0.1 s chunks; returns every emitted event.
     Sentence ends may end utterances of any length unless `sentence_end_after` says otherwise.
     With a decoder that holds its finals, they are let go only after the last chunk."""
     decoder = decoder or ClipDecoder()
     settings = SessionSettings(engine="whisper", model="test", interim_results=interim_results,
-                               vad=VadSettings(min_silence=min_silence))
+                               vad=VadSettings(min_silence=min_silence),
+                               condition_on_previous_text=condition_on_previous_text)
     events: list = []
     stream = RedecodeStream(settings, decoder, events.append, ScriptedVad(), max_utterance=max_utterance,
                             sentence_end_after=sentence_end_after)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core_service.engines.base import SessionSettings, VadSettings
+from core_service.engines.whisper_decoder import Transcript
 from core_service.segmenter.endpointer import Endpointer
 from core_service.segmenter.redecode import RedecodeStream
 from core_service.segmenter.sentence_end import MAX_OUTSTANDING
@@ -176,3 +177,32 @@ async def test_vad_turned_on_mid_utterance_lets_silence_end_it():
     finally:
         await stream.close()
     assert finals(events) == [(0.0, approx(at(30) + CLIP_PAD), "w30")]
+
+
+# ---- nothing said twice -------------------------------------------------------------------
+
+class ScriptedFinals(ClipDecoder):
+    """Finals come back with the given texts, in order (partials as ClipDecoder reads them)."""
+
+    def __init__(self, *texts: str):
+        super().__init__()
+        self.texts = list(texts)
+
+    async def __call__(self, audio, final, words, previous="", last_language=""):
+        transcript, busy = await super().__call__(audio, final, words, previous, last_language)
+        if final:
+            transcript = Transcript(self.texts.pop(0), no_speech_prob=0.1, avg_logprob=-0.2)
+        return transcript, busy
+
+
+async def test_a_final_after_a_cut_inside_speech_drops_the_words_the_previous_final_ended_with():
+    audio = frames((0.0, 20), (SPEECH, 150), (0.0, 40))  # 4.8 s without a pause: cut at 3 s
+    decoder = ScriptedFinals("And so my fellow Americans, ask not", "ask not what your country can do for you.")
+    got = [text for *_, text in finals(await run(audio, decoder, max_utterance=3.0))]
+    assert got == ["And so my fellow Americans, ask not", "what your country can do for you."]
+
+
+async def test_a_final_after_a_pause_keeps_its_words_even_when_they_repeat():
+    audio = frames((0.0, 20), (SPEECH, 30), (0.0, 40), (SPEECH, 30), (0.0, 40))  # two utterances
+    decoder = ScriptedFinals("No, no.", "No, no.")
+    assert [text for *_, text in finals(await run(audio, decoder))] == ["No, no.", "No, no."]
