@@ -1,4 +1,4 @@
-"""Where finals are cut and how they are decoded: `--segmentation` on the server (a preset of
+"""Where finals are cut and how they are decoded (beams of finals and partials included): `--segmentation` on the server (a preset of
 four flags: three cuts and the beam of finals; a flag given explicitly, or its ASR_* variable, wins) and `StreamingConfig.segmentation` per session (the
 server's own endpointing when it names the server's segmentation, else that preset's; the
 session's own vad.min_silence_duration wins). What each costs and gains: README, "Accuracy on
@@ -10,7 +10,7 @@ import pytest
 from asr.v1 import asr_pb2
 from core_service.config import SEGMENTATION_PRESETS, ServerConfig
 from core_service.convert import resolved_config, settings_from_config
-from core_service.engines.base import SessionSettings
+from core_service.engines.base import InvalidSettings, SessionSettings
 from core_service.engines.whisper import WhisperEngine, WhisperOptions
 from core_service.errors import ApiError
 
@@ -120,3 +120,15 @@ def test_a_sessions_own_beam_size_wins_over_its_segmentation():
     engine = WhisperEngine(WhisperOptions(segmentation="live"))
     assert resolved_beam(engine, "accurate", beam_size=3) == 3
 
+
+
+def test_partials_keep_their_own_beam_greedy_unless_the_session_sets_partial_beam_size():
+    engine = WhisperEngine(WhisperOptions(segmentation="live"))
+    for chosen in ("live", "accurate"):
+        resolved = engine.resolve(SessionSettings("whisper", "tiny.en", segmentation=chosen))
+        assert resolved.partial_beam_size == 1
+    resolved = engine.resolve(SessionSettings("whisper", "tiny.en", beam_size=4, partial_beam_size=2))
+    assert (resolved.beam_size, resolved.partial_beam_size) == (4, 2)
+    with pytest.raises(InvalidSettings) as refused:
+        engine.resolve(SessionSettings("whisper", "tiny.en", partial_beam_size=11))
+    assert refused.value.field_name == "config.partial_beam_size"
