@@ -1,7 +1,8 @@
-"""Where finals are cut and how they are decoded (beams of finals and partials included): `--segmentation` on the server (a preset of
-four flags: three cuts and the beam of finals; a flag given explicitly, or its ASR_* variable, wins) and `StreamingConfig.segmentation` per session (the
-server's own endpointing when it names the server's segmentation, else that preset's; the
-session's own vad.min_silence_duration wins). What each costs and gains: README, "Accuracy on
+"""Where finals are cut and how they are decoded: `--segmentation` on the server (a preset of
+four flags: three cuts and the beam of finals; a flag given explicitly, or its ASR_* variable,
+wins) and `StreamingConfig.segmentation` per session (the server's own flags when it names the
+server's segmentation, else that preset's; the session's own vad.min_silence_duration and
+beam_size win); partials keep their own beam. What each costs and gains: README, "Accuracy on
 real speech"; the real-speech tests are in test_accuracy_real_speech.py."""
 from __future__ import annotations
 
