@@ -56,7 +56,7 @@ class WhisperOptions:
     window: str = "trimmed"
     final_window: str = "auto"
     final_beam_size: int = 1  # beam of finals when the session sets none
-    # segmenting (core_service/segmenter/): the server's cuts, under the name `segmentation`
+    # segmenting (core_service/segmenter/): the server's segmentation (config.SEGMENTATION_PRESETS)
     segmentation: str = "live"
     max_utterance: float = 15.0
     sentence_end_silence: float = 0.2
@@ -253,9 +253,9 @@ class WhisperEngine(Engine):
         """Whether a final decodes in Whisper's full 30 s window (`--final-window`; "auto" decides
         per final). On real speech, trimmed windows change tiny.en's words ("clubs" heard as
         "clothes"); full windows bring its streams within 1.5 WER points of offline Whisper, and
-        with accurate segmentation's long cuts and beam 5 within a point for base as well. Live
-        base finals stay trimmed: there they gained nothing and a routed Spanish clip got worse
-        (docs/performance.md). Under load "auto" keeps the trimmed window's third of the cost for
+        with accurate segmentation's long cuts and beam 5 within a point for base as well (on
+        English; no real non-English recording measured it). Live base finals stay trimmed: there
+        they gained nothing and a routed Spanish clip got worse (docs/performance.md). Under load "auto" keeps the trimmed window's third of the cost for
         latency and capacity: always while a real-time final waits for a worker, and for live
         sessions also once real-time finals used a quarter of the model's decode time lately."""
         if self.options.final_window != "auto":
