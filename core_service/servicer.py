@@ -84,8 +84,9 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             self.on_admission_change()
             promote = lambda: self.admission.promote(ticket)  # noqa: E731
         session = Session(self.config, self.registry, self.shutdown, promote)
+        responses = session.run(first, requests)
         try:
-            async for response in session.run(first, requests):
+            async for response in responses:
                 self.admission.classify(ticket, session.realtime)
                 yield response
         except ApiError as err:
@@ -94,8 +95,15 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
         except Exception:
             await context.abort_with_status(internal(log, "session %r crashed", session.id or "-").to_status())
         finally:
-            self.admission.release(ticket)
-            self.on_admission_change()
+            try:
+                # A call cancelled while gRPC sends a response closes this generator at its yield,
+                # which leaves the session's suspended at its own: close it too, so that its reader
+                # and engine stream end (and it logs the cancel) with the call, not at garbage
+                # collection. A no-op when the session ended by itself.
+                await responses.aclose()
+            finally:
+                self.admission.release(ticket)
+                self.on_admission_change()
 
     async def ListEngines(self, request, context):
         return asr_pb2.ListEnginesResponse(

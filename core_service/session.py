@@ -265,10 +265,11 @@ class Session:
                   requests: AsyncIterator[asr_pb2.RecognizeRequest]) -> AsyncIterator[asr_pb2.RecognizeResponse]:
         """`first` is the request the servicer already read (it must be the config)."""
         started = time.monotonic()
-        yield await self._open(first)
-        pump = asyncio.create_task(self._pump(requests))
+        pump: asyncio.Task | None = None
         engine_failed = False
         try:
+            yield await self._open(first)  # closed here if the client cancels as SessionStarted goes out
+            pump = asyncio.create_task(self._pump(requests))
             while (event := await self._queue.get()) is not _END:
                 if isinstance(event, Result):
                     if event.is_final and event.text:
@@ -305,7 +306,7 @@ class Session:
                      self.id, self._decoder.seconds_in, len(self.finals), time.monotonic() - started)
             raise
         finally:
-            if not pump.done():
+            if pump is not None and not pump.done():
                 pump.cancel()
             if self._stream is not None:
                 await self._stream.close()

@@ -1,5 +1,6 @@
 """What clients see of the server: no paths, no raw exception text; an error id tying a failure to
-the log line with the details; a crash of any kind ends the call and frees its slot.
+the log line with the details; a crash of any kind ends the call and frees its slot, and so does
+a cancel, whenever it comes.
 
 The core runs in this process here, so that a real Whisper engine can be made to fail with an
 arbitrary exception (what a native engine's torch error looks like) and its log captured.
@@ -21,7 +22,7 @@ from core_service.server import build_registry
 from core_service.servicer import RecognizerServicer
 from tests.conftest import free_port
 
-from .grpc_helpers import Call, audio_requests, config, recognize
+from .grpc_helpers import Call, audio_requests, config, held_open, recognize
 from .test_errors import UTTERANCE_PCM, assert_still_serving
 
 SECRET_DIR = "/srv/secret-models/paraformer"
@@ -118,3 +119,26 @@ async def test_an_engine_exception_that_is_not_an_engine_error_ends_the_call_wit
     assert call.of("summary"), "the call ended properly, after its summary"
     monkeypatch.undo()
     await assert_still_serving(address)  # max-sessions is 1: the slot was freed
+
+
+async def test_a_call_closed_while_its_response_is_being_sent_ends_its_session_at_once(caplog):
+    # gRPC closes the servicer's response generator at its yield when the client cancels while
+    # a response is being sent (the other moment, waiting for the next event, cancels the session
+    # itself); the session must end there and then, not when the garbage collector finds it.
+    cfg = ServerConfig(host="127.0.0.1", max_sessions=1, route_languages=False)
+    registry = build_registry(cfg)
+    servicer = RecognizerServicer(cfg, registry)
+    hold = asyncio.Event()
+    try:
+        with caplog.at_level(logging.INFO, logger="core_service.session"):
+            responses = servicer.Recognize(held_open(hold, config(language="en")), context=None)
+            started = (await responses.__anext__()).session_started
+            assert servicer.active == 1
+            await responses.aclose()
+        assert servicer.active == 0
+        assert any(f"session '{started.session_id}' cancelled by the client" in r.getMessage()
+                   for r in caplog.records), [r.getMessage() for r in caplog.records]
+    finally:
+        hold.set()
+        for eng in registry.loaded():
+            await eng.aclose()
