@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .word_punctuation import merge_punctuation
+
 log = logging.getLogger(__name__)
 
 HOP = 160  # samples per mel frame
@@ -240,5 +242,5 @@ class WhisperDecoder:
         except Exception:  # alignment is best effort; text is still valid
             log.exception("word alignment failed")
             return []
-        return [DecodedWord(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
-                for w in alignment]
+        return merge_punctuation([DecodedWord(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
+                                  for w in alignment])

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,11 @@ async def recv_all(ws: websockets.ClientConnection, timeout: float = 90.0) -> li
             messages.append(json.loads(await asyncio.wait_for(ws.recv(), remaining)))
     except websockets.ConnectionClosed:
         return messages
+
+
+def assert_words_carry_their_punctuation(text: str, words: list[str]) -> None:
+    """A result's words are its text, word by word, each with its own punctuation ("country."):
+    no word is punctuation alone, and none is lost."""
+    alone = [w for w in words if w.strip() and all(unicodedata.category(c).startswith("P") for c in w.strip())]
+    assert words and not alone, (text, words)
+    assert "".join("".join(words).split()) == "".join(text.split()), (text, words)

@@ -11,9 +11,10 @@ import pytest
 import soxr
 import websockets
 
-from bridge_helpers import BridgeProcess, recv_json, start_bridge
+from bridge_helpers import BridgeProcess, assert_words_carry_their_punctuation, recv_json, start_bridge
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, UTTERANCES, silence, speech, with_pauses, wer
 from tests.conftest import free_port
+from tests.real_speech import load
 
 PATH = "/ws/transcribe"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -115,6 +116,22 @@ async def test_conformance_like_the_documents_python_client(rnnt_bridge):
     assert started["config"]["sample_rate"] == 16000 and started["config"]["encoding"] == "pcm16"
     assert started["config"]["channels"] == 1 and started["config"]["language"] == "en"
     check_results(received, PARAGRAPH, len(audio) / SAMPLE_RATE)
+
+
+async def test_transcription_words_are_words_with_their_punctuation(rnnt_bridge):
+    """The document's words are words ("Hello", "world"): a mark such as "." or "?" belongs to
+    the word it follows, never a word of its own with its own confidence."""
+    audio = np.concatenate([load("jfk").audio, silence(1.0), speech(UTTERANCES[1]), silence(1.0)])
+    ws, _ = await connect(rnnt_bridge)
+    async with ws:
+        await ws.send(json.dumps({"type": "start_recording"}))
+        received = await stream_like_the_doc(ws, audio)
+        await ws.send(json.dumps({"type": "stop_recording"}))
+        await until_stopped(ws, received)
+    finals = [m for m in received if m["type"] == "transcription"]
+    assert re.search(r"[.?!,]", " ".join(f["text"] for f in finals)), finals  # Whisper punctuates
+    for final in finals:
+        assert_words_carry_their_punctuation(final["text"], [w["word"] for w in final["words"]])
 
 
 async def test_float32_48k_stereo_configure_and_ping(rnnt_bridge):

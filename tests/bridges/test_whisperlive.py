@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import websockets
 
-from bridge_helpers import BridgeProcess, recv_json, start_bridge
+from bridge_helpers import BridgeProcess, assert_words_carry_their_punctuation, recv_json, start_bridge
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, UTTERANCES, silence, speech, to_pcm16, with_pauses, wer
 from tests.conftest import free_port, start_core
 
@@ -137,6 +137,7 @@ def check_segment_messages(session: Session, words: bool = False) -> None:
             assert float(seg["start"]) <= float(seg["end"]) and isinstance(seg["text"], str)
             if words and seg["completed"]:
                 assert seg["words"] and all(set(w) >= {"word", "start", "end", "probability"} for w in seg["words"])
+                assert_words_carry_their_punctuation(seg["text"], [w["word"] for w in seg["words"]])
         for seg in done:
             assert float(seg["start"]) >= previous_end - 1e-9
             previous_end = float(seg["end"])
