@@ -45,4 +45,5 @@ def drop_leading_words(transcript: Transcript, n: int) -> Transcript:
     words = transcript.words[n:] if len(transcript.words) >= n else []
     return Transcript(text=text, words=words, language=transcript.language,
                       language_probability=transcript.language_probability,
-                      avg_logprob=transcript.avg_logprob, no_speech_prob=transcript.no_speech_prob)
+                      avg_logprob=transcript.avg_logprob, no_speech_prob=transcript.no_speech_prob,
+                      compression_ratio=transcript.compression_ratio)

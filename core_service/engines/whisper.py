@@ -22,6 +22,7 @@ from ..vad import SileroVad
 from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable,
                    InvalidSettings, Load, ModelDescription, SessionSettings, primary_language)
 from .language_routing import LanguageRouter
+from .no_speech import silent
 from .whisper_decoder import DecodeRequest, Transcript, WhisperDecoder
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,8 @@ class WhisperEngine(Engine):
 
         async def transcribe(audio: np.ndarray, final: bool, words: bool, previous: str = "",
                              last_language: str = "") -> tuple[Transcript, float]:
+            if silent(audio):  # nothing to hear: never decoded, so nothing invented (no_speech.py)
+                return Transcript(text="", no_speech_prob=1.0), 0.0
             beam = settings.beam_size if final else settings.partial_beam_size or 1
             request = DecodeRequest(audio, language=language, task=task, beam_size=beam, word_timestamps=words,
                                     prompt=settings.prompt, previous=previous, hotwords=hotwords)

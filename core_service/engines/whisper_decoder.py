@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .no_speech import average_logprob, compression_ratio, whisper_says_no_speech
 from .word_punctuation import merge_punctuation
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,9 @@ class Transcript:
     words: list[DecodedWord] = field(default_factory=list)
     language: str = ""
     language_probability: float = 0.0
-    avg_logprob: float = 0.0
+    avg_logprob: float = 0.0  # per token, the end token counted, as faster-whisper reports it
     no_speech_prob: float = 0.0
+    compression_ratio: float = 0.0
 
     @property
     def confidence(self) -> float:
@@ -72,8 +74,8 @@ class Transcript:
 
     @property
     def is_hallucination(self) -> bool:
-        """Whisper's own no-speech test: likely silence and a low-confidence text."""
-        return self.no_speech_prob > 0.6 and self.avg_logprob < -0.7
+        """Whisper's own no-speech test (no_speech.py): likely silence and a text it is not sure of."""
+        return whisper_says_no_speech(self.no_speech_prob, self.avg_logprob, self.compression_ratio)
 
 
 class WhisperDecoder:
@@ -135,15 +137,15 @@ class WhisperDecoder:
         for i, (r, out, tok, (lang, lang_p)) in enumerate(zip(requests, outs, tokenizers, languages)):
             duration = len(r.audio) / 16000
             text_tokens = self._guarded_text_tokens(out.sequences_ids[0], tok, duration)
-            n_tokens = max(len(out.sequences_ids[0]), 1)
-            avg_logprob = float(out.scores[0]) / n_tokens if out.scores else 0.0
+            avg_logprob = average_logprob(float(out.scores[0]), len(out.sequences_ids[0])) if out.scores else 0.0
             text = tok.decode(text_tokens).strip()
             words: list[DecodedWord] = []
             if r.word_timestamps and text_tokens:
                 words = self._words(tok, text_tokens, encoder_output, i, min(window, len(r.audio) // HOP))
             results.append(Transcript(text=text, words=words, language=lang or "en",
                                       language_probability=lang_p, avg_logprob=avg_logprob,
-                                      no_speech_prob=float(out.no_speech_prob)))
+                                      no_speech_prob=float(out.no_speech_prob),
+                                      compression_ratio=compression_ratio(text)))
         return results
 
     def _encode(self, requests: list[DecodeRequest], window: int):

@@ -12,7 +12,9 @@ never from how fast decodes come back, so a busy machine gives the same finals, 
   threshold; only those get partials and speculative finals;
 - a weak utterance (the VAD began one but heard less than that) gets exactly one final decode,
   and its text is kept only when Whisper agrees there was speech (no-speech probability below
-  `weak_max_no_speech`); a cough or a click ends there, logged at debug;
+  `weak_max_no_speech`); a cough or a click ends there, logged at debug. With VAD off every
+  utterance is weak, partials included: no VAD vouches for it, so silence and noise, which
+  Whisper would write "you" or "." for, give no text (engines/no_speech.py);
 - clips end at the last voiced frame plus a pad (trailing silence never reaches the decoder),
   clips shorter than `min_clip` are never decoded, and a new utterance never starts before the
   previous one ended, so no audio is decoded into two finals;
@@ -254,6 +256,8 @@ class RedecodeStream(EngineStream):
             return
         if utt.closed or transcript.is_hallucination or not transcript.text:
             return
+        if not self.settings.vad.enabled and transcript.no_speech_prob >= self.options.weak_max_no_speech:
+            return  # no VAD vouches for this audio: Whisper must hear speech in it (as for finals)
         if utt.continues and repeated_words(self._context.last_final, transcript.text):
             transcript = drop_leading_words(transcript, repeated_words(self._context.last_final, transcript.text))
         steady = stability(utt.partial_text, transcript.text)
@@ -284,7 +288,10 @@ class RedecodeStream(EngineStream):
             if utt.partial_text:
                 self._finals.close_partial(utt, end)
             return end
-        self._finals.add(utt, self._audio(utt.start, end), end, not self._confident(utt, end), speculation)
+        # With VAD off no utterance is vouched for: each is weak, its text kept only when
+        # Whisper hears speech in it (finals.py), so silence and noise invent nothing.
+        weak = not self.settings.vad.enabled or not self._confident(utt, end)
+        self._finals.add(utt, self._audio(utt.start, end), end, weak, speculation)
         return end
 
     # ---- early end of a sentence ----------------------------------------------------------

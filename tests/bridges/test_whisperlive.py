@@ -13,8 +13,9 @@ import pytest
 import websockets
 
 from bridge_helpers import BridgeProcess, assert_words_carry_their_punctuation, recv_json, start_bridge
-from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, UTTERANCES, silence, speech, to_pcm16, with_pauses, wer
+from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, UTTERANCES, noise, silence, speech, to_pcm16, with_pauses, wer
 from tests.conftest import free_port, start_core
+from tests.real_speech import load
 
 TIME = re.compile(r"^\d+\.\d{3}$")
 SPEEDUP = 3.0
@@ -353,6 +354,27 @@ async def test_without_vad_segments_are_still_committed(wl_bridge):
     longest = max(float(s["end"]) - float(s["start"]) for m in session.segment_messages() for s in m)
     assert longest < 6.0, longest
     assert wer(" ".join(UTTERANCES), session.transcript()) <= 0.2, session.transcript()
+
+
+@pytest.mark.parametrize("name,audio", [("digital silence", silence(8.0)), ("light noise", noise(8.0, 0.01))])
+async def test_without_vad_silence_and_noise_are_not_written_as_text(wl_bridge, name, audio):
+    """use_vad false sends silence to the decoder; Whisper would write " you" or " ." for it."""
+    session = await Session.open(wl_bridge, model="tiny.en", use_vad=False)
+    await session.transcribe(audio)
+    texts = [seg["text"] for segments in session.segment_messages() for seg in segments if seg["text"].strip()]
+    assert not texts, (name, texts)
+
+
+async def test_without_vad_speech_then_silence_is_the_speech_only(wl_bridge):
+    """JFK, then a second of silence: the silence is not a segment of its own (" you")."""
+    jfk = load("jfk")
+    session = await Session.open(wl_bridge, model="tiny.en", use_vad=False)
+    await session.transcribe(np.concatenate([jfk.audio, silence(1.0)]))
+    completed = {float(seg["start"]): seg["text"] for segments in session.segment_messages()
+                 for seg in segments if seg["completed"] and seg["text"].strip()}
+    after_speech = {start: text for start, text in completed.items() if start >= jfk.seconds - 0.3}
+    assert completed and not after_speech, completed
+    assert wer(jfk.transcript, session.transcript()) <= 0.15, session.transcript()
 
 
 async def test_reference_server_flags_binary_options_and_uint8_audio(core_address, tmp_path):
