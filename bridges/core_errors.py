@@ -13,8 +13,8 @@ CLIENT_FAULT_CODES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_
 
 def describe_core_error(error: CoreError) -> str:
     """One human sentence for a core error, with what to do about it."""
-    if error.code == "UNAVAILABLE":
-        return f"speech recognition service unavailable ({error.message}); retry in a few seconds"
+    if error.code == "UNAVAILABLE":  # already the whole sentence (bridges/hygiene.py), error id included
+        return error.message
     if error.code == "RESOURCE_EXHAUSTED":
         wait = f" in {error.retry_after:.0f} s" if error.retry_after else " later"
         return f"speech recognition service is busy ({error.message}); retry{wait}"

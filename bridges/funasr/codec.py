@@ -233,17 +233,17 @@ class FunAsrCodec(Codec):
         return [SendJson(final), *actions, *self._after_recording()]
 
     def core_error(self, error: CoreError) -> list[Action]:
-        if error.code in MODEL_UNAVAILABLE_CODES:
+        details = error.message or error.code
+        if error.code == "UNAVAILABLE":  # details: "the recognition service is unavailable; retry in N s"
+            code, message = "MODEL_UNAVAILABLE", "Recognition service unavailable"
+        elif error.code in MODEL_UNAVAILABLE_CODES:
             code, message = "MODEL_UNAVAILABLE", "Model not available"
         elif any(f.endswith("audio") for f, _ in error.field_violations):
             code, message = "INVALID_AUDIO_FORMAT", "Audio rejected"
         else:
             code, message = "SESSION_ERROR", "Recognition failed"
-        details = error.message or error.code
-        if error.retry_after:
+        if error.retry_after and error.code != "UNAVAILABLE":
             details += f" (retry in {error.retry_after:.0f} s)"
-        if code == "MODEL_UNAVAILABLE":
-            details += "; the speech recognition service is starting or down, retry in a few seconds"
         actions: list[Action] = [*self._drain_statuses(), self._error(code, message, details)]
         if self.state is State.RECORDING:
             self._skips += len(actions)

@@ -275,7 +275,9 @@ def core_error_text(code: str, message: str, retry_after: float | None,
     if code == "RESOURCE_EXHAUSTED":
         wait = f" in {retry_after:.0f} s" if retry_after else " later"
         return f"Server busy: {message}. Retry start_recording{wait}"
-    if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+    if code == "UNAVAILABLE":  # "the recognition service is unavailable; retry in N s (error id ...)"
+        return message[:1].upper() + message[1:]
+    if code == "DEADLINE_EXCEEDED":
         return f"Speech engine unavailable ({message}); retry start_recording later"
     if code == "INVALID_ARGUMENT":
         details = "; ".join(f"{f}: {d}" for f, d in field_violations)

@@ -313,8 +313,8 @@ class WhisperLiveCodec(Codec):
         if error.code == "RESOURCE_EXHAUSTED":
             minutes = round((error.retry_after or 60.0) / 60, 2)
             return self._close_with(self._status("WAIT", minutes), reason="server busy")
-        if error.code == "UNAVAILABLE":
-            return self._error(f"Transcription service unavailable ({error.message}); try again later", 1011)
+        if error.code == "UNAVAILABLE":  # "the recognition service is unavailable; retry in N s (error id ...)"
+            return self._error(error.message[:1].upper() + error.message[1:], 1011)
         # The core refused what the client asked for: a policy close, not a server error.
         code = 1008 if error.code in CLIENT_ERROR_CODES else 1011
         return self._error(f"Transcription failed ({error.code}): {error.message}", code)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import re
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from typing import Any
 
 import websockets
 
+from bridges.codec import CoreError
+from bridges.hygiene import public_core_error
 from tests.conftest import ROOT, free_port
+
+# What a codec is handed when the core cannot be reached: gRPC's words name the core's address.
+CORE_DOWN = public_core_error(CoreError("UNAVAILABLE", "failed to connect to all addresses; last error: UNKNOWN: "
+                                        "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused"),
+                              "1a2b3c4d")
 
 
 @dataclass
@@ -110,3 +118,10 @@ def assert_words_carry_their_punctuation(text: str, words: list[str]) -> None:
     alone = [w for w in words if w.strip() and all(unicodedata.category(c).startswith("P") for c in w.strip())]
     assert words and not alone, (text, words)
     assert "".join("".join(words).split()) == "".join(text.split()), (text, words)
+
+
+def assert_core_down_wording(text: str, *addresses: str) -> None:
+    """The recognition service is unavailable, retry in N s, and the error id: never an address."""
+    assert re.search(r"recognition service is unavailable; retry in \d+ s \(error id [0-9a-f]{8}\)", text), text
+    for address in ("127.0.0.1", "ipv4:", *addresses):
+        assert address not in text, text

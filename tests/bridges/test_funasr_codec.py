@@ -13,6 +13,7 @@ from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, Start
 from bridges.funasr.audio_format import AudioFormatError, AudioNormalizer, decode, detect_format, parse_wav
 from bridges.funasr.codec import MAX_CORE_AUDIO_BYTES, REPLY_GRACE, FunAsrCodec
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, noise, speech
+from bridge_helpers import CORE_DOWN, assert_core_down_wording
 from tests.support import wav_bytes
 
 
@@ -219,7 +220,9 @@ def test_client_id_validation_and_core_errors():
     assert FunAsrCodec("a" * 129).connected() != []
     codec = FunAsrCodec("c")
     codec.text_frame('{"type": "start_recording"}')
-    assert sent(codec.core_error(CoreError("UNAVAILABLE", "down")))[0]["code"] == "MODEL_UNAVAILABLE"
+    [down] = sent(codec.core_error(CORE_DOWN))
+    assert down["code"] == "MODEL_UNAVAILABLE"
+    assert_core_down_wording(down["details"])
     assert isinstance(codec.text_frame('{"type": "start_recording"}')[0], StartStream)  # may retry
 
 

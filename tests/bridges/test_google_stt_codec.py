@@ -7,6 +7,7 @@ import pytest
 from asr.v1 import asr_pb2
 
 from bridges.codec import Close, CoreError, EndAudio, Refusal, SendAudio, SendJson, StartStream
+from bridge_helpers import CORE_DOWN, assert_core_down_wording
 from bridges.google_stt.codec import GoogleSttCodec, GoogleSttOptions
 
 
@@ -107,8 +108,9 @@ def test_end_after_silence_and_explicit_end():
 def test_core_errors_map_to_detail_and_close():
     codec = GoogleSttCodec()
     started(codec)
-    actions = codec.core_error(CoreError("UNAVAILABLE", "connection refused"))
-    assert "unavailable" in errors(actions)[0] and actions[-1] == Close(1013, "UNAVAILABLE")
+    actions = codec.core_error(CORE_DOWN)
+    assert_core_down_wording(errors(actions)[0])
+    assert actions[-1] == Close(1013, "UNAVAILABLE")
     assert actions[-2] == SendJson({"type": "complete"})  # the document's client waits for it
     invalid = GoogleSttCodec().core_error(CoreError("INVALID_ARGUMENT", "bad", field_violations=(("config.language", "unsupported language 'xx'"),)))
     assert "config.language: unsupported language" in errors(invalid)[0]

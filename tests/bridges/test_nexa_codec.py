@@ -8,6 +8,7 @@ from asr.v1 import asr_pb2
 from google.protobuf import duration_pb2
 
 from bridges.codec import Close, CoreError, EndAudio, EndReason, SendAudio, SendJson, StartStream
+from bridge_helpers import CORE_DOWN, assert_core_down_wording
 from bridges.nexa.codec import NexaCodec
 
 
@@ -94,8 +95,9 @@ def test_stop_flushes_then_closes_and_stream_errors_are_not_fatal():
 def test_core_errors_and_idle():
     codec = NexaCodec()
     start(codec, {})
-    actions = codec.core_error(CoreError("UNAVAILABLE", "down"))
-    assert "unavailable" in errors(actions)[0] and actions[-1] == Close(1013, "UNAVAILABLE")
+    actions = codec.core_error(CORE_DOWN)
+    assert_core_down_wording(errors(actions)[0])
+    assert actions[-1] == Close(1013, "UNAVAILABLE")
     idle = NexaCodec()
     start(idle, {})
     assert idle.idle()[-1] == EndAudio() and idle.idle_timeout(30.0) is None

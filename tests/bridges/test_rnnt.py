@@ -11,7 +11,8 @@ import pytest
 import soxr
 import websockets
 
-from bridge_helpers import BridgeProcess, assert_words_carry_their_punctuation, recv_json, start_bridge
+from bridge_helpers import (BridgeProcess, assert_core_down_wording, assert_words_carry_their_punctuation, recv_json,
+                            start_bridge)
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, UTTERANCES, silence, speech, with_pauses, wer
 from tests.conftest import free_port
 from tests.real_speech import load
@@ -284,14 +285,17 @@ async def test_recordings_back_to_back_on_one_connection(rnnt_bridge):
 
 
 async def test_core_down_answers_each_session_with_an_error(tmp_path):
-    bridge = start_bridge(tmp_path, "rnnt", f"127.0.0.1:{free_port()}")
+    bridge_core = f"127.0.0.1:{free_port()}"
+    bridge = start_bridge(tmp_path, "rnnt", bridge_core)
     try:
         for _ in range(2):
             ws, _ = await connect(bridge)
             async with ws:
                 started = time.monotonic()
                 await ws.send(json.dumps({"type": "start_recording"}))
-                assert_error(await recv_json(ws, 15), "unavailable")
+                error = await recv_json(ws, 15)
+                assert_error(error, "unavailable")
+                assert_core_down_wording(error["error"].lower(), bridge_core)
                 assert time.monotonic() - started < 15
                 await ws.send(json.dumps({"type": "ping"}))
                 assert (await recv_json(ws, 5))["type"] == "pong"

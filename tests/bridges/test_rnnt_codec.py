@@ -8,6 +8,7 @@ import pytest
 
 from asr.v1 import asr_pb2
 from bridges.codec import (Close, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl, StartStream)
+from bridge_helpers import CORE_DOWN, assert_core_down_wording
 from bridges.rnnt.codec import RnntCodec, RnntLimits, State
 from bridges.rnnt.messages import iso_timestamp, new_client_id, vad_probability
 from tests.support import FakeClock, duration, jsons
@@ -173,8 +174,8 @@ def test_core_errors_become_error_messages():
     assert msg["type"] == "error" and "retry" in msg["error"].lower() and "7 s" in msg["error"]
     assert codec.state is State.IDLE
     codec.text_frame('{"type": "start_recording"}')
-    [msg] = jsons(codec.core_error(CoreError("UNAVAILABLE", "connection refused")))
-    assert "unavailable" in msg["error"].lower()
+    [msg] = jsons(codec.core_error(CORE_DOWN))
+    assert_core_down_wording(msg["error"].lower())
 
 
 def test_limits_server_full_session_length_and_idle():

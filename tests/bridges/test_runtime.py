@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import signal
 import time
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import websockets
 
-from bridge_helpers import recv_all, recv_json, start_bridge
+from bridge_helpers import assert_core_down_wording, recv_all, recv_json, start_bridge
 from tests.audio_fixtures import UTTERANCES, silence, speech, to_pcm16, wer
 from tests.conftest import free_port, start_core
 
@@ -70,9 +71,15 @@ async def test_core_down_gives_dialect_errors_then_recovers(tmp_path):
                                     funasr_session(urls["funasr"], pcm))
         assert time.monotonic() - started < 20, "a dead core must not make sessions hang"
         google, nexa, funasr = down
-        assert google[0]["type"] == "error" and "unavailable" in google[0]["detail"], google
-        assert nexa[0]["type"] == "error" and "unavailable" in nexa[0]["error"], nexa
+        assert google[0]["type"] == "error" and nexa[0]["type"] == "error", (google, nexa)
         assert funasr[0] == {**funasr[0], "type": "error", "code": "MODEL_UNAVAILABLE"}, funasr
+        # "the recognition service is unavailable; retry in N s (error id ...)": the core's
+        # address stays in the bridge's log line with the same error id (docs/limits.md)
+        for name, text in (("google_stt", google[0]["detail"]), ("nexa", nexa[0]["error"]),
+                           ("funasr", funasr[0]["details"])):
+            assert_core_down_wording(text, core_address, str(port))
+            error_id = re.search(r"error id ([0-9a-f]{8})", text).group(1)
+            assert re.search(rf"error_id={error_id}: .*{re.escape(core_address)}", bridges[name].log()), name
 
         core = start_core(tmp_path, port=port)
         await asyncio.sleep(1.5)  # the bridges' reconnect backoff is at most 1 s

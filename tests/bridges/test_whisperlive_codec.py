@@ -9,6 +9,7 @@ import pytest
 from asr.v1 import asr_pb2
 from bridges.codec import (Close, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl, StartStream)
 from bridges.whisperlive.slots import Slots
+from bridge_helpers import CORE_DOWN, assert_core_down_wording
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
 from bridges.whisperlive.options import ServerDefaults, choose_model
 from tests.support import FakeClock, duration, jsons
@@ -199,8 +200,9 @@ def test_core_errors():
     assert jsons(actions) == [{"uid": UID, "status": "WAIT", "message": 1.5}] and isinstance(actions[-1], Close)
     codec = WhisperLiveCodec(clock=FakeClock(100.0))
     codec.text_frame(json.dumps(OPTIONS))
-    [msg] = jsons(codec.core_error(CoreError("UNAVAILABLE", "connection refused")))
-    assert msg["status"] == "ERROR" and "unavailable" in msg["message"]
+    [msg] = jsons(codec.core_error(CORE_DOWN))
+    assert msg["status"] == "ERROR"
+    assert_core_down_wording(msg["message"].lower())
 
 
 def test_runtime_hooks_idle_gap_ending_and_refusal():
