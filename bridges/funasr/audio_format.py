@@ -8,9 +8,20 @@ is present; `AudioNormalizer` turns any of them into 16 kHz mono float32.
 Detection, in order:
 - float32: every value finite, |x| <= 2 and (almost) no denormal-tiny values. Integer audio
   read as float32 is full of NaN/inf (small negative samples) or ~1e-38 values (small positive).
-- int32: read as int16 words, the low words of int32 audio are either all zero (int16 shifted
-  left) or uniform noise (RMS ~18900) uncorrelated with the high words.
-- int16 otherwise. All-zero data is undecidable (None): silence is silence in any format.
+- int32, read as int16 words (low word, high word): one kind of word has under a quarter of
+  the other's RMS. In int16 audio the two are neighbouring samples of one signal, at one level;
+  in int32 audio either the low words wrap around (or are uniform noise) while the high words
+  carry a quiet signal (`(x * 2147483647).astype(np.int32)` of a recording's quiet start:
+  high words of a few units), or the low words are (nearly) zero under loud high words (int16
+  widened: `x * 2147483647` of 16-bit samples leaves low words of 0 and -1). Loud int32 (low
+  words uniform noise, RMS ~18900, uncorrelated with the high words) is the last check.
+- int16 otherwise.
+Undecidable (None): all-zero data, and data too quiet to tell (both kinds of word under
+`QUIET_WORD` RMS: below -66 dBFS however it is read, silence for any recogniser).
+
+`AudioNormalizer` never decides on a guess: it holds chunks until `DECIDE_BYTES` of audible
+(decidable) audio have come, judges them together, and only then decodes anything; silence and
+too-quiet chunks before that are passed on as silence.
 """
 from __future__ import annotations
 
@@ -24,6 +35,8 @@ TARGET_RATE = 16000
 FORMATS = ("int16", "int32", "float32")
 _WIDTH = {"int16": 2, "int32": 4, "float32": 4}
 _UNIFORM_INT16_RMS = 32768 / np.sqrt(3)  # RMS of uniform noise over the int16 range
+QUIET_WORD = 16  # RMS of int16 words this small (-66 dBFS) tells nothing: silence
+_LEVEL_RATIO_INT32 = 0.25  # int32 read as int16: one kind of word under this share of the other's RMS
 
 
 class AudioFormatError(ValueError):
@@ -68,27 +81,41 @@ def parse_wav(data: bytes) -> WavAudio | None:
 
 
 def detect_format(data: bytes) -> str | None:
-    """'float32', 'int32' or 'int16' for raw little-endian samples; None when all zero."""
+    """'float32', 'int32' or 'int16' for raw little-endian samples; None when all zero or too
+    quiet to tell (see the module docstring)."""
     if not any(data):
         return None
     if len(data) % 2:
         raise AudioFormatError(f"{len(data)} bytes cannot be 16- or 32-bit samples (odd length)")
-    if len(data) % 4 == 0:
-        floats = np.frombuffer(data, "<f4")
-        if np.all(np.isfinite(floats)):
-            magnitude = np.abs(floats)
-            nonzero = magnitude[magnitude > 0]
-            if magnitude.max() <= 2.0 and np.mean(nonzero >= 1e-10) > 0.95:
-                return "float32"
-        words = np.frombuffer(data, "<i2").astype(np.float64)
-        low, high = words[0::2], words[1::2]
-        if not low.any() and high.any():
-            return "int32"
-        low_rms, high_rms = np.sqrt(np.mean(low ** 2)), np.sqrt(np.mean(high ** 2))
-        if abs(low_rms - _UNIFORM_INT16_RMS) < 0.15 * _UNIFORM_INT16_RMS and high_rms < 0.8 * low_rms \
-                and abs(np.corrcoef(low, high)[0, 1]) < 0.2:
-            return "int32"
+    if len(data) % 4:
+        return "int16"  # not a whole number of 32-bit samples
+    floats = np.frombuffer(data, "<f4")
+    if np.all(np.isfinite(floats)):
+        magnitude = np.abs(floats)
+        nonzero = magnitude[magnitude > 0]
+        if magnitude.max() <= 2.0 and np.mean(nonzero >= 1e-10) > 0.95:
+            return "float32"
+    words = np.frombuffer(data, "<i2").astype(np.float64)
+    low, high = words[0::2], words[1::2]
+    low_rms, high_rms = np.sqrt(np.mean(low ** 2)), np.sqrt(np.mean(high ** 2))
+    if max(low_rms, high_rms) < QUIET_WORD:
+        return None
+    if min(low_rms, high_rms) < _LEVEL_RATIO_INT32 * max(low_rms, high_rms):
+        return "int32"
+    if abs(low_rms - _UNIFORM_INT16_RMS) < 0.15 * _UNIFORM_INT16_RMS and high_rms < 0.8 * low_rms \
+            and abs(np.corrcoef(low, high)[0, 1]) < 0.2:
+        return "int32"
     return "int16"
+
+
+def all_nan_floats(data: bytes) -> bool:
+    """A chunk of float32 NaN/infinity only (`np.full(n, np.nan)`): not audio in any format. Quiet
+    negative int32 audio also reads as NaN, but with as many bit patterns as samples; NaN and
+    infinity written by a program have a handful."""
+    if len(data) % 4 or not data:
+        return False
+    bits = np.frombuffer(data, "<u4")
+    return not np.isfinite(bits.view("<f4")).any() and np.unique(bits).size <= 4
 
 
 def decode(data: bytes, fmt: str, channels: int = 1) -> np.ndarray:
@@ -113,14 +140,18 @@ def decode(data: bytes, fmt: str, channels: int = 1) -> np.ndarray:
 class AudioNormalizer:
     """Bytes in (any supported format, rate, channels), 16 kHz mono float32 out, for one stream.
 
-    The format is locked on the first chunk that is not all zeros (or given up front). All-zero
-    chunks never lock it: silence is silence in any format. Up to `MAX_PENDING` bytes of them
-    are held and converted once the format is known; past that the held silence is released as
-    zeros of a provisional width (float32, the document's capture format, when the byte count
-    allows), so long exact silence neither piles up nor decides how later speech is read.
+    The format is given up front, read from a WAV header, or detected: chunks are held until
+    `DECIDE_BYTES` of audible audio have come (the document's 1024-sample chunks: two of
+    32-bit audio) and judged together, so no audio is decoded from a guess. All-zero and
+    too-quiet chunks never decide (silence is silence in any format); past `MAX_PENDING` held
+    bytes the format is decided from what audible audio there is, or, with none, the held
+    silence is released as zeros of a provisional width (float32, the document's capture
+    format, when the byte count allows), so long exact silence neither piles up nor decides how
+    later speech is read. A chunk of float32 NaN/infinity is refused and changes nothing.
     """
 
-    MAX_PENDING = 16000 * 4  # bytes of undecided (all-zero) audio held: 1 s of float32
+    MAX_PENDING = 16000 * 4  # bytes held while the format is undecided: 1 s of float32
+    DECIDE_BYTES = 8192  # audible bytes judged together before the format is decided
 
     def __init__(self, fmt: str | None = None, sample_rate: int = TARGET_RATE, channels: int = 1) -> None:
         if fmt is not None and fmt not in FORMATS:
@@ -128,8 +159,12 @@ class AudioNormalizer:
         self.format = fmt
         self.sample_rate = sample_rate
         self.channels = channels
-        self._pending = b""
+        self._held: list[tuple[bytes, bool]] = []  # chunks before the format is known, and whether audible
         self._resampler: soxr.ResampleStream | None = None
+
+    @property
+    def _held_bytes(self) -> int:
+        return sum(len(chunk) for chunk, _ in self._held)
 
     def feed(self, data: bytes) -> np.ndarray:
         wav = parse_wav(data)
@@ -141,32 +176,60 @@ class AudioNormalizer:
             self.format, self.sample_rate, self.channels = wav.format, wav.sample_rate, wav.channels
             data = wav.data
         if self.format is None:
-            detected = detect_format(data)
-            if detected is None:
-                self._pending += data
-                if len(self._pending) <= self.MAX_PENDING:
-                    return np.zeros(0, np.float32)
-                return self._release_silence()
-            self.format = detected
-        data, self._pending = self._pending + data, b""
+            return self._detect(data)
         return self._resample(decode(data, self.format, self.channels), last=False)
 
+    def _detect(self, data: bytes) -> np.ndarray:
+        if all_nan_floats(data):
+            raise AudioFormatError("float32 samples that are all NaN or infinity are not audio; this chunk was "
+                                   "dropped (the stream's format is unchanged)")
+        verdict = detect_format(data)
+        if verdict is not None and len(data) % 4:
+            self.format = verdict  # 16-bit: no whole number of 32-bit samples
+        self._held.append((data, verdict is not None))
+        audible = b"".join(chunk for chunk, heard in self._held if heard)
+        if self.format is None and (len(audible) >= self.DECIDE_BYTES or
+                                    (audible and self._held_bytes > self.MAX_PENDING)):
+            self.format = detect_format(audible) or "int16"
+        if self.format is not None:
+            return self._release_held()
+        if self._held_bytes <= self.MAX_PENDING:
+            return np.zeros(0, np.float32)
+        return self._release_silence()
+
+    def _release_held(self) -> np.ndarray:
+        """The held chunks in the decided format: audible ones decoded, silent ones as zeros."""
+        assert self.format is not None
+        frame = _WIDTH[self.format] * self.channels
+        parts = []
+        for chunk, heard in self._held:
+            if heard:
+                parts.append(decode(chunk, self.format, self.channels))
+            else:  # silence, maybe of a width it was not sent in
+                parts.append(np.zeros(len(chunk) // frame, np.float32))
+        self._held = []
+        return self._resample(np.concatenate(parts) if parts else np.zeros(0, np.float32), last=False)
+
     def _release_silence(self) -> np.ndarray:
-        """Held all-zero bytes as zeros of a provisional width; the format stays undecided."""
-        width = (4 if len(self._pending) % (4 * self.channels) == 0 else 2) * self.channels
-        usable = len(self._pending) - len(self._pending) % width
-        count, self._pending = usable // width, self._pending[usable:]
-        return self._resample(np.zeros(count, np.float32), last=False)
+        """Held silent bytes as zeros of a provisional width; the format stays undecided."""
+        held = self._held_bytes
+        width = (4 if held % (4 * self.channels) == 0 else 2) * self.channels
+        usable = held - held % width
+        rest = b"".join(chunk for chunk, _ in self._held)[usable:]
+        self._held = [(rest, False)] if rest else []
+        return self._resample(np.zeros(usable // width, np.float32), last=False)
 
     def flush(self) -> np.ndarray:
-        """The resampler's tail (and undecided silence) at the end of the stream."""
-        if self.format is None:  # only silence so far
-            samples, self._pending = self._release_silence(), b""
-            return np.concatenate([samples, self._resample(np.zeros(0, np.float32), last=True)])
-        data, self._pending = self._pending, b""
-        frame = _WIDTH[self.format] * self.channels
-        samples = decode(data[:len(data) - len(data) % frame], self.format, self.channels)
-        return self._resample(samples, last=True)
+        """What is still held (decided from its audible part, if any) and the resampler's tail,
+        at the end of the stream."""
+        audible = b"".join(chunk for chunk, heard in self._held if heard)
+        if self.format is None and audible:
+            self.format = detect_format(audible) or "int16"
+        if self.format is not None:
+            samples = self._release_held()
+        else:  # only silence
+            samples, self._held = self._release_silence(), []
+        return np.concatenate([samples, self._resample(np.zeros(0, np.float32), last=True)])
 
     def _resample(self, samples: np.ndarray, last: bool) -> np.ndarray:
         if self.sample_rate == TARGET_RATE:

@@ -151,8 +151,8 @@ class FunAsrCodec(Codec):
         if not isinstance(data, str) or not data:
             return [self._error("INVALID_AUDIO_FORMAT", "Missing audio data",
                                 "audio_chunk needs \"data\": a non-empty base64 string")]
-        try:
-            raw = base64.b64decode(data, validate=True)
+        try:  # line breaks are allowed: Python's base64.encodebytes writes one every 76 characters
+            raw = base64.b64decode("".join(data.split()), validate=True)
         except (binascii.Error, ValueError):
             return [self._error("INVALID_AUDIO_FORMAT", "Invalid base64 audio data", "data is not valid base64; "
                                 "encode the raw audio bytes with standard base64")]
@@ -204,7 +204,7 @@ class FunAsrCodec(Codec):
             if self.state is not State.RECORDING:
                 return []
             self._skips += 1
-            return [SendJson(self._status("SESSION_STARTED", f"Recording started ({serving})"))]
+            return [SendJson(self._status("SESSION_STARTED", f"Recording started ({serving}; {self._audio_terms()})"))]
         if kind == "summary":
             self._transcript = response.summary.transcript.strip()
             return []
@@ -295,6 +295,17 @@ class FunAsrCodec(Codec):
         return []
 
     # ---- helpers --------------------------------------------------------------------------
+    def _audio_terms(self) -> str:
+        """How raw audio is read: the document promises detection of the sample format only, so
+        the rate (16 kHz unless told) and how to tell it are said where every client looks."""
+        n = self.normalizer
+        if (n.sample_rate, n.channels, n.format) == (TARGET_RATE, 1, None):
+            return ('raw audio is taken as 16000 Hz mono, its format detected; for other audio send '
+                    '"sample_rate", "channels" or "format" in start_recording, or a WAV header')
+        fmt = n.format or "format detected"
+        return f"raw audio is taken as {n.sample_rate} Hz, {n.channels} channel(s), {fmt}, as start_recording said"
+
+
     def _next_news(self) -> dict[str, Any]:
         """The oldest undelivered message, else an acknowledgement that adds nothing new."""
         if self.outbox:

@@ -12,7 +12,8 @@ import numpy as np
 import websockets
 
 from bridge_helpers import recv_all, recv_json
-from tests.audio_fixtures import UTTERANCES, silence, speech, wer, with_pauses
+from tests.audio_fixtures import SAMPLE_RATE, UTTERANCES, silence, speech, wer, with_pauses
+from tests.real_speech import load
 from tests.support import wav_bytes
 
 CHUNK = 1024  # samples per chunk, as in the document's capture_audio_chunk()
@@ -62,8 +63,8 @@ async def test_document_health_check(funasr_default_bridge):
         assert status["type"] == "status" and "SESSION_STARTED" in status.get("code", ""), status
         engine = "funasr" if "engine funasr" in status["message"] else "whisper"
         model = "[^,]+" if engine == "funasr" else "base"  # FunASR when installed, else multilingual Whisper
-        assert re.fullmatch(rf"Recording started \(engine {engine}, model {model}, language zh\)",
-                            status["message"]), status
+        assert re.fullmatch(rf"Recording started \(engine {engine}, model {model}, language zh; raw audio is "
+                            r"taken as 16000 Hz mono, .*\"sample_rate\".*\)", status["message"]), status
 
 
 async def test_document_voice_assistant_session(funasr_bridge):
@@ -144,6 +145,77 @@ async def lockstep_recording(ws, clip: np.ndarray, *, read_after_stop: bool) -> 
     if read_after_stop:
         replies.append(await recv_json(ws))
     return replies
+
+
+async def test_int32_audio_is_detected_when_it_starts_quietly(funasr_bridge):
+    """"Auto-detection of formats: float32, int16, int32": JFK as `(x * 2147483647).astype(np.int32)`
+    in the document's 1024-sample chunks. Its first chunks are quiet: read as 16-bit words they
+    look like int16 audio, so no chunk may decide the format alone."""
+    jfk = load("jfk")
+    x = jfk.audio.astype(np.float64)
+    clip = np.concatenate([x, np.zeros(8000)])
+    async with websockets.connect(funasr_bridge.url("/ws/int32_quiet_start")) as ws:
+        replies = await lockstep_recording(ws, (clip * 2147483647).astype(np.int32), read_after_stop=False)
+        messages = replies + await recv_until_stopped(ws)
+    assert not [m for m in messages if m["type"] == "error"], messages
+    text = check_messages(messages)
+    assert wer(jfk.transcript, text) <= 0.15, text
+
+
+async def test_an_all_nan_chunk_is_refused_and_the_stream_keeps_its_format(funasr_bridge):
+    clip = np.concatenate([speech(UTTERANCES[1]), silence(0.3)]).astype(np.float32)
+    async with websockets.connect(funasr_bridge.url("/ws/nan_chunk")) as ws:
+        await ws.send(json.dumps({"type": "start_recording"}))
+        assert (await recv_json(ws))["code"] == "SESSION_STARTED"
+        await ws.send(chunk_message(np.full(CHUNK, np.nan, np.float32).tobytes()))
+        assert "NaN" in (await expect_error(ws, "INVALID_AUDIO_FORMAT"))["details"]
+        replies = []
+        for i in range(0, len(clip), CHUNK):
+            await ws.send(chunk_message(clip[i:i + CHUNK].tobytes()))
+            replies.append(await recv_json(ws, 10))
+        await ws.send(json.dumps({"type": "stop_recording"}))
+        messages = replies + await recv_until_stopped(ws)
+    assert not [m for m in messages if m["type"] == "error"], messages
+    text = check_messages(messages)
+    assert wer(UTTERANCES[1], text) <= 0.15, text
+
+
+async def test_base64_with_line_breaks_is_accepted(funasr_bridge):
+    """Python's base64.encodebytes() puts a line break every 76 characters."""
+    clip = np.concatenate([speech(UTTERANCES[0]), silence(0.3)]).astype(np.float32)
+    async with websockets.connect(funasr_bridge.url("/ws/encodebytes")) as ws:
+        await ws.send(json.dumps({"type": "start_recording"}))
+        replies = []
+        for i in range(0, len(clip), CHUNK):
+            data = base64.encodebytes(clip[i:i + CHUNK].tobytes()).decode()
+            assert "\n" in data
+            await ws.send(json.dumps({"type": "audio_chunk", "data": data}))
+            replies.append(await recv_json(ws, 10))
+        await ws.send(json.dumps({"type": "stop_recording"}))
+        messages = replies + await recv_until_stopped(ws)
+    assert not [m for m in messages if m["type"] == "error"], messages
+    text = check_messages(messages)
+    assert wer(UTTERANCES[0], text) <= 0.15, text
+
+
+async def test_the_sample_rate_of_raw_audio_is_said_and_can_be_set(funasr_bridge):
+    """The document does not say what rate raw audio is read at: SESSION_STARTED does, and
+    start_recording's "sample_rate" sets it."""
+    import soxr
+
+    clip = soxr.resample(np.concatenate([speech(UTTERANCES[1]), silence(0.3)]), SAMPLE_RATE, 44100)
+    pcm = (clip * 32767).astype("<i2").tobytes()
+    async with websockets.connect(funasr_bridge.url("/ws/rate_44k")) as ws:
+        await ws.send(json.dumps({"type": "start_recording", "sample_rate": 44100, "format": "int16"}))
+        started = await recv_json(ws)
+        assert started["code"] == "SESSION_STARTED" and "44100 Hz" in started["message"], started
+        replies = []
+        for i in range(0, len(pcm), 8192):
+            await ws.send(chunk_message(pcm[i:i + 8192]))
+            replies.append(await recv_json(ws, 10))
+        await ws.send(json.dumps({"type": "stop_recording"}))
+        text = check_messages(replies + await recv_until_stopped(ws))
+    assert wer(UTTERANCES[1], text) <= 0.15, text
 
 
 async def test_voice_assistant_twice_on_one_connection(funasr_bridge):

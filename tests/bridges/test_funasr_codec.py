@@ -14,6 +14,7 @@ from bridges.funasr.audio_format import AudioFormatError, AudioNormalizer, decod
 from bridges.funasr.codec import MAX_CORE_AUDIO_BYTES, REPLY_GRACE, FunAsrCodec
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, noise, speech
 from bridge_helpers import CORE_DOWN, assert_core_down_wording
+from tests.real_speech import load
 from tests.support import wav_bytes
 
 
@@ -42,6 +43,26 @@ def test_detects_int32_speech_both_kinds(clip):
     shifted = ((clip * 32767).astype(np.int32) << 16).astype("<i4").tobytes()  # int16 widened
     assert {detect_format(c) for c in chunks(full) if any(c)} == {"int32"}
     assert {detect_format(c) for c in chunks(shifted) if any(c)} == {"int32"}
+
+
+def test_detects_int32_from_a_quiet_start_and_from_16_bit_samples_widened():
+    jfk = load("jfk").audio.astype(np.float64)  # 16-bit samples, as soundfile reads them
+    quiet = (jfk * 0.01 * 2147483647).astype("<i4").tobytes()  # high words of a few units
+    widened = (jfk * 2147483647).astype("<i4").tobytes()  # low words 0 and -1, not all 0
+    for data in (quiet, widened):
+        assert {detect_format(c) for c in chunks(data) if any(c)} <= {"int32", None}
+        normalizer = AudioNormalizer()
+        out = np.concatenate([normalizer.feed(c) for c in chunks(data)] + [normalizer.flush()])
+        assert normalizer.format == "int32" and len(out) == len(jfk)
+        assert np.corrcoef(out, jfk)[0, 1] > 0.99
+
+
+def test_an_all_nan_chunk_is_refused_and_decides_nothing(clip):
+    normalizer = AudioNormalizer()
+    with pytest.raises(AudioFormatError, match="NaN"):
+        normalizer.feed(np.full(1024, np.nan, np.float32).tobytes())
+    out = np.concatenate([normalizer.feed(c) for c in chunks(clip.astype("<f4").tobytes())])
+    assert normalizer.format == "float32" and np.array_equal(out, clip[:len(out)]) and len(out) > len(clip) - 1024
 
 
 def test_quiet_noise_and_silence():
@@ -81,8 +102,10 @@ def test_stated_format_and_rate(clip):
 def test_leading_silence_waits_for_the_format(clip):
     normalizer = AudioNormalizer()
     assert len(normalizer.feed(b"\x00" * 4096)) == 0
-    out = normalizer.feed(clip[:1024].astype("<f4").tobytes())
-    assert normalizer.format == "float32" and len(out) == 1024 + 1024
+    assert len(normalizer.feed(clip[:1024].astype("<f4").tobytes())) == 0  # one chunk is not enough to judge
+    out = normalizer.feed(clip[1024:2048].astype("<f4").tobytes())
+    assert normalizer.format == "float32" and len(out) == 1024 + 2048
+    assert np.array_equal(out[1024:], clip[:2048])
 
 
 # ---- codec ---------------------------------------------------------------------------------
@@ -110,7 +133,9 @@ def recording(**kwargs) -> FunAsrCodec:
     assert start.config.encoding == asr_pb2.AUDIO_ENCODING_FLOAT32 and start.config.sample_rate_hertz == 16000
     assert sent(codec.core_response(STARTED)) == [{
         "type": "status", "code": "SESSION_STARTED",
-        "message": "Recording started (engine whisper, model base, language zh)"}]
+        "message": "Recording started (engine whisper, model base, language zh; raw audio is taken as 16000 Hz mono, "
+                   "its format detected; for other audio send \"sample_rate\", \"channels\" or \"format\" in "
+                   "start_recording, or a WAV header)"}]
     return codec
 
 
@@ -165,12 +190,13 @@ def test_start_recording_right_after_stop_starts_a_new_recording():
     codec.text_frame('{"type": "stop_recording"}')
     assert codec.text_frame('{"type": "start_recording"}') == []  # waits for the previous recording
     pcm = np.full(1024, 0.1, np.float32).tobytes()
-    reply = sent(codec.text_frame(audio_chunk(pcm)))  # the new recording's audio is held, and answered
-    assert reply == [] or reply[0]["type"] == "status"
+    for _ in range(2):
+        reply = sent(codec.text_frame(audio_chunk(pcm)))  # the new recording's audio is held, and answered
+        assert reply == [] or reply[0]["type"] == "status"
     actions = codec.core_finished()
     assert [m.get("code") for m in sent(actions)][-1] == "SESSION_STOPPED"
     start, held = actions[-2:]
-    assert isinstance(start, StartStream) and held == SendAudio(pcm)
+    assert isinstance(start, StartStream) and held == SendAudio(pcm * 2)
     assert sent(codec.core_response(STARTED))[0]["code"] == "SESSION_STARTED"
 
 
