@@ -161,6 +161,19 @@ class Codec(abc.ABC):
     def closed(self) -> None:
         """The connection is over (either side closed it); release anything held. No actions."""
 
+    def client_gone(self) -> list[Action] | None:
+        """The client's connection dropped (or a new one took over its unique id) while the core
+        stream is open. None (the default): the session ends. A list of core actions (e.g. a
+        finalize): the session is kept, core stream and all, for a new connection with the same
+        unique id within the dialect's `resume_seconds` (`DialectSpec`); the core's responses
+        meanwhile wait for it. Only for dialects whose document promises it (funasr)."""
+        return None
+
+    def resumed(self) -> list[Action]:
+        """A new connection with the same unique id took over this kept session (after
+        `client_gone`); what it is sent first. Core responses that waited follow."""
+        return []
+
     def rejection(self, payload: dict[str, Any]) -> str | None:
         """The text of `payload` when it is this dialect's error shape (the runtime logs one
         WARNING per client frame that got one); None for any other message."""

@@ -53,6 +53,7 @@ import itertools
 import os
 import logging
 import re
+import time
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Callable
@@ -62,6 +63,7 @@ from bridges.auth import FORWARDED_KEY, request_secret
 from bridges.codec import Close, Codec, EndReason, Refusal
 from bridges.core_client import DEFAULT_CORE, CorePool
 from bridges.hygiene import escaped
+from bridges.resume import ParkedSession, ParkedSessions
 from bridges.session import SessionLimits, SessionPump
 from bridges.transport import Refuse, Transport, Upgrade
 from bridges.transports.websocket import WebSocketServer, WebSocketSettings
@@ -71,6 +73,7 @@ log = logging.getLogger("bridges.runtime")
 
 WS_MAX_QUEUE = 4  # frames the WebSocket transport buffers per connection before it stops reading the socket
 RETRY_AFTER_SECONDS = 5  # Retry-After of the 503 answered at the connection caps
+TAKEOVER_WAIT_SECONDS = 5.0  # how long a reconnect waits for the connection it replaces to let go
 
 
 def backstop_bytes(limits: "Limits") -> int:
@@ -121,6 +124,9 @@ class DialectSpec:
     # The port under `make run` (core_service/stack.py) when default_port is taken there by
     # another dialect; None = default_port.
     stack_port: int | None = None
+    # Seconds a session whose client dropped stays kept for a new connection with the same
+    # unique_param (Codec.client_gone, bridges/resume.py); None = sessions end with their connection.
+    resume_seconds: float | None = None
 
     @property
     def port_in_stack(self) -> int:
@@ -192,6 +198,8 @@ class Bridge:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
+        self._kept = (ParkedSessions(spec.resume_seconds, self.limits.max_connections)
+                      if spec.resume_seconds and spec.unique_param else None)
 
     @classmethod
     def from_argv(cls, spec: DialectSpec, argv: list[str]) -> "Bridge":
@@ -236,6 +244,8 @@ class Bridge:
             pump.request_end(EndReason.SHUTDOWN)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.limits.drain_grace + 5)
+        if self._kept is not None:
+            await self._kept.close()
         await self._server.close()
         await self.pool.close()
         log.info("bridge=%s stopped", self.spec.name)
@@ -281,20 +291,28 @@ class Bridge:
         SESSION_ID.set(session_id)
         FORWARDED_KEY.set(request_secret(upgrade))  # read by the core call (bridges/auth.py)
         info = ConnectionInfo(path, params, peer, session_id, dict(upgrade.query))
+        unique = params.get(self.spec.unique_param) if self.spec.unique_param else None
+        resume = await self._take_over(unique, session_id) if unique is not None and not self._stopping else None
         try:
-            codec = self.spec.codec_factory(info, self.options)
+            codec = resume.codec if resume is not None else self.spec.codec_factory(info, self.options)
         except Exception:
             self._admitted.discard(upgrade)
             raise
         limits = SessionLimits(max_message_bytes=self.limits.max_message_bytes, idle_timeout=self.limits.idle_timeout,
                                max_session_seconds=self.limits.max_session_seconds,
                                drain_grace=self.limits.drain_grace, send_timeout=self.limits.send_timeout)
-        pump = SessionPump(transport, codec, self.pool, session_id=session_id, dialect=self.spec.name, limits=limits)
-        unique = params.get(self.spec.unique_param) if self.spec.unique_param else None
+        park = None
+        if self._kept is not None and unique is not None:
+            kept = self._kept
+
+            def park(session: ParkedSession, key: str = unique) -> bool:
+                return not self._stopping and kept.park(key, session)
+        pump = SessionPump(transport, codec, self.pool, session_id=session_id, dialect=self.spec.name, limits=limits,
+                           park=park, resume=resume)
         refusal = self._refusal(unique)
         serving = refusal is None
         if refusal is None:
-            first = codec.connected()
+            first = codec.resumed() if resume is not None else codec.connected()
         else:
             first = codec.refused(*refusal)
             if not any(isinstance(action, Close) for action in first):
@@ -324,7 +342,8 @@ class Bridge:
             log.exception("session=%s failed", session_id)
         finally:
             self._admitted.discard(upgrade)
-            codec.closed()
+            if not pump.parked:
+                codec.closed()
             if serving:
                 self._sessions.pop(session_id, None)
                 if unique is not None and self._unique.get(unique) is pump:
@@ -334,6 +353,27 @@ class Bridge:
             metrics.connection_closed(self.spec.name, metrics.outcome(not serving, pump.stats.end,
                                                                       pump.stats.close_code))
             log.info("session_end %s", pump.summary())
+
+    async def _take_over(self, unique: str, session_id: str) -> ParkedSession | None:
+        """A session kept for `unique` (bridges/resume.py), after the live connection holding
+        `unique` (a socket nobody noticed was dead) has let go of it; None when there is none."""
+        if self._kept is None:
+            return None
+        previous = self._unique.get(unique)
+        if previous is not None:
+            log.info("session=%s takes over %s=%s from %s", session_id, self.spec.unique_param, escaped(unique),
+                     previous.session_id)
+            previous.request_end(EndReason.REPLACED)
+            try:
+                await asyncio.wait_for(previous.done.wait(), TAKEOVER_WAIT_SECONDS)
+            except asyncio.TimeoutError:
+                log.warning("session=%s: %s did not let go of %s=%s in %g s; starting afresh", session_id,
+                            previous.session_id, self.spec.unique_param, escaped(unique), TAKEOVER_WAIT_SECONDS)
+        resume = self._kept.take(unique)
+        if resume is not None:
+            log.info("session=%s resumes session %s (%s=%s, dropped %.1f s ago)", session_id, resume.session_id,
+                     self.spec.unique_param, escaped(unique), time.monotonic() - resume.parked_at)
+        return resume
 
     def _refusal(self, unique: str | None) -> tuple[Refusal, str] | None:
         if self._stopping:

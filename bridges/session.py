@@ -24,7 +24,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from asr.v1 import asr_pb2
 from bridges import metrics
@@ -32,6 +32,7 @@ from bridges.codec import (CLIENT_FAULT_CLOSE_CODES, Action, Close, CloseCode, C
                            EndReason, SendAudio, SendControl, SendJson, StartStream)
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreStream
 from bridges.hygiene import new_error_id, public_core_error
+from bridges.resume import ParkedSession, drop_client_events, keep
 from bridges.transport import ClientFrame, ClientGone, Transport, TransportClosed
 
 log = logging.getLogger("bridges.session")
@@ -96,7 +97,10 @@ class SessionPump:
     """Runs one connection of one dialect until the socket is closed."""
 
     def __init__(self, transport: Transport, codec: Codec, pool: CorePool, *, session_id: str,
-                 dialect: str, limits: SessionLimits) -> None:
+                 dialect: str, limits: SessionLimits, park: Callable[[ParkedSession], bool] | None = None,
+                 resume: ParkedSession | None = None) -> None:
+        """`park`: keeps this session for a reconnect when its client leaves and the codec asks
+        (bridges/resume.py); `resume`: a kept session this connection takes over."""
         self.transport = transport
         self.codec = codec
         self.pool = pool
@@ -105,8 +109,15 @@ class SessionPump:
         self.limits = limits
         self.stats = SessionStats()
         self._events: asyncio.Queue = asyncio.Queue(maxsize=EVENT_QUEUE_SIZE)
+        if resume is not None:  # the kept session's core responses, without its old client's events
+            self._events = resume.events
+            drop_client_events(self._events, lambda e: isinstance(e, (asr_pb2.RecognizeResponse, CoreFailed, CoreDone)))
         self._pending: collections.deque[Action] = collections.deque()
-        self._core: CoreStream | None = None
+        self._core: CoreStream | None = resume.core if resume else None
+        self._park = park
+        self.parked = False  # kept for a reconnect when the connection ended
+        self.done = asyncio.Event()  # run() is over
+        self._client_left = False  # the client's connection ended (or was taken over), not ours
         self._closed = False
         self._end_requested: EndReason | None = None
         self._draining: EndReason | None = None
@@ -135,11 +146,24 @@ class SessionPump:
                         await self._begin_drain(self._end_requested)
         finally:
             reader.cancel()
-            if self._core is not None:
+            if self._core is not None and not self._keep_for_reconnect():
                 await self._core.cancel()
             if not self._closed:
                 await self._close(CloseCode.INTERNAL_ERROR, "bridge error")
             self.stats.close_code = self.stats.close_code or self.transport.close_code
+            self.done.set()
+
+    def _keep_for_reconnect(self) -> bool:
+        """The client left with the core stream open: keep the session for a new connection with
+        the same unique id when the codec asks (bridges/resume.py)."""
+        if self._park is None or not self._client_left or self._draining or self._core is None:
+            return False
+        self.stats.core = self._core.address
+        if not keep(ParkedSession(self.codec, self._core, self._events, self.session_id), self._park):
+            return False
+        self._core, self.parked = None, True
+        self.stats.end = f"{self.stats.end}; kept for a reconnect"
+        return True
 
     # ---- event sources --------------------------------------------------------------------
     async def _read_client(self) -> None:
@@ -223,7 +247,7 @@ class SessionPump:
                                                       self.limits.max_message_bytes))
         elif isinstance(event, ClientGone):
             self.stats.end = self.stats.end or f"client closed ({event.code})"
-            self._closed = True
+            self._closed = self._client_left = True
         elif isinstance(event, asr_pb2.RecognizeResponse):
             if self._core is not None:
                 self.stats.core = self._core.address
@@ -282,11 +306,13 @@ class SessionPump:
 
     async def _replaced(self) -> None:
         """A new connection took over this one's unique id: stop at once (the old socket is
-        usually a dead one nobody noticed yet)."""
+        usually a dead one nobody noticed yet). A dialect that resumes sessions keeps this one's
+        core stream for the new connection (`_keep_for_reconnect`)."""
         if self._closed:
             return
         self.stats.end = "replaced by a new connection"
-        if self._core is not None:
+        self._client_left = True
+        if self._core is not None and self._park is None:
             await self._core.cancel()
             self._core = None
         await self._close(CloseCode.NORMAL, "replaced by a new connection with the same id")
@@ -356,7 +382,7 @@ class SessionPump:
                     self._pending.extend(self._codec_call(self.codec.idle))
         except TransportClosed:
             self.stats.end = self.stats.end or "client vanished"
-            self._closed = True
+            self._closed = self._client_left = True
             return
         finally:
             if not send.done():

@@ -28,4 +28,5 @@ SPEC = DialectSpec(
     add_arguments=add_arguments,
     unique_param="client_id",
     unique_takeover=True,  # "same client_id for reconnection within 5 minutes"
+    resume_seconds=300.0,  # ... and the recording goes on (bridges/resume.py)
 )

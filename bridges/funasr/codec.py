@@ -22,6 +22,12 @@ audio_chunk and exactly one after stop_recording):
 A start_recording right after stop_recording starts the next recording as soon as the previous
 one is finished. The connection stays open until the client closes it or 30 s pass without a
 frame.
+
+Session persistence ("use same client_id for reconnection within 5 minutes"): a connection that
+drops during a recording leaves it open (`client_gone`: the utterance heard so far is finalized),
+and a new connection with the same client_id within 5 minutes takes it over (`resumed`): its
+start_recording is answered SESSION_STARTED "Recording resumed", the results the dropped
+connection had not received come as its chunk replies, and the recording goes on.
 """
 from __future__ import annotations
 
@@ -35,8 +41,8 @@ from typing import Any, Callable
 import numpy as np
 
 from asr.v1 import asr_pb2
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendJson,
-                           StartStream)
+from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl,
+                           SendJson, StartStream)
 from bridges.hygiene import CLIENT_ID_RULE, fit_session_id, valid_client_id
 from bridges.codec_state import RecordingState as State
 from bridges.fields import FieldError, get_int, get_str, parse_json_object
@@ -79,6 +85,8 @@ class FunAsrCodec(Codec):
         self._last_partial = ""
         self._transcript = ""
         self._confidences: list[float] = []
+        self._resuming = False  # taken over by a reconnect: its start_recording continues the recording
+        self._serving = ""  # engine, model and language of the recording
 
     # ---- connection -----------------------------------------------------------------------
     def connected(self) -> list[Action]:
@@ -114,6 +122,10 @@ class FunAsrCodec(Codec):
                             "send audio as base64 text in {\"type\": \"audio_chunk\", \"data\": ...}")]
 
     def _start(self, message: dict[str, Any]) -> list[Action]:
+        if self._resuming:
+            self._resuming = False
+            if self.state in (State.STARTING, State.RECORDING):
+                return self._resume_recording()
         if self.state is not State.IDLE and (self.state is not State.STOPPING or self.next_start is not None):
             return [self._error("SESSION_ERROR", "Already recording",
                                 "send stop_recording before starting a new recording")]
@@ -145,6 +157,7 @@ class FunAsrCodec(Codec):
         return actions
 
     def _audio(self, message: dict[str, Any]) -> list[Action]:
+        self._resuming = False
         if self.state not in (State.STARTING, State.RECORDING) and self.next_start is None:
             return [self._error("SESSION_ERROR", "Not recording", "send start_recording before audio_chunk")]
         data = message.get("data")
@@ -198,8 +211,8 @@ class FunAsrCodec(Codec):
             started = response.session_started
             if self.state is State.STARTING:
                 self.state = State.RECORDING
-            serving = (f"engine {started.engine or 'default'}, model {started.model or 'default'}, "
-                       f"language {started.resolved_config.language or self.language}")
+            serving = self._serving = (f"engine {started.engine or 'default'}, model {started.model or 'default'}, "
+                                       f"language {started.resolved_config.language or self.language}")
             self.outbox.append(self._status("MODEL_LOADED", f"Model ready ({serving})"))
             if self.state is not State.RECORDING:
                 return []
@@ -260,6 +273,30 @@ class FunAsrCodec(Codec):
             start, self.next_start = self.next_start, None
             return self._begin(start)
         return []
+
+    # ---- reconnection (bridges/resume.py) ---------------------------------------------------
+    def client_gone(self) -> list[Action] | None:
+        """Keep an open recording for a reconnect; what was heard before the drop is finalized,
+        so the reconnecting client gets it at once."""
+        if self.close_when_stopped or self.state not in (State.STARTING, State.RECORDING, State.STOPPING):
+            return None
+        if self.state is State.STOPPING:
+            return []  # its whole transcript is on its way
+        return [SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))]
+
+    def resumed(self) -> list[Action]:
+        """A reconnect took the recording over: a new reader, in step from its first message."""
+        self._skips, self._reply_owed = 0, False
+        self._resuming = True
+        return []
+
+    def _resume_recording(self) -> list[Action]:
+        """The reconnecting client's start_recording: the recording goes on."""
+        if self.state is State.STARTING:
+            return []  # SESSION_STARTED comes when the core has accepted it
+        self._skips += 1
+        return [SendJson(self._status("SESSION_STARTED", f"Recording resumed ({self._serving}; results not yet "
+                                                         "received follow as chunk replies)"))]
 
     # ---- runtime events -------------------------------------------------------------------
     def idle_timeout(self, default: float | None) -> float | None:

@@ -243,17 +243,67 @@ async def test_stop_then_start_at_once_starts_a_new_recording(funasr_bridge):
         assert wer(UTTERANCES[0], final["text"]) <= 0.15, final
 
 
+async def lockstep_chunks(ws, clip: np.ndarray) -> list[dict]:
+    """(chunk, one recv) per 1024-sample chunk of `clip`, as the voice assistant does."""
+    replies = []
+    for i in range(0, len(clip), CHUNK):
+        await ws.send(chunk_message(clip[i:i + CHUNK].tobytes()))
+        replies.append(await recv_json(ws, 10))
+        await asyncio.sleep(PACE)
+    return replies
+
+
+async def resume_and_finish(ws, rest: np.ndarray) -> tuple[list[dict], str]:
+    """The reconnected client: start_recording (the document's ASRClient does it on every
+    connection), the rest of the audio in lockstep, stop. Returns what it got and the transcript."""
+    await ws.send(json.dumps({"type": "start_recording"}))
+    messages = await lockstep_chunks(ws, rest)
+    await ws.send(json.dumps({"type": "stop_recording"}))
+    messages += await recv_until_stopped(ws)
+    assert not [m for m in messages if m["type"] == "error"], messages
+    resumed = [m for m in messages if m.get("code") == "SESSION_STARTED"]
+    assert len(resumed) == 1 and "resumed" in resumed[0]["message"], resumed
+    return messages, check_messages(messages)
+
+
+def jfk_cut_inside_ask_not() -> tuple[str, np.ndarray, np.ndarray]:
+    jfk = load("jfk")
+    audio = np.concatenate([jfk.audio, silence(1.0)]).astype(np.float32)
+    cut = 5 * SAMPLE_RATE // CHUNK * CHUNK  # 5 s: "... fellow Americans, ask not" is still open
+    return jfk.transcript, audio[:cut], audio[cut:]
+
+
+async def test_a_dropped_connection_resumes_with_the_same_client_id(funasr_bridge):
+    """"Session Persistence: use same client_id for reconnection within 5 minutes": the TCP
+    connection drops in the middle of a recording and the client reconnects 1 s later. It gets
+    the words the dropped connection had not received, and the recording goes on."""
+    transcript, before, after = jfk_cut_inside_ask_not()
+    old = await websockets.connect(funasr_bridge.url("/ws/dropped_mid_sentence"))
+    await old.send(json.dumps({"type": "start_recording"}))
+    heard_before = await lockstep_chunks(old, before)
+    old.transport.abort()  # no close frame, no stop_recording
+    await asyncio.sleep(1.0)
+    async with websockets.connect(funasr_bridge.url("/ws/dropped_mid_sentence")) as ws:
+        messages, text = await resume_and_finish(ws, after)
+    assert wer(transcript, text) <= 0.15, text  # one recording: the words before the drop included
+    before_stop = [m["text"] for m in messages[:-2] if m["type"] == "recognition_result" and m["is_final"]]
+    pending = " ".join(before_stop).lower()
+    assert "ask" in pending, (before_stop, new_results(heard_before))  # open at the drop, delivered now
+
+
 async def test_reconnect_with_the_same_client_id_takes_over(funasr_bridge):
-    """"Same client_id for reconnection": the old socket is not known dead yet."""
+    """"Same client_id for reconnection": the old socket is not known dead yet. The new
+    connection takes over its recording, and the old one is closed."""
+    transcript, before, after = jfk_cut_inside_ask_not()
     old = await websockets.connect(funasr_bridge.url("/ws/reconnecting"))
     await old.send(json.dumps({"type": "start_recording"}))
-    assert (await recv_json(old))["code"] == "SESSION_STARTED"
+    await lockstep_chunks(old, before)
     async with websockets.connect(funasr_bridge.url("/ws/reconnecting")) as ws:
-        await ws.send(json.dumps({"type": "start_recording"}))
-        assert (await recv_json(ws, 5))["code"] == "SESSION_STARTED"
+        messages, text = await resume_and_finish(ws, after)
         await asyncio.wait_for(old.wait_closed(), 10)
         assert old.close_code == 1000
     await old.close()
+    assert wer(transcript, text) <= 0.15, text
 
 
 async def healthy_wav_session(url: str) -> str:

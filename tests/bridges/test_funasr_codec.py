@@ -9,7 +9,7 @@ import pytest
 import soxr
 from asr.v1 import asr_pb2
 
-from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendJson, StartStream
+from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
 from bridges.funasr.audio_format import AudioFormatError, AudioNormalizer, decode, detect_format, parse_wav
 from bridges.funasr.codec import MAX_CORE_AUDIO_BYTES, REPLY_GRACE, FunAsrCodec
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, noise, speech
@@ -291,3 +291,29 @@ def test_a_large_chunk_reaches_the_core_in_pieces_under_its_limit(clip):
     assert len(pieces) > 1 and max(len(a.audio) for a in pieces) <= MAX_CORE_AUDIO_BYTES
     assert sum(len(a.audio) for a in pieces) == 384_000 * 4
     assert not [m for m in sent(actions) if m["type"] == "error"]
+
+
+def test_a_dropped_recording_is_kept_finalized_and_resumed_by_a_reconnect():
+    codec = recording()
+    codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))  # takes SESSION_STARTED's place
+    [finalize] = codec.client_gone()
+    assert isinstance(finalize, SendControl) and finalize.control.HasField("finalize")
+    codec.core_response(result("ask not", final=True))  # the finalized words, while nobody is connected
+    assert codec.resumed() == []
+    [resumed] = sent(codec.text_frame('{"type": "start_recording"}'))
+    assert resumed["code"] == "SESSION_STARTED" and resumed["message"].startswith("Recording resumed (engine whisper")
+    assert sent(codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))) == []  # SESSION_STARTED's place
+    news = sent(codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes())))
+    assert [m.get("code") for m in news] == ["MODEL_LOADED"]
+    [final] = sent(codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes())))
+    assert final["type"] == "recognition_result" and final["text"] == "ask not" and final["is_final"]
+
+
+def test_only_an_open_recording_is_kept_for_a_reconnect():
+    assert FunAsrCodec("c").client_gone() is None  # no recording: nothing to keep
+    stopping = recording()
+    stopping.text_frame('{"type": "stop_recording"}')
+    assert stopping.client_gone() == []  # its whole transcript is on its way
+    timed_out = recording()
+    timed_out.idle()
+    assert timed_out.client_gone() is None  # it closes once stopped anyway
