@@ -117,7 +117,7 @@ class SessionPump:
         self._park = park
         self.parked = False  # kept for a reconnect when the connection ended
         self.done = asyncio.Event()  # run() is over
-        self._client_left = False  # the client's connection ended (or was taken over), not ours
+        self._client_left = False  # the client's connection was lost (or taken over), not closed by either side
         self._closed = False
         self._end_requested: EndReason | None = None
         self._draining: EndReason | None = None
@@ -247,7 +247,9 @@ class SessionPump:
                                                       self.limits.max_message_bytes))
         elif isinstance(event, ClientGone):
             self.stats.end = self.stats.end or f"client closed ({event.code})"
-            self._closed = self._client_left = True
+            self._closed = True
+            # a connection lost (1006), not closed on purpose: its session may be resumed
+            self._client_left = event.code not in (CloseCode.NORMAL, CloseCode.GOING_AWAY)
         elif isinstance(event, asr_pb2.RecognizeResponse):
             if self._core is not None:
                 self.stats.core = self._core.address
