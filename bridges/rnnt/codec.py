@@ -10,10 +10,12 @@ core call not yet over) is held, with the audio that follows it, and begins when
 Every problem is answered with `{"type": "error", "error": ..., "timestamp": ...}`; only the
 documented limits (server full, session length, idle) close the socket.
 
-Limits: "maximum session duration" counts per recording; when it hits, the recording is stopped
-(`recording_stopped` with the final transcript), then the error, then close 1008. "Connection
-timeout: 30 seconds idle" applies while a recording is open; an open connection with no
-recording (the HTML example connects on page load) is kept alive by WebSocket pings.
+Limits: "maximum session duration" counts per recording, "connection timeout: 30 seconds idle"
+applies while a recording is open (an open connection with no recording, as the HTML example
+connects on page load, is kept alive by WebSocket pings). Either is said once, first (`error`);
+then the recording is finished as if stopped (its last `transcription`s, `recording_stopped`
+with the final transcript; audio still arriving is dropped without a word), then the connection
+closes: 1008 for the limit, 1000 for idle.
 """
 from __future__ import annotations
 
@@ -86,7 +88,8 @@ class RnntCodec(Codec):
         self._recordings = 0
         self._next_start: StartStream | None = None  # held while the previous recording finishes
         self._held: list[bytes] = []
-        self._over_limit = False  # the recording limit stopped the recording: close after its summary
+        self._config_before = self.config  # in force before the last start_recording (a refused one is undone)
+        self._closing: int | None = None  # a limit stopped the recording: close with this code after its summary
 
     # ---- helpers -----------------------------------------------------------------------------
     def _error(self, text: str) -> list[Action]:
@@ -97,21 +100,36 @@ class RnntCodec(Codec):
         return [*self._error(text), Close(code, text[:120])]
 
     def _session_over(self) -> list[Action]:
+        """The runtime's --max-session-seconds (off by default for this dialect)."""
         minutes = self.limits.max_recording_seconds / 60
         return self._fatal(f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue", 1008)
+
+    def _finish_then_close(self, text: str, code: int) -> list[Action]:
+        """A limit ends the open recording: say so once, finish it (its transcriptions and
+        recording_stopped follow), then close with `code`."""
+        self._closing = code
+        self._next_start, self._held = None, []
+        actions = self._error(f"{text}; finishing the recording (its last transcriptions and recording_stopped "
+                              "follow), then the connection closes")
+        if self.state in (State.STARTING, State.RECORDING):
+            self.state = State.STOPPING
+            actions.append(EndAudio())
+        return actions
+
+    def _closed_after_recording(self) -> list[Action]:
+        self.state = State.CLOSED
+        return [Close(self._closing or 1000, "recording finished; closing")]
 
     def _recording_left(self) -> float:
         return self.recording_since + self.limits.max_recording_seconds - self.clock()
 
     def _over_time(self) -> list[Action] | None:
-        """The per-recording limit, checked as frames arrive and by the idle timer: stop the
-        recording; its recording_stopped comes first, then the error and the close."""
+        """The per-recording limit, checked as frames arrive and by the idle timer."""
         self._last_frame = self.clock()
         if self.state not in (State.STARTING, State.RECORDING) or self._recording_left() > 0:
             return None
-        self._over_limit = True
-        self.state = State.STOPPING
-        return [EndAudio()]
+        minutes = self.limits.max_recording_seconds / 60
+        return self._finish_then_close(f"Maximum session duration of {minutes:g} minutes reached", 1008)
 
     # ---- connection events -------------------------------------------------------------------
     def connected(self) -> list[Action]:
@@ -149,9 +167,8 @@ class RnntCodec(Codec):
     def idle(self) -> list[Action]:
         if self.state in (State.STARTING, State.RECORDING) and self._recording_left() <= 0:
             return self._over_time() or []
-        return self._fatal(
-            f"Connection idle for {self.limits.idle_timeout:g} s during a recording; closing. "
-            "Send audio or a ping to keep it open", 1000)
+        return self._finish_then_close(f"Connection idle for {self.limits.idle_timeout:g} s during a recording "
+                                       "(send audio or a ping to keep it open)", 1000)
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         return self._error(
@@ -171,6 +188,10 @@ class RnntCodec(Codec):
         kind = message.get("type")
         if kind is not None and not isinstance(kind, str):
             return self._error(f"'type' must be a string, one of {list(MESSAGE_TYPES)}")
+        if self._closing is not None and kind in ("start_recording", "stop_recording", "configure"):
+            if kind == "stop_recording":
+                return []  # the recording is being finished already
+            return self._error("The connection closes once the current recording has finished; reconnect for another")
         if kind == "start_recording":
             return self._start(message)
         if kind == "stop_recording":
@@ -184,11 +205,10 @@ class RnntCodec(Codec):
         return self._error(f"Unknown message type {kind[:40]!r}; expected one of {list(MESSAGE_TYPES)}")
 
     def _start(self, message: dict[str, Any]) -> list[Action]:
-        if self.state in (State.STARTING, State.RECORDING) or self._next_start is not None \
-                or (self.state is State.STOPPING and self._over_limit):
+        if self.state in (State.STARTING, State.RECORDING) or self._next_start is not None:
             return self._error("Already recording; send stop_recording before starting again")
         try:
-            self.config = parse_recording_config(message.get("config"), self.config)
+            self._config_before, self.config = self.config, parse_recording_config(message.get("config"), self.config)
         except ConfigError as exc:
             return self._error(str(exc))
         self._recordings += 1
@@ -240,6 +260,8 @@ class RnntCodec(Codec):
         if self._next_start is not None:
             return self._hold(data)
         if self.state is State.STOPPING:
+            if self._closing is not None:
+                return []  # the limit was said once; the client may still be streaming
             return self._error("Audio received after stop_recording was dropped; start a new recording first")
         if self.state is State.CLOSED:
             return []
@@ -291,8 +313,8 @@ class RnntCodec(Codec):
         if kind == "summary":  # the recording is over once the core call ends (core_finished)
             self.state = State.STOPPING
             actions: list[Action] = [SendJson(stopped_message(response.summary, now))]
-            if self._over_limit:
-                actions += self._session_over()
+            if self._closing is not None:
+                actions += self._closed_after_recording()
             return actions
         return []
 
@@ -300,14 +322,18 @@ class RnntCodec(Codec):
         if self.state is State.CLOSED:
             return []
         actions = self._error(core_error_text(error.code, error.message, error.retry_after, error.field_violations))
-        if self._over_limit:
-            return actions + self._session_over()
+        if error.code == "INVALID_ARGUMENT" and self.state is State.STARTING:
+            self.config = self._config_before  # the core refused it: the next start_recording does not inherit it
+        if self._closing is not None:
+            return actions + self._closed_after_recording()
         return actions + self._recording_over()
 
     def core_finished(self) -> list[Action]:
         # The recording ended (recording_stopped was sent); the connection stays open for another.
         if self.state is State.CLOSED:
             return []
+        if self._closing is not None:
+            return self._closed_after_recording()
         return self._recording_over()
 
     def _recording_over(self) -> list[Action]:

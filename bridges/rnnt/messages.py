@@ -279,7 +279,9 @@ def core_error_text(code: str, message: str, retry_after: float | None,
         return message[:1].upper() + message[1:]
     if code == "DEADLINE_EXCEEDED":
         return f"Speech engine unavailable ({message}); retry start_recording later"
-    if code == "INVALID_ARGUMENT":
-        details = "; ".join(f"{f}: {d}" for f, d in field_violations)
-        return f"Invalid recording config: {message}" + (f" ({details})" if details else "")
+    if code == "INVALID_ARGUMENT":  # the core's message is its field violation's description, and more
+        fields = [f for f, d in field_violations if d in message]
+        others = "; ".join(f"{f}: {d}" for f, d in field_violations if d not in message)
+        where = f" ({', '.join(fields)})" if fields else ""
+        return f"Invalid recording config{where}: {message}" + (f"; {others}" if others else "")
     return f"Transcription failed ({code}): {message}"

@@ -176,6 +176,10 @@ async def bad_client_errors(bridge: BridgeProcess) -> None:
         assert_error(await recv_json(ws, 10), "sample_rate")
         await ws.send(json.dumps({"type": "configure", "vad_threshold": "low"}))
         assert_error(await recv_json(ws, 10), "vad_threshold")
+        await ws.send(json.dumps({"type": "start_recording", "config": {"language": "xx"}}))
+        refused = await recv_json(ws, 10)  # the core's refusal, said once
+        assert_error(refused, "config.language")
+        assert refused["error"].count("unsupported language") == 1, refused
         await ws.send(np.zeros(1600, dtype=np.int16).tobytes())
         assert_error(await recv_json(ws, 10), "start_recording")
         await ws.send(json.dumps({"type": "transcribe_now"}))
@@ -224,6 +228,15 @@ async def test_bad_input_while_a_healthy_session_completes(rnnt_bridge):
     await ws.close()
 
 
+async def receive_until_closed(ws, timeout: float = 30) -> list[dict]:
+    received = []
+    while True:
+        try:
+            received.append(await recv_json(ws, timeout))
+        except websockets.ConnectionClosed:
+            return received
+
+
 async def test_documented_limits(core_address, tmp_path):
     bridge = start_bridge(tmp_path, "rnnt", core_address, "--max-connections", "2",
                           "--idle-timeout", "1.5", "--max-recording-seconds", "3")
@@ -240,31 +253,45 @@ async def test_documented_limits(core_address, tmp_path):
         await asyncio.sleep(2.5)
         await first.send(json.dumps({"type": "ping"}))
         assert (await recv_json(first, 5))["type"] == "pong"
-        # During a recording: no frame for 1.5 s ends the connection.
-        await first.send(json.dumps({"type": "start_recording"}))
-        assert (await recv_json(first, 10))["type"] == "recording_started"
-        msgs = [await recv_json(first, 5)]
-        assert_error(msgs[-1], "idle")
-        with pytest.raises(websockets.ConnectionClosed):
-            await recv_json(first, 5)
 
-        # The 3 s limit counts from start_recording (second has been open for seconds already):
-        # recording_stopped with the transcript, then the error, then close 1008.
+        # "Maximum session duration" (3 s here) counts from start_recording (second has been
+        # open for seconds already). The client keeps streaming: the limit is said once, first,
+        # then the recording is finished (recording_stopped with the transcript), then close 1008.
         await second.send(json.dumps({"type": "start_recording"}))
         assert (await recv_json(second, 10))["type"] == "recording_started"
         audio = np.concatenate([speech(UTTERANCES[0]), silence(2.0)])
         received = await stream_like_the_doc(second, audio)
-        while True:
-            try:
-                received.append(await recv_json(second, 10))
-            except websockets.ConnectionClosed:
-                break
+        received += await receive_until_closed(second)
+        errors = [m for m in received if m["type"] == "error"]
+        assert len(errors) == 1, errors
+        assert_error(errors[0], "maximum session duration")
         types = [m["type"] for m in received]
-        assert "recording_stopped" in types, received
-        stopped = types.index("recording_stopped")
-        assert_error(received[stopped + 1], "maximum session duration")
-        assert wer(UTTERANCES[0], received[stopped]["final_transcript"]) <= 0.15, received[stopped]
+        assert types.index("error") < types.index("recording_stopped") == len(types) - 1, types
+        assert wer(UTTERANCES[0], received[-1]["final_transcript"]) <= 0.15, received[-1]
         assert second.close_code == 1008
+    finally:
+        bridge.stop()
+
+
+async def test_idle_during_a_recording_finishes_it_before_closing(core_address, tmp_path):
+    """"Connection timeout: 30 seconds idle" (1.5 s here): JFK up to the middle of "ask not",
+    then nothing. The words heard are not lost: the error first, then their transcription and
+    recording_stopped with the final transcript, then close 1000."""
+    bridge = start_bridge(tmp_path, "rnnt", core_address, "--idle-timeout", "1.5")
+    jfk = load("jfk")
+    try:
+        ws, _ = await connect(bridge)
+        await ws.send(json.dumps({"type": "start_recording"}))
+        received = await stream_like_the_doc(ws, jfk.audio[:int(4.4 * SAMPLE_RATE)])
+        received += await receive_until_closed(ws)
+        assert ws.close_code == 1000
+        types = [m["type"] for m in received]
+        assert types.count("error") == 1 and types[-1] == "recording_stopped", types
+        assert_error(received[types.index("error")], "idle")
+        stopped = received[-1]
+        assert "ask" in stopped["final_transcript"].lower(), stopped  # the last words, open when the client went quiet
+        assert wer(stopped["final_transcript"], " ".join(m["text"] for m in received
+                                                         if m["type"] == "transcription")) <= 0.05
     finally:
         bridge.stop()
 

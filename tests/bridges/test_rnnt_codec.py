@@ -188,7 +188,7 @@ def test_limits_server_full_session_length_and_idle():
     assert "8192" in err["error"]
 
 
-def test_session_duration_counts_per_recording_and_ends_with_recording_stopped():
+def test_session_duration_counts_per_recording_said_once_then_recording_stopped_and_close():
     clock = FakeClock()
     codec = RnntCodec(clock=clock, limits=RnntLimits(max_recording_seconds=60))
     codec.connected()
@@ -200,12 +200,16 @@ def test_session_duration_counts_per_recording_and_ends_with_recording_stopped()
     codec.binary_frame(b"\0\0")
     assert codec.idle_timeout(30.0) == pytest.approx(20.0)  # the limit comes before the idle rule
     clock.now += 21
-    assert codec.binary_frame(b"\0\0") == [EndAudio()]  # checked as frames arrive (and by the timer)
+    actions = codec.binary_frame(b"\0\0")  # checked as frames arrive (and by the timer)
+    [error] = jsons(actions)
+    assert "Maximum session duration of 1 minutes reached" in error["error"] and actions[-1] == EndAudio()
+    for _ in range(20):  # a client still streaming is not answered frame by frame
+        assert codec.binary_frame(b"\0\0") == []
     summary = asr_pb2.SessionSummary(transcript="every word", segment_count=1)
     actions = codec.core_response(asr_pb2.RecognizeResponse(summary=summary))
-    stopped, error = jsons(actions)
+    [stopped] = jsons(actions)
     assert stopped["type"] == "recording_stopped" and stopped["final_transcript"] == "every word"
-    assert "Maximum session duration of 1 minutes" in error["error"] and actions[-1] == Close(1008, error["error"][:120])
+    assert actions[-1].code == 1008 and codec.core_finished() == []
 
 
 def test_recording_limit_by_the_timer_when_the_client_sends_nothing():
@@ -213,17 +217,32 @@ def test_recording_limit_by_the_timer_when_the_client_sends_nothing():
     codec = RnntCodec(clock=clock, limits=RnntLimits(max_recording_seconds=60, idle_timeout=1000))
     started(codec)
     clock.now += 60
-    assert codec.idle() == [EndAudio()]
+    actions = codec.idle()
+    assert "Maximum session duration" in jsons(actions)[0]["error"] and actions[-1] == EndAudio()
 
 
-def test_idle_rule_only_while_a_recording_is_open():
+def test_idle_during_a_recording_finishes_it_first_then_closes():
     codec = RnntCodec(clock=FakeClock())
     codec.connected()
     assert codec.idle_timeout(30.0) is None  # connected on page load, Start not pressed yet
     started(codec)
     assert codec.idle_timeout(30.0) == 30.0
     actions = codec.idle()
-    assert "idle" in jsons(actions)[0]["error"] and isinstance(actions[-1], Close)
+    assert "idle" in jsons(actions)[0]["error"] and actions[-1] == EndAudio()
+    final = asr_pb2.RecognitionResult(text="Ask not!", is_final=True, segment_id=2)
+    assert jsons(codec.core_response(asr_pb2.RecognizeResponse(result=final)))[0]["text"] == "Ask not!"
+    summary = asr_pb2.SessionSummary(transcript="And so, ask not!", segment_count=2)
+    actions = codec.core_response(asr_pb2.RecognizeResponse(summary=summary))
+    assert jsons(actions)[0]["type"] == "recording_stopped" and actions[-1].code == 1000
+
+
+def test_an_invalid_language_is_said_once():
+    codec = RnntCodec(clock=FakeClock())
+    started(codec)
+    why = "unsupported language 'xx' for whisper; use a BCP-47 tag whose language Whisper knows"
+    error = CoreError("INVALID_ARGUMENT", f"{why} (error id 1a2b3c4d)", field_violations=(("config.language", why),))
+    [msg] = jsons(codec.core_error(error))
+    assert msg["error"].count("unsupported language") == 1 and "config.language" in msg["error"], msg
 
 
 def test_start_recording_right_after_recording_stopped_is_not_lost():
