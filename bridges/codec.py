@@ -92,6 +92,15 @@ class Close:
 
 Action = Union[SendJson, StartStream, SendAudio, SendControl, EndAudio, Close]
 
+# Audio per message to the core: a client's larger frame is split (the core's own limit per
+# message is 1 MiB, and its HTTP/2 window 256 KiB).
+CORE_AUDIO_MESSAGE_BYTES = 256 * 1024
+
+
+def send_audio(data: bytes) -> list[Action]:
+    """`data` as core messages of at most CORE_AUDIO_MESSAGE_BYTES (a multiple of every sample size)."""
+    return [SendAudio(data[i:i + CORE_AUDIO_MESSAGE_BYTES]) for i in range(0, len(data), CORE_AUDIO_MESSAGE_BYTES)]
+
 
 @dataclass(frozen=True)
 class CoreError:

@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from bridges.codec import Action, Codec, EndAudio, SendAudio, SendJson
+from bridges.codec import Action, Codec, EndAudio, SendJson, send_audio
 from bridges.fields import FieldError, parse_json_object
 
 
@@ -94,4 +94,4 @@ class PcmStreamCodec(Codec):
             return [self._error(f"audio frame of {len(data)} bytes is not a whole number of 16-bit samples; "
                                 f"send {words.audio} in even-sized frames (this frame was dropped)")]
         self.seen_audio = True
-        return [SendAudio(data)]
+        return send_audio(data)  # a large frame in several core messages

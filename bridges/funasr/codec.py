@@ -41,8 +41,8 @@ from typing import Any, Callable
 import numpy as np
 
 from asr.v1 import asr_pb2
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl,
-                           SendJson, StartStream)
+from bridges.codec import (CORE_AUDIO_MESSAGE_BYTES, Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal,
+                           SendControl, SendJson, StartStream, send_audio)
 from bridges.hygiene import CLIENT_ID_RULE, fit_session_id, valid_client_id
 from bridges.codec_state import RecordingState as State
 from bridges.fields import FieldError, get_int, get_str, parse_json_object
@@ -52,7 +52,7 @@ MODEL_UNAVAILABLE_CODES = frozenset({"UNAVAILABLE", "FAILED_PRECONDITION", "NOT_
 DEFAULT_LANGUAGE = "zh"  # the document is a Chinese recognition API
 DEFAULT_ENGINES = "funasr,whisper"  # FunASR when available, else multilingual Whisper
 REPLY_GRACE = 1.0  # seconds: a skipped chunk reply is sent anyway when no next chunk comes
-MAX_CORE_AUDIO_BYTES = 256 * 1024  # per message to the core (its limit is 1 MiB)
+MAX_CORE_AUDIO_BYTES = CORE_AUDIO_MESSAGE_BYTES  # per message to the core (its limit is 1 MiB)
 MAX_HELD_SAMPLES = 30 * TARGET_RATE  # audio of a next recording held while the previous one finishes
 
 
@@ -62,8 +62,7 @@ def iso_now(clock: Callable[[], float]) -> str:
 
 def audio_actions(samples: np.ndarray) -> list[Action]:
     """16 kHz float32 samples as core messages of at most MAX_CORE_AUDIO_BYTES each."""
-    data = samples.astype("<f4").tobytes()
-    return [SendAudio(data[i:i + MAX_CORE_AUDIO_BYTES]) for i in range(0, len(data), MAX_CORE_AUDIO_BYTES)]
+    return send_audio(samples.astype("<f4").tobytes())
 
 
 class FunAsrCodec(Codec):

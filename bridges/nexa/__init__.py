@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from bridges.nexa.codec import NexaCodec
+from bridges.nexa.codec import MAX_MESSAGE_BYTES, NexaCodec
 from bridges.runtime import ConnectionInfo, DialectSpec, Limits
 
 
@@ -16,5 +16,5 @@ SPEC = DialectSpec(
     path="/v1/audio/stream",
     default_port=8080,
     codec_factory=make_codec,
-    limits=Limits(max_message_bytes=256 * 1024),
+    limits=Limits(max_message_bytes=MAX_MESSAGE_BYTES),  # a whole short file in one message (docs/bridges.md)
 )

@@ -6,6 +6,11 @@ Server: `{"type": "partial"|"final", text, confidence, timestamp (unix ms), is_f
 `words` when enable_word_timestamps; `{"type": "error", "error": ...}`. No acknowledgement
 is sent for the config: the document's example client prints `result["text"]` for every
 message it receives.
+
+The C# example sends one chunk and reads one message: audio that stops for `AUDIO_GAP_FINALIZE`
+seconds is finalized (the open utterance becomes a final at once), so a single chunk is
+answered with its transcript, long before the 30 s idle timeout. A message may hold up to 4 MiB
+of audio (a whole short file), passed to the core in 256 KiB pieces.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
 from clients.types import duration, seconds
-from bridges.codec import Action, Close, CoreError, EndAudio, EndReason, Refusal, SendJson, StartStream
+from bridges.codec import Action, Close, CoreError, EndAudio, EndReason, Refusal, SendControl, SendJson, StartStream
 from bridges.core_errors import close_code_for, describe_core_error
 from bridges.fields import (FieldError, check_language, get_bool, get_float, get_int, get_str,
                             parse_json_object)
@@ -28,6 +33,8 @@ DEFAULT_MODEL = "NexaAI/parakeet-npu"
 # Model names that mean "the core's default engine and model" (parakeet is not available here).
 DEFAULT_MODEL_ALIASES = frozenset({DEFAULT_MODEL.lower(), "parakeet", "parakeet-npu", "default", ""})
 MAX_BEAM_SIZE = 10  # the range Whisper serves (core_service/engines/whisper.py)
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one message: 131 s of 16 kHz PCM16 (the C# example sends a file at once)
+AUDIO_GAP_FINALIZE = 1.5  # seconds without audio after audio: the open utterance is finalized
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class NexaCodec(PcmStreamCodec):
         self.engine = engine
         self.clock = clock
         self.config: NexaConfig | None = None
+        self._unfinalized = False  # audio sent since the last finalize
 
     # ---- client frames (after the configuration: bridges/pcm_stream.py) -----------------------
     def _config(self, text: str) -> list[Action]:
@@ -100,6 +108,11 @@ class NexaCodec(PcmStreamCodec):
 
     def _is_end(self, message: dict[str, Any]) -> bool:
         return message.get("action") == "stop"  # extra fields are allowed
+
+    def binary_frame(self, data: bytes) -> list[Action]:
+        actions = super().binary_frame(data)
+        self._unfinalized = self._unfinalized or any(not isinstance(a, SendJson) for a in actions)
+        return actions
 
     def _fatal(self, text: str, code: int, reason: str) -> list[Action]:
         self.state = State.DONE
@@ -131,6 +144,9 @@ class NexaCodec(PcmStreamCodec):
         return [Close(1000)]
 
     def idle(self) -> list[Action]:
+        if self._gap_pending():  # the client stopped sending: what it sent is transcribed now
+            self._unfinalized = False
+            return [SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))]
         if self.state is State.STREAMING:
             self.state = State.ENDING
             return [self._error("no audio received for a while; finishing the stream"), EndAudio()]
@@ -141,11 +157,17 @@ class NexaCodec(PcmStreamCodec):
         return []
 
     def idle_timeout(self, default: float | None) -> float | None:
+        if self._gap_pending():
+            return AUDIO_GAP_FINALIZE if default is None else min(AUDIO_GAP_FINALIZE, default)
         return None if self.state in (State.ENDING, State.DONE) else default
 
+    def _gap_pending(self) -> bool:
+        return self._unfinalized and self.state is State.STREAMING
+
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
-        return [self._error(f"message of {size} bytes exceeds the {limit}-byte limit; send audio in chunks of "
-                            "0.3-0.5 s (this one was dropped)")]
+        return [self._error(f"message of {size} bytes exceeds the {limit}-byte limit ({limit / 32000:.0f} s of "
+                            "16 kHz audio); send longer audio in several messages, e.g. chunks of 0.3-0.5 s "
+                            "(this one was dropped)")]
 
     def refused(self, code: Refusal, message: str) -> list[Action]:
         return [self._error(message), Close(1013, code)]

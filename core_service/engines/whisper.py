@@ -114,7 +114,7 @@ class WhisperEngine(Engine):
             if requested == m.name or requested in m.aliases:
                 return m.name
         raise InvalidSettings(f"unknown whisper model {requested!r}; choose one of "
-                              f"{sorted(a for m in self._catalog.values() for a in (m.name, *m.aliases))}",
+                              f"{sorted({a for m in self._catalog.values() for a in (m.name, *m.aliases)})}",
                               field_name="config.model")
 
     def describe(self) -> EngineDescription:

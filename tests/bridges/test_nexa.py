@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import numpy as np
 import websockets
 
 from bridge_helpers import answered_with_errors, assert_words_carry_their_punctuation, recv_all, recv_json, start_bridge
+from tests.real_speech import load
 from tests.audio_fixtures import PARAGRAPH, UTTERANCES, silence, speech, to_pcm16, wer, with_pauses
 
 PATH = "/v1/audio/stream"
@@ -153,6 +155,52 @@ async def test_bad_input_gets_errors_while_a_parallel_session_completes(nexa_bri
 
     text = await asyncio.wait_for(healthy, 120)
     assert wer(" ".join(UTTERANCES), text) <= 0.15, text
+
+
+async def csharp_example(url: str, audio_chunk: bytes) -> tuple[dict, float]:
+    """The document's C# example: the configuration, ONE audio chunk, ONE ReceiveAsync, close.
+    Returns the message it reads and how long it waited for it."""
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"model": "NexaAI/parakeet-npu", "language": "en-US", "sample_rate": 16000,
+                                  "enable_partial_results": True}))
+        await ws.send(audio_chunk)
+        sent = time.monotonic()
+        message = await recv_json(ws, 60)
+        return message, time.monotonic() - sent
+
+
+async def test_the_csharp_example_gets_a_transcript_for_its_one_chunk(nexa_bridge):
+    """A single 0.5 s chunk, then nothing: its transcript comes, not an idle error 30 s later."""
+    clip = speech("Hello.")
+    chunk = to_pcm16(np.concatenate([clip, silence(max(0.0, 0.5 - len(clip) / 16000))]))
+    message, waited = await csharp_example(nexa_bridge.url(PATH), chunk)
+    assert message["type"] in ("partial", "final") and "hello" in message["text"].lower(), message
+    assert waited < 10, waited
+
+
+async def test_a_whole_file_in_one_message_is_transcribed(core_address, tmp_path):
+    """The C# example's GetAudioChunk() may well be a whole file: 11 s of JFK is 352,000 bytes,
+    under the documented 4 MiB per message (the bridge as started by default)."""
+    jfk = load("jfk")
+    bridge = start_bridge(tmp_path, "nexa", core_address)
+    try:
+        message, _ = await csharp_example(bridge.url(PATH), to_pcm16(jfk.audio))
+        assert message["type"] in ("partial", "final") and message["text"], message
+        async with websockets.connect(bridge.url(PATH), max_size=None) as ws:  # and all of it, to the stop
+            await ws.send(json.dumps({"language": "en-US", "enable_partial_results": False}))
+            await ws.send(to_pcm16(jfk.audio))
+            await ws.send(json.dumps({"action": "stop"}))
+            text = check_results(await recv_all(ws))
+        assert wer(jfk.transcript, text) <= 0.15, text
+    finally:
+        bridge.stop()
+
+
+async def test_an_unknown_model_is_refused_naming_each_installed_model_once(nexa_bridge):
+    error, code = await bad_config(nexa_bridge.url(PATH), json.dumps({"model": "large-v9"}))
+    names = re.findall(r"'([^']+)'", error["error"].split("choose one of", 1)[1])
+    assert names and len(names) == len(set(names)) and "tiny.en" in names, error
+    assert code == 1008
 
 
 async def test_session_limit_sends_an_error_then_closes_1008(core_address, tmp_path):

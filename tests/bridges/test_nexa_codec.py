@@ -7,9 +7,9 @@ import pytest
 from asr.v1 import asr_pb2
 from google.protobuf import duration_pb2
 
-from bridges.codec import Close, CoreError, EndAudio, EndReason, SendAudio, SendJson, StartStream
+from bridges.codec import Close, CoreError, EndAudio, EndReason, SendAudio, SendControl, SendJson, StartStream
 from bridge_helpers import CORE_DOWN, assert_core_down_wording
-from bridges.nexa.codec import NexaCodec
+from bridges.nexa.codec import AUDIO_GAP_FINALIZE, MAX_MESSAGE_BYTES, NexaCodec
 
 
 def start(codec: NexaCodec, config: dict) -> asr_pb2.StreamingConfig:
@@ -128,3 +128,27 @@ def test_session_limit_sends_the_error_first():
     start(codec, {})
     assert "maximum session duration" in errors(codec.ending(EndReason.MAX_DURATION))[0]
     assert codec.core_finished() == [Close(1000)]  # the runtime sends it as 1008 (docs/bridges.md)
+
+
+def test_a_large_message_reaches_the_core_in_pieces_and_its_limit_is_said():
+    codec = NexaCodec()
+    start(codec, {})
+    audio = bytes(range(256)) * (352_000 // 256)  # 11 s of 16 kHz PCM16: the C# example's whole file
+    pieces = codec.binary_frame(audio)
+    assert all(isinstance(p, SendAudio) and len(p.audio) <= 256 * 1024 for p in pieces) and len(pieces) == 2
+    assert b"".join(p.audio for p in pieces) == audio
+    [error] = errors(codec.frame_too_large(5_000_000, MAX_MESSAGE_BYTES))
+    assert "4194304-byte limit" in error and "131 s" in error
+
+
+def test_audio_that_stops_is_finalized_before_the_idle_timeout():
+    codec = NexaCodec()
+    start(codec, {})
+    codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted()))
+    assert codec.idle_timeout(30.0) == 30.0  # no audio yet: nothing to finalize
+    codec.binary_frame(b"\x01\x00" * 8000)  # the C# example's one chunk
+    assert codec.idle_timeout(30.0) == AUDIO_GAP_FINALIZE
+    [finalize] = codec.idle()
+    assert isinstance(finalize, SendControl) and finalize.control.HasField("finalize")
+    assert codec.idle_timeout(30.0) == 30.0  # then the idle rule, counted afresh
+    assert errors(codec.idle()) and codec.idle_timeout(30.0) is None
