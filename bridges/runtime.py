@@ -127,6 +127,8 @@ class DialectSpec:
     # Seconds a session whose client dropped stays kept for a new connection with the same
     # unique_param (Codec.client_gone, bridges/resume.py); None = sessions end with their connection.
     resume_seconds: float | None = None
+    # Flags accepted but not (fully) honoured: what to log at start-up, as WARNINGs.
+    startup_warnings: Callable[[argparse.Namespace], list[str]] | None = None
 
     @property
     def port_in_stack(self) -> int:
@@ -223,6 +225,8 @@ class Bridge:
         self._server = WebSocketServer(settings, self._check, self._handle)
         await self._server.start(self.edge.host, self.options.port, self.edge.ssl.context if self.edge.ssl else None)
         self.edge.start_metrics(self.options.metrics_port)
+        for warning in self.spec.startup_warnings(self.options) if self.spec.startup_warnings else []:
+            log.warning("bridge=%s %s", self.spec.name, warning)
         log.info("bridge=%s listening on %s://%s:%d%s core=%s%s", self.spec.name, self.edge.scheme, self.edge.host,
                  self.port, self.spec.path, self.pool.target,
                  " (TLS)" if self.edge.core_credentials else "")

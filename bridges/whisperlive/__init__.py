@@ -6,9 +6,13 @@ not by the runtime's `--max-connections`, because a full server must answer with
 the client's uid, which only arrives in its options frame.
 
 The reference server's flags are accepted with their meaning there: `--backend faster_whisper`
-(the only backend here), `--model` (every session uses it; default: the client's `model`),
-`--language` (when the options leave `language` out; default en), `--use-vad/--no-vad`
-(`--no-vad` turns VAD off for every session; default: the client's `use_vad`).
+(the core's Whisper engine) or `whisperx` (the same, with word timestamps for every session:
+WhisperX is faster-whisper plus word alignment), `--model` (every session uses it; default: the
+client's `model`), `--language` (when the options leave `language` out; default en),
+`--use-vad/--no-vad` (`--no-vad` turns VAD off for every session; default: the client's
+`use_vad`). `--enable-diarization` is accepted, but the core has no speaker diarization yet:
+start-up logs a WARNING and every session is sent one. `--huggingface-token` is accepted and
+ignored with a WARNING: nothing is downloaded (the models ship with the core).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import argparse
 from bridges.runtime import ConnectionInfo, DialectSpec, Limits
 
 from .codec import BACKEND, WhisperLiveCodec, WhisperLiveSettings
+
+BACKENDS = (BACKEND, "whisperx")
 from .options import ServerDefaults
 from .slots import Slots
 
@@ -32,8 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-gap-finalize", type=float, default=1.5,
                         help="seconds without audio after which the open segment is completed")
     # The reference server's flags (shared/protocols/whisperlive.md, "Server Configuration").
-    parser.add_argument("--backend", choices=[BACKEND], default=BACKEND,
-                        help="transcription backend; faster_whisper (the core's Whisper engine) is the only one here")
+    parser.add_argument("--backend", choices=BACKENDS, default=BACKEND,
+                        help="transcription backend: faster_whisper (the core's Whisper engine) or whisperx (the "
+                             "same with word timestamps for every session); clients are told faster_whisper")
+    parser.add_argument("--enable-diarization", action="store_true",
+                        help="accepted for the reference's WhisperX command line; speaker diarization is not "
+                             "available yet, so sessions are sent a WARNING saying so")
+    parser.add_argument("--huggingface-token", default=None,
+                        help="accepted and ignored: nothing is downloaded (the core's models are installed)")
     parser.add_argument("--model", default=None,
                         help="model every session uses, e.g. base or tiny.en (default: the client's 'model' option)")
     parser.add_argument("--language", default="en",
@@ -55,12 +67,24 @@ def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> WhisperLive
         max_connection_time=options.max_session_seconds or float("inf"),
         engine=options.engine or "whisper",
         audio_gap_finalize=options.audio_gap_finalize,
-        defaults=ServerDefaults(model=options.model, language=options.language, use_vad=options.use_vad),
+        defaults=ServerDefaults(model=options.model, language=options.language, use_vad=options.use_vad,
+                                word_timestamps=options.backend == "whisperx",
+                                diarization=options.enable_diarization),
     )
     return WhisperLiveCodec(settings, slots=options.whisperlive_slots)
 
 
+def startup_warnings(options: argparse.Namespace) -> list[str]:
+    warnings = []
+    if options.enable_diarization:
+        warnings.append("--enable-diarization: speaker diarization is not available in the core yet; sessions "
+                        "run without it and each client is sent a WARNING")
+    if options.huggingface_token:
+        warnings.append("--huggingface-token is ignored: nothing is downloaded (the core's models are installed)")
+    return warnings
+
+
 SPEC = DialectSpec(name="whisperlive", path="/", default_port=9090, codec_factory=make_codec,
-                   limits=LIMITS, add_arguments=add_arguments)
+                   limits=LIMITS, add_arguments=add_arguments, startup_warnings=startup_warnings)
 
 __all__ = ["SPEC", "WhisperLiveCodec", "WhisperLiveSettings"]

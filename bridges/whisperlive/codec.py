@@ -87,6 +87,7 @@ class WhisperLiveCodec(Codec):
         self._finalize_sent = False
         self._refusal: tuple[Refusal, str] | None = None
         self._pauses: PauseSegmenter | None = None  # set when VAD is off
+        self._max_time = settings.max_connection_time  # the client may ask for less
 
     # ---- helpers -----------------------------------------------------------------------------
     def _send(self, **fields: Any) -> SendJson:
@@ -106,7 +107,7 @@ class WhisperLiveCodec(Codec):
     def _over_time(self) -> list[Action] | None:
         if self.admitted_at is None or self.state is State.CLOSED:
             return None
-        if self.clock() - self.admitted_at < self.settings.max_connection_time:
+        if self.clock() - self.admitted_at < self._max_time:
             return None
         log.info("whisperlive %s: max connection time reached", self.uid)
         return self._close_with(self._send(message="DISCONNECT"), code=1000, reason="max connection time")
@@ -127,13 +128,17 @@ class WhisperLiveCodec(Codec):
 
     def idle_timeout(self, default: float | None) -> float | None:
         # While a partial is open, a short "no audio" timer finalizes it (see audio_gap_finalize).
-        if self._gap_pending():
-            return self.settings.audio_gap_finalize
         if self.state is State.OPTIONS:
             return self.settings.options_timeout
-        return None  # the reference has no idle timeout; max_connection_time bounds the session
+        timers = [self.settings.audio_gap_finalize] if self._gap_pending() else []
+        if self.admitted_at is not None and self._max_time < self.settings.max_connection_time:
+            # the client's own, lower max_connection_time (the runtime times the server's)
+            timers.append(max(self.admitted_at + self._max_time - self.clock(), 0.0))
+        return min(timers, default=None)  # the reference has no idle timeout
 
     def idle(self) -> list[Action]:
+        if (over := self._over_time()) is not None:
+            return over
         if self._gap_pending():
             return self._finalize_gap()
         if self.state is State.OPTIONS:
@@ -205,10 +210,24 @@ class WhisperLiveCodec(Codec):
         self.segments = SegmentList(last_n=options.send_last_n_segments, word_timestamps=options.word_timestamps)
         self._pauses = None if options.use_vad else PauseSegmenter(self.settings.pauses)
         choice = choose_model(options.model, options.language, options.task)
-        warnings = [*options.warnings, *([choice.warning] if choice.warning else [])]
+        warnings = [*options.warnings, *self._limit_warnings(options), *([choice.warning] if choice.warning else [])]
         self.state = State.STARTING
         return [*(self._status("WARNING", w) for w in warnings),
                 StartStream(self._streaming_config(options, choice.model))]
+
+    def _limit_warnings(self, options: Options) -> list[str]:
+        """The client's max_clients and max_connection_time: the server's flags decide; a lower
+        connection time is honoured for this session."""
+        warnings, server = [], self.settings
+        if options.max_clients is not None and options.max_clients != server.max_clients:
+            warnings.append(f"max_clients is this server's setting (--max-clients {server.max_clients}); the "
+                            f"client's {options.max_clients} is not used")
+        if options.max_connection_time is not None:
+            if options.max_connection_time > server.max_connection_time:
+                warnings.append(f"max_connection_time {options.max_connection_time:g} s is above this server's "
+                                f"limit; DISCONNECT comes after {server.max_connection_time:g} s")
+            self._max_time = min(options.max_connection_time, server.max_connection_time)
+        return warnings
 
     def _refuse(self, code: Refusal, message: str) -> list[Action]:
         if code is Refusal.MAX_CONNECTIONS:

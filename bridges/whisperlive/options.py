@@ -47,6 +47,8 @@ class Options:
     vad: VadParameters = VadParameters()
     initial_prompt: str | None = None
     hotwords: tuple[str, ...] = ()
+    max_clients: int | None = None  # the client's wish; the server's --max-clients decides
+    max_connection_time: float | None = None  # seconds; a lower value than the server's is honoured
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -116,11 +118,14 @@ def _vad_parameters(value: Any) -> VadParameters:
 
 @dataclass(frozen=True)
 class ServerDefaults:
-    """The reference server's flags: --model, --language, --use-vad/--no-vad."""
+    """The reference server's flags: --model, --language, --use-vad/--no-vad, --backend whisperx,
+    --enable-diarization."""
 
     model: str | None = None  # every session uses this model (None: the client's `model`)
     language: str | None = "en"  # when the options leave `language` out (null still means detect)
     use_vad: bool = True  # False: VAD off for every session
+    word_timestamps: bool = False  # --backend whisperx: every session gets word timestamps
+    diarization: bool = False  # --enable-diarization (not available yet: each session is told)
 
 
 def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Options:
@@ -161,8 +166,11 @@ def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Opti
     if _bool(raw, "enable_translation", False):
         warnings.append("enable_translation (any-to-any translation) is not supported here; "
                         "use task 'translate' for English output")
-    if _bool(raw, "enable_diarization", False):
-        warnings.append("enable_diarization is not supported here; segments carry no speaker")
+    if _bool(raw, "enable_diarization", False) or defaults.diarization:
+        warnings.append("Speaker diarization (enable_diarization, the server's --enable-diarization) is not "
+                        "available on this server yet; segments carry no speaker")
+    max_clients = _positive(raw, "max_clients", int)
+    max_time = _positive(raw, "max_connection_time", float)
     return Options(
         uid=uid,
         language=language.strip() if isinstance(language, str) else None,
@@ -170,13 +178,27 @@ def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Opti
         model=model,
         use_vad=_bool(raw, "use_vad", True) and defaults.use_vad,
         send_last_n_segments=last_n,
-        word_timestamps=_bool(raw, "word_timestamps", False),
+        word_timestamps=_bool(raw, "word_timestamps", False) or defaults.word_timestamps,
         audio_format=audio_format,
         vad=_vad_parameters(raw.get("vad_parameters")),
         initial_prompt=prompt,
         hotwords=hotwords,
+        max_clients=int(max_clients) if max_clients is not None else None,
+        max_connection_time=max_time,
         warnings=tuple(warnings),
     )
+
+
+def _positive(raw: dict[str, Any], key: str, kind: type) -> float | None:
+    """An optional positive number (an integer when `kind` is int); None when absent or null."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)) \
+            or not 0 < value < 1e9:
+        noun = "a positive integer" if kind is int else "a positive number of seconds"
+        raise OptionsError(f"Option '{key}' must be {noun} or null, got {value!r}")
+    return float(value)
 
 
 def _hotwords(value: object) -> tuple[str, ...]:

@@ -286,6 +286,48 @@ async def test_wait_when_full_and_disconnect_after_max_connection_time(core_addr
         bridge.stop()
 
 
+async def test_the_clients_max_clients_is_answered_and_a_lower_max_connection_time_honoured(wl_bridge):
+    """The document's configuration carries "max_clients" and "max_connection_time"; they are
+    the server's flags, so the client is told which value applies, and a shorter connection time
+    than the server's (600 s) is kept: DISCONNECT when it is up, even with no frame coming."""
+    session = await Session.open(wl_bridge, model="tiny.en", max_clients=8, max_connection_time=3)
+    async with session.ws:
+        await session.until_ready()
+        [warning] = [m for m in session.messages if m.get("status") == "WARNING"]
+        assert "max_clients" in warning["message"] and "--max-clients 4" in warning["message"], warning
+        started = time.monotonic()
+        assert await session.next(15) == {"uid": session.uid, "message": "DISCONNECT"}
+        assert 1.5 < time.monotonic() - started < 6
+        assert await expect_closed(session.ws) == 1000
+    longer = await Session.open(wl_bridge, model="tiny.en", max_clients=4, max_connection_time=7200)
+    async with longer.ws:
+        await longer.until_ready()
+        [warning] = [m for m in longer.messages if m.get("status") == "WARNING"]
+        assert "max_connection_time 7200 s" in warning["message"] and "600 s" in warning["message"], warning
+
+
+async def test_the_documents_whisperx_server_command_line_starts(core_address, tmp_path):
+    """`python run_websocket_server.py --backend whisperx --enable-diarization --huggingface-token
+    YOUR_TOKEN`: WhisperX is faster-whisper with word timestamps; diarization is not available
+    yet, which the log and every client are told; the token is not needed and never logged."""
+    token = "hf_document_example_token_123"
+    bridge = start_bridge(tmp_path, "whisperlive", core_address, "--backend", "whisperx", "--enable-diarization",
+                          "--huggingface-token", token)
+    try:
+        session = await Session.open(bridge, model="tiny.en")  # word_timestamps false in its options
+        audio, _ = with_pauses(UTTERANCES[:2], pause=1.2)
+        await session.transcribe(audio)
+        [warning] = [m for m in session.messages if m.get("status") == "WARNING"]
+        assert "diarization" in warning["message"].lower() and "not available" in warning["message"], warning
+        check_segment_messages(session, words=True)  # SERVER_READY still says faster_whisper (checked there)
+        assert wer(" ".join(UTTERANCES[:2]), session.transcript()) <= 0.2, session.transcript()
+    finally:
+        bridge.stop()
+    log = bridge.log()
+    assert "WARNING" in log and "--enable-diarization" in log and "--huggingface-token is ignored" in log, log[-2000:]
+    assert token not in log
+
+
 async def test_core_busy_becomes_wait_and_core_down_becomes_error(tmp_path):
     busy_core = start_core(tmp_path, "--max-sessions", "1")
     busy = start_bridge(tmp_path, "whisperlive", busy_core.address)

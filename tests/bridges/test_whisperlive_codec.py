@@ -289,3 +289,16 @@ def test_a_final_does_not_replace_the_next_utterances_partial():
     assert m["segments"][-1] == {"start": "1.000", "end": "1.500", "text": " Two", "completed": False}
     clock.now += 2  # the client stopped sending: the open partial is still finalized
     assert codec.idle_timeout(None) == 1.5 and isinstance(codec.idle()[0], SendControl)
+
+
+def test_a_lower_max_connection_time_is_kept_and_bad_limits_refused():
+    clock = FakeClock(100.0)
+    codec = WhisperLiveCodec(WhisperLiveSettings(max_connection_time=600), clock=clock)
+    codec.text_frame(json.dumps({**OPTIONS, "max_connection_time": 30, "max_clients": 4}))
+    codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted()))
+    assert codec.idle_timeout(None) == 30  # the client's limit, timed without frames
+    clock.now += 30
+    assert jsons(codec.idle()) == [{"uid": UID, "message": "DISCONNECT"}]
+    for bad in ({"max_connection_time": "600"}, {"max_clients": 2.5}, {"max_connection_time": -1}):
+        refused = WhisperLiveCodec(clock=FakeClock(100.0)).text_frame(json.dumps({**OPTIONS, **bad}))
+        assert jsons(refused)[0]["status"] == "ERROR" and next(iter(bad)) in jsons(refused)[0]["message"]
