@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from bridges.google_stt.codec import GoogleSttCodec, GoogleSttOptions
+from bridges.google_stt.codec import END_AFTER_SILENCE, GoogleSttCodec, GoogleSttOptions
 from bridges.runtime import ConnectionInfo, DialectSpec, Limits
 
 
@@ -26,8 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--automatic-punctuation", action=argparse.BooleanOptionalAction,
                         default=_env_bool("ENABLE_AUTOMATIC_PUNCTUATION", True),
                         help="punctuation and casing (env ENABLE_AUTOMATIC_PUNCTUATION)")
-    parser.add_argument("--end-after-silence", type=float, default=2.0,
-                        help="seconds without an audio frame that end the stream (after the first frame)")
+    parser.add_argument("--end-after-silence", type=float, default=END_AFTER_SILENCE,
+                        help="seconds without an audio frame that end the stream (after the first frame); longer "
+                             "than a speaker's pause, and said in the metadata acknowledgement")
+    # The document's "LOG_LEVEL=debug python run.py", as its other environment variables.
+    if os.environ.get("LOG_LEVEL"):
+        parser.set_defaults(log_level=os.environ["LOG_LEVEL"])
 
 
 def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> GoogleSttCodec:

@@ -2,7 +2,10 @@
 
 Client: one JSON config, then binary LINEAR16 frames; the end of audio is either
 `{"type": "end"}` (alias `{"action": "stop"}`), or simply no audio for `end_after_silence`
-seconds (the document's own client just stops sending and waits for `complete`).
+seconds (the document's own client just stops sending and waits for `complete`). That is 10 s
+by default, longer than a speaker's pause (a client that sends only while someone speaks keeps
+its session through one), and the metadata acknowledgement says it. Audio that stops for
+`AUDIO_GAP_FINALIZE` seconds is finalized, so the transcript of what was said comes at once.
 Server: `metadata` (status ready, echoed config) once the core accepted the session,
 `transcript` per non-empty partial/final, `error` with `detail`, `complete` at the end: also
 after an error that ends the session, because the document's client waits for `complete`.
@@ -12,12 +15,13 @@ punctuation: Whisper always punctuates, so the bridge strips it.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from asr.v1 import asr_pb2
-from bridges.codec import Action, Close, CoreError, EndAudio, Refusal, SendJson, StartStream
+from bridges.codec import Action, Close, CoreError, EndAudio, Refusal, SendControl, SendJson, StartStream
 from bridges.core_errors import close_code_for, describe_core_error
 from bridges.fields import FieldError, check_language, get_int, get_str, parse_json_object
 from bridges.pcm_stream import PcmStreamCodec, PcmWording
@@ -27,6 +31,11 @@ SUPPORTED_ENCODINGS = ("LINEAR16",)
 END_MESSAGES = ({"type": "end"}, {"action": "stop"})
 COMPLETE = {"type": "complete"}
 DEFAULT_ENGINES = "google,whisper"  # Google when the core has credentials for it, else Whisper
+# Seconds without audio that end the stream (docs/bridges.md: why 10). Google's own streaming API
+# ends a stream after about 10 s without audio, which is what the document's server, a wrapper of
+# it, does to a client that stops sending.
+END_AFTER_SILENCE = 10.0
+AUDIO_GAP_FINALIZE = 2.0  # seconds without audio: what was said is finalized (the stream goes on)
 _INNER_MARK = re.compile(r"(?<=\w)['’\-](?=\w)")  # don't, e-mail: kept
 
 
@@ -44,7 +53,7 @@ class GoogleSttOptions:
     default_sample_rate: int = 16000
     interim_results: bool = True
     automatic_punctuation: bool = True
-    end_after_silence: float = 2.0
+    end_after_silence: float = END_AFTER_SILENCE
     engine: str = ""  # "" = the core's default
 
 
@@ -54,10 +63,19 @@ class GoogleSttCodec(PcmStreamCodec):
                                       '"encoding": "LINEAR16"})',
                        unknown="message", results="transcripts")
 
-    def __init__(self, options: GoogleSttOptions | None = None) -> None:
+    def __init__(self, options: GoogleSttOptions | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.options = options or GoogleSttOptions()
+        self.clock = clock
         self.echo: dict[str, Any] = {}
+        self._last_audio = clock()
+        self._unfinalized = False  # audio since the last finalize
+
+    def binary_frame(self, data: bytes) -> list[Action]:
+        actions = super().binary_frame(data)
+        if any(not isinstance(a, SendJson) for a in actions):
+            self._last_audio, self._unfinalized = self.clock(), True
+        return actions
 
     # ---- client frames (after the config: bridges/pcm_stream.py) ------------------------------
     def _is_end(self, message: dict[str, Any]) -> bool:
@@ -91,7 +109,10 @@ class GoogleSttCodec(PcmStreamCodec):
         if kind == "session_started":
             if self.state is State.STARTING:
                 self.state = State.STREAMING
-            return [SendJson({"type": "metadata", "status": "ready", **self.echo})]
+            return [SendJson({"type": "metadata", "status": "ready", **self.echo,
+                              # how the stream ends: the document defines no end message
+                              "end_after_silence_seconds": self.options.end_after_silence,
+                              "end_message": END_MESSAGES[0]})]
         if kind == "result":
             result = response.result
             text = result.text.strip()
@@ -113,15 +134,24 @@ class GoogleSttCodec(PcmStreamCodec):
     # ---- runtime events -------------------------------------------------------------------
     def idle_timeout(self, default: float | None) -> float | None:
         if self.state is State.STREAMING and self.seen_audio:
-            return self.options.end_after_silence
+            end = max(self._last_audio + self.options.end_after_silence - self.clock(), 0.0)
+            return min(end, AUDIO_GAP_FINALIZE) if self._unfinalized else end
         if self.state in (State.ENDING, State.DONE):
             return None
         return default
 
     def idle(self) -> list[Action]:
+        if self.state is State.STREAMING and self.seen_audio:
+            if self.clock() - self._last_audio >= self.options.end_after_silence:
+                # No audio for a while: that is the end of this client's stream.
+                self.state = State.ENDING
+                return [EndAudio()]
+            if self._unfinalized:  # a pause in sending: what was said is transcribed now
+                self._unfinalized = False
+                return [SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))]
+            return []
         if self.state is State.STREAMING:
-            # No audio for a while: that is the end of this client's stream.
-            self.state = State.ENDING
+            self.state = State.ENDING  # no audio at all within the ordinary idle timeout
             return [EndAudio()]
         if self.state in (State.AWAIT_CONFIG, State.STARTING):
             return self._fatal("no config or audio received in time; send the JSON config right after connecting",

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import numpy as np
+import pytest
 import websockets
 
 from bridge_helpers import answered_with_errors, recv_all, recv_json, start_bridge
@@ -49,7 +51,8 @@ async def test_document_client_en_us_paragraph(google_bridge):
     config = {"language_code": "en-US", "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
     ack, messages = await doc_client(google_bridge.url(PATH), config, pcm)
     assert ack == {"type": "metadata", "status": "ready", "language_code": "en-US",
-                   "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
+                   "sample_rate_hertz": 16000, "encoding": "LINEAR16", "end_after_silence_seconds": 1.5,
+                   "end_message": {"type": "end"}}
     transcripts = check_transcripts(messages)
     finals = [m["text"] for m in transcripts if m["is_final"]]
     assert finals, messages
@@ -74,7 +77,8 @@ async def test_empty_config_takes_documented_defaults_and_explicit_end(google_br
     async with websockets.connect(google_bridge.url(PATH)) as ws:
         await ws.send("{}")
         assert await recv_json(ws) == {"type": "metadata", "status": "ready", "language_code": "ar-EG",
-                                       "sample_rate_hertz": 16000, "encoding": "LINEAR16"}
+                                       "sample_rate_hertz": 16000, "encoding": "LINEAR16",
+                                       "end_after_silence_seconds": 1.5, "end_message": {"type": "end"}}
         await ws.send(to_pcm16(silence(0.5)))
         await ws.send(json.dumps({"type": "end"}))
         assert (await recv_all(ws))[-1] == {"type": "complete"}
@@ -175,3 +179,52 @@ async def test_automatic_punctuation_off_gives_unpunctuated_transcripts(core_add
         assert not any(ch in m["text"] for m in transcripts for ch in ".,?!;:"), transcripts
     finally:
         bridge.stop()
+
+
+@pytest.fixture(scope="module")
+def google_as_documented(core_address, tmp_path_factory):
+    """`LOG_LEVEL=debug python run.py`: the bridge with its defaults and the document's variable."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LOG_LEVEL", "debug")
+        bridge = start_bridge(tmp_path_factory.mktemp("google-documented"), "google_stt", core_address)
+    yield bridge
+    bridge.stop()
+
+
+async def test_log_level_from_the_environment_as_the_document_runs_it(google_as_documented, google_bridge):
+    async with websockets.connect(google_as_documented.url(PATH)) as ws:
+        await ws.send(json.dumps({"language_code": "en-US"}))
+        assert (await recv_json(ws))["type"] == "metadata"
+    await asyncio.sleep(0.5)
+    assert " DEBUG " in google_as_documented.log()
+    assert " DEBUG " not in google_bridge.log()  # without LOG_LEVEL: INFO, as before
+
+
+async def test_a_speaker_who_pauses_keeps_the_session(google_as_documented):
+    """A live client that sends only while someone speaks (or whose network stalls) pauses
+    sending for a few seconds: the stream is not ended (complete) under it. The metadata says
+    when it would end; what was said before the pause is transcribed during the pause."""
+    first, second = (to_pcm16(np.concatenate([speech(text), silence(0.2)])) for text in UTTERANCES[:2])
+    async with websockets.connect(google_as_documented.url(PATH)) as ws:
+        await ws.send(json.dumps({"language_code": "en-US"}))
+        ack = await recv_json(ws)
+        assert ack["end_after_silence_seconds"] == 10.0 and ack["end_message"] == {"type": "end"}, ack
+        for pcm in (first, second):
+            for i in range(0, len(pcm), CHUNK):
+                await ws.send(pcm[i:i + CHUNK])
+                await asyncio.sleep(0.1)  # the document's pace
+            if pcm is first:  # a 5 s pause in sending: the first sentence arrives meanwhile
+                pause_ends = time.monotonic() + 5.0
+                during_pause = []
+                while (left := pause_ends - time.monotonic()) > 0:
+                    try:
+                        during_pause.append(await recv_json(ws, left))
+                    except asyncio.TimeoutError:
+                        break
+                assert {"type": "complete"} not in during_pause, during_pause
+                finals = [m["text"] for m in during_pause if m.get("is_final")]
+                assert wer(UTTERANCES[0], " ".join(finals)) <= 0.15, during_pause
+        await ws.send(json.dumps({"type": "end"}))
+        after = await recv_all(ws)
+    assert after[-1] == {"type": "complete"} and not [m for m in after if m["type"] == "error"], after
+    assert wer(UTTERANCES[1], " ".join(m["text"] for m in after if m.get("is_final"))) <= 0.15, after

@@ -6,9 +6,10 @@ import json
 import pytest
 from asr.v1 import asr_pb2
 
-from bridges.codec import Close, CoreError, EndAudio, Refusal, SendAudio, SendJson, StartStream
+from bridges.codec import Close, CoreError, EndAudio, Refusal, SendAudio, SendControl, SendJson, StartStream
 from bridge_helpers import CORE_DOWN, assert_core_down_wording
-from bridges.google_stt.codec import GoogleSttCodec, GoogleSttOptions
+from bridges.google_stt.codec import AUDIO_GAP_FINALIZE, END_AFTER_SILENCE, GoogleSttCodec, GoogleSttOptions
+from tests.support import FakeClock
 
 
 def started(codec: GoogleSttCodec, config: dict | None = None) -> asr_pb2.StreamingConfig:
@@ -43,7 +44,8 @@ def test_metadata_echoes_resolved_config_after_core_accepts():
     assert isinstance(codec.text_frame(json.dumps({"sample_rate_hertz": 8000, "encoding": "linear16"}))[0], StartStream)
     ack = codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted()))
     assert ack == [SendJson({"type": "metadata", "status": "ready", "language_code": "ar-EG",
-                             "sample_rate_hertz": 8000, "encoding": "LINEAR16"})]
+                             "sample_rate_hertz": 8000, "encoding": "LINEAR16", "end_after_silence_seconds": 10.0,
+                             "end_message": {"type": "end"}})]
 
 
 @pytest.mark.parametrize("frame, needle", [
@@ -89,12 +91,22 @@ def test_transcripts_skip_empty_text_and_keep_documented_fields():
     assert action.payload == {"type": "transcript", "text": "Hello.", "is_final": True, "confidence": 0.87}
 
 
-def test_end_after_silence_and_explicit_end():
-    codec = GoogleSttCodec(GoogleSttOptions(end_after_silence=1.25))
+def test_a_pause_in_sending_is_finalized_and_ten_seconds_without_audio_end_the_stream():
+    clock = FakeClock()
+    codec = GoogleSttCodec(clock=clock)
     started(codec)
     assert codec.idle_timeout(30.0) == 30.0  # no audio yet: the ordinary idle timeout
     codec.binary_frame(b"\x00\x00")
-    assert codec.idle_timeout(30.0) == 1.25
+    assert codec.idle_timeout(30.0) == AUDIO_GAP_FINALIZE
+    clock.now += AUDIO_GAP_FINALIZE
+    [finalize] = codec.idle()  # a speaker's pause: what was said is transcribed, the stream goes on
+    assert isinstance(finalize, SendControl) and finalize.control.HasField("finalize")
+    assert codec.idle_timeout(30.0) == pytest.approx(END_AFTER_SILENCE - AUDIO_GAP_FINALIZE)
+    clock.now += 3.0
+    assert codec.idle() == []  # a timer that fired early changes nothing
+    codec.binary_frame(b"\x00\x00")  # the speaker goes on after a 5 s pause: same stream
+    assert codec.idle_timeout(30.0) == AUDIO_GAP_FINALIZE
+    clock.now += END_AFTER_SILENCE
     assert codec.idle() == [EndAudio()]
     assert codec.idle_timeout(30.0) is None  # waiting for the core's last finals
     assert codec.core_finished() == [SendJson({"type": "complete"}), Close(1000)]
