@@ -8,9 +8,11 @@ times slower. A session with no language follows the speaker utterance by uttera
   tiny.en's own signals cannot tell: it turns other languages into fluent English with a low
   no-speech probability on real speech (a French reading came back as "I am not sure what you
   can do for me"). An utterance is identified once its audio holds `identify_seconds` (its
-  later partials then use the right model), and again at its final, on up to
-  `identify_windows` windows spread over it: the final takes the language most of them hear,
-  so a long utterance that changes language mid-way goes to the language most of it is in;
+  later partials then use the right model), or at its final. A final longer than
+  `seconds_per_window` is identified on more windows spread over it (at most
+  `identify_windows`) and takes the language most of them hear, so a long utterance that
+  changes language mid-way goes to the language most of it is in; a live utterance, shorter,
+  costs one identification;
 - English utterances decode with tiny.en (while the session is English, beside the
   identification, on their own workers, so the final waits for the slower of the two), others
   with base in the identified language;
@@ -45,7 +47,10 @@ SAMPLE_RATE = 16000
 @dataclass(frozen=True)
 class RoutingOptions:
     identify_seconds: float = 3.0  # audio in one identification window
-    identify_windows: int = 3  # windows spread over a final's utterance (the first only for partials)
+    # a final is identified on one window per `seconds_per_window` of it (at most
+    # `identify_windows`), spread over it; its first window is the one its partials identified
+    seconds_per_window: float = 10.0
+    identify_windows: int = 3
     switch_probability: float = 0.5  # identification this sure of another language switches to it
     # Under `short_seconds` base is less sure of English (a short English clip can look Finnish
     # to it): another language must be surer still.
@@ -92,15 +97,13 @@ class LanguageRouter:
         if last_language == "en" and (head is None or self._route(head, request, "en") == "en"):
             # English so far: tiny.en decodes while base identifies, on their own workers
             (identification, busy), (transcript, more) = await asyncio.gather(
-                self._identify_utterance(request.audio), self._english(replace(request, language="en"), True))
+                self._identify_utterance(request.audio, head), self._english(replace(request, language="en"), True))
             busy += more
             language = self._route(identification, request, last_language)
             if language == "en":
                 return self._tagged(transcript, identification), busy
         else:
-            identification, busy = head or Identification(last_language, 0.0), 0.0
-            if head is None or len(request.audio) >= 2 * self._window:
-                identification, busy = await self._identify_utterance(request.audio)
+            identification, busy = await self._identify_utterance(request.audio, head)
             language = self._route(identification, request, last_language)
         if language != last_language:
             log.debug("utterance identified as %s (%.2f) after %s: decoding it with the %s model",
@@ -157,10 +160,16 @@ class LanguageRouter:
         self._head, self._head_identification = head, identification
         return identification, busy
 
-    async def _identify_utterance(self, audio: np.ndarray) -> tuple[Identification, float]:
-        """The language most of `audio` is in: each window's language weighted by its probability."""
+    async def _identify_utterance(self, audio: np.ndarray,
+                                  head: Identification | None = None) -> tuple[Identification, float]:
+        """The language most of `audio` is in: each window's language weighted by its probability
+        (`head`: the first window's identification, when the partials made it)."""
         windows = self._windows(audio)
-        results = await asyncio.gather(*(self.identify(w) for w in windows))
+
+        async def identify(i: int, window: np.ndarray) -> tuple[Identification, float]:
+            return (head, 0.0) if i == 0 and head is not None else await self.identify(window)
+
+        results = await asyncio.gather(*(identify(i, w) for i, w in enumerate(windows)))
         votes: dict[str, float] = defaultdict(float)
         for identification, _ in results:
             votes[identification.language] += identification.probability
@@ -168,10 +177,11 @@ class LanguageRouter:
         return Identification(language, votes[language] / len(windows)), sum(busy for _, busy in results)
 
     def _windows(self, audio: np.ndarray) -> list[np.ndarray]:
-        window, count = self._window, max(1, self.options.identify_windows)
-        if len(audio) <= window or count == 1:
+        window = self._window
+        count = min(max(1, self.options.identify_windows),
+                    -(-len(audio) // int(self.options.seconds_per_window * SAMPLE_RATE)))
+        if len(audio) <= window or count <= 1:
             return [audio[:window]]
-        count = min(count, -(-len(audio) // window))  # no more windows than fit without overlap
         starts = np.linspace(0, len(audio) - window, count).astype(int)
         return [audio[s:s + window] for s in starts]
 
