@@ -22,7 +22,7 @@ from ..vad import SileroVad
 from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, EngineUnavailable,
                    InvalidSettings, Load, ModelDescription, SessionSettings, primary_language)
 from .language_routing import LanguageRouter
-from .whisper_decoder import DecodeRequest, Transcript, WhisperDecoder
+from .whisper_decoder import FULL_WINDOW_FRAMES, HOP, DecodeRequest, Transcript, WhisperDecoder
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ class WhisperEngine(Engine):
                 except models.ModelUnavailable as exc:
                     raise EngineUnavailable(str(exc)) from exc
                 scheduler = DecodeScheduler(decoder.decode, name=name, max_batch=self.options.max_batch,
-                                            workers=self.options.workers, max_queue=self.options.decode_queue_limit)
+                                            workers=self.options.workers, max_queue=self.options.decode_queue_limit,
+                                            firm_fraction=lambda requests: self._firm_fraction(decoder, requests))
                 loaded = self._models[name] = _LoadedModel(decoder, scheduler)
             return loaded
 
@@ -196,7 +197,10 @@ class WhisperEngine(Engine):
 
     async def warm_up(self) -> None:
         loaded = await self._loaded(self.options.default_model)
-        await loaded.scheduler.submit(DecodeRequest(np.zeros(16000, np.float32)), owner=self, final=True)
+        # not a stream's work: queued as an upload's, so that admission does not count it
+        await loaded.scheduler.submit(DecodeRequest(np.zeros(16000, np.float32)), owner=self, final=True,
+                                      realtime=False)
+        loaded.scheduler.forget(self)
         if self.options.route_languages and self._model_available("base")[0] and \
                 not self._catalog[self.options.default_model].multilingual:
             await self._loaded("base")  # language routing identifies with it: load it before the first session
@@ -267,6 +271,18 @@ class WhisperEngine(Engine):
             return True
         return not model.decoder.multilingual and scheduler.utilization(10.0, FINAL) < FULL_WINDOW_MAX_FINAL_SHARE
 
+    def _firm_fraction(self, decoder: WhisperDecoder, requests: list[DecodeRequest]) -> float:
+        """The share of a batch's decode time a loaded decoder would spend on it too (what
+        admission counts): all of it, except for a full window `--final-window auto` chose, which
+        is spare capacity spent on accuracy (under load auto falls back to the trimmed window).
+        Counted as the trimmed window's share of the full one: the encoder's cost grows with its
+        window (measured: tiny.en, 1.5 to 6 s of speech, 0.28-0.31 s trimmed against 1.05-1.13 s
+        full on one thread, a little below the 1/3 this counts)."""
+        if self.options.final_window != "auto" or not any(r.full_window for r in requests):
+            return 1.0
+        frames = max(len(r.audio) // HOP + 1 for r in requests)
+        return decoder.window_frames(frames, full=False) / FULL_WINDOW_FRAMES
+
     def use_default_model(self, model: str) -> None:
         self.options = replace(self.options, default_model=self.canonical_model(model))
 
@@ -275,8 +291,8 @@ class WhisperEngine(Engine):
 
     def load(self) -> Load:
         schedulers = [m.scheduler for m in self._models.values()]
-        return Load(max((s.utilization(10.0, FINAL) for s in schedulers), default=0.0),
-                    max((s.final_wait(10.0) for s in schedulers), default=0.0))
+        return Load(max((s.meter.share() for s in schedulers), default=0.0),
+                    max((s.final_backlog() for s in schedulers), default=0.0))
 
     def log_load(self) -> None:
         for name, loaded in self._models.items():

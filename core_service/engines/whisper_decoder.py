@@ -102,7 +102,8 @@ class WhisperDecoder:
             self._tokenizers[key] = tok
         return tok
 
-    def _window_frames(self, n_frames: int, full: bool = False) -> int:
+    def window_frames(self, n_frames: int, full: bool = False) -> int:
+        """The encoder window (mel frames) of a request of `n_frames` frames."""
         if full or self.window == "full":
             return FULL_WINDOW_FRAMES
         return int(min(FULL_WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, n_frames + TAIL_FRAMES)))
@@ -112,7 +113,7 @@ class WhisperDecoder:
         if any(r.detect_only for r in requests):
             return [self.identify(r) if r.detect_only else self.decode([r])[0] for r in requests]
         max_frames = max(len(r.audio) // HOP + 1 for r in requests)
-        window = self._window_frames(max_frames, any(r.full_window for r in requests))
+        window = self.window_frames(max_frames, any(r.full_window for r in requests))
         encoder_output = self._encode(requests, window)
 
         languages = self._languages(requests, encoder_output)
