@@ -88,6 +88,7 @@ class EngineDescription:
     default_model: str
     available: bool
     unavailable_reason: str = ""
+    device: str = ""  # where a local engine decodes: "cpu", "cuda:0"; "" for a remote engine
 
 
 @dataclass

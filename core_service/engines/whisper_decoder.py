@@ -78,19 +78,19 @@ class WhisperDecoder:
     """Wraps a faster-whisper model; thread-compatible (one batch at a time per instance)."""
 
     def __init__(self, model_path: str, *, compute_type: str = "int8", cpu_threads: int = 1,
-                 window: str = "trimmed", workers: int = 1):
+                 window: str = "trimmed", workers: int = 1, device: str = "cpu", device_index: int = 0):
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
         t0 = time.monotonic()
-        self.model = WhisperModel(model_path, device="cpu", compute_type=compute_type,
+        self.model = WhisperModel(model_path, device=device, device_index=device_index, compute_type=compute_type,
                                   cpu_threads=cpu_threads, num_workers=workers)
         self.multilingual = self.model.model.is_multilingual
         self.window = window
         self._tokenizer_cls = Tokenizer
         self._tokenizers: dict[tuple[str | None, str], object] = {}
-        log.info("loaded whisper model %s (%s, %d threads) in %.1fs", model_path, compute_type,
-                 cpu_threads, time.monotonic() - t0)
+        log.info("loaded whisper model %s on %s:%d (%s, %d threads) in %.1fs", model_path, device, device_index,
+                 compute_type, cpu_threads, time.monotonic() - t0)
 
     def tokenizer(self, language: str | None, task: str):
         key = (language, task)
