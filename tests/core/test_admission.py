@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import grpc
@@ -19,6 +20,8 @@ from tests.conftest import start_core, wait_for_health
 from tests.real_speech import load
 
 from .grpc_helpers import Call, audio_requests, config, recognize_sync
+
+log = logging.getLogger(__name__)
 
 
 class Clock:
@@ -296,5 +299,5 @@ async def test_a_core_refuses_streams_in_an_overload_and_admits_them_again_secon
     probes = await until_admitted(address, 4, stopped + 60)
     recovered = time.monotonic() - stopped
     assert all("forward" in p.transcript.lower() for p in probes), [p.transcript for p in probes]
-    print(f"refused: {refused.message}; 4 of 4 admitted again {recovered:.1f} s after the load stopped")
+    log.info("refused: %s; 4 of 4 admitted again %.1f s after the load stopped", refused.message, recovered)
     await asyncio.to_thread(wait_for_health, address, 30.0)  # and health says SERVING again
