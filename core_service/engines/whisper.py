@@ -333,8 +333,10 @@ class WhisperEngine(Engine):
         await self._loaded(self.canonical_model(model))
 
     def load(self) -> Load:
+        """The models' shares added up: their workers share the machine's cores (a routed
+        session's final costs a tiny.en decode and base's identifications)."""
         schedulers = [m.scheduler for m in self._models.values()]
-        return Load(max((s.meter.share() for s in schedulers), default=0.0),
+        return Load(sum(s.meter.share() for s in schedulers),
                     max((s.final_backlog() for s in schedulers), default=0.0))
 
     def log_load(self) -> None:
