@@ -63,6 +63,14 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (Linux)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def save(name: str, data: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     data = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), **data}

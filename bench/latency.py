@@ -25,7 +25,9 @@ from asr.v1 import asr_pb2, asr_pb2_grpc
 
 from tests.audio_fixtures import SAMPLE_RATE, to_pcm16, wer
 
-from .common import Workload, save, start_core, summary, workload
+from typing import Callable
+
+from .common import Workload, process_cpu_seconds, save, start_core, summary, workload
 
 log = logging.getLogger("bench.latency")
 CHUNK = 1600  # 100 ms
@@ -76,8 +78,12 @@ async def stream_once(address: str, wl: Workload, realtime: bool, delay: float =
             "segments": len(finals), "text": text}
 
 
-async def run(address: str, streams: int, runs: int, stagger: float = 0.0, pause: float = 1.2) -> dict:
+async def run(address: str, streams: int, runs: int, stagger: float = 0.0, pause: float = 1.2,
+              cpu: Callable[[], float] | None = None) -> dict:
+    """The workload in real time (`streams` together, `runs` times), then once as fast as
+    possible; with `cpu` (the core's CPU seconds so far), the core's CPU per audio second."""
     wl = workload(pause)
+    cpu_before = cpu() if cpu else 0.0
     out: dict = {"audio_seconds": wl.seconds, "streams": streams, "stagger": stagger, "pause": pause}
     finals, partials, wers, worst = [], [], [], ""
     for _ in range(runs):
@@ -90,6 +96,8 @@ async def run(address: str, streams: int, runs: int, stagger: float = 0.0, pause
             wers.append(r["wer"])
     out["realtime"] = {"final_latency": summary(finals), "first_partial_latency": summary(partials),
                        "wer_max": max(wers), "worst_text": worst}
+    if cpu:
+        out["realtime"]["cpu_per_audio_second"] = (cpu() - cpu_before) / (wl.seconds * streams * runs)
     fast = await stream_once(address, wl, False)
     out["fast"] = {"wall_seconds": fast["wall"], "rtf": fast["wall"] / wl.seconds, "wer": fast["wer"],
                    "x_realtime": wl.seconds / fast["wall"]}
@@ -105,7 +113,8 @@ def measure(args: argparse.Namespace, core_args: str, tree: str | None = None) -
         proc = start_core(50090, *core_args.split(), tree=tree)
         address = "127.0.0.1:50090"
     try:
-        return asyncio.run(run(address, args.streams, args.runs, args.stagger, args.pause))
+        cpu = (lambda: process_cpu_seconds(proc.pid)) if proc else None
+        return asyncio.run(run(address, args.streams, args.runs, args.stagger, args.pause, cpu))
     finally:
         if proc:
             proc.terminate()
@@ -118,6 +127,7 @@ FIGURES = (
     ("first-partial latency p50", lambda r: r["realtime"]["first_partial_latency"]["p50"] * 1000, "ms"),
     ("first-partial latency p95", lambda r: r["realtime"]["first_partial_latency"]["p95"] * 1000, "ms"),
     ("worst stream WER (real time)", lambda r: r["realtime"]["wer_max"] * 100, "%"),
+    ("core CPU s per audio s (real time)", lambda r: r["realtime"].get("cpu_per_audio_second", 0.0), ""),
     ("as fast as possible: RTF", lambda r: r["fast"]["rtf"], ""),
     ("as fast as possible: WER", lambda r: r["fast"]["wer"] * 100, "%"),
 )
@@ -126,7 +136,7 @@ FIGURES = (
 def side_by_side(names: list[str], results: list[dict]) -> str:
     """One row per figure, one column per configuration, and each one's ratio to the first."""
     lines = [f"  [{chr(65 + i)}] {n}" for i, n in enumerate(names)]
-    lines.append(f"{'figure':30}" + "".join(f"{'[' + chr(65 + i) + ']':>24}" for i in range(len(names))))
+    lines.append(f"{'figure':36}" + "".join(f"{'[' + chr(65 + i) + ']':>24}" for i in range(len(names))))
     for label, get, unit in FIGURES:
         values = [get(r) for r in results]
         cells = []
@@ -134,7 +144,7 @@ def side_by_side(names: list[str], results: list[dict]) -> str:
             ratio = f" ({v / values[0]:.2f}x)" if i and values[0] else ""
             cells.append(f"{v:.3f}{unit}{ratio}" if unit == "" else f"{v:.0f} {unit}{ratio}" if unit == "ms"
                          else f"{v:.1f}{unit}{ratio}")
-        lines.append(f"{label:30}" + "".join(f"{c:>24}" for c in cells))
+        lines.append(f"{label:36}" + "".join(f"{c:>24}" for c in cells))
     return "\n".join(lines)
 
 
@@ -184,6 +194,8 @@ def main() -> None:
     print(f"  first-partial latency p50 {ms(rt['first_partial_latency']['p50'])}  "
           f"p95 {ms(rt['first_partial_latency']['p95'])}")
     print(f"  worst stream WER {rt['wer_max']:.3f}")
+    if "cpu_per_audio_second" in rt:
+        print(f"  core CPU per audio second (real time) {rt['cpu_per_audio_second']:.3f} s")
     print(f"  as fast as possible: {fast['wall_seconds']:.2f} s for {res['audio_seconds']:.1f} s audio "
           f"-> RTF {fast['rtf']:.3f} ({fast['x_realtime']:.1f}x real time), WER {fast['wer']:.3f}")
     print(f"  saved {save(f'latency-{args.streams}{pause}' + (f'-stagger{args.stagger:g}' if args.stagger else ''), res)}")

@@ -69,11 +69,12 @@ def summary_json(summary: Summary, extra: dict[str, Any] | None = None) -> str:
 
 def engines_table(engines: EngineList) -> str:
     """A fixed-width table, one row per engine, with models and reasons on indented lines."""
-    header = ("ENGINE", "ALIASES", "AVAILABLE", "CAPABILITIES", "DEFAULT MODEL")
+    header = ("ENGINE", "ALIASES", "AVAILABLE", "CAPABILITIES", "DEFAULT MODEL", "DEVICE")
     rows = [header]
     for e in engines.engines:
         name = e.name + (" (default)" if e.name == engines.default_engine else "")
-        rows.append((name, ", ".join(e.aliases) or "-", "yes" if e.available else "NO", _capabilities(e), e.default_model or "-"))
+        rows.append((name, ", ".join(e.aliases) or "-", "yes" if e.available else "NO", _capabilities(e),
+                     e.default_model or "-", e.device or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(rows[0], widths)).rstrip()]
     for e, row in zip(engines.engines, rows[1:]):

@@ -303,6 +303,7 @@ class EngineInfo:
     capabilities: Capabilities
     models: tuple[ModelInfo, ...]
     default_model: str
+    device: str = ""  # "cpu", "cuda:0"; "" for a remote engine
 
 
 @dataclass(frozen=True)

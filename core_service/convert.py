@@ -161,7 +161,7 @@ def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:
     c = d.capabilities
     return asr_pb2.EngineInfo(
         name=d.name, aliases=list(d.aliases), available=d.available, unavailable_reason=redact_paths(d.unavailable_reason),
-        default_model=d.default_model,
+        default_model=d.default_model, device=d.device,
         capabilities=asr_pb2.EngineCapabilities(
             native_streaming=c.native_streaming, interim_results=c.interim_results,
             word_time_offsets=c.word_time_offsets, translate=c.translate,

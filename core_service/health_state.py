@@ -18,7 +18,7 @@ on why admission refused:
 
 `HealthState` is the sans-I/O decision (a clock in, a state out); `HealthReporter` reads the
 admission probe every `check_interval_seconds` and whenever the servicer calls
-`admission_changed()` (a refusal, a stream's end), and publishes changes to the health servicer.
+`admission_changed()` (a stream admitted or refused, a stream's end), and publishes changes to the health servicer.
 The drain code calls `HealthReporter.draining()`.
 """
 from __future__ import annotations
@@ -126,7 +126,7 @@ class HealthReporter:
         self._task = asyncio.create_task(self._watch(), name="health-watch")
 
     def admission_changed(self) -> None:
-        """A stream was refused or ended: read admission now (sync, for the servicer)."""
+        """A stream was admitted, refused or ended: read admission now (sync, for the servicer)."""
         if self._task is None:
             return
         self.state.observe(self._probe())

@@ -12,6 +12,12 @@ A session has at most one partial waiting: a newer request replaces it (its audi
 so a busy model sheds partial work first and finals never wait behind stale partials. The queue
 holds at most `max_queue` jobs: a submit beyond that waits (up to `room_timeout`) for room.
 Requests of the same class may be decoded together in one batch (`max_batch`).
+
+Admission control reads what real-time finals cost lately from `meter` (core_service/load_meter.py):
+their decode time at firm cost (`firm_fraction` says which share of a batch's time was spare
+capacity spent on accuracy; by default none) and how long each waited behind other real-time
+finals, which is the time from joining the queue to reaching its head (the first `max_batch`
+live finals).
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
 from . import metrics
+from .load_meter import FinalLoadMeter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,7 @@ class _Job(Generic[Req]):
     loop: asyncio.AbstractEventLoop = field(compare=False)
     final: bool = field(compare=False, default=True)
     enqueued: float = field(compare=False, default_factory=time.monotonic)
+    head_at: float | None = field(compare=False, default=None)  # a real-time final: when no final was ahead of it
 
 
 @dataclass
@@ -76,8 +84,10 @@ class DecodeScheduler(Generic[Req, Res]):
     """Runs `decode(list[Req]) -> list[Res]` on a worker thread with priorities."""
 
     def __init__(self, decode: Callable[[list[Req]], list[Res]], *, name: str, max_batch: int = 1, workers: int = 1,
-                 max_queue: int = 256, room_timeout: float = 300.0):
+                 max_queue: int = 256, room_timeout: float = 300.0,
+                 firm_fraction: Callable[[list[Req]], float] | None = None):
         self._decode = decode
+        self._firm_fraction = firm_fraction or (lambda requests: 1.0)
         self.name = name
         self._max_batch = max(1, max_batch)
         self.workers = max(1, workers)
@@ -94,6 +104,7 @@ class DecodeScheduler(Generic[Req, Res]):
         self._seq = itertools.count()
         self._closed = False
         self.stats = SchedulerStats()
+        self.meter = FinalLoadMeter(self.workers)
         self._threads = [threading.Thread(target=self._run, name=f"decode-{name}-{i}", daemon=True)
                          for i in range(self.workers)]
         for t in self._threads:
@@ -147,8 +158,22 @@ class DecodeScheduler(Generic[Req, Res]):
             self._upload_turn.setdefault(id(owner), next(self._turns))
         self._queue.append(job)
         self._queue.sort()
+        self._mark_head()
         self._cond.notify()
         return job
+
+    def _mark_head(self) -> None:
+        """Under the lock, after the queue changed: the real-time finals no other final is ahead
+        of now (the first `max_batch` live ones) reached the head."""
+        now, ahead = time.monotonic(), 0
+        for job in self._queue:
+            if job.priority != FINAL or ahead >= self._max_batch:
+                return
+            if job.future.cancelled():
+                continue
+            if job.head_at is None:
+                job.head_at = now
+            ahead += 1
 
     def _make_room(self) -> None:
         """Under the lock, after jobs left the queue: wake waiting submitters."""
@@ -184,6 +209,7 @@ class DecodeScheduler(Generic[Req, Res]):
         for job in batch:
             if not job.final and self._pending_partial.get(id(job.owner)) is job:
                 del self._pending_partial[id(job.owner)]
+        self._mark_head()
         self._make_room()
         return batch
 
@@ -239,6 +265,9 @@ class DecodeScheduler(Generic[Req, Res]):
         else:
             self.stats.partials += len(batch)
         self.stats.recent.append((finished, busy, batch[0].priority, max(started - j.enqueued for j in batch)))
+        if batch[0].priority == FINAL:
+            self.meter.record(finished, busy * self._firm_fraction([j.request for j in batch]),
+                              [(j.head_at or started) - j.enqueued for j in batch])
         metrics.observe_decode(self.name, batch[0].final, [started - j.enqueued for j in batch], busy)
         for job, result in zip(batch, results):
             job.loop.call_soon_threadsafe(_set_result, job.future, (result, busy))
@@ -252,12 +281,22 @@ class DecodeScheduler(Generic[Req, Res]):
         waits = sorted(r[3] for r in self.stats.window(seconds, FINAL))
         return waits[min(len(waits) - 1, int(len(waits) * q / 100))] if waits else 0.0
 
+    def final_backlog(self) -> float:
+        """How long real-time finals wait behind other real-time finals: the p95 of those decoded
+        lately (core_service/load_meter.py), or the longest such wait of a final queued now."""
+        now = time.monotonic()
+        with self._cond:
+            queued = [(job.head_at or now) - job.enqueued for job in self._queue
+                      if job.priority == FINAL and not job.future.cancelled()]
+        return max([self.meter.backlog_wait(), *queued])
+
     def describe(self, seconds: float = 30.0) -> str:
         st = self.stats
         return (f"{st.finals} finals, {st.partials} partials, {st.superseded} superseded, {st.cancelled} cancelled, "
                 f"{st.batches} batches; busy {self.utilization(seconds):.0%} over {seconds:.0f} s "
                 f"(real-time finals {self.utilization(seconds, FINAL):.0%}, uploads {self.utilization(seconds, UPLOAD):.0%}), "
-                f"real-time final wait p95 {self.final_wait(seconds) * 1000:.0f} ms, {self.queued} queued")
+                f"real-time final wait p95 {self.final_wait(seconds) * 1000:.0f} ms "
+                f"(lately {self.final_backlog() * 1000:.0f} ms of it behind other finals), {self.queued} queued")
 
     def close(self) -> None:
         with self._cond:

@@ -29,6 +29,7 @@ SERVICE_NAME = asr_pb2.DESCRIPTOR.services_by_name["RecognizerService"].full_nam
 def build_registry(config: ServerConfig) -> EngineRegistry:
     torch_threads.configure(config.cpu_threads)  # process-wide: one count for every torch engine
     whisper = WhisperOptions(
+        device=config.device, device_index=config.device_index,
         compute_type=config.compute_type, cpu_threads=config.cpu_threads, window=config.whisper_window,
         final_window=config.final_window, max_batch=config.max_batch, workers=config.decode_workers,
         segmentation=config.segmentation,
@@ -93,7 +94,13 @@ async def serve(config: ServerConfig) -> None:
              f"after {config.sentence_end_silence:.1f} s" if config.sentence_end_silence else "off",
              config.max_utterance, config.final_beam_size, config.final_window)
 
-    await engine.warm_up()
+    try:
+        await engine.warm_up()
+    except EngineError as exc:  # the default engine cannot serve (a model or device that is not there)
+        if agent is not None:
+            agent.close()
+        await server.stop(0)
+        raise SystemExit(f"cannot start: {exc.message}") from None
     for item in filter(None, (p.strip() for p in config.preload.split(","))):
         name, _, model = item.partition(":")
         try:

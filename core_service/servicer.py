@@ -28,7 +28,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
             self._load)
         self.draining = False
         self.shutdown = asyncio.Event()  # set when the shutdown grace ends
-        # Called when admission refused a stream or a stream ended: the health reporter re-reads
+        # Called when admission admitted or refused a stream or a stream ended: the health reporter re-reads
         # admission at once (core_service/health_state.py).
         self.on_admission_change: Callable[[], None] = lambda: None
 
@@ -81,8 +81,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
         promote = None
         if refusal is not None:
             log.info("real-time capacity is full: a new stream starts as an upload (%s)", refusal.message)
-            self.on_admission_change()
             promote = lambda: self.admission.promote(ticket)  # noqa: E731
+        self.on_admission_change()  # this stream may have filled the core: health says so at once
         session = Session(self.config, self.registry, self.shutdown, promote)
         responses = session.run(first, requests)
         try:

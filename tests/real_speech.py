@@ -1,7 +1,9 @@
 """Real human recordings with known transcripts, their noisy and reverberant versions, and WER.
 
 The recordings live in tests/fixtures/real/ (16 kHz mono FLAC, one `<name>.txt` transcript
-beside each, one line per utterance; README.md there gives each clip's source and licence).
+beside each, one line per utterance; README.md there gives each clip's source and licence):
+English ones at the top (the accuracy grid), other languages in `languages/`, each named
+`<ISO 639-1 code>_<source>_<clip>` (`load_language`).
 Noise and reverberation are made here, deterministically (fixed seeds), never committed:
 
 - `noise`: pink noise at `NOISE_SNR_DB` (10 dB) signal-to-noise ratio over the whole file;
@@ -25,6 +27,7 @@ import numpy as np
 from tests.audio_fixtures import SAMPLE_RATE, normalized_words, wer
 
 REAL = Path(__file__).parent / "fixtures" / "real"
+LANGUAGES = REAL / "languages"
 NOISE_SNR_DB = 10.0
 REVERB_RT60 = 0.6
 
@@ -34,6 +37,7 @@ class RealRecording:
     name: str
     audio: np.ndarray  # 16 kHz mono float32
     transcript: str
+    language: str = "en"  # ISO 639-1
 
     @property
     def seconds(self) -> float:
@@ -44,19 +48,36 @@ def recording_names() -> list[str]:
     return sorted(p.stem for p in REAL.glob("*.flac"))
 
 
+def language_recording_names() -> list[str]:
+    return sorted(p.stem for p in LANGUAGES.glob("*.flac"))
+
+
 @lru_cache(maxsize=None)
 def load(name: str) -> RealRecording:
-    """One recording by name (a file stem in tests/fixtures/real/)."""
-    import soundfile
-
+    """One English recording by name (a file stem in tests/fixtures/real/)."""
     path = REAL / f"{name}.flac"
     if not path.is_file():
         raise FileNotFoundError(f"no recording {path}; choose from {', '.join(recording_names())}")
+    return _read(path, "en")
+
+
+@lru_cache(maxsize=None)
+def load_language(name: str) -> RealRecording:
+    """One recording in another language by name (a file stem in tests/fixtures/real/languages/)."""
+    path = LANGUAGES / f"{name}.flac"
+    if not path.is_file():
+        raise FileNotFoundError(f"no recording {path}; choose from {', '.join(language_recording_names())}")
+    return _read(path, name.split("_")[0])
+
+
+def _read(path: Path, language: str) -> RealRecording:
+    import soundfile
+
     audio, rate = soundfile.read(path, dtype="float32")
     if rate != SAMPLE_RATE or audio.ndim != 1:
         raise ValueError(f"{path} must be {SAMPLE_RATE} Hz mono, is {rate} Hz with shape {audio.shape}")
     transcript = " ".join(path.with_suffix(".txt").read_text().split())
-    return RealRecording(name, audio, transcript)
+    return RealRecording(path.stem, audio, transcript, language)
 
 
 def pink_noise(samples: int, seed: int) -> np.ndarray:
@@ -123,6 +144,27 @@ def spoken_form(text: str) -> str:
 
 def real_wer(reference: str, hypothesis: str) -> float:
     return wer(spoken_form(reference), spoken_form(hypothesis))
+
+
+CHARACTER_LANGUAGES = ("ja", "zh")  # written without spaces: scored by character error rate
+
+
+def folded_words(text: str) -> list[str]:
+    """Words of any language, lower-cased, accents folded (the packages' transcripts are not
+    consistent about them: "numero" beside "número"), punctuation stripped."""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return re.findall(r"[^\W_]+(?:'[^\W_]+)*", plain)
+
+
+def language_error_rate(recording: RealRecording, hypothesis: str) -> float:
+    """WER on folded words, or for Japanese and Chinese the character error rate."""
+    import jiwer
+
+    if recording.language in CHARACTER_LANGUAGES:
+        return jiwer.cer("".join(folded_words(recording.transcript)), "".join(folded_words(hypothesis)))
+    return jiwer.wer(" ".join(folded_words(recording.transcript)), " ".join(folded_words(hypothesis)) or "<empty>")
 
 
 def reference_words(reference: str) -> int:

@@ -69,10 +69,11 @@ def primary_language(tag: str) -> str:
 
 @dataclass(frozen=True)
 class Load:
-    """How busy an engine's shared decoders are, for admission control (core_service/admission.py)."""
+    """How busy an engine's shared decoders are with real-time finals lately, for admission
+    control (core_service/admission.py; core_service/load_meter.py measures it)."""
 
-    final_share: float  # fraction of decoder time spent on real-time finals lately
-    final_wait: float  # p95 seconds real-time finals waited in the queue lately
+    final_share: float  # fraction of decoder time real-time finals took lately, at firm cost (half-life 5 s)
+    final_wait: float  # seconds real-time finals waited behind other real-time finals (p95 of the last 5 s, or now)
 
 
 IDLE = Load(0.0, 0.0)
@@ -87,6 +88,7 @@ class EngineDescription:
     default_model: str
     available: bool
     unavailable_reason: str = ""
+    device: str = ""  # where a local engine decodes: "cpu", "cuda:0"; "" for a remote engine
 
 
 @dataclass

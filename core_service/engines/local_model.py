@@ -106,6 +106,7 @@ class LocalModelEngine(Engine):
                 translate=False, language_detection=False, languages=self.languages(),
             ),
             models=(model,), default_model=spec.model, available=not reason, unavailable_reason=reason,
+            device="cpu",
         )
 
     def resolve(self, settings: SessionSettings) -> SessionSettings:

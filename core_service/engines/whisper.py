@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import models
 from ..config import segmentation_settings
+from ..errors import new_error_id
 from ..scheduler import FINAL, DecodeScheduler
 from ..segmenter.redecode import RedecodeStream
 from ..vad import SileroVad
@@ -23,7 +24,8 @@ from .base import (Capabilities, Emit, Engine, EngineDescription, EngineStream, 
                    InvalidSettings, Load, ModelDescription, SessionSettings, primary_language)
 from .language_routing import LanguageRouter
 from .no_speech import silent
-from .whisper_decoder import DecodeRequest, Transcript, WhisperDecoder
+from .whisper_decoder import FULL_WINDOW_FRAMES, HOP, DecodeRequest, Transcript, WhisperDecoder
+from .whisper_device import Placement, place
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,12 @@ class WhisperOptions:
 
     default_model: str = "tiny.en"
     route_languages: bool = True  # no language and no model: follow the speaker's language (language_routing.py)
-    # decoders: one CTranslate2 model per name, `workers` decodes at once, each on `cpu_threads`
-    compute_type: str = "int8"
+    # decoders: one CTranslate2 model per name, `workers` decodes at once, each on `cpu_threads`,
+    # on `device` (auto, cpu, cuda; whisper_device.py) in `compute_type` ("" = int8 on the CPU,
+    # float16 on CUDA)
+    device: str = "auto"
+    device_index: int = 0
+    compute_type: str = ""
     cpu_threads: int = 1
     workers: int = 2
     max_batch: int = 1
@@ -95,6 +101,19 @@ class WhisperEngine(Engine):
         self._models: dict[str, _LoadedModel] = {}
         self._lock = threading.Lock()
         self._catalog = {m.name: m for m in (models.TINY_EN, models.BASE)}
+        self.placement: Placement | None = None
+        self._device_problem = ""  # why the device asked for cannot serve, phrased as what to do
+        try:
+            self.placement = place(self.options.device, self.options.device_index, self.options.compute_type)
+        except EngineUnavailable as exc:
+            self._device_problem = exc.message
+
+    @property
+    def device(self) -> str:
+        """Where the models decode, as ListEngines says it: "cpu" or "cuda:<index>"."""
+        if self.placement is not None:
+            return self.placement.label
+        return "cpu" if self.options.device == "cpu" else f"cuda:{self.options.device_index}"
 
     # ---- catalogue ------------------------------------------------------------------------
     def _path(self, name: str) -> str:
@@ -121,6 +140,7 @@ class WhisperEngine(Engine):
         descs = []
         for m in self._catalog.values():
             ok, why = self._model_available(m.name)
+            ok, why = (False, self._device_problem) if self._device_problem else (ok, why)
             descs.append(ModelDescription(m.name, m.aliases, ok, why, m.multilingual, m.source))
         return EngineDescription(
             name=self.name, aliases=self.aliases,
@@ -129,11 +149,15 @@ class WhisperEngine(Engine):
                                       prompt=True, hotwords=True),
             models=tuple(descs), default_model=self.options.default_model,
             available=any(d.available for d in descs),
-            unavailable_reason="; ".join(d.unavailable_reason for d in descs if not d.available),
+            unavailable_reason=self._device_problem
+            or "; ".join(d.unavailable_reason for d in descs if not d.available),
+            device=self.device,
         )
 
     # ---- sessions -------------------------------------------------------------------------
     def resolve(self, settings: SessionSettings) -> SessionSettings:
+        if self._device_problem:
+            raise EngineUnavailable(f"whisper engine unavailable: {self._device_problem}")
         lang = primary_language(settings.language) if settings.language else ""
         if lang and lang not in WHISPER_LANGUAGES:
             raise InvalidSettings(f"unsupported language {settings.language!r} for whisper; use a BCP-47 tag "
@@ -179,16 +203,36 @@ class WhisperEngine(Engine):
         with self._lock:
             loaded = self._models.get(name)
             if loaded is None:
-                try:
-                    decoder = WhisperDecoder(self._path(name), compute_type=self.options.compute_type,
-                                             cpu_threads=self.options.cpu_threads, window=self.options.window,
-                                             workers=self.options.workers)
-                except models.ModelUnavailable as exc:
-                    raise EngineUnavailable(str(exc)) from exc
+                decoder = self._decoder(name)
                 scheduler = DecodeScheduler(decoder.decode, name=name, max_batch=self.options.max_batch,
-                                            workers=self.options.workers, max_queue=self.options.decode_queue_limit)
+                                            workers=self.options.workers, max_queue=self.options.decode_queue_limit,
+                                            firm_fraction=lambda requests: self._firm_fraction(decoder, requests))
                 loaded = self._models[name] = _LoadedModel(decoder, scheduler)
             return loaded
+
+    def _decoder(self, name: str) -> WhisperDecoder:
+        """Load model `name` on the device asked for, or say why it cannot be."""
+        placement = self.placement
+        if placement is None:
+            raise EngineUnavailable(f"whisper engine unavailable: {self._device_problem}")
+        try:
+            return WhisperDecoder(self._path(name), compute_type=placement.compute_type,
+                                  cpu_threads=self.options.cpu_threads, window=self.options.window,
+                                  workers=self.options.workers, device=placement.device,
+                                  device_index=placement.index)
+        except models.ModelUnavailable as exc:
+            raise EngineUnavailable(str(exc)) from exc
+        except (RuntimeError, ValueError) as exc:  # CTranslate2 refused the device or the compute type
+            error_id = new_error_id()
+            log.exception("error %s: whisper model %s could not be loaded on %s (%s)", error_id, name,
+                          placement.label, placement.compute_type)
+            remedy = "try another --compute-type"
+            if placement.device == "cuda":
+                remedy = ("check the NVIDIA driver and the CUDA 12 libraries faster-whisper needs "
+                          "(docs/engines.md), or run the core with --device cpu")
+            raise EngineUnavailable(
+                f"whisper model {name} could not be loaded on {placement.label} in {placement.compute_type} "
+                f"(error id {error_id}: the core's log has CTranslate2's message); {remedy}") from exc
 
     async def _loaded(self, name: str) -> _LoadedModel:
         if name in self._models:
@@ -197,7 +241,10 @@ class WhisperEngine(Engine):
 
     async def warm_up(self) -> None:
         loaded = await self._loaded(self.options.default_model)
-        await loaded.scheduler.submit(DecodeRequest(np.zeros(16000, np.float32)), owner=self, final=True)
+        # not a stream's work: queued as an upload's, so that admission does not count it
+        await loaded.scheduler.submit(DecodeRequest(np.zeros(16000, np.float32)), owner=self, final=True,
+                                      realtime=False)
+        loaded.scheduler.forget(self)
         if self.options.route_languages and self._model_available("base")[0] and \
                 not self._catalog[self.options.default_model].multilingual:
             await self._loaded("base")  # language routing identifies with it: load it before the first session
@@ -270,6 +317,18 @@ class WhisperEngine(Engine):
             return True
         return not model.decoder.multilingual and scheduler.utilization(10.0, FINAL) < FULL_WINDOW_MAX_FINAL_SHARE
 
+    def _firm_fraction(self, decoder: WhisperDecoder, requests: list[DecodeRequest]) -> float:
+        """The share of a batch's decode time a loaded decoder would spend on it too (what
+        admission counts): all of it, except for a full window `--final-window auto` chose, which
+        is spare capacity spent on accuracy (under load auto falls back to the trimmed window).
+        Counted as the trimmed window's share of the full one: the encoder's cost grows with its
+        window (measured: tiny.en, 1.5 to 6 s of speech, 0.28-0.31 s trimmed against 1.05-1.13 s
+        full on one thread, a little below the 1/3 this counts)."""
+        if self.options.final_window != "auto" or not any(r.full_window for r in requests):
+            return 1.0
+        frames = max(len(r.audio) // HOP + 1 for r in requests)
+        return decoder.window_frames(frames, full=False) / FULL_WINDOW_FRAMES
+
     def use_default_model(self, model: str) -> None:
         self.options = replace(self.options, default_model=self.canonical_model(model))
 
@@ -277,9 +336,11 @@ class WhisperEngine(Engine):
         await self._loaded(self.canonical_model(model))
 
     def load(self) -> Load:
+        """The models' shares added up: their workers share the machine's cores (a routed
+        session's final costs a tiny.en decode and base's identifications)."""
         schedulers = [m.scheduler for m in self._models.values()]
-        return Load(max((s.utilization(10.0, FINAL) for s in schedulers), default=0.0),
-                    max((s.final_wait(10.0) for s in schedulers), default=0.0))
+        return Load(sum(s.meter.share() for s in schedulers),
+                    max((s.final_backlog() for s in schedulers), default=0.0))
 
     def log_load(self) -> None:
         for name, loaded in self._models.items():

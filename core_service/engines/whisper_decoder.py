@@ -82,19 +82,19 @@ class WhisperDecoder:
     """Wraps a faster-whisper model; thread-compatible (one batch at a time per instance)."""
 
     def __init__(self, model_path: str, *, compute_type: str = "int8", cpu_threads: int = 1,
-                 window: str = "trimmed", workers: int = 1):
+                 window: str = "trimmed", workers: int = 1, device: str = "cpu", device_index: int = 0):
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
         t0 = time.monotonic()
-        self.model = WhisperModel(model_path, device="cpu", compute_type=compute_type,
+        self.model = WhisperModel(model_path, device=device, device_index=device_index, compute_type=compute_type,
                                   cpu_threads=cpu_threads, num_workers=workers)
         self.multilingual = self.model.model.is_multilingual
         self.window = window
         self._tokenizer_cls = Tokenizer
         self._tokenizers: dict[tuple[str | None, str], object] = {}
-        log.info("loaded whisper model %s (%s, %d threads) in %.1fs", model_path, compute_type,
-                 cpu_threads, time.monotonic() - t0)
+        log.info("loaded whisper model %s on %s:%d (%s, %d threads) in %.1fs", model_path, device, device_index,
+                 compute_type, cpu_threads, time.monotonic() - t0)
 
     def tokenizer(self, language: str | None, task: str):
         key = (language, task)
@@ -106,7 +106,8 @@ class WhisperDecoder:
             self._tokenizers[key] = tok
         return tok
 
-    def _window_frames(self, n_frames: int, full: bool = False) -> int:
+    def window_frames(self, n_frames: int, full: bool = False) -> int:
+        """The encoder window (mel frames) of a request of `n_frames` frames."""
         if full or self.window == "full":
             return FULL_WINDOW_FRAMES
         return int(min(FULL_WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, n_frames + TAIL_FRAMES)))
@@ -116,7 +117,7 @@ class WhisperDecoder:
         if any(r.detect_only for r in requests):
             return [self.identify(r) if r.detect_only else self.decode([r])[0] for r in requests]
         max_frames = max(len(r.audio) // HOP + 1 for r in requests)
-        window = self._window_frames(max_frames, any(r.full_window for r in requests))
+        window = self.window_frames(max_frames, any(r.full_window for r in requests))
         encoder_output = self._encode(requests, window)
 
         languages = self._languages(requests, encoder_output)

@@ -49,6 +49,7 @@ def test_every_stream_config_field_round_trips_through_proto():
 def test_engine_list_carries_every_field_of_the_reply():
     listing = engines_from_proto(asr_pb2.ListEnginesResponse(default_engine="whisper", engines=[asr_pb2.EngineInfo(
         name="whisper", aliases=["faster-whisper"], available=False, unavailable_reason="why", default_model="base",
+        device="cuda:1",
         capabilities=asr_pb2.EngineCapabilities(native_streaming=True, interim_results=True, word_time_offsets=True,
                                                 translate=True, language_detection=True, languages=["en", "ar"],
                                                 prompt=True, hotwords=True),
@@ -56,7 +57,7 @@ def test_engine_list_carries_every_field_of_the_reply():
                                   multilingual=True, source="pkg")])]))
     assert listing == EngineList((EngineInfo(
         "whisper", ("faster-whisper",), False, "why", Capabilities(True, True, True, True, True, ("en", "ar"), True, True),
-        (ModelInfo("base", ("b",), False, "no weights", True, "pkg"),), "base"),), "whisper")
+        (ModelInfo("base", ("b",), False, "no weights", True, "pkg"),), "base", "cuda:1"),), "whisper")
 
 
 def test_controls_become_requests():
@@ -142,7 +143,7 @@ def test_final_line_with_word_times():
 def test_engines_table_shows_availability_models_and_reasons():
     listing = engines_from_proto(asr_pb2.ListEnginesResponse(default_engine="whisper", engines=[
         asr_pb2.EngineInfo(name="whisper", aliases=["faster-whisper"], available=True, default_model="tiny.en",
-                           capabilities=asr_pb2.EngineCapabilities(interim_results=True, word_time_offsets=True),
+                           device="cpu", capabilities=asr_pb2.EngineCapabilities(interim_results=True, word_time_offsets=True),
                            models=[asr_pb2.ModelInfo(name="tiny.en", available=True, source="pkg"),
                                    asr_pb2.ModelInfo(name="large", available=False, unavailable_reason="no weights")]),
         asr_pb2.EngineInfo(name="google", available=False, unavailable_reason="set GOOGLE_APPLICATION_CREDENTIALS"),
@@ -151,5 +152,6 @@ def test_engines_table_shows_availability_models_and_reasons():
     header, whisper_row = table.splitlines()[:2]
     assert header.split()[:2] == ["ENGINE", "ALIASES"]
     assert whisper_row.startswith("whisper (default)") and "interim,word-times" in whisper_row
+    assert header.split()[-1] == "DEVICE" and whisper_row.split()[-1] == "cpu"
     assert "* model tiny.en [available]" in table and "UNAVAILABLE: no weights" in table
     assert "reason: set GOOGLE_APPLICATION_CREDENTIALS" in table

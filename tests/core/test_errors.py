@@ -152,7 +152,8 @@ async def test_cancelled_call_releases_its_session_and_says_so_in_the_log(small_
 
 @pytest.fixture(scope="module")
 def full_core(tmp_path_factory):
-    """A core whose real-time capacity is full as soon as real-time finals were decoded lately."""
+    """A core whose real-time capacity is full as soon as two real-time streams are open (at a
+    budget this small, no stream's finals fit, measured or assumed: core_service/admission.py)."""
     core = start_core(tmp_path_factory.mktemp("full"), "--final-share-budget", "0.0001", "--probation-seconds", "1")
     yield core
     core.stop()
@@ -179,8 +180,8 @@ async def realtime_load(address: str):
 
 
 async def test_admission_refuses_a_realtime_stream_when_measured_final_load_is_over_budget(full_core):
-    """With a tiny budget, the finals two real-time streams just decoded make the core refuse a third
-    real-time stream: it starts as an upload and is ended once its pace shows it is real-time."""
+    """With a tiny budget, beside two real-time streams the core refuses a third real-time stream:
+    it starts as an upload and is ended once its pace shows it is real-time."""
     async with realtime_load(full_core.address):
         refused = await asyncio.to_thread(recognize_sync, full_core.address,
                                           [config(), *audio_requests(UTTERANCE_PCM)], 0.1)

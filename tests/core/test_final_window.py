@@ -9,7 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import numpy as np
+import pytest
+
 from core_service.engines.whisper import WhisperEngine, WhisperOptions, _LoadedModel
+from core_service.engines.whisper_decoder import DecodeRequest, WhisperDecoder
+from core_service.models import tiny_en_path
 from core_service.scheduler import DecodeScheduler
 
 from .test_scheduler import Decoder, submit, until
@@ -99,3 +104,18 @@ async def test_accurate_sessions_get_the_full_window_for_any_model_even_after_bu
     finally:
         model.scheduler.close()
 
+
+
+def test_a_full_window_auto_chose_counts_for_admission_at_the_trimmed_windows_cost():
+    """Admission counts what a final would cost on a loaded decoder (core_service/load_meter.py):
+    under load auto falls back to the trimmed window, so its full windows count as trimmed ones;
+    a full window the flag forces is paid whatever the load."""
+    decoder = WhisperDecoder(str(tiny_en_path()))
+    two_seconds = np.zeros(2 * 16000, np.float32)
+
+    def firm(mode: str, full: bool) -> float:
+        engine = WhisperEngine(WhisperOptions(final_window=mode))
+        return engine._firm_fraction(decoder, [DecodeRequest(two_seconds, full_window=full)])
+
+    assert firm("auto", True) == pytest.approx(1000 / 3000)  # a trimmed window is 10 s at least
+    assert firm("auto", False) == 1.0 and firm("full", True) == 1.0

@@ -14,6 +14,7 @@ from typing import AsyncIterator
 import pytest
 
 from core_service import scheduler
+from core_service.load_meter import MEAN_LIFE_SECONDS
 from core_service.scheduler import DecodeScheduler, QueueFull, Superseded
 
 
@@ -249,3 +250,41 @@ async def test_a_closed_scheduler_refuses_work(scheduler_factory):
     sched.close()
     with pytest.raises(RuntimeError, match="shut down"):
         await sched.submit("late", owner="l", final=True)
+
+
+async def test_a_final_waits_behind_other_finals_only_until_it_reaches_the_head(scheduler_factory):
+    """What admission reads (core_service/load_meter.py): a final queued while the worker is busy
+    but with no final ahead of it is at the head at once; the one after it waits behind it."""
+    dec = Decoder()
+    sched = scheduler_factory(dec, workers=1)
+    blocker = submit(sched, "block", owner="x")
+    await until(lambda: dec.running)
+    first, second = submit(sched, "first", owner="a"), submit(sched, "second", owner="b")
+    await until(lambda: sched.queued == 2)
+    await asyncio.sleep(0.3)
+    assert sched.final_backlog() >= 0.3  # the second final, queued now behind the first
+    dec.gate.set()
+    await asyncio.gather(blocker, first, second)
+    assert sched.meter.backlog_wait(q=0) < 0.1  # "block" and "first" were never behind a final
+    assert sched.meter.backlog_wait(q=100) >= 0.3  # "second" was, until the worker took "first"
+    assert sched.final_backlog() >= 0.3  # decoded less than 5 s ago: still counted
+
+
+async def test_a_finals_work_counts_at_the_firm_fraction_its_decoder_names(scheduler_factory):
+    dec = Decoder()
+    sched = scheduler_factory(dec, workers=1, firm_fraction=lambda requests: 0.25)
+    job = submit(sched, "block", owner="x")
+    await until(lambda: dec.running)
+    await asyncio.sleep(0.2)
+    dec.gate.set()
+    await job
+    busy = sched.stats.recent[-1][1]
+    assert busy >= 0.2
+    assert sched.meter.share() * MEAN_LIFE_SECONDS * sched.workers == pytest.approx(busy * 0.25, rel=0.05)
+
+
+async def test_partials_and_uploads_are_not_measured_for_admission(scheduler_factory):
+    sched = scheduler_factory(Decoder(gated=()), workers=1)
+    await sched.submit("partial", owner="a", final=False)
+    await sched.submit("upload", owner="b", final=True, realtime=False)
+    assert sched.stats.decodes == 2 and sched.meter.share() == 0.0 and sched.final_backlog() == 0.0

@@ -1,6 +1,7 @@
 """Health, reflection and ListEngines answer as grpcurl expects."""
 from __future__ import annotations
 
+import ctranslate2
 import grpc
 from asr.v1 import asr_pb2, asr_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -40,6 +41,10 @@ def test_list_engines_reports_all_families_truthfully(core_address):
     assert whisper.available and whisper.default_model == "tiny.en"
     assert {m.name for m in whisper.models} == {"tiny.en", "base"}
     assert whisper.capabilities.translate and whisper.capabilities.word_time_offsets
+    # which device serves: the CPU on this GPU-less machine under the default --device auto
+    # (tests/core/test_whisper_device.py); a remote engine runs nowhere here
+    assert whisper.device == ("cuda:0" if ctranslate2.get_cuda_device_count() else "cpu")
+    assert engines["funasr"].device == engines["speechbrain"].device == "cpu" and engines["google"].device == ""
     for e in engines.values():
         assert e.available or e.unavailable_reason
 
