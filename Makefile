@@ -69,3 +69,4 @@ stubs-all: stubs-node stubs-go stubs-cpp
 clients-all: node-client go-client cpp-client
 
 include clients/node/node.mk
+include clients/go/go.mk
