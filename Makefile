@@ -70,3 +70,4 @@ clients-all: node-client go-client cpp-client
 
 include clients/node/node.mk
 include clients/go/go.mk
+include clients/cpp/cpp.mk
