@@ -60,7 +60,7 @@ func DefaultAddress() string {
 	return DefaultServer
 }
 
-// Dial opens a channel to the gRPC target address (HOST:PORT, dns:///HOST:PORT, unix:PATH). It does
+// Dial opens a channel to the gRPC target address (HOST:PORT, dns:///HOST:PORT). It does
 // not wait for a connection: a call to a server that is not there fails with Unreachable.
 func Dial(address string, options Options) (*Client, error) {
 	transport := grpc.WithInsecure()

@@ -69,7 +69,7 @@ func parse(args []string) (*settings, error) {
 			"standard input (-) to the asr.v1 server; finals on stdout.\n\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&s.server, "server", asrclient.DefaultAddress(), "gRPC target: HOST:PORT, dns:///HOST:PORT or unix:PATH (default: $ASR_SERVER or localhost:50051)")
+	fs.StringVar(&s.server, "server", asrclient.DefaultAddress(), "gRPC target: HOST:PORT or dns:///HOST:PORT (default: $ASR_SERVER or localhost:50051)")
 	fs.BoolVar(&s.tls, "tls", false, "connect over TLS, trusting the system's CAs")
 	fs.StringVar(&s.ca, "ca", "", "connect over TLS, trusting this CA `PEM` file (implies -tls)")
 	fs.StringVar(&s.apiKey, "api-key", os.Getenv("ASR_API_KEY"), "API `KEY` sent as `authorization: Bearer KEY` (default: $ASR_API_KEY)")
