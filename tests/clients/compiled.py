@@ -30,11 +30,13 @@ class Toolchain:
     make_target: str
     commands: tuple[str, ...]  # what must be on PATH to build it
     installs: str  # how .ci/run installs what is missing
+    files: tuple[str, ...] = ()  # libraries it builds against, by one file of each
 
 
 def build(toolchain: Toolchain) -> None:
     """`make TARGET` (a no-op when up to date); skip or, under CI, fail when the toolchain is absent."""
     missing = [c for c in toolchain.commands if shutil.which(c) is None]
+    missing += [f for f in toolchain.files if not Path(f).exists()]
     if missing:
         message = (f"the {toolchain.language} client is not tested: {', '.join(missing)} not installed "
                    f"({toolchain.installs}, as .ci/run does)")
@@ -49,7 +51,8 @@ def build(toolchain: Toolchain) -> None:
 def run_client(argv: list[str], *, stdin: bytes | None = None, env: dict[str, str] | None = None,
                timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
     """Run a client command with text output captured; $ASR_SERVER and $ASR_API_KEY only from `env`."""
-    full_env = {k: v for k, v in os.environ.items() if k not in ("ASR_SERVER", "ASR_API_KEY")} | (env or {})
+    quiet_npm = {"NPM_CONFIG_UPDATE_NOTIFIER": "false", "NPM_CONFIG_FUND": "false"}  # nothing of npm's own on stderr
+    full_env = {k: v for k, v in os.environ.items() if k not in ("ASR_SERVER", "ASR_API_KEY")} | quiet_npm | (env or {})
     done = subprocess.run(argv, cwd=ROOT, input=stdin, capture_output=True, env=full_env, timeout=timeout)
     return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(errors="replace"),
                                        done.stderr.decode(errors="replace"))

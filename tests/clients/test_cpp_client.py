@@ -11,7 +11,8 @@ from tests.clients import cli_checks as checks
 from tests.clients.compiled import Toolchain, build, run_client
 
 CPP = Toolchain("C++", "cpp-client", ("cmake", "g++", "pkg-config", "protoc", "grpc_cpp_plugin"),
-                "bash .ci/install_client_toolchains installs protobuf-compiler(-grpc), libgrpc++-dev and cmake")
+                "bash .ci/install_client_toolchains installs protobuf-compiler(-grpc), libgrpc++-dev and cmake",
+                files=("/usr/include/grpcpp/grpcpp.h", "/usr/include/google/protobuf/message.h"))
 CLI = ["build/cpp/transcribe"]
 ENGINES = "build/cpp/engines"
 

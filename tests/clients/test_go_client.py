@@ -9,7 +9,10 @@ from tests.clients import cli_checks as checks
 from tests.clients.compiled import Toolchain, build
 
 GO = Toolchain("Go", "go-client", ("go", "protoc-gen-go", "protoc-gen-go-grpc"),
-               "bash .ci/install_client_toolchains installs golang-go, protoc-gen-go(-grpc) and the Go libraries")
+               "bash .ci/install_client_toolchains installs golang-go, protoc-gen-go(-grpc) and the Go libraries",
+               files=("/usr/share/gocode/src/google.golang.org/grpc/clientconn.go",
+                      "/usr/share/gocode/src/google.golang.org/genproto/googleapis/rpc/errdetails",
+                      "/usr/share/gocode/src/github.com/golang/protobuf/proto/wrappers.go"))  # the 1.5 API: 1.3 has none
 CLI = ["build/go/bin/transcribe"]
 
 
