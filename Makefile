@@ -8,7 +8,7 @@ STUBS  := asr/v1/asr_pb2.py
 BUF    := .tools/node_modules/.bin/buf
 PROTOS := $(wildcard proto/asr/v1/*.proto)
 
-.PHONY: install stubs models run test test-isa lint bench bench-compare clean
+.PHONY: install stubs models run test test-isa lint bench bench-compare clean stubs-all clients-all
 
 install: $(STAMP) $(STUBS) models
 
@@ -68,4 +68,15 @@ bench-compare: install
 	$(PY) -m bench.whisperlive_compare
 
 clean:
-	rm -rf $(VENV) asr build proto/gen .models .pytest_cache
+	rm -rf $(VENV) asr build proto/gen .models .pytest_cache clients/node/node_modules clients/node/src/gen clients/node/dist clients/go/gen clients/cpp/gen
+
+# Clients in other languages (docs/clients.md): `make stubs-all` generates their asr.v1 stubs with
+# `buf generate` and local plugins only; `make clients-all` also builds them. Each language has its
+# own template (clients/<lang>/buf.gen.yaml) and writes into its own gitignored clients/<lang>/gen/
+# (Node: src/gen/), so a missing toolchain fails only its own language.
+stubs-all: stubs-node stubs-go stubs-cpp
+clients-all: node-client go-client cpp-client
+
+include clients/node/node.mk
+include clients/go/go.mk
+include clients/cpp/cpp.mk

@@ -78,3 +78,35 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 240,
         [sys.executable, "-m", "clients.cli", *args],
         cwd=ROOT, env=full_env, text=True, timeout=timeout, **kw,
     )
+
+
+# ---- the clients in other languages (tests/clients/compiled.py) ------------------------------
+@dataclass
+class SecureCore:
+    """A core that needs TLS (a CA of the test's own) and an API key (security_helpers.WEB)."""
+
+    address: str
+    ca: Path
+    key: str
+
+
+@pytest.fixture(scope="session")
+def secure_core(tmp_path_factory) -> SecureCore:
+    """One TLS core with API keys, shared by the Node, Go and C++ client tests."""
+    from tests.security_helpers import KEYS_TOML, WEB, client_credentials, make_pki, start_secure_core
+
+    directory = tmp_path_factory.mktemp("secure-core")
+    pki = make_pki(directory)
+    keys = directory / "keys.toml"
+    keys.write_text(KEYS_TOML)
+    core = start_secure_core(directory, "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key),
+                             "--api-keys", str(keys), credentials=client_credentials(pki))
+    yield SecureCore(core.address, pki.ca, WEB)
+    core.stop()
+
+
+@pytest.fixture(scope="session")
+def jfk_wav(audio_dir) -> Path:
+    from tests.clients.compiled import write_jfk_wav
+
+    return write_jfk_wav(audio_dir)
