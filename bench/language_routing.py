@@ -4,7 +4,7 @@ English again, in one stream with no language and no model, streamed in real tim
 For each recording in tests/fixtures/real/languages/ it prints the languages the finals were
 tagged with, the other language's error rate (WER on folded words; characters for Japanese)
 beside offline faster-whisper base on the recording alone, whether the English finals are the
-ones routing off gives, and the final latency of the other language's utterances.
+ones the two English recordings get streamed alone, and the final latency of the other language's utterances.
 
     python -m bench.language_routing [--recordings NAME,...] [--fast]
 """
@@ -53,34 +53,30 @@ def end_seconds(result: asr_pb2.RecognitionResult) -> float:
     return result.end_offset.seconds + result.end_offset.nanos / 1e9
 
 
-def start_seconds(result: asr_pb2.RecognitionResult) -> float:
-    return result.start_offset.seconds + result.start_offset.nanos / 1e9
 
-
-async def measure(routing: str, plain: str, names: list[str], realtime: bool) -> list[dict]:
+async def measure(address: str, names: list[str], realtime: bool) -> list[dict]:
     from tests.real_speech import offline_transcript
 
     before, after = load("jfk"), load("librispeech_61-70968-0000")
+    alone = []
+    for recording in (before, after):
+        alone += [r.text for _, r in await stream(address, np.concatenate([silence(0.3), recording.audio,
+                                                                            silence(PAUSE)]), realtime)]
     rows = []
     for name in names:
         other = load_language(name)
         audio = np.concatenate([silence(0.3), before.audio, silence(PAUSE), other.audio, silence(PAUSE),
                                 after.audio, silence(PAUSE)])
-        routed = await stream(routing, audio, realtime)
-        unrouted = await stream(plain, audio, realtime)
+        routed = await stream(address, audio, realtime)
         spoken = " ".join(r.text for _, r in routed if r.language == other.language)
         english = [r.text for _, r in routed if r.language == "en"]
-        before_end = 0.3 + before.seconds
-        after_start = before_end + PAUSE + other.seconds + PAUSE
-        english_off = [r.text for _, r in unrouted
-                       if end_seconds(r) <= before_end + 0.5 or start_seconds(r) >= after_start - 0.5]
         latency = [t - end_seconds(r) for t, r in routed if r.language == other.language] if realtime else []
         rows.append({
             "recording": name, "language": other.language,
             "tags": [r.language for _, r in routed],
             "error": language_error_rate(other, spoken),
             "offline_error": language_error_rate(other, offline_transcript(other.audio, "base")),
-            "english_unchanged": english == english_off,
+            "english_unchanged": english == alone,
             "final_latency_p50": pct(latency, 50) if latency else None,
         })
         log.info("%s: %s", name, rows[-1])
@@ -93,13 +89,12 @@ def main() -> None:
     parser.add_argument("--recordings", default=",".join(language_recording_names()))
     parser.add_argument("--fast", action="store_true", help="stream as fast as possible instead of in real time")
     args = parser.parse_args()
-    routing, plain = start_core(50094), start_core(50095, "--no-route-languages")
+    core = start_core(50094)
     try:
-        rows = asyncio.run(measure("127.0.0.1:50094", "127.0.0.1:50095", args.recordings.split(","), not args.fast))
+        rows = asyncio.run(measure("127.0.0.1:50094", args.recordings.split(","), not args.fast))
     finally:
-        for proc in (routing, plain):
-            proc.terminate()
-            proc.wait()
+        core.terminate()
+        core.wait()
     print(f"language routing on real speech (JFK, the recording, LibriSpeech; {'fast' if args.fast else 'real time'})")
     print(f"{'recording':34}{'tags':>34}{'error':>8}{'offline':>9}{'English same':>14}{'final p50':>11}")
     for r in rows:

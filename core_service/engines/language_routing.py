@@ -71,7 +71,8 @@ class LanguageRouter:
         self._english = english
         self._multilingual = multilingual
         self.options = options or RoutingOptions()
-        # the open utterance's identification from its first window, keyed by that window's audio
+        # the identification of the last utterance's first window, keyed by that window's audio (a
+        # speculative final and the partials after it reuse it; a new utterance's audio differs)
         self._head: np.ndarray | None = None
         self._head_identification: Identification | None = None
 
@@ -93,7 +94,6 @@ class LanguageRouter:
 
     async def _final(self, request: DecodeRequest, last_language: str) -> tuple[Transcript, float]:
         head = self._known_head(request.audio)
-        self._forget_head()
         if last_language == "en" and (head is None or self._route(head, request, "en") == "en"):
             # English so far: tiny.en decodes while base identifies, on their own workers
             (identification, busy), (transcript, more) = await asyncio.gather(
@@ -150,9 +150,6 @@ class LanguageRouter:
         if head is None or len(audio) < len(head) or not np.array_equal(audio[:len(head)], head):
             return None
         return self._head_identification
-
-    def _forget_head(self) -> None:
-        self._head, self._head_identification = None, None
 
     async def _identify_head(self, audio: np.ndarray) -> tuple[Identification, float]:
         head = audio[:self._window].copy()
