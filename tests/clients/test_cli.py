@@ -113,8 +113,22 @@ def test_partials_overwrite_a_status_line_on_a_tty(core_address, short_wav):
     assert wer(short_wav.text, stdout) <= 0.2 and "\r" not in stdout
 
 
+def settled_listing(address: str, deadline: float = 30.0):
+    """ListEngines once no engine's availability is still being found out (Google's credential
+    lookup answers "check in progress" at first, then its result: a listing taken while it
+    runs differs from the next one)."""
+    from core_service.engines.google import CHECKING
+
+    end = time.monotonic() + deadline
+    while True:
+        listing = Recognizer(address).list_engines()
+        if all(e.unavailable_reason != CHECKING for e in listing.engines) or time.monotonic() > end:
+            return listing
+        time.sleep(0.5)
+
+
 def test_engines_table_and_json(core_address):
-    listing = Recognizer(core_address).list_engines()
+    listing = settled_listing(core_address)
     proc = run_cli("engines", "--server", core_address)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
