@@ -1,4 +1,5 @@
-"""Command line: `python -m clients.cli transcribe FILE` and `python -m clients.cli engines`.
+"""Command line: `asr transcribe FILE` and `asr engines` (the console script of the asr-gateway-client
+distribution, clients/python), or `python -m clients.cli ...` from the repository.
 
 Exit codes: 0 ok · 1 unexpected failure · 2 bad usage or unreadable audio file ·
 3 server unreachable · 4 the server rejected or failed the request · 130 interrupted.
@@ -11,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .audio import AudioFileError
 from .errors import RecognizerError, ServerUnreachable
@@ -24,8 +26,13 @@ log = logging.getLogger("clients.cli")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
+def program_name() -> str:
+    """`asr` when run as the installed console script, else `python -m clients.cli`."""
+    return "asr" if Path(sys.argv[0]).name == "asr" else "python -m clients.cli"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m clients.cli", description="Client for the asr.v1 speech-recognition server.")
+    parser = argparse.ArgumentParser(prog=program_name(), description="Client for the asr.v1 speech-recognition server.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -190,7 +197,7 @@ def _hint(exc: RecognizerError) -> str:
         return f"\nThe server is busy; try again in {exc.retry_after:g} s."
     about_engine = any("engine" in v.field or "model" in v.field for v in exc.field_violations)
     if about_engine or exc.reason == "ENGINE_UNAVAILABLE" or exc.code.name in ("NOT_FOUND", "FAILED_PRECONDITION"):
-        return "\nSee what the server offers with `python -m clients.cli engines`."
+        return f"\nSee what the server offers with `{program_name()} engines`."
     return ""
 
 
