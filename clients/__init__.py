@@ -2,6 +2,7 @@
 from .audio import AudioFileError, read_chunks, write_audio
 from .errors import FieldViolation, RecognizerError, ServerUnreachable
 from .sdk import Recognizer, RecognizerClient, Transcript, default_address
+from .waiting import DEFAULT_WAIT, NO_WAIT, WaitPolicy
 from .types import (
     EngineInfo,
     EngineList,
@@ -17,7 +18,7 @@ from .types import (
 )
 
 __all__ = [
-    "AudioFileError", "EngineInfo", "EngineList", "FieldViolation", "Finalize", "Recognizer",
+    "DEFAULT_WAIT", "NO_WAIT", "WaitPolicy", "AudioFileError", "EngineInfo", "EngineList", "FieldViolation", "Finalize", "Recognizer",
     "RecognizerClient", "RecognizerError", "Result", "ServerUnreachable", "SessionStarted",
     "SettingsUpdated", "SpeechEvent", "StreamConfig", "Summary", "Transcript", "UpdateSettings",
     "Word", "default_address", "read_chunks", "write_audio",

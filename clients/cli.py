@@ -1,4 +1,5 @@
-"""Command line: `python -m clients.cli transcribe FILE` and `python -m clients.cli engines`.
+"""Command line: `asr transcribe FILE` and `asr engines` (the console script of the asr-gateway-client
+distribution, clients/python), or `python -m clients.cli ...` from the repository.
 
 Exit codes: 0 ok · 1 unexpected failure · 2 bad usage or unreadable audio file ·
 3 server unreachable · 4 the server rejected or failed the request · 130 interrupted.
@@ -11,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .audio import AudioFileError
 from .errors import RecognizerError, ServerUnreachable
@@ -18,14 +20,20 @@ from .targets import parse_target
 from .render import StatusLine, engines_table, final_line, partial_status, result_json, summary_json
 from .sdk import RecognizerClient, default_address, default_api_key
 from .types import Event, Result, SessionStarted, StreamConfig, Summary
+from .waiting import DEFAULT_MAX_WAIT, WaitPolicy
 
 log = logging.getLogger("clients.cli")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
+def program_name() -> str:
+    """`asr` when run as the installed console script, else `python -m clients.cli`."""
+    return "asr" if Path(sys.argv[0]).name == "asr" else "python -m clients.cli"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m clients.cli", description="Client for the asr.v1 speech-recognition server.")
+    parser = argparse.ArgumentParser(prog=program_name(), description="Client for the asr.v1 speech-recognition server.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -38,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--ca", default=None, metavar="PEM", help="connect over TLS, trusting this CA (implies --tls)")
         p.add_argument("--api-key", default=default_api_key(), metavar="KEY",
                        help="API key sent as `authorization: Bearer` (default: $ASR_API_KEY)")
+        p.add_argument("--wait", type=_seconds, default=DEFAULT_MAX_WAIT, metavar="SECONDS",
+                       help="wait this long at most for a server that is starting or busy, as it asks "
+                            f"(default {DEFAULT_MAX_WAIT:g} s)")
+        p.add_argument("--no-wait", dest="wait", action="store_const", const=0.0,
+                       help="fail at once when the server is starting or busy")
 
     t = sub.add_parser("transcribe", help="transcribe an audio file (WAV, FLAC, MP3, OGG, anything FFmpeg reads)")
     t.add_argument("file")
@@ -126,7 +139,8 @@ async def transcribe(args: argparse.Namespace) -> int:
         async with RecognizerClient(args.server, timeout=args.timeout, tls=args.tls, ca=args.ca,
                                     api_key=args.api_key) as client:
             transcript = await client.transcribe_file(
-                args.file, config, realtime=args.realtime, chunk_ms=args.chunk_ms, on_event=printer
+                args.file, config, realtime=args.realtime, chunk_ms=args.chunk_ms, on_event=printer,
+                wait=wait_policy(args),
             )
     finally:
         printer.close()
@@ -138,7 +152,7 @@ async def transcribe(args: argparse.Namespace) -> int:
 async def engines(args: argparse.Namespace) -> int:
     async with RecognizerClient(args.server, timeout=args.timeout, tls=args.tls, ca=args.ca,
                                     api_key=args.api_key) as client:
-        listing = await client.list_engines()
+        listing = await client.list_engines(wait=wait_policy(args))
     if args.json:
         print(json.dumps(listing.to_dict(), indent=2, ensure_ascii=False))
     elif not listing.engines:
@@ -146,6 +160,34 @@ async def engines(args: argparse.Namespace) -> int:
     else:
         print(engines_table(listing))
     return EXIT_OK
+
+
+NOTE_EVERY = 10.0  # seconds between two "still waiting" lines on stderr
+
+
+def wait_policy(args: argparse.Namespace) -> WaitPolicy:
+    """--wait/--no-wait as a policy that says on stderr that it waits, why and how long at most
+    (when it starts, then every NOTE_EVERY seconds of waiting, not on every retry)."""
+    quiet_for = [0.0]  # seconds of waiting before the next line
+
+    def tell(error: RecognizerError, delay: float, left: float) -> None:
+        if quiet_for[0] <= 0:
+            _note(f"waiting for the server at {args.server}: {error.message}; trying again every {delay:g} s "
+                  f"for up to {left + delay:.0f} s more (--no-wait fails at once)")
+            quiet_for[0] = NOTE_EVERY
+        quiet_for[0] -= delay
+
+    return WaitPolicy(max_seconds=args.wait, on_wait=tell)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds >= 0")
+    return seconds
 
 
 def _server_target(value: str) -> str:
@@ -187,15 +229,21 @@ def _hint(exc: RecognizerError) -> str:
     if exc.code.name == "DEADLINE_EXCEEDED":
         return "\nThe call took longer than --timeout allows; raise it or leave it out."
     if exc.retry_after is not None:
-        return f"\nThe server is busy; try again in {exc.retry_after:g} s."
+        return (f"\nThe server is busy or starting; try again in {exc.retry_after:g} s, "
+                "or let the client wait longer with --wait SECONDS.")
     about_engine = any("engine" in v.field or "model" in v.field for v in exc.field_violations)
     if about_engine or exc.reason == "ENGINE_UNAVAILABLE" or exc.code.name in ("NOT_FOUND", "FAILED_PRECONDITION"):
-        return "\nSee what the server offers with `python -m clients.cli engines`."
+        return f"\nSee what the server offers with `{program_name()} engines`."
     return ""
 
 
 def _error(message: str) -> None:
     sys.stderr.write(f"error: {message}\n")
+
+
+def _note(message: str) -> None:
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Union
@@ -27,6 +28,7 @@ from .audio import SAMPLE_RATE, channel_count, probe, read_chunks
 from .call_status import CallStatus
 from .errors import RecognizerError, from_rpc_error
 from .targets import channel_options, parse_target
+from .waiting import DEFAULT_WAIT, NO_WAIT, WaitPolicy, Waiter
 from .types import (
     Control,
     EngineList,
@@ -122,25 +124,61 @@ class RecognizerClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def list_engines(self) -> EngineList:
-        try:
-            reply = await self._stub.ListEngines(asr_pb2.ListEnginesRequest(), timeout=self.timeout or 30.0,
-                                                  metadata=self._metadata)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, self.address) from None
-        return engines_from_proto(reply)
+    async def list_engines(self, *, wait: WaitPolicy = NO_WAIT) -> EngineList:
+        """The server's engines and models; with `wait`, waits for a starting or busy server."""
+        waiter = Waiter(wait)
+        while True:
+            try:
+                reply = await self._stub.ListEngines(asr_pb2.ListEnginesRequest(), timeout=self.timeout or 30.0,
+                                                      metadata=self._metadata)
+            except grpc.aio.AioRpcError as exc:
+                error = from_rpc_error(exc, self.address)
+                delay = waiter.delay(error)
+                if delay is None:
+                    raise error from None
+                await asyncio.sleep(delay)
+                continue
+            return engines_from_proto(reply)
 
     async def stream(
         self,
         audio_chunks: AsyncIterable[StreamItem] | Iterable[StreamItem],
         config: StreamConfig | None = None,
+        *,
+        wait: WaitPolicy = NO_WAIT,
     ) -> AsyncIterator[Event]:
         """Run one Recognize call: send `config`, then every item of `audio_chunks`, then
         half-close; yield each server event as it arrives, ending after the Summary.
 
         An exception raised by `audio_chunks` cancels the call and is re-raised here.
+        With `wait` (clients/waiting.py), a call the server turns away before the session
+        starts (busy, or still loading its models: an error with a retry delay) is tried
+        again within the policy's deadline; no audio has been taken from `audio_chunks` by
+        then (audio follows the server's acceptance), so it is sent whole on the new call.
+        By default the first such error is raised, as a bridge needs.
         """
         config = config or StreamConfig()
+        waiter = Waiter(wait)
+        while True:
+            started = False
+            try:
+                async with aclosing(self._stream_once(audio_chunks, config)) as events:
+                    async for event in events:
+                        started = True
+                        yield event
+                return
+            except RecognizerError as error:
+                delay = None if started else waiter.delay(error)
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+
+    async def _stream_once(
+        self,
+        audio_chunks: AsyncIterable[StreamItem] | Iterable[StreamItem],
+        config: StreamConfig,
+    ) -> AsyncIterator[Event]:
+        """One Recognize call (see `stream`)."""
         call = self._stub.Recognize(timeout=self.timeout, metadata=self._metadata)
         status = CallStatus(call)  # the call's own status, should a write race its end
         accepted = asyncio.Event()
@@ -205,6 +243,7 @@ class RecognizerClient:
         realtime: bool = False,
         chunk_ms: int = 100,
         on_event: Callable[[Event], None] | None = None,
+        wait: WaitPolicy = DEFAULT_WAIT,
     ) -> Transcript:
         """Decode any audio file (WAV, FLAC, MP3, OGG, ...) and transcribe it in one session.
 
@@ -215,6 +254,8 @@ class RecognizerClient:
         the record, and accurate finals are within a point of offline Whisper's WER where live
         ones are 2.7 to 10.5 points off (README: Accuracy on real speech), at a lower decode cost.
         `on_event` sees every event as it arrives (partials included), e.g. to show progress.
+        A server that is starting or busy is waited for, up to `wait.max_seconds` (60 s by
+        default; `NO_WAIT` fails fast with its 'retry in N s' error), see clients/waiting.py.
         """
         config = config or StreamConfig()
         if not config.segmentation and not realtime:
@@ -226,7 +267,7 @@ class RecognizerClient:
                  channels)
         chunks = read_chunks(path, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, realtime=realtime, channels=channels)
         transcript = Transcript(text="")
-        async for event in self.stream(chunks, config):
+        async for event in self.stream(chunks, config, wait=wait):
             if on_event is not None:
                 on_event(event)
             if isinstance(event, SessionStarted):
@@ -271,22 +312,24 @@ class Recognizer:
     """Blocking convenience wrapper: each call runs its own event loop and channel."""
 
     def __init__(self, address: str | None = None, *, timeout: float | None = None, tls: bool = False,
-                 ca: str | Path | None = None, api_key: str | None = None) -> None:
+                 ca: str | Path | None = None, api_key: str | None = None,
+                 wait: WaitPolicy = DEFAULT_WAIT) -> None:
         self.address = address or default_address()
         self.timeout = timeout
+        self.wait = wait  # every call waits for a starting or busy server this long (NO_WAIT: fail fast)
         self._connect = dict(timeout=timeout, tls=tls, ca=ca, api_key=api_key)
 
     def list_engines(self) -> EngineList:
         async def run() -> EngineList:
             async with RecognizerClient(self.address, **self._connect) as client:
-                return await client.list_engines()
+                return await client.list_engines(wait=self.wait)
 
         return asyncio.run(run())
 
     def transcribe_file(self, path: str | Path, config: StreamConfig | None = None, **kw) -> Transcript:
         async def run() -> Transcript:
             async with RecognizerClient(self.address, **self._connect) as client:
-                return await client.transcribe_file(path, config, **kw)
+                return await client.transcribe_file(path, config, **{"wait": self.wait, **kw})
 
         return asyncio.run(run())
 
@@ -299,9 +342,10 @@ class Recognizer:
         async def run() -> list[Event]:
             async with RecognizerClient(self.address, **self._connect) as client:
                 chunks = [pcm16[i:i + step] for i in range(0, len(pcm16), step)]
-                return [event async for event in client.stream(chunks, config)]
+                return [event async for event in client.stream(chunks, config, wait=self.wait)]
 
         return asyncio.run(run())
 
 
-__all__ = ["RecognizerClient", "Recognizer", "RecognizerError", "Transcript", "default_address", "default_api_key"]
+__all__ = ["DEFAULT_WAIT", "NO_WAIT", "RecognizerClient", "Recognizer", "RecognizerError", "Transcript", "WaitPolicy",
+           "default_address", "default_api_key"]

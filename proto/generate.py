@@ -25,22 +25,24 @@ def sources() -> list[Path]:
     return sorted((PROTO_ROOT / "asr").rglob("*.proto"))
 
 
-def outputs(proto: Path) -> list[Path]:
-    stem = ROOT / proto.relative_to(PROTO_ROOT).with_suffix("")
+def outputs(proto: Path, root: Path = ROOT) -> list[Path]:
+    stem = root / proto.relative_to(PROTO_ROOT).with_suffix("")
     return [stem.with_name(stem.name + suffix) for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")]
 
 
-def stale() -> bool:
+def stale(root: Path = ROOT) -> bool:
     for proto in sources():
-        made = outputs(proto)
+        made = outputs(proto, root)
         if not all(p.exists() for p in made) or min(p.stat().st_mtime for p in made) < proto.stat().st_mtime:
             return True
     return False
 
 
-def generate(force: bool = False) -> bool:
-    """Write the stubs when missing or older than a .proto; True if they were written."""
-    if not force and not stale():
+def generate(force: bool = False, root: Path = ROOT) -> bool:
+    """Write the stubs (the `asr` package under `root`, by default the project root) when missing
+    or older than a .proto; True if they were written. clients/python/setup.py passes its own
+    staging directory as `root`."""
+    if not force and not stale(root):
         return False
     try:
         from grpc_tools import protoc
@@ -49,13 +51,14 @@ def generate(force: bool = False) -> bool:
     import grpc_tools
 
     include = Path(grpc_tools.__file__).parent / "_proto"  # google/protobuf/*.proto
-    args = ["grpc_tools.protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={ROOT}", f"--pyi_out={ROOT}",
-            f"--grpc_python_out={ROOT}", *map(str, sources())]
+    args = ["grpc_tools.protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={root}", f"--pyi_out={root}",
+            f"--grpc_python_out={root}", *map(str, sources())]
     if protoc.main(args) != 0:
         raise SystemExit(f"protoc failed on {[str(p) for p in sources()]}")
-    for package in {PACKAGE, *(p.parent for p in PACKAGE.rglob("*_pb2.py"))}:
+    package_dir = root / PACKAGE.name
+    for package in {package_dir, *(p.parent for p in package_dir.rglob("*_pb2.py"))}:
         (package / "__init__.py").touch()
-    log.info("generated the asr.v1 stubs in %s", PACKAGE)
+    log.info("generated the asr.v1 stubs in %s", package_dir)
     return True
 
 

@@ -60,6 +60,17 @@ class CoreProcess:
 
 def start_core(tmp_dir: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None) -> CoreProcess:
     """Start `python -m core_service` with extra flags and wait until it is SERVING."""
+    core = launch_core(tmp_dir, *args, port=port, env=env)
+    try:
+        wait_for_health(core.address, proc=core.proc)
+    except Exception:
+        core.stop()
+        raise RuntimeError(f"core failed to start:\n{core.log()[-4000:]}")
+    return core
+
+
+def launch_core(tmp_dir: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None) -> CoreProcess:
+    """Start `python -m core_service` with extra flags; return at once (it is not listening yet)."""
     port = port or free_port()
     address = f"127.0.0.1:{port}"
     log_path = tmp_dir / f"core-{port}.log"
@@ -73,13 +84,7 @@ def start_core(tmp_dir: Path, *args: str, port: int | None = None, env: dict[str
             [sys.executable, "-m", "core_service", "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env=full_env,
         )
-    core = CoreProcess(address, proc, log_path)
-    try:
-        wait_for_health(address, proc=proc)
-    except Exception:
-        core.stop()
-        raise RuntimeError(f"core failed to start:\n{core.log()[-4000:]}")
-    return core
+    return CoreProcess(address, proc, log_path)
 
 
 @pytest.fixture(scope="session")
