@@ -96,3 +96,20 @@ def assert_partials_then_finals(lines: list[dict]) -> list[dict]:
     finals = [o for o in results if o["is_final"]]
     assert finals and lines[-1]["segment_count"] == len(finals), lines[-1]
     return finals
+
+
+# The three compiled clients and their transcribe commands: each module tests what is its own,
+# test_transcribe_commands.py runs the shared checks (cli_checks.py) for all three.
+NODE = Toolchain("Node", "node-client", ("node", "npm"), "bash .ci/install_client_toolchains installs node and npm")
+NODE_CLI = ["node", "clients/node/bin/asr-transcribe.js"]
+GO = Toolchain("Go", "go-client", ("go", "protoc-gen-go", "protoc-gen-go-grpc"),
+               "bash .ci/install_client_toolchains installs golang-go, protoc-gen-go(-grpc) and the Go libraries",
+               files=("/usr/share/gocode/src/google.golang.org/grpc/clientconn.go",
+                      "/usr/share/gocode/src/google.golang.org/genproto/googleapis/rpc/errdetails",
+                      "/usr/share/gocode/src/github.com/golang/protobuf/proto/wrappers.go"))  # the 1.5 API: 1.3 has none
+GO_CLI = ["build/go/bin/transcribe"]
+CPP = Toolchain("C++", "cpp-client", ("cmake", "g++", "pkg-config", "protoc", "grpc_cpp_plugin"),
+                "bash .ci/install_client_toolchains installs protobuf-compiler(-grpc), libgrpc++-dev and cmake",
+                files=("/usr/include/grpcpp/grpcpp.h", "/usr/include/google/protobuf/message.h"))
+CPP_CLI = ["build/cpp/transcribe"]
+TRANSCRIBE_COMMANDS: dict[str, tuple[Toolchain, list[str]]] = {"node": (NODE, NODE_CLI), "go": (GO, GO_CLI), "cpp": (CPP, CPP_CLI)}
