@@ -252,7 +252,7 @@ class RecognizerClient:
         With `realtime`, chunks are paced at the speed of speech (like a live microphone).
         Without it, a config that names no segmentation gets "accurate": a file is transcribed for
         the record, and accurate finals are within a point of offline Whisper's WER where live
-        ones are 2.7 to 10.5 points off (README: Accuracy on real speech), at a lower decode cost.
+        ones are 2.7 to 10.5 points off (docs/accuracy.md), at a lower decode cost.
         `on_event` sees every event as it arrives (partials included), e.g. to show progress.
         A server that is starting or busy is waited for, up to `wait.max_seconds` (60 s by
         default; `NO_WAIT` fails fast with its 'retry in N s' error), see clients/waiting.py.
