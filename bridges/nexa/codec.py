@@ -21,7 +21,7 @@ from typing import Any, Callable
 from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
-from clients.types import duration, seconds
+from asr_common.durations import duration, seconds
 from bridges.codec import Action, Close, CoreError, EndAudio, EndReason, Refusal, SendControl, SendJson, StartStream
 from bridges.core_errors import close_code_for, describe_core_error
 from bridges.fields import (FieldError, check_language, get_bool, get_float, get_int, get_str,

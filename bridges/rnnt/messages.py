@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from asr.v1 import asr_pb2
-from clients.types import duration, seconds
+from asr_common.durations import duration, seconds
 
 
 PROTOCOL_VERSION = "1.0"

@@ -28,7 +28,7 @@ from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason,
                            SendJson, StartStream)
 from bridges.hygiene import CLIENT_ID_RULE, escaped, fit_session_id, valid_client_id
 from bridges.fields import FieldError, parse_json
-from clients.types import duration
+from asr_common.durations import duration
 from .options import Options, OptionsError, ServerDefaults, choose_model, parse_options
 from .pauses import PauseRules, PauseSegmenter, to_float32, uint8_to_int16
 from .segments import SegmentList

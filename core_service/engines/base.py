@@ -17,10 +17,9 @@ from typing import Callable, Union
 
 import numpy as np
 
-# An engine describes itself in the terms ListEngines sends; the SDK holds those dataclasses
-# (clients/types.py says why).
-from clients.types import Capabilities
-from clients.types import ModelInfo as ModelDescription
+# An engine describes itself in the terms ListEngines sends (asr_common/capabilities.py).
+from asr_common.capabilities import Capabilities
+from asr_common.capabilities import ModelInfo as ModelDescription
 
 SAMPLE_RATE = 16000  # every engine is fed 16 kHz mono float32
 BACKLOG_POLL_SECONDS = 0.02  # how often the default wait_backlog_below re-checks

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from clients.types import seconds as proto_seconds
+from asr_common.durations import seconds as proto_seconds
 
 from .base import SAMPLE_RATE, Event, Result, SessionSettings, SpeechBoundary, UpstreamError, Word
 

@@ -14,9 +14,10 @@ from typing import Awaitable
 
 import numpy as np
 
+from asr_common.redact import new_error_id
+
 from .. import models
 from ..config import segmentation_settings
-from ..errors import new_error_id
 from ..scheduler import FINAL, DecodeScheduler
 from ..segmenter.redecode import RedecodeStream
 from ..vad import SileroVad
