@@ -14,7 +14,11 @@ DOMAIN = "asr.v1"
 
 
 class ApiError(Exception):
-    """An error to end a Recognize call with."""
+    """The core's one error for a gRPC status: what ends a call, with its google.rpc details.
+
+    Raised by the servicer, the session, admission and the interceptors, and by the engines
+    through its kinds in engines/base.py (`EngineError`: `InvalidSettings`, `EngineUnavailable`,
+    `UpstreamError`), which preset the status and reason an engine's failure gets."""
 
     def __init__(self, code: grpc.StatusCode, message: str, *, reason: str = "", field_name: str = "",
                  retry_after: float | None = None, metadata: dict[str, str] | None = None):
