@@ -14,9 +14,9 @@ import contextvars
 import logging
 from http import HTTPStatus
 
+from asr_common.api_keys import KeyRing, presented_secret
 from bridges import metrics
 from bridges.transport import Refuse, Upgrade
-from core_service.api_keys import KeyRing, presented_secret
 
 log = logging.getLogger("bridges.auth")
 

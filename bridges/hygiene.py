@@ -16,23 +16,20 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import secrets
 from dataclasses import replace
 
+from asr_common.contract import SESSION_ID as CORE_SESSION_ID
+from asr_common.contract import SESSION_ID_MAX
+from asr_common.redact import scrub
 from bridges.codec import CoreError
 
 CLIENT_ID_MAX = 128
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,%d}$" % CLIENT_ID_MAX)
 CLIENT_ID_RULE = f"1-{CLIENT_ID_MAX} characters from letters, digits, '-', '_', '.', '~' (a UUID works)"
-SESSION_ID_MAX = 128  # the core's limit on StreamingConfig.session_id
-CORE_SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,%d}$" % SESSION_ID_MAX)  # the core's rule (docs/limits.md)
 
 # Core status codes whose message is written for the client (validation, limits, busy, shutdown).
 CLIENT_FACING_CODES = frozenset({"INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "OUT_OF_RANGE", "DEADLINE_EXCEEDED",
                                  "FAILED_PRECONDITION", "UNAVAILABLE"})
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.@+-]+){2,}[/\\]?")
-_ADDRESS = re.compile(r"(?:ipv[46]:|dns:///?)?(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:]+\]|localhost"
-                      r"|[A-Za-z][\w-]*(?:\.[\w-]+)+):\d{1,5}\b")
 UNAVAILABLE_RETRY_SECONDS = 5  # "retry in N s" when the core could not be reached (the bridges' Retry-After)
 
 
@@ -55,15 +52,6 @@ def fit_session_id(session_id: str) -> str:
     digest = hashlib.sha256(session_id.encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9._:@-]", "_", session_id)
     return f"{safe[:SESSION_ID_MAX - len(digest) - 1]}-{digest}"
-
-
-def new_error_id() -> str:
-    return secrets.token_hex(4)
-
-
-def scrub(text: str) -> str:
-    """Remove file paths and network addresses from a message meant for a client."""
-    return _ADDRESS.sub("<address>", _PATH.sub("<path>", text))
 
 
 def public_core_error(error: CoreError, error_id: str) -> CoreError:

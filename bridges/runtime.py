@@ -67,7 +67,7 @@ from bridges.resume import ParkedSession, ParkedSessions
 from bridges.session import SessionLimits, SessionPump
 from bridges.transport import Refuse, Transport, Upgrade
 from bridges.transports.websocket import WebSocketServer, WebSocketSettings
-from core_service.logs import SESSION_ID
+from asr_common.logs import SESSION_ID
 
 log = logging.getLogger("bridges.runtime")
 

@@ -31,7 +31,8 @@ from bridges import metrics
 from bridges.codec import (CLIENT_FAULT_CLOSE_CODES, Action, Close, CloseCode, Codec, CoreError, EndAudio,
                            EndReason, SendAudio, SendControl, SendJson, StartStream)
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreStream
-from bridges.hygiene import new_error_id, public_core_error
+from asr_common.redact import new_error_id
+from bridges.hygiene import public_core_error
 from bridges.resume import ParkedSession, drop_client_events, keep
 from bridges.transport import ClientFrame, ClientGone, Transport, TransportClosed
 
