@@ -37,6 +37,7 @@ class ServerConfig:
     final_wait_budget: float = field(default=0.6, metadata={"help": "refuse new real-time streams while real-time finals wait longer than this behind other finals (s, p95 of the last 5 s)"})
     max_stream_seconds: float = field(default=3600.0, metadata={"help": "audio per stream; more gets OUT_OF_RANGE"})
     max_audio_message_bytes: int = field(default=1 << 20, metadata={"help": "largest audio message; larger gets INVALID_ARGUMENT"})
+    max_undecoded_bytes: int = field(default=4 << 20, metadata={"help": "bytes of a compressed stream (FLAC, MP3, Opus, AUTO) that may arrive without yielding audio (headers, cover art); more gets INVALID_ARGUMENT, so a header-less stream cannot grow the core"})
     idle_timeout: float = field(default=300.0, metadata={"help": "seconds without any request before a stream is ended"})
     min_silence: float = field(default=_LIVE["min_silence"], metadata={"help": "default silence (s) that ends an utterance"})
     sentence_end_silence: float = field(default=_LIVE["sentence_end_silence"], metadata={"help": "pause (s) that ends an utterance whose text ends a sentence; 0 = off"})
