@@ -285,6 +285,7 @@ class EngineInfo:
 class EngineList:
     engines: tuple[EngineInfo, ...]
     default_engine: str
+    audio_encodings: tuple[str, ...] = ()  # StreamConfig.encoding names the server decodes; () = not reported
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -294,7 +295,8 @@ def engines_from_proto(msg: asr_pb2.ListEnginesResponse) -> EngineList:
     return EngineList(tuple(
         _from_message(EngineInfo, e, capabilities=_from_message(Capabilities, e.capabilities),
                       models=tuple(_from_message(ModelInfo, m) for m in e.models))
-        for e in msg.engines), msg.default_engine)
+        for e in msg.engines), msg.default_engine,
+        tuple(_ENCODING_NAMES.get(e, str(e)) for e in msg.audio_encodings))
 
 
 def _from_message(cls: type, msg: Any, **given: Any) -> Any:

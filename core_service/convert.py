@@ -173,6 +173,11 @@ def boundary_proto(b: SpeechBoundary) -> asr_pb2.RecognizeResponse:
                                                                       channel_tag=b.channel))
 
 
+def audio_encodings() -> list[int]:
+    """The AudioEncoding values this server decodes (ListEngines)."""
+    return sorted(e for e in _ENCODINGS if e != asr_pb2.AUDIO_ENCODING_UNSPECIFIED)
+
+
 def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:
     c = d.capabilities
     return asr_pb2.EngineInfo(

@@ -156,3 +156,14 @@ async def test_webm_in_mediarecorder_sized_chunks_decodes_as_they_arrive():
     finally:
         decoder.close()
     assert sum(seconds_before_end) > 10.0 and sum(seconds_before_end) + sum(tail) == pytest.approx(11.0, abs=0.05)
+
+
+async def test_list_engines_reports_every_encoding(core_address):
+    import grpc
+
+    from asr.v1 import asr_pb2_grpc
+
+    async with grpc.aio.insecure_channel(core_address) as channel:
+        reply = await asr_pb2_grpc.RecognizerServiceStub(channel).ListEngines(asr_pb2.ListEnginesRequest(), timeout=30)
+    names = {asr_pb2.AudioEncoding.Name(e) for e in reply.audio_encodings}
+    assert names == {n for n in asr_pb2.AudioEncoding.keys() if n != "AUDIO_ENCODING_UNSPECIFIED"}
