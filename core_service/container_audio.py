@@ -91,8 +91,8 @@ class ContainerDecoder:
             yield samples
 
     async def finish(self) -> AsyncIterator[np.ndarray]:
-        """End of the stream: the rest of its audio."""
-        if self._thread is None:
+        """End of the stream: the rest of its audio (none once closed)."""
+        if self._thread is None or self._closed:
             return
         with self._cond:
             self._eof = True
@@ -171,8 +171,9 @@ class ContainerDecoder:
             while not self._inbox and not self._eof and not self._closed:
                 self._starved = True
                 self._signal()
-                if not self._cond.wait(self.limits.wait_seconds):
-                    raise _Closed()  # the session went away without closing us
+                # the session waits up to wait_seconds for a message: only twice that means it went away
+                if not self._cond.wait(2 * self.limits.wait_seconds):
+                    raise _Closed()
             self._starved = False
             if self._closed:
                 raise _Closed()

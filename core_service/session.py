@@ -182,14 +182,7 @@ class Session:
                 raise invalid(f"audio message of {len(request.audio)} bytes exceeds the "
                               f"{self.config.max_audio_message_bytes}-byte limit; send smaller chunks", "audio")
             try:
-                first = True
-                # one piece for raw audio; compressed audio yields what the message completes, in
-                # pieces of at most container_audio.MAX_QUEUED_SECONDS: room is awaited between them
-                async for samples in self._decoder.pieces(request.audio):
-                    if not first:
-                        await self._wait_for_room()
-                    first = False
-                    await self._accept(samples)
+                await self._take(request.audio)
             except AudioFormatError as exc:
                 raise invalid(str(exc), "audio") from exc
         elif kind == "control":
@@ -212,6 +205,22 @@ class Session:
             raise invalid("config may be sent only once, as the first message", "config")
         else:
             raise invalid("empty request; set config, audio or control", "request")
+
+    async def _take(self, audio: bytes) -> None:
+        """Decode one message and accept its audio: one piece for raw audio; compressed audio yields
+        what the message completes, in pieces of at most container_audio.MAX_QUEUED_SECONDS, with
+        room awaited between them. A message not taken whole stops the decoder: the rest of it is
+        never decoded (not past a limit, nor after an error)."""
+        try:
+            first = True
+            async for samples in self._decoder.pieces(audio):
+                if not first:
+                    await self._wait_for_room()
+                first = False
+                await self._accept(samples)
+        except BaseException:
+            self._decoder.close()
+            raise
 
     async def _accept(self, samples) -> None:
         if self._decoder.seconds_in > self.config.max_stream_seconds:
