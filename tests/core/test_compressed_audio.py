@@ -167,3 +167,14 @@ async def test_list_engines_reports_every_encoding(core_address):
         reply = await asr_pb2_grpc.RecognizerServiceStub(channel).ListEngines(asr_pb2.ListEnginesRequest(), timeout=30)
     names = {asr_pb2.AudioEncoding.Name(e) for e in reply.audio_encodings}
     assert names == {n for n in asr_pb2.AudioEncoding.keys() if n != "AUDIO_ENCODING_UNSPECIFIED"}
+
+
+async def test_separate_recognition_needs_the_streams_channel_count(core_address):
+    """Rate and channels come from a compressed stream; with per-channel recognition the config's
+    audio_channel_count must match the stream's (JFK is mono)."""
+    requests = [config(encoding=asr_pb2.AUDIO_ENCODING_FLAC, audio_channel_count=2,
+                       enable_separate_recognition_per_channel=True),
+                *audio_requests(jfk_file("FLAC").read_bytes(), PIECE)]
+    call = await asyncio.to_thread(recognize_sync, core_address, requests)
+    assert call.code.name == "INVALID_ARGUMENT", call.message
+    assert "1 channel(s)" in call.message and "audio_channel_count" in call.message, call.message
