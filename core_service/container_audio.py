@@ -56,8 +56,9 @@ class ContainerLimits:
 
 
 class ContainerDecoder:
-    """One stream's compressed bytes in, 16 kHz float32 out (mono, or with `channels` > 0 one row
-    per channel, which the stream must have). The interface of `AudioDecoder`'s async side."""
+    """One stream's compressed bytes in, 16 kHz float32 out (mono, or with `separate_channels` > 0
+    one row per channel, as many as the stream must have). The interface of `AudioDecoder`'s
+    async side (`pieces`, `finish`, `close`, `seconds_in`)."""
 
     def __init__(self, encoding: str, limits: ContainerLimits, separate_channels: int = 0, label: str = ""):
         if encoding not in DEMUXERS:
@@ -114,8 +115,8 @@ class ContainerDecoder:
             if pending > self.limits.max_undecoded_bytes:
                 raise AudioFormatError(
                     f"{self._what()}: more than {self.limits.max_undecoded_bytes} bytes arrived without decodable "
-                    f"audio; send {self.encoding} audio, or AUDIO_ENCODING_AUTO to "
-                    f"detect the container")
+                    f"audio; " + ("raw PCM has no header: send it as LINEAR16" if self.encoding == "AUTO" else
+                                 "check the config's encoding, or send AUDIO_ENCODING_AUTO to detect the container"))
             self._inbox += data
             self.received_bytes += len(data)
             self._track_undecoded()
@@ -237,7 +238,7 @@ class ContainerDecoder:
 
     def _start(self, container, stream, frame: av.AudioFrame) -> tuple[AudioDecoder, av.AudioResampler]:
         """The converters for this stream's rate and channels, known from its first frame."""
-        channels = frame.layout.nb_channels
+        channels = len(frame.layout.channels)
         if self.separate_channels and channels != self.separate_channels:
             raise AudioFormatError(f"the {self.encoding} stream has {channels} channel(s); audio_channel_count asks "
                                    f"to recognise {self.separate_channels} separately")
