@@ -82,20 +82,6 @@ def backstop_bytes(limits: "Limits") -> int:
 
 
 @dataclass(frozen=True)
-class Limits:
-    max_connections: int = 100
-    max_message_bytes: int = 1024 * 1024
-    max_session_seconds: float | None = 3600.0
-    idle_timeout: float | None = 30.0  # default passed to Codec.idle_timeout()
-    drain_grace: float = 30.0  # how long a finishing session may wait for the core's finals
-    send_timeout: float = 15.0  # a message the client does not take in this time ends the connection
-    max_connections_per_client: int = 16  # per client IP address
-    # Kernel send buffer per connection (SO_SNDBUF); bounds what a client that does not read
-    # holds in the kernel, and lets send_timeout notice it after this much. 0 = kernel default.
-    socket_send_buffer_bytes: int = 256 * 1024
-
-
-@dataclass(frozen=True)
 class ConnectionInfo:
     path: str
     params: dict[str, str]
@@ -104,7 +90,17 @@ class ConnectionInfo:
     query: dict[str, str] = field(default_factory=dict)  # URL query parameters (the last value of a repeated name)
 
 
-CodecFactory = Callable[[ConnectionInfo, argparse.Namespace], Codec]
+@dataclass(frozen=True)
+class BridgeContext:
+    """What every codec of one bridge shares, handed to `codec_factory` with each connection."""
+
+    options: argparse.Namespace  # the parsed command line (common flags and the dialect's own)
+    limits: Limits  # the runtime's limits, as parsed (bridges/limits.py)
+    settings: Any = None  # the dialect's own settings dataclass, as parsed (DialectSpec.settings)
+    state: Any = None  # the dialect's per-bridge state (DialectSpec.make_state), e.g. whisperlive's Slots
+
+
+CodecFactory = Callable[[ConnectionInfo, BridgeContext], Codec]
 
 
 @dataclass(frozen=True)
@@ -129,6 +125,17 @@ class DialectSpec:
     resume_seconds: float | None = None
     # Flags accepted but not (fully) honoured: what to log at start-up, as WARNINGs.
     startup_warnings: Callable[[argparse.Namespace], list[str]] | None = None
+    # Which server the runtime builds (bridges/transports/__init__.py FACTORIES): "websocket",
+    # "http" (one port: request/response, SSE, WebSocket, static files), "tcp", "grpc".
+    transport: str = "websocket"
+    # The transport's settings for this dialect (ServerSetup.options; each transport names its keys).
+    transport_options: Mapping[str, Any] = field(default_factory=dict)
+    # The dialect's own limits and settings: a frozen dataclass instance whose fields carry
+    # `help` metadata (bridges/limits.py `limit`): its flags are generated, and the parsed
+    # instance is `BridgeContext.settings` for the codec factory.
+    settings: Any = None
+    # Per-bridge state shared by the dialect's codecs, built once from the parsed context.
+    make_state: Callable[[BridgeContext], Any] | None = None
 
     @property
     def port_in_stack(self) -> int:
