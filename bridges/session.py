@@ -86,6 +86,7 @@ class SessionPump:
         reader = asyncio.create_task(read_client(self.transport, self._events,
                                                  max_message_bytes=self.limits.max_message_bytes,
                                                  dialect=self.dialect, room=self._core_room,
+                                                 closed=lambda: self._closed,
                                                  label=f"session={self.session_id}"),
                                      name=f"reader-{self.session_id}")
         try:
