@@ -173,8 +173,8 @@ class Bridge:
     def __init__(self, spec: DialectSpec, options: argparse.Namespace, core: str) -> None:
         self.spec = spec
         self.options = options
-        self.limits = from_options(Limits, options)
-        settings = from_options(type(spec.settings), options) if spec.settings is not None else None
+        self.limits = from_options(spec.limits, options)
+        settings = from_options(spec.settings, options) if spec.settings is not None else None
         self.context = BridgeContext(options, self.limits, settings)
         if spec.make_state is not None:
             self.context = BridgeContext(options, self.limits, settings, spec.make_state(self.context))
