@@ -1,36 +1,31 @@
-"""Sans-I/O dialect codecs: WebSocket frames and core responses in, actions out.
+"""Sans-I/O dialect codecs: client messages and core responses in, actions out.
 
 A codec is one connection's state machine (h11 style). It never touches a socket: the shared
 runtime (bridges/runtime.py) feeds it events and carries out the actions it returns, in order.
+
+Events (methods below), whatever the transport: `connected()` for the opening request,
+`received_text`, `received_bytes`, `received_message` (a protobuf message, gRPC),
+`input_ended` (the client half-closed: HTTP body done, TCP EOF, gRPC done_writing; results
+still reach it), the core's responses and errors, timers and the runtime's refusals and ends.
+
+Actions: the `Send*` family (bridges/transport.py: text, bytes, a JSON message, an SSE event, a
+protobuf message; the transport encodes them), the core stream's (`StartStream`, `SendAudio`,
+`SendControl`, `EndAudio`) and `Ending` (bridges/endings.py), which ends the session in the
+transport's own shape.
 """
 from __future__ import annotations
 
 import abc
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
+from google.protobuf.message import Message
+
 from asr.v1 import asr_pb2
-
-
-class CloseCode(enum.IntEnum):
-    """How a session ends, as WebSocket close codes (RFC 6455); another transport maps them to
-    its own ending (an HTTP status, a gRPC status). Plain ints are accepted too."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001  # shutdown
-    PROTOCOL_ERROR = 1002
-    UNSUPPORTED_DATA = 1003
-    INVALID_DATA = 1007
-    POLICY_VIOLATION = 1008  # the client broke a rule or a limit
-    MESSAGE_TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
-    TRY_AGAIN_LATER = 1013  # busy or down
-
-
-# Codes that mean "the client sent something unacceptable" (the runtime logs one WARNING).
-CLIENT_FAULT_CLOSE_CODES = frozenset({CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_DATA,
-                                      CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG})
+from bridges.endings import EndKind, Ending, client_fault, internal, normal, WS_MESSAGE_TOO_BIG
+from bridges.faults import CoreError
+from bridges.transport import SendBytes, SendEvent, SendJson, SendMessage, SendText
 
 
 # ---- runtime events a codec is told about -------------------------------------------------
@@ -51,13 +46,7 @@ class EndReason(enum.StrEnum):
 
 
 # ---- actions a codec asks the runtime to perform -------------------------------------------
-@dataclass(frozen=True)
-class SendJson:
-    """Send one text frame holding this JSON object."""
-
-    payload: dict[str, Any]
-
-
+# Sending to the client: SendText, SendBytes, SendJson, SendEvent, SendMessage (bridges/transport.py).
 @dataclass(frozen=True)
 class StartStream:
     """Open the gRPC Recognize stream to the core and send this config first."""
@@ -82,15 +71,10 @@ class EndAudio:
     """Half-close the request stream: the core transcribes everything, sends the summary, ends OK."""
 
 
-@dataclass(frozen=True)
-class Close:
-    """Close the WebSocket (after sending anything queued before this action)."""
-
-    code: int = CloseCode.NORMAL
-    reason: str = ""
-
-
-Action = Union[SendJson, StartStream, SendAudio, SendControl, EndAudio, Close]
+Send = Union[SendText, SendBytes, SendJson, SendEvent, SendMessage]
+Action = Union[SendText, SendBytes, SendJson, SendEvent, SendMessage, StartStream, SendAudio, SendControl, EndAudio,
+               Ending]
+SEND_ACTIONS = (SendText, SendBytes, SendJson, SendEvent, SendMessage)
 
 # Audio per message to the core: a client's larger frame is split (the core's own limit per
 # message is 1 MiB, and its HTTP/2 window 256 KiB).
@@ -102,31 +86,30 @@ def send_audio(data: bytes) -> list[Action]:
     return [SendAudio(data[i:i + CORE_AUDIO_MESSAGE_BYTES]) for i in range(0, len(data), CORE_AUDIO_MESSAGE_BYTES)]
 
 
-@dataclass(frozen=True)
-class CoreError:
-    """The gRPC call to the core failed (or the core could not be reached)."""
-
-    code: str  # grpc.StatusCode name, e.g. "INVALID_ARGUMENT", "UNAVAILABLE"
-    message: str
-    retry_after: float | None = None  # seconds, from google.rpc.RetryInfo
-    reason: str = ""  # google.rpc.ErrorInfo.reason when present
-    field_violations: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # BadRequest
-
-
 class Codec(abc.ABC):
     """One connection of one dialect."""
 
     def connected(self) -> list[Action]:
-        """The WebSocket handshake completed."""
+        """The opening request was accepted (WebSocket handshake done, HTTP request, TCP
+        connection, gRPC call)."""
         return []
 
     @abc.abstractmethod
-    def text_frame(self, text: str) -> list[Action]:
+    def received_text(self, text: str) -> list[Action]:
         ...
 
     @abc.abstractmethod
-    def binary_frame(self, data: bytes) -> list[Action]:
+    def received_bytes(self, data: bytes) -> list[Action]:
         ...
+
+    def received_message(self, message: Message) -> list[Action]:
+        """A protobuf message (gRPC transports); refused by dialects that do not speak gRPC."""
+        return [client_fault("this endpoint takes no protobuf messages")]
+
+    def input_ended(self) -> list[Action]:
+        """The client half-closed (HTTP body done, TCP EOF, gRPC done_writing) and waits for
+        the results: by default the audio ends and the session delivers what follows."""
+        return [EndAudio()]
 
     @abc.abstractmethod
     def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
@@ -134,23 +117,24 @@ class Codec(abc.ABC):
 
     @abc.abstractmethod
     def core_error(self, error: CoreError) -> list[Action]:
-        ...
+        """The core call failed; `error.message` is already public (scrubbed, with an error id).
+        Use bridges/faults.py `classify(error)` for its kind and `error_ending(error)` to end."""
 
     def core_finished(self) -> list[Action]:
         """The core ended the call with OK (after its SessionSummary)."""
-        return [Close(CloseCode.NORMAL)]
+        return [normal()]
 
     def idle(self) -> list[Action]:
-        """No client frame for the dialect's idle timeout."""
-        return [Close(CloseCode.NORMAL, "idle timeout")]
+        """No client message for the dialect's idle timeout."""
+        return [normal("idle timeout")]
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
-        """A client frame exceeded the dialect's max message size (the frame is dropped)."""
-        return [Close(CloseCode.MESSAGE_TOO_BIG, f"message of {size} bytes exceeds the {limit}-byte limit")]
+        """A client message exceeded the dialect's max message size (the message is dropped)."""
+        return [client_fault(f"message of {size} bytes exceeds the {limit}-byte limit", WS_MESSAGE_TOO_BIG)]
 
-    # ---- added for the shared runtime (bridges/runtime.py); all have safe defaults --------
+    # ---- the shared runtime's events (bridges/runtime.py); all have safe defaults ----------
     def idle_timeout(self, default: float | None) -> float | None:
-        """Seconds without a client frame before `idle()` is called; None = no timer now.
+        """Seconds without a client message before `idle()` is called; None = no timer now.
 
         Asked again after every event, so a codec can use a short timer in one state (e.g.
         "end the stream after 2 s without audio") and none in another. `default` is the
@@ -161,11 +145,12 @@ class Codec(abc.ABC):
     def refused(self, code: Refusal, message: str) -> list[Action]:
         """The runtime will not serve this connection (`message` says why and what to do).
 
-        Return the dialect's answer ending in a `Close`; or, when the dialect can only answer
-        later (whisperlive needs the uid of the options frame), no `Close`: the connection then
-        stays open, uncounted, until the codec closes it (bounded by its idle timeout).
+        Return the dialect's answer ending in an `Ending`; or, when the dialect can only answer
+        later (whisperlive needs the uid of the options frame), no `Ending`: the connection then
+        stays open, uncounted, until the codec ends it (bounded by its idle timeout).
         """
-        return [Close(CloseCode.TRY_AGAIN_LATER, message)]
+        kind = EndKind.SHUTTING_DOWN if code is Refusal.SHUTTING_DOWN else EndKind.BUSY
+        return [Ending(kind, message)]
 
     def closed(self) -> None:
         """The connection is over (either side closed it); release anything held. No actions."""
@@ -185,20 +170,20 @@ class Codec(abc.ABC):
 
     def rejection(self, payload: dict[str, Any]) -> str | None:
         """The text of `payload` when it is this dialect's error shape (the runtime logs one
-        WARNING per client frame that got one); None for any other message."""
+        WARNING per client message that got one); None for any other message."""
         if payload.get("type") != "error":
             return None
         return str(payload.get("error") or payload.get("detail") or payload.get("details") or payload.get("message"))
 
     def internal_error(self, error_id: str) -> list[Action]:
         """A bug in the bridge while handling this connection; the log has the traceback."""
-        return [Close(CloseCode.INTERNAL_ERROR, f"internal error (error id {error_id})")]
+        return [internal(f"internal error (error id {error_id})")]
 
     def ending(self, reason: EndReason) -> list[Action]:
         """The runtime is ending the session (SHUTDOWN or MAX_DURATION).
 
         After these actions the runtime half-closes the core stream itself (if one is open),
-        waits for `core_finished()`, and closes the socket if the codec did not.
+        waits for `core_finished()`, and ends the connection if the codec did not (a codec's
+        NORMAL ending meanwhile becomes SHUTTING_DOWN or, for MAX_DURATION, CLIENT_FAULT).
         """
         return []
-

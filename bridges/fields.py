@@ -1,7 +1,7 @@
 """Reading client JSON messages strictly: one parser, typed field getters, the language check.
 
 Every problem is a `FieldError` whose text says what was wrong and what to send instead; the
-codecs put it in their own error shape. Core errors are worded in bridges/core_errors.py.
+codecs put it in their own error shape. Core errors are classified in bridges/faults.py.
 """
 from __future__ import annotations
 
