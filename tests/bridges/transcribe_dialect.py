@@ -9,7 +9,8 @@ core, the transcript comes back. One codec, served over each new transport:
   ...}` carries the API key; JSON lines back;
 - gRPC (`GRPC_SPEC`): /test.Transcriber/Transcribe (unary: BytesValue -> StringValue) and
   /test.Transcriber/Stream (bidi: BytesValue chunks -> a StringValue per final result, then
-  the transcript).
+  the transcript);
+- static files: tests/bridges/web/ at /web/ (HTTP).
 
 Errors are `{"type": "error", "error": ...}` (JSON transports) and the fault of
 bridges/faults.py, mapped by each transport. Run one as a process:
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import wrappers_pb2
@@ -32,11 +34,12 @@ from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
 from bridges.transport import SendEvent, SendJson, SendMessage
 from bridges.transports.framing import HeaderPayloadFramer
 from bridges.transports.grpc import GrpcMethod
-from bridges.transports.http import HttpOptions, HttpRoute, RouteKind
+from bridges.transports.http import HttpOptions, HttpRoute, RouteKind, StaticDirectory
 from bridges.transports.tcp import TcpOptions
 
 TRANSCRIBE = "/test.Transcriber/Transcribe"
 STREAM = "/test.Transcriber/Stream"
+WEB = Path(__file__).parent / "web"  # static files of the HTTP dialect, at /web/
 
 
 class TranscribeCodec(Codec):
@@ -132,7 +135,7 @@ HTTP_SPEC = DialectSpec(
     name="transcribe_http", path="/v1/{endpoint}", default_port=0, codec_factory=http_codec, transport="http",
     transport_options={"http": HttpOptions(routes=(
         HttpRoute("/v1/transcribe", RouteKind.EXCHANGE), HttpRoute("/v1/events", RouteKind.EVENTS),
-        HttpRoute("/v1/stream", RouteKind.WEBSOCKET)))})
+        HttpRoute("/v1/stream", RouteKind.WEBSOCKET)), static=StaticDirectory("/web", str(WEB)))})
 TCP_SPEC = DialectSpec(
     name="transcribe_tcp", path="/", default_port=0, codec_factory=tcp_codec, transport="tcp",
     transport_options={"tcp": TcpOptions(framer=HeaderPayloadFramer(), credentials=token_of)})

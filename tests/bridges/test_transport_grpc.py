@@ -1,0 +1,107 @@
+"""The gRPC transport (bridges/transports/grpc.py) through the real runtime and a real core:
+a unary and a bidirectional streaming method served by generic handlers, API keys in the call's
+metadata, endings as gRPC statuses (with RetryInfo where the client should retry), driven by the
+transcribe test dialect with JFK's speech."""
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import grpc
+import pytest
+from google.protobuf import wrappers_pb2
+
+from clients.errors import from_rpc_error
+from transcribe_dialect import GRPC_SPEC, STREAM, TRANSCRIBE
+from transport_helpers import WEB, WRONG_KEY, assert_jfk, jfk_pcm, keys_path, running_bridge, start_dialect_process
+
+CHUNK = 32000  # one second of 16 kHz PCM16 per message
+
+
+def methods(channel: grpc.aio.Channel) -> tuple[grpc.aio.UnaryUnaryMultiCallable, grpc.aio.StreamStreamMultiCallable]:
+    transcribe = channel.unary_unary(TRANSCRIBE, request_serializer=wrappers_pb2.BytesValue.SerializeToString,
+                                     response_deserializer=wrappers_pb2.StringValue.FromString)
+    stream = channel.stream_stream(STREAM, request_serializer=wrappers_pb2.BytesValue.SerializeToString,
+                                   response_deserializer=wrappers_pb2.StringValue.FromString)
+    return transcribe, stream
+
+
+def chunks(pcm: bytes) -> list[wrappers_pb2.BytesValue]:
+    return [wrappers_pb2.BytesValue(value=pcm[i:i + CHUNK]) for i in range(0, len(pcm), CHUNK)]
+
+
+async def test_unary_and_streaming_calls_answer_with_the_transcript(core_address):
+    async with running_bridge(GRPC_SPEC, core_address) as bridge, \
+            grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
+        transcribe, stream = methods(channel)
+        answer = await transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60)
+        call = stream(iter(chunks(jfk_pcm())), timeout=60)
+        results = [r.value async for r in call]
+        assert await call.code() == grpc.StatusCode.OK
+    assert_jfk(answer.value)
+    assert len(results) >= 2 and results[-1] == " ".join(results[:-1]), results  # each final, then the transcript
+    assert_jfk(results[-1])
+
+
+async def test_a_wrong_api_key_in_the_metadata_is_unauthenticated(core_address, tmp_path):
+    async with running_bridge(GRPC_SPEC, core_address, "--api-keys", str(keys_path(tmp_path))) as bridge, \
+            grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
+        transcribe, _ = methods(channel)
+        request = wrappers_pb2.BytesValue(value=jfk_pcm())
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await transcribe(request, metadata=(("authorization", f"Bearer {WRONG_KEY}"),), timeout=60)
+        answer = await transcribe(request, metadata=(("x-api-key", WEB),), timeout=60)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED and "API key" in refused.value.details()
+    assert_jfk(answer.value)
+
+
+async def test_a_message_over_the_limit_is_resource_exhausted(core_address):
+    async with running_bridge(GRPC_SPEC, core_address, "--max-message-bytes", "100000") as bridge, \
+            grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
+        transcribe, stream = methods(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60)
+        call = stream(iter(chunks(jfk_pcm())), timeout=60)  # 32 kB messages fit
+        results = [r.value async for r in call]
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+    assert_jfk(results[-1])
+
+
+async def test_a_core_error_is_the_grpc_status_of_its_fault(core_address):
+    async with running_bridge(GRPC_SPEC, core_address, "--engine", "no-such-engine") as bridge, \
+            grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
+        transcribe, _ = methods(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60)
+    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no-such-engine" in failed.value.details()
+
+
+async def test_sigterm_finishes_the_open_call_with_retry_info_and_refuses_new_calls(core_address, tmp_path):
+    bridge = start_dialect_process(tmp_path, "grpc", core_address)
+    requests: asyncio.Queue = asyncio.Queue(maxsize=64)
+
+    async def audio():  # the client never half-closes: the drain ends the audio
+        while (request := await requests.get()) is not None:
+            yield request
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
+            transcribe, stream = methods(channel)
+            for request in chunks(jfk_pcm()):
+                requests.put_nowait(request)
+            call = stream(audio(), timeout=120)
+            results = [(await call.read()).value]
+            bridge.proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await transcribe(wrappers_pb2.BytesValue(value=b"\0\0"), timeout=10)
+            with pytest.raises(grpc.aio.AioRpcError) as ended:  # every result, then the status
+                while (response := await call.read()) is not grpc.aio.EOF:
+                    results.append(response.value)
+            requests.put_nowait(None)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        error = from_rpc_error(ended.value)
+        assert error.code == grpc.StatusCode.UNAVAILABLE and error.retry_after, error  # shutting down: retry
+        assert_jfk(results[-1])
+        assert await asyncio.to_thread(bridge.proc.wait, 60) == 0
+    finally:
+        bridge.stop()
