@@ -56,6 +56,7 @@ from bridges.endings import Refuse, RefuseKind, http_refusal
 from bridges.transport import ServerSetup, Upgrade
 from bridges.transports.http_exchange import EventStreamTransport, ExchangeTransport, respond
 from bridges.transports.http_websocket import StarletteWebSocketTransport
+from bridges.transports.tcp import listening_socket
 
 log = logging.getLogger("bridges.transports.http")
 
@@ -144,9 +145,7 @@ class HttpServer:
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None) -> None:
         limits = self.setup.limits
-        self._socket = socket.create_server((host or "0.0.0.0", port))
-        if limits.socket_send_buffer_bytes:  # accepted sockets inherit it
-            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.socket_send_buffer_bytes)
+        self._socket = listening_socket(host, port, limits.socket_send_buffer_bytes)
         config = uvicorn.Config(self.app, http=TrackedH11Protocol, ws="websockets-sansio", lifespan="off",
                                 log_config=None, access_log=False, server_header=False, proxy_headers=False,
                                 ws_max_size=limits.backstop_bytes, ws_max_queue=limits.transport_queue,

@@ -152,26 +152,25 @@ class TcpServer:
         self.setup = setup
         self.options: TcpOptions = setup.options.get("tcp") or TcpOptions()
         self._server: asyncio.Server | None = None
+        self._socket: socket.socket | None = None
 
     async def start(self, host: str, port: int, ssl: ssl_module.SSLContext | None) -> None:
-        sock = socket.create_server((host or "0.0.0.0", port), reuse_port=False)
-        if self.setup.limits.socket_send_buffer_bytes:  # accepted sockets inherit it
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.setup.limits.socket_send_buffer_bytes)
-        self._server = await asyncio.start_server(self._serve, sock=sock, ssl=ssl,
+        self._socket = listening_socket(host, port, self.setup.limits.socket_send_buffer_bytes)
+        self._server = await asyncio.start_server(self._serve, sock=self._socket, ssl=ssl,
                                                   limit=stream_limit(self.setup.limits.max_message_bytes))
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "call start() first"
-        return self._server.sockets[0].getsockname()[1]
+        assert self._socket is not None, "call start() first"
+        return self._socket.getsockname()[1]
 
     def stop_accepting(self) -> None:
+        """Close the listening socket; open connections go on (Python 3.11's Server.close)."""
         if self._server is not None:
             self._server.close()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        self.stop_accepting()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH_BYTES)
@@ -202,6 +201,15 @@ class TcpServer:
     async def _refuse(transport: TcpTransport, refuse: Refuse) -> None:
         await asyncio.wait_for(transport._end_with(TCP_REFUSALS[refuse.kind], refuse.message, refuse.retry_after),
                                timeout=5.0)
+
+
+def listening_socket(host: str, port: int, send_buffer_bytes: int) -> socket.socket:
+    """A listening TCP socket whose accepted connections inherit SO_SNDBUF (Linux), so a client
+    that does not read fills a bounded kernel buffer and the send timeout notices it."""
+    sock = socket.create_server((host or "0.0.0.0", port))
+    if send_buffer_bytes:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
+    return sock
 
 
 def build(setup: ServerSetup) -> TcpServer:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import grpc
 import pytest
@@ -24,6 +25,13 @@ def methods(channel: grpc.aio.Channel) -> tuple[grpc.aio.UnaryUnaryMultiCallable
     stream = channel.stream_stream(STREAM, request_serializer=wrappers_pb2.BytesValue.SerializeToString,
                                    response_deserializer=wrappers_pb2.StringValue.FromString)
     return transcribe, stream
+
+
+async def failure(call: Any) -> grpc.aio.AioRpcError:
+    """The error a call ends with (the test fails if it succeeds)."""
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await call
+    return failed.value
 
 
 def chunks(pcm: bytes) -> list[wrappers_pb2.BytesValue]:
@@ -59,11 +67,10 @@ async def test_a_message_over_the_limit_is_resource_exhausted(core_address):
     async with running_bridge(GRPC_SPEC, core_address, "--max-message-bytes", "100000") as bridge, \
             grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
         transcribe, stream = methods(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60)
+        refused = await failure(transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60))
         call = stream(iter(chunks(jfk_pcm())), timeout=60)  # 32 kB messages fit
         results = [r.value async for r in call]
-    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused
     assert_jfk(results[-1])
 
 
@@ -71,9 +78,8 @@ async def test_a_core_error_is_the_grpc_status_of_its_fault(core_address):
     async with running_bridge(GRPC_SPEC, core_address, "--engine", "no-such-engine") as bridge, \
             grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
         transcribe, _ = methods(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as failed:
-            await transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60)
-    assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no-such-engine" in failed.value.details()
+        failed = await failure(transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60))
+    assert failed.code() == grpc.StatusCode.INVALID_ARGUMENT and "no-such-engine" in failed.details()
 
 
 async def test_sigterm_finishes_the_open_call_with_retry_info_and_refuses_new_calls(core_address, tmp_path):

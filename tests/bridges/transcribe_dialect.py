@@ -14,7 +14,7 @@ core, the transcript comes back. One codec, served over each new transport:
 
 Errors are `{"type": "error", "error": ...}` (JSON transports) and the fault of
 bridges/faults.py, mapped by each transport. Run one as a process:
-`python -m tests.bridges.transcribe_dialect {http,tcp,grpc} --port P --core H:P ...`.
+`python -m tests.bridges.transcribe_dialect --port P --core H:P ... --transport {http,tcp,grpc}`.
 """
 from __future__ import annotations
 
@@ -149,4 +149,7 @@ SPECS = {"http": HTTP_SPEC, "tcp": TCP_SPEC, "grpc": GRPC_SPEC}
 if __name__ == "__main__":
     from bridges.cli import main
 
-    main(SPECS[sys.argv[1]], sys.argv[2:])
+    argv = sys.argv[1:]
+    at = argv.index("--transport")
+    transport = argv[at + 1]
+    main(SPECS[transport], argv[:at] + argv[at + 2:])

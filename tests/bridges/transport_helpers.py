@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import AsyncIterator
 
-from bridge_helpers import BridgeProcess, wait_for_port
+from bridge_helpers import BridgeProcess, start_bridge
 from bridges.runtime import Bridge, DialectSpec
 from tests.audio_fixtures import to_pcm16, wer
-from tests.conftest import ROOT, free_port
 from tests.real_speech import load
 from tests.security_helpers import KEYS_TOML, WEB
 
@@ -51,18 +47,6 @@ async def running_bridge(spec: DialectSpec, core: str, *flags: str) -> AsyncIter
 
 
 def start_dialect_process(tmp_dir: Path, transport: str, core: str, *flags: str) -> BridgeProcess:
-    """`python -m tests.bridges.transcribe_dialect TRANSPORT` as a real process (for SIGTERM)."""
-    port = free_port()
-    log_path = tmp_dir / f"bridge-transcribe-{transport}-{port}.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.bridges.transcribe_dialect", transport, "--host",
-                                 "127.0.0.1", "--port", str(port), "--core", core, *flags],
-                                cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    bridge = BridgeProcess(f"transcribe_{transport}", port, proc, log_path)
-    try:
-        wait_for_port(port, proc)
-    except Exception:
-        bridge.stop()
-        raise RuntimeError(f"the {transport} test bridge failed to start:\n{bridge.log()[-4000:]}")
-    return bridge
+    """The test dialect on `transport` as a real process (for SIGTERM): transcribe_dialect.py's main."""
+    return start_bridge(tmp_dir, f"transcribe_{transport}", core, *flags, "--transport", transport,
+                        module="tests.bridges.transcribe_dialect")
