@@ -1,8 +1,9 @@
-"""Checks at the WebSocket upgrade, before any session exists: `Origin` and the API key.
+"""Checks of an opening request, before any session exists: `Origin` and the API key.
 
 `UpgradeGuard.check` is one of the runtime's upgrade checks (bridges/transport.py; run after
-the path routing): an `Origin` not in `--allowed-origins` gets HTTP 403; with `--api-keys`, a
-missing or unknown key gets HTTP 401 with `WWW-Authenticate: Bearer`. The key is read from
+the path routing), on every transport: an `Origin` not in `--allowed-origins` is refused as
+FORBIDDEN (HTTP 403); with `--api-keys`, a missing or unknown key as UNAUTHENTICATED (HTTP 401
+with `WWW-Authenticate: Bearer`, gRPC UNAUTHENTICATED; bridges/endings.py). The key is read from
 `Authorization: Bearer <key>`, `X-Api-Key: <key>`, or the query parameter `api_key` (browsers
 cannot set headers on a WebSocket). The key a client presented is forwarded to the core as
 `authorization: Bearer <key>` metadata (`core_metadata()`), so the core's per-key limits and
@@ -12,10 +13,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from http import HTTPStatus
-
 from bridges import metrics
-from bridges.transport import Refuse, Upgrade
+from bridges.endings import Refuse, RefuseKind
+from bridges.transport import Upgrade
 from core_service.api_keys import KeyRing, presented_secret
 
 log = logging.getLogger("bridges.auth")
@@ -55,7 +55,7 @@ class UpgradeGuard:
         if self.allowed_origins and origin is not None and origin.rstrip("/") not in self.allowed_origins:
             log.warning("refused an upgrade from %s: origin %s is not allowed", upgrade.peer, origin)
             metrics.refused(self.dialect, "origin")
-            return Refuse(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed\n")
+            return Refuse(RefuseKind.FORBIDDEN, f"origin {origin} is not allowed")
         if not self.keys.enabled:
             return None
         secret = request_secret(upgrade)
@@ -64,9 +64,8 @@ class UpgradeGuard:
             why = "no API key" if secret is None else "an unknown API key"
             log.warning("refused an upgrade from %s: %s", upgrade.peer, why)
             metrics.refused(self.dialect, "auth")
-            return Refuse(HTTPStatus.UNAUTHORIZED,
-                          f"{why}; send `Authorization: Bearer <key>` or add ?{QUERY_PARAM}=<key> to the URL\n",
-                          (("WWW-Authenticate", 'Bearer realm="asr"'),))
+            return Refuse(RefuseKind.UNAUTHENTICATED,
+                          f"{why}; send `Authorization: Bearer <key>` or add ?{QUERY_PARAM}=<key> to the URL")
         log.info("upgrade from %s with key %s", upgrade.peer, key.name)
         return None
 

@@ -18,7 +18,7 @@ import grpc
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
 from bridges.auth import core_metadata
-from bridges.codec import CoreError
+from bridges.faults import CoreError
 from bridges.hygiene import new_error_id
 from clients.call_status import CallStatus
 from clients.errors import from_rpc_error
@@ -49,7 +49,7 @@ def core_error_from_rpc(error: grpc.aio.AioRpcError) -> CoreError:
     """Turn a failed call into a CoreError, its google.rpc details read from the trailers as
     the SDK reads them (clients/errors.py: every core NOT_SERVING is busy, not broken)."""
     parsed = from_rpc_error(error)
-    return CoreError(parsed.code.name, parsed.message or error.details() or "", parsed.retry_after, parsed.reason,
+    return CoreError(parsed.code, parsed.message or error.details() or "", parsed.retry_after, parsed.reason,
                      tuple((v.field, v.description) for v in parsed.field_violations))
 
 
@@ -161,7 +161,7 @@ class CoreStream:
     @staticmethod
     def _failure(status: grpc.aio.AioRpcError) -> CoreError:
         if status.code() == grpc.StatusCode.OK:  # ended before its config was read: never our core
-            return CoreError("UNAVAILABLE", "the core ended the call before it started")
+            return CoreError(grpc.StatusCode.UNAVAILABLE, "the core ended the call before it started")
         return core_error_from_rpc(status)
 
     async def _run(self) -> None:
@@ -172,7 +172,7 @@ class CoreStream:
         except Exception as exc:  # any failure is the core's, reported once; never a hanging session
             error_id = new_error_id()
             log.error("core stream failed error_id=%s: %s: %s", error_id, type(exc).__name__, exc, exc_info=True)
-            await self._events.put(CoreFailed(CoreError("INTERNAL", f"bridge error id {error_id}")))
+            await self._events.put(CoreFailed(CoreError(grpc.StatusCode.INTERNAL, f"bridge error id {error_id}")))
         finally:
             self._room.set()  # nothing will drain the queue any more: never hold the reader
 

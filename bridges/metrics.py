@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-CONNECTIONS_ACTIVE = Gauge("asr_bridge_connections_active", "WebSocket connections being served now", ["dialect"])
-CONNECTIONS = Counter("asr_bridge_connections", "WebSocket connections ended, by outcome "
+from bridges.endings import Ending
+
+CONNECTIONS_ACTIVE = Gauge("asr_bridge_connections_active", "Client connections being served now", ["dialect"])
+CONNECTIONS = Counter("asr_bridge_connections", "Client connections ended, by outcome "
                       "(ok, refused, core_error, error)", ["dialect", "outcome"])
 REFUSALS = Counter("asr_bridge_refusals", "Connections refused, by reason (auth, origin, caps, duplicate, shutdown)",
                    ["dialect", "reason"])
-FRAMES_IN = Counter("asr_bridge_frames_received", "Client frames received, by kind (text, binary)",
+FRAMES_IN = Counter("asr_bridge_frames_received", "Client messages received, by kind (text, binary, message)",
                     ["dialect", "kind"])
 FRAMES_REJECTED = Counter("asr_bridge_frames_rejected", "Client frames not passed on, by reason "
                           "(too_large, after_end)", ["dialect", "reason"])
@@ -25,8 +27,9 @@ CORE_ERRORS = Counter("asr_bridge_core_errors", "Core calls that ended in an err
 _REFUSAL_REASONS = {"max_connections": "caps", "duplicate_session": "duplicate", "shutting_down": "shutdown"}
 
 
-def frame_in(dialect: str, data: str | bytes, size: int) -> None:
-    FRAMES_IN.labels(dialect, "binary" if isinstance(data, bytes) else "text").inc()
+def frame_in(dialect: str, data: object, size: int) -> None:
+    kind = "binary" if isinstance(data, bytes) else "text" if isinstance(data, str) else "message"
+    FRAMES_IN.labels(dialect, kind).inc()
     BYTES_IN.labels(dialect).inc(size)
 
 
@@ -55,10 +58,11 @@ def connection_closed(dialect: str, outcome: str) -> None:
     CONNECTIONS.labels(dialect, outcome).inc()
 
 
-def outcome(refused_: bool, end: str, close_code: int | None) -> str:
-    """How a served connection ended, in a few words fit for a label."""
+def outcome(refused_: bool, end: str, ending: Ending | None) -> str:
+    """How a served connection ended, in a few words fit for a label (`ending` None: the client
+    closed it)."""
     if refused_:
         return "refused"
     if end.startswith("core error"):
         return "core_error"
-    return "ok" if close_code in (None, 1000, 1001, 1005) else "error"
+    return "ok" if ending is None or ending.ok else "error"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridges.codec import Action, Codec, EndAudio, SendJson, send_audio
+from bridges.endings import Ending, client_fault
 from bridges.fields import FieldError, parse_json_object
 
 
@@ -35,7 +36,7 @@ class PcmWording:
     end: str  # its end-of-audio message, e.g. '{"type": "end"}'
     config: str  # its first message, e.g. "the config"
     config_example: str  # how to send it, e.g. 'the JSON config ({"language_code": ...})'
-    unknown: str  # what an unknown text frame is called, e.g. "message"
+    unknown: str  # what an unknown text message is called, e.g. "message"
     results: str  # what is still to come after the end, e.g. "transcripts"
 
 
@@ -48,7 +49,7 @@ class PcmStreamCodec(Codec):
 
     @abc.abstractmethod
     def _config(self, text: str) -> list[Action]:
-        """The first text frame: parse it, set the state, return StartStream or a fatal error."""
+        """The first text message: parse it, set the state, return StartStream or a fatal error."""
 
     @abc.abstractmethod
     def _is_end(self, message: dict[str, Any]) -> bool:
@@ -59,10 +60,10 @@ class PcmStreamCodec(Codec):
         ...
 
     @abc.abstractmethod
-    def _fatal(self, text: str, code: int, reason: str) -> list[Action]:
+    def _fatal(self, text: str, ending: Ending) -> list[Action]:
         """An error that ends the connection (the state becomes DONE)."""
 
-    def text_frame(self, text: str) -> list[Action]:
+    def received_text(self, text: str) -> list[Action]:
         words = self.WORDS
         if self.state is StreamState.AWAIT_CONFIG:
             return self._config(text)
@@ -78,11 +79,11 @@ class PcmStreamCodec(Codec):
         self.state = StreamState.ENDING
         return [EndAudio()]
 
-    def binary_frame(self, data: bytes) -> list[Action]:
+    def received_bytes(self, data: bytes) -> list[Action]:
         words = self.WORDS
         if self.state is StreamState.AWAIT_CONFIG:
-            return self._fatal(f"audio received before {words.config}; send {words.config_example} first", 1008,
-                               "config required first")
+            return self._fatal(f"audio received before {words.config}; send {words.config_example} first",
+                               client_fault("config required first"))
         if self.state is StreamState.ENDING:
             return [self._error(f"audio after the end of audio ({words.end}) was dropped; connect again for a "
                                 "new stream")]

@@ -3,21 +3,24 @@
 Registering a dialect
 ---------------------
 A dialect is a sans-I/O codec class (bridges/codec.py) plus a `DialectSpec`; the runtime serves it
-over a transport (bridges/transport.py; WebSocket, bridges/transports/websocket.py)::
+over the transport the spec names (bridges/transport.py; servers in bridges/transports/)::
 
     # bridges/mydialect/__init__.py
-    from bridges.runtime import DialectSpec, Limits
+    from bridges.limits import Limits, limit
+    from bridges.runtime import DialectSpec
 
-    def add_arguments(parser):            # optional: dialect-specific flags
-        parser.add_argument("--my-flag", type=float, default=2.0)
+    @dataclass(frozen=True)
+    class MySettings:                     # optional: the dialect's own flags, generated
+        my_gap_seconds: float = limit(2.0, "seconds without audio that end an utterance")
 
     SPEC = DialectSpec(
         name="mydialect",
         path="/v1/stream/{room}",         # "{name}" segments become ConnectionInfo.params
         default_port=9000,
-        codec_factory=lambda info, options: MyCodec(info, options),
+        codec_factory=lambda info, bridge: MyCodec(info, bridge.settings),
         limits=Limits(max_connections=64, max_message_bytes=256 * 1024, idle_timeout=30.0),
-        add_arguments=add_arguments,
+        settings=MySettings(),
+        transport="websocket",            # or "http", "tcp", "grpc"
     )
 
     # bridges/mydialect/__main__.py
@@ -28,14 +31,15 @@ over a transport (bridges/transport.py; WebSocket, bridges/transports/websocket.
 and its name in bridges/dialects.py, so `make run` (core_service/stack.py) starts it on
 `SPEC.port_in_stack`.
 
-`codec_factory(info, options)` is called once per connection with a `ConnectionInfo` (path,
-params, peer, session id) and the parsed argparse namespace (common flags: host, port, core,
-engine, limits; plus the dialect's own). In tests, run a bridge in-process with
+`codec_factory(info, bridge)` is called once per connection with a `ConnectionInfo` (path,
+params, peer, session id, query) and the bridge's `BridgeContext` (the parsed flags, the
+`Limits`, the dialect's parsed settings and its per-bridge state). In tests, run a bridge in-process with
 `Bridge.from_argv(SPEC, ["--port", "0", "--core", addr])`, `await bridge.start()`,
 `bridge.port`, `await bridge.shutdown()`.
 
-What the runtime does for every dialect: routes the path (404 otherwise), refuses connections
-over the total and per-client caps before the upgrade (503 + Retry-After), enforces max message
+What the runtime does for every dialect, on every transport: routes the path (404 otherwise),
+checks the origin and the API key (bridges/auth.py), refuses connections over the total and
+per-client caps before the session (busy: 503 + Retry-After on HTTP, RESOURCE_EXHAUSTED on gRPC), enforces max message
 size / max session duration / idle timeout (through the codec, so the client gets the dialect's
 own error shape) and the send timeout (docs/limits.md), keeps `unique_param` values unique among
 live connections (refusing the newer one or, with `unique_takeover`, closing the older one),
@@ -54,31 +58,26 @@ import os
 import logging
 import re
 import time
-from dataclasses import dataclass, field, replace
-from http import HTTPStatus
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from bridges import edge, metrics
 from bridges.auth import FORWARDED_KEY, request_secret
-from bridges.codec import Close, Codec, EndReason, Refusal
+from bridges.codec import Codec, EndReason, Refusal
 from bridges.core_client import DEFAULT_CORE, CorePool
+from bridges.endings import Ending, Refuse, RefuseKind
 from bridges.hygiene import escaped
+from bridges.limits import Limits, add_flags, from_options
 from bridges.resume import ParkedSession, ParkedSessions
-from bridges.session import SessionLimits, SessionPump
-from bridges.transport import Refuse, Transport, Upgrade
-from bridges.transports.websocket import WebSocketServer, WebSocketSettings
+from bridges.session import SessionPump
+from bridges.transport import ServerSetup, Transport, TransportServer, Upgrade
+from bridges.transports import build_server
 from core_service.logs import SESSION_ID
 
 log = logging.getLogger("bridges.runtime")
 
-WS_MAX_QUEUE = 4  # frames the WebSocket transport buffers per connection before it stops reading the socket
-RETRY_AFTER_SECONDS = 5  # Retry-After of the 503 answered at the connection caps
+RETRY_AFTER_SECONDS = 5  # the retry time of a refusal at the connection caps
 TAKEOVER_WAIT_SECONDS = 5.0  # how long a reconnect waits for the connection it replaces to let go
-
-
-def backstop_bytes(limits: "Limits") -> int:
-    """websockets' max_size: twice the dialect's limit plus 64 KiB (larger frames: close 1009)."""
-    return 2 * limits.max_message_bytes + 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -148,32 +147,20 @@ class DialectSpec:
 
 
 def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
-    limits = spec.limits
     parser = argparse.ArgumentParser(prog=f"python -m bridges.{spec.name}",
-                                     description=f"{spec.name} WebSocket bridge to the asr.v1 core")
+                                     description=f"{spec.name} bridge ({spec.transport}) to the asr.v1 core")
     parser.add_argument("--host", default="", help="interface to listen on (default: 127.0.0.1 without --api-keys, "
                                                    "0.0.0.0 with)")
-    parser.add_argument("--port", type=int, default=spec.default_port, help="WebSocket port (0 = any free port)")
+    parser.add_argument("--port", type=int, default=spec.default_port, help="port to listen on (0 = any free port)")
     parser.add_argument("--core", default=None,
                         help="gRPC target of the cores: dns:///HOST:PORT, ipv4:ADDR:PORT,ADDR:PORT, unix:PATH "
                              "or HOST:PORT[,HOST:PORT]; calls are spread round robin over the healthy cores "
                              "(default: $ASR_CORE or localhost:50051)")
     parser.add_argument("--engine", default="", help="core engine for every session (default: the core's default)")
-    parser.add_argument("--max-connections", type=int, default=limits.max_connections)
-    parser.add_argument("--max-message-bytes", type=int, default=limits.max_message_bytes)
-    parser.add_argument("--max-session-seconds", type=float, default=limits.max_session_seconds)
-    parser.add_argument("--idle-timeout", type=float, default=limits.idle_timeout,
-                        help="seconds without a client frame before the dialect's idle handling")
-    parser.add_argument("--drain-grace", type=float, default=limits.drain_grace,
-                        help="seconds a finishing session may wait for its last results")
-    parser.add_argument("--send-timeout", type=float, default=limits.send_timeout,
-                        help="seconds a message may wait for a client that does not read before the "
-                             "connection is closed and its core stream cancelled")
-    parser.add_argument("--max-connections-per-client", type=int, default=limits.max_connections_per_client,
-                        help="open connections per client IP address; more get HTTP 503 before the upgrade")
-    parser.add_argument("--socket-send-buffer-bytes", type=int, default=limits.socket_send_buffer_bytes,
-                        help="kernel send buffer per connection (SO_SNDBUF; 0 = the kernel's autotuning)")
     parser.add_argument("--log-level", default="INFO")
+    add_flags(parser, spec.limits, "limits (docs/limits.md)")
+    if spec.settings is not None:
+        add_flags(parser, spec.settings, f"{spec.name} settings")
     edge.add_arguments(parser)
     if spec.add_arguments is not None:
         spec.add_arguments(parser)
@@ -181,25 +168,23 @@ def build_parser(spec: DialectSpec) -> argparse.ArgumentParser:
 
 
 class Bridge:
-    """One dialect's server: the runtime around a transport's server (WebSocket)."""
+    """One dialect's server: the runtime around a transport's server."""
 
     def __init__(self, spec: DialectSpec, options: argparse.Namespace, core: str) -> None:
         self.spec = spec
         self.options = options
-        self.limits = replace(spec.limits, max_connections=options.max_connections,
-                              max_message_bytes=options.max_message_bytes,
-                              max_session_seconds=options.max_session_seconds or None,
-                              idle_timeout=options.idle_timeout or None, drain_grace=options.drain_grace,
-                              send_timeout=options.send_timeout,
-                              max_connections_per_client=options.max_connections_per_client,
-                              socket_send_buffer_bytes=options.socket_send_buffer_bytes)
+        self.limits = from_options(Limits, options)
+        settings = from_options(type(spec.settings), options) if spec.settings is not None else None
+        self.context = BridgeContext(options, self.limits, settings)
+        if spec.make_state is not None:
+            self.context = BridgeContext(options, self.limits, settings, spec.make_state(self.context))
         self.edge = edge.BridgeEdge.from_options(spec.name, options)
         self.pool = CorePool(core, credentials=self.edge.core_credentials)
         # Upgrade checks, in order; the first to answer with a Refuse refuses the upgrade.
         # The connection caps come last, so only a connection that will be upgraded is counted.
         self._checks = [self._route, self.edge.guard.check, self._admit]
         self._regex = spec.path_regex()
-        self._server: WebSocketServer | None = None
+        self._server: TransportServer | None = None
         self._sessions: dict[str, SessionPump] = {}
         self._unique: dict[str, SessionPump] = {}  # unique_param value -> the connection holding it
         # Upgrades let through every check and whose session has not finished yet.
@@ -222,19 +207,15 @@ class Bridge:
         return self._server.port
 
     async def start(self) -> None:
-        # The transport's size limit is a backstop above the dialect limit: frames between the
-        # two reach the codec (frame_too_large) and get the dialect's own error shape; larger
-        # ones are refused by websockets with 1009. max_queue bounds the frames buffered before
-        # the socket is no longer read (docs/limits.md).
         self.pool.connect()
-        settings = WebSocketSettings(max_size_bytes=backstop_bytes(self.limits), max_queue=WS_MAX_QUEUE,
-                                     socket_send_buffer_bytes=self.limits.socket_send_buffer_bytes)
-        self._server = WebSocketServer(settings, self._check, self._handle)
+        setup = ServerSetup(self.spec.name, self.spec.path, self.limits, self._check, self._handle,
+                            self.spec.transport_options)
+        self._server = build_server(self.spec.transport, setup)
         await self._server.start(self.edge.host, self.options.port, self.edge.ssl.context if self.edge.ssl else None)
         self.edge.start_metrics(self.options.metrics_port)
         for warning in self.spec.startup_warnings(self.options) if self.spec.startup_warnings else []:
             log.warning("bridge=%s %s", self.spec.name, warning)
-        log.info("bridge=%s listening on %s://%s:%d%s core=%s%s", self.spec.name, self.edge.scheme, self.edge.host,
+        log.info("bridge=%s listening on %s %s:%d%s core=%s%s", self.spec.name, self.spec.transport, self.edge.host,
                  self.port, self.spec.path, self.pool.target,
                  " (TLS)" if self.edge.core_credentials else "")
 
@@ -270,11 +251,11 @@ class Bridge:
 
     def _route(self, upgrade: Upgrade) -> Refuse | None:
         if not self._regex.match(upgrade.path):
-            return Refuse(HTTPStatus.NOT_FOUND, f"no endpoint at {upgrade.path}; use {self.spec.path}\n")
+            return Refuse(RefuseKind.NOT_FOUND, f"no endpoint at {upgrade.path}; use {self.spec.path}")
         return None
 
     def _admit(self, upgrade: Upgrade) -> Refuse | None:
-        """Refuse before the upgrade when the bridge or this client address is at its cap (503)."""
+        """Refuse before the session when the bridge or this client address is at its cap (busy)."""
         self._forget_closed()
         if len(self._admitted) >= self.limits.max_connections:
             return self._busy(upgrade, f"the bridge is at its limit of {self.limits.max_connections} "
@@ -286,8 +267,8 @@ class Bridge:
         return None
 
     def _busy(self, upgrade: Upgrade, message: str) -> Refuse:
-        log.warning("bridge=%s refused %s before the upgrade: %s", self.spec.name, escaped(upgrade.client), message)
-        return Refuse(HTTPStatus.SERVICE_UNAVAILABLE, message + "\n", (("Retry-After", str(RETRY_AFTER_SECONDS)),))
+        log.warning("bridge=%s refused %s before the session: %s", self.spec.name, escaped(upgrade.client), message)
+        return Refuse(RefuseKind.BUSY, message, RETRY_AFTER_SECONDS)
 
     def _forget_closed(self) -> None:
         """Drop admitted upgrades whose handshake failed (their session never began)."""
@@ -305,20 +286,17 @@ class Bridge:
         unique = params.get(self.spec.unique_param) if self.spec.unique_param else None
         resume = await self._take_over(unique, session_id) if unique is not None and not self._stopping else None
         try:
-            codec = resume.codec if resume is not None else self.spec.codec_factory(info, self.options)
+            codec = resume.codec if resume is not None else self.spec.codec_factory(info, self.context)
         except Exception:
             self._admitted.discard(upgrade)
             raise
-        limits = SessionLimits(max_message_bytes=self.limits.max_message_bytes, idle_timeout=self.limits.idle_timeout,
-                               max_session_seconds=self.limits.max_session_seconds,
-                               drain_grace=self.limits.drain_grace, send_timeout=self.limits.send_timeout)
         park = None
         if self._kept is not None and unique is not None:
             kept = self._kept
 
             def park(session: ParkedSession, key: str = unique) -> bool:
                 return not self._stopping and kept.park(key, session)
-        pump = SessionPump(transport, codec, self.pool, session_id=session_id, dialect=self.spec.name, limits=limits,
+        pump = SessionPump(transport, codec, self.pool, session_id=session_id, dialect=self.spec.name, limits=self.limits,
                            park=park, resume=resume)
         refusal = self._refusal(unique)
         serving = refusal is None
@@ -326,7 +304,7 @@ class Bridge:
             first = codec.resumed() if resume is not None else codec.connected()
         else:
             first = codec.refused(*refusal)
-            if not any(isinstance(action, Close) for action in first):
+            if not any(isinstance(action, Ending) for action in first):
                 # The codec answers later in its own shape (whisperlive: WAIT after the options
                 # frame); its idle timeout bounds the wait. Otherwise the connection ends here.
                 log.debug("session=%s refused (%s); the codec answers", session_id, refusal[0])
@@ -362,7 +340,7 @@ class Bridge:
                 if task is not None:
                     self._tasks.discard(task)
             metrics.connection_closed(self.spec.name, metrics.outcome(not serving, pump.stats.end,
-                                                                      pump.stats.close_code))
+                                                                      pump.stats.ending))
             log.info("session_end %s", pump.summary())
 
     async def _take_over(self, unique: str, session_id: str) -> ParkedSession | None:

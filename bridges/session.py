@@ -19,85 +19,35 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import enum
-import json
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from asr.v1 import asr_pb2
 from bridges import metrics
-from bridges.codec import (CLIENT_FAULT_CLOSE_CODES, Action, Close, CloseCode, Codec, CoreError, EndAudio,
-                           EndReason, SendAudio, SendControl, SendJson, StartStream)
+from bridges.codec import (SEND_ACTIONS, Action, Codec, EndAudio, EndReason, SendAudio, SendControl, StartStream)
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreStream
-from bridges.hygiene import new_error_id, public_core_error
+from bridges.endings import EndKind, Ending, client_fault, internal, shutting_down
+from bridges.faults import CoreError, public_core_error
+from bridges.hygiene import new_error_id
+from bridges.limits import Limits
 from bridges.resume import ParkedSession, drop_client_events, keep
-from bridges.transport import ClientFrame, ClientGone, Transport, TransportClosed
+from bridges.session_events import EVENT_QUEUE_SIZE, EndRequested, FrameTooLarge, Timer, read_client
+from bridges.session_stats import SessionStats
+from bridges.transport import ClientGone, InputEnded, Outgoing, Received, SendJson, Transport, TransportClosed
 
 log = logging.getLogger("bridges.session")
 
-EVENT_QUEUE_SIZE = 8  # client frames + core responses waiting for the pump, per session
-
-
-@dataclass(frozen=True)
-class SessionLimits:
-    max_message_bytes: int
-    idle_timeout: float | None
-    max_session_seconds: float | None
-    drain_grace: float
-    send_timeout: float = 15.0
-    close_timeout: float = 2.0  # for the close handshake once we decided to close
-
-
-class Timer(enum.Enum):
-    """The pump's deadlines, returned by `_next_event` when one passes before any event."""
-
-    IDLE = "idle"
-    DRAIN = "drain"
-    MAX_DURATION = "max_duration"
-
-
-@dataclass(frozen=True)
-class FrameTooLarge:
-    """A client frame over the dialect's max message size (the frame itself is dropped)."""
-
-    size: int
-
-
-@dataclass(frozen=True)
-class EndRequested:
-    """Another task asks the session to end (`SessionPump.request_end`)."""
-
-    reason: EndReason
-
-
-# Close codes of a session the runtime ends (docs/bridges.md): a codec's normal close (1000)
-# during that end is replaced by these, so a client can tell them from a normal end.
-DRAIN_CLOSE_CODES = {EndReason.SHUTDOWN: CloseCode.GOING_AWAY, EndReason.MAX_DURATION: CloseCode.POLICY_VIOLATION}
-
-
-@dataclass
-class SessionStats:
-    """What the session_end log line reports."""
-
-    frames_in: int = 0  # from the client
-    bytes_in: int = 0
-    audio_bytes: int = 0
-    results: collections.Counter[str] = field(default_factory=collections.Counter)  # from the core, by kind
-    messages_out: int = 0  # to the client
-    errors_out: int = 0
-    core: str = ""
-    end: str = ""
-    close_code: int | None = None
-    started: float = field(default_factory=time.monotonic)
+# How a session the runtime ends is ended (docs/bridges.md): a codec's normal ending during that
+# end is replaced by these, so a client can tell them from a normal end (WebSocket: 1001, 1008).
+DRAIN_ENDINGS = {EndReason.SHUTDOWN: shutting_down("shutdown"), EndReason.MAX_DURATION: client_fault("max duration")}
 
 
 class SessionPump:
     """Runs one connection of one dialect until the socket is closed."""
 
     def __init__(self, transport: Transport, codec: Codec, pool: CorePool, *, session_id: str,
-                 dialect: str, limits: SessionLimits, park: Callable[[ParkedSession], bool] | None = None,
+                 dialect: str, limits: Limits, park: Callable[[ParkedSession], bool] | None = None,
                  resume: ParkedSession | None = None) -> None:
         """`park`: keeps this session for a reconnect when its client leaves and the codec asks
         (bridges/resume.py); `resume`: a kept session this connection takes over."""
@@ -133,7 +83,11 @@ class SessionPump:
             pass
 
     async def run(self, first_actions: list[Action]) -> None:
-        reader = asyncio.create_task(self._read_client(), name=f"reader-{self.session_id}")
+        reader = asyncio.create_task(read_client(self.transport, self._events,
+                                                 max_message_bytes=self.limits.max_message_bytes,
+                                                 dialect=self.dialect, room=self._core_room,
+                                                 label=f"session={self.session_id}"),
+                                     name=f"reader-{self.session_id}")
         try:
             await self._perform(first_actions)
             while not self._closed:
@@ -149,8 +103,7 @@ class SessionPump:
             if self._core is not None and not self._keep_for_reconnect():
                 await self._core.cancel()
             if not self._closed:
-                await self._close(CloseCode.INTERNAL_ERROR, "bridge error")
-            self.stats.close_code = self.stats.close_code or self.transport.close_code
+                await self._close(internal("bridge error"))
             self.done.set()
 
     def _keep_for_reconnect(self) -> bool:
@@ -166,24 +119,9 @@ class SessionPump:
         return True
 
     # ---- event sources --------------------------------------------------------------------
-    async def _read_client(self) -> None:
-        while isinstance(event := await self.transport.receive(), ClientFrame):
-            message = event.data
-            size = len(message) if isinstance(message, bytes) else len(message.encode())
-            metrics.frame_in(self.dialect, message, size)
-            if size > self.limits.max_message_bytes:
-                metrics.frame_rejected(self.dialect, "too_large")
-                await self._events.put(FrameTooLarge(size))
-            else:
-                await self._events.put(event)
-            if self._core is not None:
-                await self._core.wait_for_room()
-        refusal = self.transport.layer_refusal()
-        if refusal is not None and not self._closed:
-            # The transport itself refused a frame (invalid UTF-8, over the size backstop, ...).
-            log.warning("session=%s dialect=%s closed by the transport: %s", self.session_id, self.dialect,
-                        refusal)
-        await self._events.put(event)
+    async def _core_room(self) -> None:
+        if self._core is not None:
+            await self._core.wait_for_room()
 
     def _deadline(self) -> tuple[float, Timer]:
         candidates = [(self._drain_deadline, Timer.DRAIN)]
@@ -218,10 +156,9 @@ class SessionPump:
             return self.codec.internal_error(error_id)
 
     async def _client_input(self, actions: list[Action]) -> None:
-        """Perform the codec's answer to one client frame; log one WARNING if it refused it."""
+        """Perform the codec's answer to one client message; log one WARNING if it refused it."""
         problems = [text for a in actions if isinstance(a, SendJson) and (text := self.codec.rejection(a.payload))]
-        problems += [f"close {a.code} {a.reason}" for a in actions
-                     if isinstance(a, Close) and a.code in CLIENT_FAULT_CLOSE_CODES]
+        problems += [f"end {a.kind} {a.reason}" for a in actions if isinstance(a, Ending) and a.client_fault]
         if problems:
             log.warning("session=%s dialect=%s client input refused: %s", self.session_id, self.dialect,
                         problems[0][:300])
@@ -229,27 +166,32 @@ class SessionPump:
 
     async def _dispatch(self, event: Any) -> None:
         codec = self.codec
-        if isinstance(event, ClientFrame):
+        if isinstance(event, Received):
             self._last_activity = time.monotonic()
             self.stats.frames_in += 1
-            self.stats.bytes_in += len(event.data)
+            self.stats.bytes_in += event.size
             if self._draining:
                 metrics.frame_rejected(self.dialect, "after_end")
-                return  # the session is finishing; late frames are dropped
+                return  # the session is finishing; late messages are dropped
             if isinstance(event.data, bytes):
-                await self._client_input(self._codec_call(codec.binary_frame, event.data))
+                await self._client_input(self._codec_call(codec.received_bytes, event.data))
+            elif isinstance(event.data, str):
+                await self._client_input(self._codec_call(codec.received_text, event.data))
             else:
-                await self._client_input(self._codec_call(codec.text_frame, event.data))
+                await self._client_input(self._codec_call(codec.received_message, event.data))
+        elif isinstance(event, InputEnded):
+            self._last_activity = time.monotonic()
+            if not self._draining:
+                await self._client_input(self._codec_call(codec.input_ended))
         elif isinstance(event, FrameTooLarge):
             self._last_activity = time.monotonic()
             self.stats.frames_in += 1
             await self._client_input(self._codec_call(codec.frame_too_large, event.size,
                                                       self.limits.max_message_bytes))
         elif isinstance(event, ClientGone):
-            self.stats.end = self.stats.end or f"client closed ({event.code})"
+            self.stats.end = self.stats.end or f"client closed ({event.reason})"
             self._closed = True
-            # a connection lost (1006), not closed on purpose: its session may be resumed
-            self._client_left = event.code not in (CloseCode.NORMAL, CloseCode.GOING_AWAY)
+            self._client_left = event.lost  # lost, not closed on purpose: its session may be resumed
         elif isinstance(event, asr_pb2.RecognizeResponse):
             if self._core is not None:
                 self.stats.core = self._core.address
@@ -257,8 +199,8 @@ class SessionPump:
             await self._perform(self._codec_call(codec.core_response, event))
         elif isinstance(event, CoreFailed):
             self._core = None
-            self.stats.end = f"core error {event.error.code}"
-            metrics.core_error(self.dialect, event.error.code)
+            self.stats.end = f"core error {event.error.code.name}"
+            metrics.core_error(self.dialect, event.error.code.name)
             await self._perform(self._codec_call(codec.core_error, self._public_error(event.error)))
             await self._close_if_draining()
         elif isinstance(event, CoreDone):
@@ -276,12 +218,12 @@ class SessionPump:
             await self._perform(self._codec_call(codec.idle))
         elif event is Timer.DRAIN:
             self.stats.end = f"{self._draining}: core did not finish in {self.limits.drain_grace:.0f}s"
-            await self._close(CloseCode.INTERNAL_ERROR, "could not finish the session in time")
+            await self._close(internal("could not finish the session in time"))
 
     def _public_error(self, error: CoreError) -> CoreError:
         error_id = new_error_id()
         log.warning("session=%s dialect=%s core error %s error_id=%s: %s", self.session_id, self.dialect,
-                    error.code, error_id, error.message)
+                    error.code.name, error_id, error.message)
         return public_core_error(error, error_id)
 
     def _count_result(self, response: asr_pb2.RecognizeResponse) -> None:
@@ -300,11 +242,11 @@ class SessionPump:
         if self._core is not None:
             self._core.end()
         else:
-            await self._close(DRAIN_CLOSE_CODES[reason], reason.value.replace("_", " "))
+            await self._close(DRAIN_ENDINGS[reason])
 
     async def _close_if_draining(self) -> None:
         if self._draining and not self._closed:
-            await self._close(DRAIN_CLOSE_CODES[self._draining], self._draining.value.replace("_", " "))
+            await self._close(DRAIN_ENDINGS[self._draining])
 
     async def _replaced(self) -> None:
         """A new connection took over this one's unique id: stop at once (the old socket is
@@ -317,7 +259,7 @@ class SessionPump:
         if self._core is not None and self._park is None:
             await self._core.cancel()
             self._core = None
-        await self._close(CloseCode.NORMAL, "replaced by a new connection with the same id")
+        await self._close(Ending(EndKind.NORMAL, "replaced by a new connection with the same id"))
 
     # ---- actions --------------------------------------------------------------------------
     async def _perform(self, actions: list[Action]) -> None:
@@ -326,8 +268,8 @@ class SessionPump:
         self._pending.extend(actions)
         while self._pending and not self._closed:
             action = self._pending.popleft()
-            if isinstance(action, SendJson):
-                await self._send(action.payload)
+            if isinstance(action, SEND_ACTIONS):
+                await self._send(action)
             elif isinstance(action, SendAudio):
                 if self._core is None:
                     log.debug("session=%s audio with no open core stream dropped", self.session_id)
@@ -342,13 +284,12 @@ class SessionPump:
             elif isinstance(action, EndAudio):
                 if self._core is not None:
                     self._core.end()
-            elif isinstance(action, Close):
+            elif isinstance(action, Ending):
                 if not self.stats.end:
                     self.stats.end = action.reason or "closed by bridge"
-                code = action.code
-                if code == CloseCode.NORMAL and self._draining in DRAIN_CLOSE_CODES:
-                    code = DRAIN_CLOSE_CODES[self._draining]
-                await self._close(code, action.reason)
+                if action.kind is EndKind.NORMAL and action.ws_code in (None, 1000) and self._draining:
+                    action = DRAIN_ENDINGS[self._draining]
+                await self._close(action)
         self._pending.clear()
 
     def _start_stream(self, config: asr_pb2.StreamingConfig) -> None:
@@ -361,10 +302,9 @@ class SessionPump:
             config_copy.session_id = self.session_id
         self._core = CoreStream(self.pool, config_copy, self._events)
 
-    async def _send(self, payload: dict[str, Any]) -> None:
+    async def _send(self, outgoing: Outgoing) -> None:
         """Send one message within send_timeout; timers keep firing while it waits."""
-        text = json.dumps(payload, ensure_ascii=False)
-        send = asyncio.ensure_future(self.transport.send_text(text))
+        send = asyncio.ensure_future(self.transport.send(outgoing))
         give_up = time.monotonic() + self.limits.send_timeout
         try:
             while True:
@@ -372,7 +312,7 @@ class SessionPump:
                 now = time.monotonic()
                 done, _ = await asyncio.wait({send}, timeout=max(0.0, min(give_up, deadline) - now))
                 if done:
-                    send.result()
+                    size = send.result()
                     break
                 now = time.monotonic()
                 if now >= give_up:
@@ -390,28 +330,23 @@ class SessionPump:
             if not send.done():
                 send.cancel()
         self.stats.messages_out += 1
-        metrics.sent(self.dialect, len(text.encode()))
-        if payload.get("type") == "error":
+        metrics.sent(self.dialect, size)
+        if isinstance(outgoing, SendJson) and self.codec.rejection(outgoing.payload) is not None:
             self.stats.errors_out += 1
 
     async def _abort(self, reason: str) -> None:
-        """A slow reader: close (1008), or drop the TCP connection if even that cannot be sent."""
+        """A slow reader: end it (client fault), or drop the connection if even that cannot be sent."""
         log.warning("session=%s dialect=%s %s; closing the connection", self.session_id, self.dialect, reason)
         self.stats.end = reason
-        await self._close(CloseCode.POLICY_VIOLATION, "client not reading")
+        await self._close(client_fault("client not reading"))
 
-    async def _close(self, code: int, reason: str) -> None:
+    async def _close(self, ending: Ending) -> None:
         self._closed = True
-        self.stats.close_code = code
+        self.stats.ending = ending
         try:
-            await asyncio.wait_for(self.transport.close(code, reason), self.limits.close_timeout)
+            await asyncio.wait_for(self.transport.close(ending), self.limits.close_timeout)
         except asyncio.TimeoutError:
             self.transport.abort()
 
     def summary(self) -> str:
-        s = self.stats
-        return (f"dialect={self.dialect} session={self.session_id} duration={time.monotonic() - s.started:.2f}s "
-                f"frames_in={s.frames_in} bytes_in={s.bytes_in} audio_bytes={s.audio_bytes} "
-                f"messages_out={s.messages_out} partials={s.results['partial']} finals={s.results['final']} "
-                f"errors={s.errors_out} "
-                f"core={self._core.address if self._core else s.core or '-'} close={s.close_code} end={s.end!r}")
+        return self.stats.summary(self.dialect, self.session_id, self._core.address if self._core else None)

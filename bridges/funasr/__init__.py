@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from bridges.funasr.codec import FunAsrCodec
-from bridges.runtime import ConnectionInfo, DialectSpec
+from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "multilingual Whisper model")
 
 
-def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> FunAsrCodec:
-    return FunAsrCodec(info.params.get("client_id", ""), engine=options.engine, language=options.language)
+def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> FunAsrCodec:
+    return FunAsrCodec(info.params.get("client_id", ""), engine=bridge.options.engine,
+                       language=bridge.options.language)
 
 
 SPEC = DialectSpec(

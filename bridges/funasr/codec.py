@@ -18,7 +18,9 @@ audio_chunk and exactly one after stop_recording):
   skipped so that it takes that chunk's place in a lockstep reader (a client that read it
   before sending audio gets the skipped reply after `REPLY_GRACE` seconds without a chunk).
 - stop_recording is answered, once the core has finished, by one `recognition_result` with
-  is_final true holding the recording's whole transcript, then SESSION_STOPPED.
+  is_final true holding what was not sent as a final yet (empty when nothing is left: a client
+  that acts on every final acts once per utterance), then SESSION_STOPPED, whose message carries
+  the recording's whole transcript ("Recording stopped; transcript: ...").
 A start_recording right after stop_recording starts the next recording as soon as the previous
 one is finished. The connection stays open until the client closes it or 30 s pass without a
 frame.
@@ -38,17 +40,22 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+import grpc
 import numpy as np
 
 from asr.v1 import asr_pb2
-from bridges.codec import (CORE_AUDIO_MESSAGE_BYTES, Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal,
-                           SendControl, SendJson, StartStream, send_audio)
+from bridges.codec import (CORE_AUDIO_MESSAGE_BYTES, Action, Codec, EndAudio, EndReason, Refusal, SendControl, SendJson,
+                           StartStream, send_audio)
+from bridges.endings import EndKind, Ending, client_fault, normal
+from bridges.faults import CoreError, classify, error_ending
 from bridges.hygiene import CLIENT_ID_RULE, fit_session_id, valid_client_id
 from bridges.codec_state import RecordingState as State
 from bridges.fields import FieldError, get_int, get_str, parse_json_object
 from bridges.funasr.audio_format import TARGET_RATE, AudioFormatError, AudioNormalizer
 
-MODEL_UNAVAILABLE_CODES = frozenset({"UNAVAILABLE", "FAILED_PRECONDITION", "NOT_FOUND", "UNIMPLEMENTED"})
+# Core statuses worded "Model not available" (the document's MODEL_UNAVAILABLE).
+MODEL_UNAVAILABLE_CODES = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND,
+                                     grpc.StatusCode.UNIMPLEMENTED})
 DEFAULT_LANGUAGE = "zh"  # the document is a Chinese recognition API
 DEFAULT_ENGINES = "funasr,whisper"  # FunASR when available, else multilingual Whisper
 REPLY_GRACE = 1.0  # seconds: a skipped chunk reply is sent anyway when no next chunk comes
@@ -83,7 +90,8 @@ class FunAsrCodec(Codec):
         self._reply_owed = False  # a chunk reply was skipped; sent after REPLY_GRACE without a chunk
         self._last_partial = ""
         self._transcript = ""
-        self._confidences: list[float] = []
+        self._finals: list[tuple[str, float]] = []  # this recording's finals (text, confidence), in order
+        self._finals_sent = 0  # how many of them the client was sent (always the first ones)
         self._resuming = False  # taken over by a reconnect: its start_recording continues the recording
         self._serving = ""  # engine, model and language of the recording
 
@@ -92,15 +100,15 @@ class FunAsrCodec(Codec):
         if not valid_client_id(self.client_id):
             self.state = State.CLOSED
             return [self._error("SESSION_ERROR", "Invalid client_id", f"the client_id in the URL must be {CLIENT_ID_RULE}"),
-                    Close(1008, "invalid client_id")]
+                    client_fault("invalid client_id")]
         return []
 
     def refused(self, code: Refusal, message: str) -> list[Action]:
-        return [self._error("SESSION_ERROR", "Connection refused", message),
-                Close(1008 if code is Refusal.DUPLICATE_SESSION else 1013, code)]
+        ending = client_fault(code) if code is Refusal.DUPLICATE_SESSION else Ending(EndKind.BUSY, code)
+        return [self._error("SESSION_ERROR", "Connection refused", message), ending]
 
     # ---- client frames --------------------------------------------------------------------
-    def text_frame(self, text: str) -> list[Action]:
+    def received_text(self, text: str) -> list[Action]:
         try:
             message = parse_json_object(text, "message")
             kind = get_str(message, "type", "")
@@ -116,7 +124,7 @@ class FunAsrCodec(Codec):
         return [self._error("SESSION_ERROR", "Unknown message type",
                             f"type {kind!r} is not one of start_recording, audio_chunk, stop_recording")]
 
-    def binary_frame(self, data: bytes) -> list[Action]:
+    def received_bytes(self, data: bytes) -> list[Action]:
         return [self._error("INVALID_AUDIO_FORMAT", "Binary frames are not accepted",
                             "send audio as base64 text in {\"type\": \"audio_chunk\", \"data\": ...}")]
 
@@ -147,7 +155,7 @@ class FunAsrCodec(Codec):
 
     def _begin(self, start: StartStream) -> list[Action]:
         self.state = State.STARTING
-        self._last_partial, self._transcript, self._confidences = "", "", []
+        self._last_partial, self._transcript, self._finals, self._finals_sent = "", "", [], 0
         held, self._held = self._held, []
         actions = [start, *(action for samples in held for action in audio_actions(samples))]
         if self._stop_next:
@@ -225,9 +233,9 @@ class FunAsrCodec(Codec):
         result = response.result
         text = result.text.strip()
         if result.is_final and text:
-            self._confidences.append(float(result.confidence))
+            self._finals.append((text, float(result.confidence)))
         if self.state is not State.RECORDING:
-            return []  # after stop_recording the whole transcript is sent at the end
+            return []  # after stop_recording what is left is sent as one final at the end
         self.outbox = deque(m for m in self.outbox if not (m["type"] == "recognition_result" and not m["is_final"]))
         if not text or (not result.is_final and text == self._last_partial):
             return []
@@ -236,17 +244,21 @@ class FunAsrCodec(Codec):
         return []
 
     def core_finished(self) -> list[Action]:
-        confidence = sum(self._confidences) / len(self._confidences) if self._confidences else 0.0
-        final = {"type": "recognition_result", "text": self._transcript, "is_final": True,
+        left = self._finals[self._finals_sent:]  # finals the client was not sent (queued, or after stop)
+        confidence = sum(c for _, c in left) / len(left) if left else 0.0
+        final = {"type": "recognition_result", "text": " ".join(text for text, _ in left), "is_final": True,
                  "timestamp": iso_now(self.clock), "confidence": round(confidence, 4)}
+        transcript = self._transcript or " ".join(text for text, _ in self._finals)
+        stopped = f"Recording stopped; transcript: {transcript}" if transcript else "Recording stopped; no speech"
         # The final is the reply to stop_recording; the rest takes the place of later chunk replies.
-        actions = [*self._drain_statuses(), SendJson(self._status("SESSION_STOPPED", "Recording stopped"))]
+        actions = [*self._drain_statuses(), SendJson(self._status("SESSION_STOPPED", stopped))]
         self._skips += len(actions)
         return [SendJson(final), *actions, *self._after_recording()]
 
     def core_error(self, error: CoreError) -> list[Action]:
-        details = error.message or error.code
-        if error.code == "UNAVAILABLE":  # details: "the recognition service is unavailable; retry in N s"
+        details = error.message or error.code.name
+        kind = classify(error)
+        if kind in (EndKind.UNAVAILABLE, EndKind.SHUTTING_DOWN):  # "the recognition service is unavailable; retry in N s"
             code, message = "MODEL_UNAVAILABLE", "Recognition service unavailable"
         elif error.code in MODEL_UNAVAILABLE_CODES:
             code, message = "MODEL_UNAVAILABLE", "Model not available"
@@ -254,20 +266,20 @@ class FunAsrCodec(Codec):
             code, message = "INVALID_AUDIO_FORMAT", "Audio rejected"
         else:
             code, message = "SESSION_ERROR", "Recognition failed"
-        if error.retry_after and error.code != "UNAVAILABLE":
+        if error.retry_after and kind not in (EndKind.UNAVAILABLE, EndKind.SHUTTING_DOWN):
             details += f" (retry in {error.retry_after:.0f} s)"
         actions: list[Action] = [*self._drain_statuses(), self._error(code, message, details)]
         if self.state is State.RECORDING:
             self._skips += len(actions)
-        return actions + self._after_recording(error=True)
+        return actions + self._after_recording(error)
 
-    def _after_recording(self, error: bool = False) -> list[Action]:
+    def _after_recording(self, error: CoreError | None = None) -> list[Action]:
         """The recording is over: close after a timeout, or begin a start_recording that waited."""
         self.state = State.IDLE
         self.outbox.clear()
         if self.close_when_stopped:
             self.state = State.CLOSED
-            return [Close(1011 if error else 1000, "connection timeout")]
+            return [error_ending(error, "connection timeout") if error else normal("connection timeout")]
         if self.next_start is not None:
             start, self.next_start = self.next_start, None
             return self._begin(start)
@@ -316,7 +328,7 @@ class FunAsrCodec(Codec):
             self.close_when_stopped = True
             return []
         self.state = State.CLOSED
-        return [*self._drain_statuses(), error, Close(1000, "connection timeout")]
+        return [*self._drain_statuses(), error, normal("connection timeout")]
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         return [self._error("BUFFER_OVERFLOW", "Audio buffer exceeded capacity",
@@ -348,6 +360,8 @@ class FunAsrCodec(Codec):
             news = self.outbox.popleft()
             if news["type"] == "recognition_result" and not news["is_final"]:
                 self._last_partial = news["text"]
+            elif news["type"] == "recognition_result":
+                self._finals_sent += 1
             return news
         return self._status("PROCESSING_AUDIO", "Audio chunk received")
 

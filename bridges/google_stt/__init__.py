@@ -5,7 +5,8 @@ import argparse
 import os
 
 from bridges.google_stt.codec import END_AFTER_SILENCE, GoogleSttCodec, GoogleSttOptions
-from bridges.runtime import ConnectionInfo, DialectSpec, Limits
+from bridges.limits import Limits
+from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -34,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.set_defaults(log_level=os.environ["LOG_LEVEL"])
 
 
-def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> GoogleSttCodec:
+def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> GoogleSttCodec:
+    options = bridge.options
     return GoogleSttCodec(GoogleSttOptions(
         default_language=options.default_language, default_sample_rate=options.default_sample_rate,
         interim_results=options.interim_results, automatic_punctuation=options.automatic_punctuation,

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from asr.v1 import asr_pb2
-from bridges.codec import Action, Close, CoreError, EndAudio, Refusal, SendControl, SendJson, StartStream
-from bridges.core_errors import close_code_for, describe_core_error
+from bridges.codec import Action, EndAudio, Refusal, SendControl, SendJson, StartStream
+from bridges.endings import EndKind, Ending, client_fault, normal
+from bridges.faults import CoreError, describe, error_ending
 from bridges.fields import FieldError, check_language, get_int, get_str, parse_json_object
 from bridges.pcm_stream import PcmStreamCodec, PcmWording
 from bridges.pcm_stream import StreamState as State
@@ -71,8 +72,8 @@ class GoogleSttCodec(PcmStreamCodec):
         self._last_audio = clock()
         self._unfinalized = False  # audio since the last finalize
 
-    def binary_frame(self, data: bytes) -> list[Action]:
-        actions = super().binary_frame(data)
+    def received_bytes(self, data: bytes) -> list[Action]:
+        actions = super().received_bytes(data)
         if any(not isinstance(a, SendJson) for a in actions):
             self._last_audio, self._unfinalized = self.clock(), True
         return actions
@@ -93,7 +94,7 @@ class GoogleSttCodec(PcmStreamCodec):
                 raise FieldError(f"unsupported encoding {encoding!r}; only LINEAR16 (16-bit signed little-endian "
                                  "PCM, mono) is supported")
         except FieldError as exc:
-            return self._fatal(f"invalid config: {exc}", 1008, "invalid config")
+            return self._fatal(f"invalid config: {exc}", client_fault("invalid config"))
         self.echo = {"language_code": language, "sample_rate_hertz": rate, "encoding": encoding.upper()}
         # `--engine`, else Google when available; the core picks the model for the language.
         config = asr_pb2.StreamingConfig(
@@ -125,11 +126,11 @@ class GoogleSttCodec(PcmStreamCodec):
         return []
 
     def core_error(self, error: CoreError) -> list[Action]:
-        return self._fatal(describe_core_error(error), close_code_for(error), error.code)
+        return self._fatal(describe(error), error_ending(error))
 
     def core_finished(self) -> list[Action]:
         self.state = State.DONE
-        return [SendJson(COMPLETE), Close(1000)]
+        return [SendJson(COMPLETE), normal()]
 
     # ---- runtime events -------------------------------------------------------------------
     def idle_timeout(self, default: float | None) -> float | None:
@@ -155,7 +156,7 @@ class GoogleSttCodec(PcmStreamCodec):
             return [EndAudio()]
         if self.state in (State.AWAIT_CONFIG, State.STARTING):
             return self._fatal("no config or audio received in time; send the JSON config right after connecting",
-                               1008, "idle timeout")
+                               client_fault("idle timeout"))
         return []
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
@@ -163,12 +164,12 @@ class GoogleSttCodec(PcmStreamCodec):
                             "of at most 16384 bytes (4096 recommended); this frame was dropped")]
 
     def refused(self, code: Refusal, message: str) -> list[Action]:
-        return self._fatal(message, 1013, code)
+        return self._fatal(message, Ending(EndKind.BUSY, code))  # WebSocket 1013 for every refusal
 
-    def _fatal(self, detail: str, code: int, reason: str) -> list[Action]:
-        """An error that ends the session: error, complete (the client waits for it), close."""
+    def _fatal(self, detail: str, ending: Ending) -> list[Action]:
+        """An error that ends the session: error, complete (the client waits for it), the end."""
         self.state = State.DONE
-        return [self._error(detail), SendJson(COMPLETE), Close(code, reason)]
+        return [self._error(detail), SendJson(COMPLETE), ending]
 
     @staticmethod
     def _error(detail: str) -> SendJson:

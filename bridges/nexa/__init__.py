@@ -1,14 +1,13 @@
 """nexa dialect: ws://HOST:8080/v1/audio/stream (see bridges/nexa/codec.py)."""
 from __future__ import annotations
 
-import argparse
-
 from bridges.nexa.codec import MAX_MESSAGE_BYTES, NexaCodec
-from bridges.runtime import ConnectionInfo, DialectSpec, Limits
+from bridges.limits import Limits
+from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
 
 
-def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> NexaCodec:
-    return NexaCodec(engine=options.engine)
+def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> NexaCodec:
+    return NexaCodec(engine=bridge.options.engine)
 
 
 SPEC = DialectSpec(

@@ -22,8 +22,9 @@ from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
 from clients.types import duration, seconds
-from bridges.codec import Action, Close, CoreError, EndAudio, EndReason, Refusal, SendControl, SendJson, StartStream
-from bridges.core_errors import close_code_for, describe_core_error
+from bridges.codec import Action, EndAudio, EndReason, Refusal, SendControl, SendJson, StartStream
+from bridges.endings import EndKind, Ending, client_fault, normal
+from bridges.faults import CoreError, describe, error_ending
 from bridges.fields import (FieldError, check_language, get_bool, get_float, get_int, get_str,
                             parse_json_object)
 from bridges.pcm_stream import PcmStreamCodec, PcmWording
@@ -102,21 +103,21 @@ class NexaCodec(PcmStreamCodec):
         try:
             self.config = NexaConfig.parse(text)
         except FieldError as exc:
-            return self._fatal(f"invalid configuration: {exc}", 1008, "invalid configuration")
+            return self._fatal(f"invalid configuration: {exc}", client_fault("invalid configuration"))
         self.state = State.STREAMING  # no acknowledgement: the client does not wait for one
         return [StartStream(self.config.to_proto(self.engine))]
 
     def _is_end(self, message: dict[str, Any]) -> bool:
         return message.get("action") == "stop"  # extra fields are allowed
 
-    def binary_frame(self, data: bytes) -> list[Action]:
-        actions = super().binary_frame(data)
+    def received_bytes(self, data: bytes) -> list[Action]:
+        actions = super().received_bytes(data)
         self._unfinalized = self._unfinalized or any(not isinstance(a, SendJson) for a in actions)
         return actions
 
-    def _fatal(self, text: str, code: int, reason: str) -> list[Action]:
+    def _fatal(self, text: str, ending: Ending) -> list[Action]:
         self.state = State.DONE
-        return [self._error(text), Close(code, reason)]
+        return [self._error(text), ending]
 
     def core_response(self, response: asr_pb2.RecognizeResponse) -> list[Action]:
         if response.WhichOneof("response") != "result":
@@ -136,12 +137,12 @@ class NexaCodec(PcmStreamCodec):
 
     def core_error(self, error: CoreError) -> list[Action]:
         self.state = State.DONE
-        # The client's mistake (its configuration or audio) is 1008; busy/down is 1013.
-        return [self._error(describe_core_error(error)), Close(close_code_for(error), error.code)]
+        # The client's mistake (its configuration or audio) is 1008; busy/down is 1013 (bridges/faults.py).
+        return [self._error(describe(error)), error_ending(error)]
 
     def core_finished(self) -> list[Action]:
         self.state = State.DONE
-        return [Close(1000)]
+        return [normal()]
 
     def idle(self) -> list[Action]:
         if self._gap_pending():  # the client stopped sending: what it sent is transcribed now
@@ -153,7 +154,7 @@ class NexaCodec(PcmStreamCodec):
         if self.state is State.AWAIT_CONFIG:
             self.state = State.DONE
             return [self._error("no configuration received; send the JSON configuration after connecting"),
-                    Close(1008, "idle timeout")]
+                    client_fault("idle timeout")]
         return []
 
     def idle_timeout(self, default: float | None) -> float | None:
@@ -170,7 +171,7 @@ class NexaCodec(PcmStreamCodec):
                             "(this one was dropped)")]
 
     def refused(self, code: Refusal, message: str) -> list[Action]:
-        return [self._error(message), Close(1013, code)]
+        return [self._error(message), Ending(EndKind.BUSY, code)]  # WebSocket 1013 for every refusal
 
     def ending(self, reason: EndReason) -> list[Action]:
         """Shutdown or the session limit: say so, then the runtime flushes the finals and closes."""

@@ -15,7 +15,7 @@ applies while a recording is open (an open connection with no recording, as the 
 connects on page load, is kept alive by WebSocket pings). Either is said once, first (`error`);
 then the recording is finished as if stopped (its last `transcription`s, `recording_stopped`
 with the final transcript; audio still arriving is dropped without a word), then the connection
-closes: 1008 for the limit, 1000 for idle.
+closes: a client fault (WebSocket 1008) for the limit, normally (1000) for idle.
 """
 from __future__ import annotations
 
@@ -24,10 +24,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from asr.v1 import asr_pb2
+import grpc
 
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl,
+from asr.v1 import asr_pb2
+from bridges.codec import (Action, Codec, EndAudio, EndReason, Refusal, SendAudio, SendControl,
                            SendJson, StartStream)
+from bridges.endings import EndKind, Ending, client_fault, normal
+from bridges.faults import CoreError
+from bridges.limits import Limits, limit
 from bridges.hygiene import CLIENT_ID_RULE, fit_session_id, valid_client_id
 from bridges.codec_state import RecordingState as State
 from bridges.fields import FieldError, parse_json
@@ -53,15 +57,20 @@ log = logging.getLogger(__name__)
 MESSAGE_TYPES = ("start_recording", "stop_recording", "configure", "ping")
 
 
-@dataclass(frozen=True)
-class RnntLimits:
-    """The document's 'Rate Limits and Quotas'."""
+# The document's 'Rate Limits and Quotas': 10 connections, 8 KB frames, 30 s idle during a
+# recording; the runtime's per-connection --max-session-seconds is off (the limit is per recording).
+LIMITS = Limits(max_connections=10, max_message_bytes=8 * 1024, max_session_seconds=None, idle_timeout=30.0)
 
-    max_connections: int = 10
-    max_recording_seconds: float = 60 * 60
-    max_chunk_bytes: int = 8 * 1024
-    idle_timeout: float = 30.0
-    max_held_bytes: int = 1024 * 1024  # audio of a start_recording waiting for the previous recording
+
+@dataclass(frozen=True)
+class RnntSettings:
+    """The dialect's own limits (flags generated: bridges/limits.py)."""
+
+    max_recording_seconds: float | None = limit(
+        60 * 60.0, "the document's 'maximum session duration', per recording: then recording_stopped, an error "
+                   "and close 1008 (0 = no limit)", off=True)
+    max_held_bytes: int = limit(1024 * 1024, "audio of a start_recording kept while the previous recording "
+                                             "finishes; more is dropped with an error")
 
 
 class RnntCodec(Codec):
@@ -70,7 +79,8 @@ class RnntCodec(Codec):
         client_id: str | None = None,
         *,
         engine: str = "",
-        limits: RnntLimits = RnntLimits(),
+        limits: Limits = LIMITS,
+        settings: RnntSettings = RnntSettings(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         # An invalid client_id is refused in connected(); the generated one only names the refusal.
@@ -78,6 +88,9 @@ class RnntCodec(Codec):
         self.client_id = client_id if client_id and self.bad_client_id is None else new_client_id(clock())
         self.engine = engine
         self.limits = limits
+        self.settings = settings
+        self.idle_seconds = limits.idle_timeout or float("inf")
+        self.max_recording_seconds = settings.max_recording_seconds or float("inf")
         self.clock = clock
         self.state = State.IDLE
         self.config = RecordingConfig()
@@ -89,25 +102,26 @@ class RnntCodec(Codec):
         self._next_start: StartStream | None = None  # held while the previous recording finishes
         self._held: list[bytes] = []
         self._config_before = self.config  # in force before the last start_recording (a refused one is undone)
-        self._closing: int | None = None  # a limit stopped the recording: close with this code after its summary
+        self._closing: Ending | None = None  # a limit stopped the recording: end so after its summary
 
     # ---- helpers -----------------------------------------------------------------------------
     def _error(self, text: str) -> list[Action]:
         return [SendJson(error_message(text, self.clock()))]
 
-    def _fatal(self, text: str, code: int) -> list[Action]:
+    def _fatal(self, text: str, ending: Ending) -> list[Action]:
         self.state = State.CLOSED
-        return [*self._error(text), Close(code, text[:120])]
+        return [*self._error(text), ending]
 
     def _session_over(self) -> list[Action]:
         """The runtime's --max-session-seconds (off by default for this dialect)."""
-        minutes = self.limits.max_recording_seconds / 60
-        return self._fatal(f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue", 1008)
+        minutes = self.max_recording_seconds / 60
+        text = f"Maximum session duration of {minutes:g} minutes reached; reconnect to continue"
+        return self._fatal(text, client_fault(text[:120]))
 
-    def _finish_then_close(self, text: str, code: int) -> list[Action]:
+    def _finish_then_close(self, text: str, ending: Ending) -> list[Action]:
         """A limit ends the open recording: say so once, finish it (its transcriptions and
-        recording_stopped follow), then close with `code`."""
-        self._closing = code
+        recording_stopped follow), then end with `ending`."""
+        self._closing = ending
         self._next_start, self._held = None, []
         actions = self._error(f"{text}; finishing the recording (its last transcriptions and recording_stopped "
                               "follow), then the connection closes")
@@ -118,23 +132,26 @@ class RnntCodec(Codec):
 
     def _closed_after_recording(self) -> list[Action]:
         self.state = State.CLOSED
-        return [Close(self._closing or 1000, "recording finished; closing")]
+        ending = self._closing or normal()
+        return [Ending(ending.kind, "recording finished; closing", ending.retry_after, ending.ws_code)]
 
     def _recording_left(self) -> float:
-        return self.recording_since + self.limits.max_recording_seconds - self.clock()
+        return self.recording_since + self.max_recording_seconds - self.clock()
 
     def _over_time(self) -> list[Action] | None:
         """The per-recording limit, checked as frames arrive and by the idle timer."""
         self._last_frame = self.clock()
         if self.state not in (State.STARTING, State.RECORDING) or self._recording_left() > 0:
             return None
-        minutes = self.limits.max_recording_seconds / 60
-        return self._finish_then_close(f"Maximum session duration of {minutes:g} minutes reached", 1008)
+        minutes = self.max_recording_seconds / 60
+        text = f"Maximum session duration of {minutes:g} minutes reached"
+        return self._finish_then_close(text, client_fault(text))
 
     # ---- connection events -------------------------------------------------------------------
     def connected(self) -> list[Action]:
         if self.bad_client_id is not None:
-            return self._fatal(f"Invalid client_id: use {CLIENT_ID_RULE}", 1008)
+            text = f"Invalid client_id: use {CLIENT_ID_RULE}"
+            return self._fatal(text, client_fault(text[:120]))
         return [SendJson(connection_message(self.client_id))]
 
     def refused(self, code: Refusal, message: str) -> list[Action]:
@@ -147,7 +164,7 @@ class RnntCodec(Codec):
             text = "Server is shutting down; reconnect in a few seconds"
         else:
             text = f"Connection refused: {message}"
-        return [*self._error(text), Close(1013, text[:120])]
+        return [*self._error(text), Ending(EndKind.BUSY, text[:120])]  # WebSocket 1013 for every refusal
 
     def ending(self, reason: EndReason) -> list[Action]:
         """The runtime ends the session: shutdown lets the recording finish, then closes."""
@@ -161,14 +178,14 @@ class RnntCodec(Codec):
         if self.state not in (State.STARTING, State.RECORDING) and self._next_start is None:
             return None
         since_frame = self.clock() - self._last_frame
-        timers = [self.limits.idle_timeout, since_frame + max(self._recording_left(), 0.0)]
+        timers = [self.idle_seconds, since_frame + max(self._recording_left(), 0.0)]
         return max(min(timers), 0.0)
 
     def idle(self) -> list[Action]:
         if self.state in (State.STARTING, State.RECORDING) and self._recording_left() <= 0:
             return self._over_time() or []
-        return self._finish_then_close(f"Connection idle for {self.limits.idle_timeout:g} s during a recording "
-                                       "(send audio or a ping to keep it open)", 1000)
+        return self._finish_then_close(f"Connection idle for {self.idle_seconds:g} s during a recording "
+                                       "(send audio or a ping to keep it open)", normal())
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
         return self._error(
@@ -176,9 +193,9 @@ class RnntCodec(Codec):
             "send audio in 100-200 ms chunks (3200-6400 bytes of 16 kHz PCM16)")
 
     # ---- client frames -----------------------------------------------------------------------
-    def text_frame(self, text: str) -> list[Action]:
+    def received_text(self, text: str) -> list[Action]:
         if (over := self._over_time()) is not None:
-            return over + self.text_frame(text)  # the recording stopped; the message still counts
+            return over + self.received_text(text)  # the recording stopped; the message still counts
         try:
             message = parse_json(text, "Message")
         except FieldError as exc:
@@ -252,7 +269,7 @@ class RnntCodec(Codec):
         # Not streaming: the values apply to the next start_recording.
         return [SendJson({"type": "configured", "config": config_echo(self.config, None)})]
 
-    def binary_frame(self, data: bytes) -> list[Action]:
+    def received_bytes(self, data: bytes) -> list[Action]:
         if (over := self._over_time()) is not None:
             return over  # this frame belongs to the stopped recording: dropped
         if self.state is State.IDLE:
@@ -283,7 +300,7 @@ class RnntCodec(Codec):
         """Audio for a recording that begins when the previous one has finished."""
         if (problem := self._misaligned(data)) is not None:
             return problem
-        if sum(map(len, self._held)) + len(data) > self.limits.max_held_bytes:
+        if sum(map(len, self._held)) + len(data) > self.settings.max_held_bytes:
             return self._error("Audio chunk dropped: the previous recording is still finishing; retry shortly")
         self._held.append(data)
         return []
@@ -321,8 +338,8 @@ class RnntCodec(Codec):
     def core_error(self, error: CoreError) -> list[Action]:
         if self.state is State.CLOSED:
             return []
-        actions = self._error(core_error_text(error.code, error.message, error.retry_after, error.field_violations))
-        if error.code == "INVALID_ARGUMENT" and self.state is State.STARTING:
+        actions = self._error(core_error_text(error))
+        if error.code == grpc.StatusCode.INVALID_ARGUMENT and self.state is State.STARTING:
             self.config = self._config_before  # the core refused it: the next start_recording does not inherit it
         if self._closing is not None:
             return actions + self._closed_after_recording()
@@ -344,4 +361,4 @@ class RnntCodec(Codec):
         return []
 
 
-__all__ = ["RnntCodec", "RnntLimits", "State"]
+__all__ = ["LIMITS", "RnntCodec", "RnntSettings", "State"]

@@ -12,7 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+import grpc
+
 from asr.v1 import asr_pb2
+from bridges.endings import EndKind
+from bridges.faults import CoreError, classify
 from clients.types import duration, seconds
 
 
@@ -269,19 +273,20 @@ def stopped_message(summary: asr_pb2.SessionSummary, now: float) -> dict[str, An
     }
 
 
-def core_error_text(code: str, message: str, retry_after: float | None,
-                    field_violations: tuple[tuple[str, str], ...]) -> str:
-    """A core failure in words that say what to do next."""
-    if code == "RESOURCE_EXHAUSTED":
-        wait = f" in {retry_after:.0f} s" if retry_after else " later"
+def core_error_text(error: CoreError) -> str:
+    """A core failure in words that say what to do next (its kind: bridges/faults.py)."""
+    kind, message = classify(error), error.message
+    if kind is EndKind.BUSY:
+        wait = f" in {error.retry_after:.0f} s" if error.retry_after else " later"
         return f"Server busy: {message}. Retry start_recording{wait}"
-    if code == "UNAVAILABLE":  # "the recognition service is unavailable; retry in N s (error id ...)"
+    if kind in (EndKind.UNAVAILABLE, EndKind.SHUTTING_DOWN):  # "the recognition service is unavailable; retry in N s"
         return message[:1].upper() + message[1:]
-    if code == "DEADLINE_EXCEEDED":
-        return f"Speech engine unavailable ({message}); retry start_recording later"
-    if code == "INVALID_ARGUMENT":  # the core's message is its field violation's description, and more
-        fields = [f for f, d in field_violations if d in message]
-        others = "; ".join(f"{f}: {d}" for f, d in field_violations if d not in message)
+    if error.code == grpc.StatusCode.INVALID_ARGUMENT:  # the core's message is its field violation's description
+        violations = error.field_violations
+        fields = [f for f, d in violations if d in message]
+        others = "; ".join(f"{f}: {d}" for f, d in violations if d not in message)
         where = f" ({', '.join(fields)})" if fields else ""
         return f"Invalid recording config{where}: {message}" + (f"; {others}" if others else "")
-    return f"Transcription failed ({code}): {message}"
+    if kind is EndKind.CLIENT_FAULT:  # a limit or a deadline the recording broke: the core says which
+        return f"Recording ended: {message}"
+    return f"Transcription failed ({error.code.name}): {message}"

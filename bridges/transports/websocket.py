@@ -1,10 +1,13 @@
 """The WebSocket transport (python-websockets' asyncio server) behind bridges/transport.py.
 
 `WebSocketServer` runs the runtime's upgrade checks in websockets' `process_request` (a `Refuse`
-becomes the HTTP response instead of the upgrade) and hands each accepted connection to the
-runtime as a `WebSocketTransport`. Bounds (docs/limits.md): `max_size` is a backstop above the
-dialect's message limit (larger frames: close 1009 by websockets itself), `max_queue` frames are
-buffered before websockets stops reading the socket, and the kernel send buffer is set per
+becomes the HTTP response instead of the upgrade, bridges/endings.py `http_refusal`) and hands
+each accepted connection to the runtime as a `WebSocketTransport`: text and JSON go out as text
+frames, bytes and protobuf messages as binary frames, an SSE event as a text frame of its data;
+an `Ending` closes with its `ws_code` or the kind's close code (`ws_close_code`).
+Bounds (docs/limits.md): `max_size` is a backstop above the dialect's message limit
+(`Limits.backstop_bytes`; larger frames: close 1009 by websockets itself), `max_queue` frames
+are buffered before websockets stops reading the socket, and the kernel send buffer is set per
 connection so a client that does not read is noticed by the runtime's send timeout.
 """
 from __future__ import annotations
@@ -21,8 +24,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from bridges.codec import CLIENT_FAULT_CLOSE_CODES
-from bridges.transport import ClientFrame, ClientGone, SessionHandler, TransportClosed, Upgrade, UpgradeCheck
+from bridges.endings import WS_CLIENT_FAULT_CODES, Ending, http_refusal, ws_close_code
+from bridges.transport import (ClientGone, Outgoing, Received, ServerSetup, SessionHandler, TransportClosed, Upgrade,
+                               UpgradeCheck, as_text_or_bytes)
 
 log = logging.getLogger("bridges.transports.websocket")
 
@@ -60,41 +64,35 @@ class WebSocketTransport:
         self.ws = ws
         self.upgrade = upgrade
 
-    async def receive(self) -> ClientFrame | ClientGone:
+    async def receive(self) -> Received | ClientGone:
         try:
-            return ClientFrame(await self.ws.recv())
+            return Received(await self.ws.recv())
         except ConnectionClosed:
-            return ClientGone(self.ws.close_code, self.ws.close_reason or "")
+            code = self.ws.close_code
+            # 1000/1001: closed on purpose by either side; anything else (1006) is a lost connection
+            return ClientGone(f"{code} {self.ws.close_reason or ''}".strip(), lost=code not in (1000, 1001))
 
-    async def send_text(self, text: str) -> None:
-        try:
-            await self.ws.send(text)
-        except ConnectionClosed:
-            raise TransportClosed from None
-
-    async def send_bytes(self, data: bytes) -> None:
+    async def send(self, outgoing: Outgoing) -> int:
+        data = as_text_or_bytes(outgoing)
         try:
             await self.ws.send(data)
         except ConnectionClosed:
             raise TransportClosed from None
+        return len(data.encode()) if isinstance(data, str) else len(data)
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, ending: Ending) -> None:
         try:
-            await self.ws.close(code, reason.encode()[:120].decode(errors="ignore"))
+            await self.ws.close(ws_close_code(ending), ending.reason.encode()[:120].decode(errors="ignore"))
         except ConnectionClosed:
             pass
 
     def abort(self) -> None:
         self.ws.transport.abort()
 
-    @property
-    def close_code(self) -> int | None:
-        return self.ws.close_code
-
     def layer_refusal(self) -> str | None:
         protocol = self.ws.protocol
         sent = protocol.close_sent
-        if (sent is None or sent.code not in CLIENT_FAULT_CLOSE_CODES
+        if (sent is None or sent.code not in WS_CLIENT_FAULT_CODES
                 or getattr(protocol, "close_rcvd_then_sent", False)):
             return None
         return f"{sent.code} {sent.reason}"
@@ -136,8 +134,9 @@ class WebSocketServer:
         upgrade = upgrade_of(connection, request)
         refuse = self.check(upgrade)
         if refuse is not None:
-            response = connection.respond(refuse.status, refuse.body)
-            for name, value in refuse.headers:
+            status, body, headers = http_refusal(refuse)
+            response = connection.respond(status, body)
+            for name, value in headers:
                 response.headers[name] = value
             return response
         self._upgrades[connection] = upgrade
@@ -149,3 +148,11 @@ class WebSocketServer:
     async def _handle(self, ws: ServerConnection) -> None:
         upgrade = self._upgrades.pop(ws, None) or upgrade_of(ws, ws.request)
         await self.handler(WebSocketTransport(ws, upgrade))
+
+
+def build(setup: ServerSetup) -> WebSocketServer:
+    """The transport factory (bridges/transports/__init__.py): the runtime's limits as websockets'."""
+    limits = setup.limits
+    settings = WebSocketSettings(max_size_bytes=limits.backstop_bytes, max_queue=limits.transport_queue,
+                                 socket_send_buffer_bytes=limits.socket_send_buffer_bytes)
+    return WebSocketServer(settings, setup.check, setup.handler)

@@ -17,26 +17,32 @@ ignored with a WARNING: nothing is downloaded (the models ship with the core).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
-from bridges.runtime import ConnectionInfo, DialectSpec, Limits
+from bridges.limits import Limits, limit
+from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
 
 from .codec import BACKEND, WhisperLiveCodec, WhisperLiveSettings
-
-BACKENDS = (BACKEND, "whisperx")
 from .options import ServerDefaults
 from .slots import Slots
 
-# max_connections is only a backstop above --max-clients (see the module docstring).
+BACKENDS = (BACKEND, "whisperx")
+# max_connections is only a backstop above --max-clients (see the module docstring);
+# max_session_seconds is the reference's max_connection_time (DISCONNECT when it is up).
 LIMITS = Limits(max_connections=1000, max_message_bytes=1024 * 1024, max_session_seconds=600.0, idle_timeout=60.0)
 
 
+@dataclass(frozen=True)
+class WhisperLiveLimits:
+    """The dialect's own limits (flags generated: bridges/limits.py)."""
+
+    max_clients: int = limit(4, "concurrent clients; more are answered with WAIT and an estimated wait in minutes")
+    audio_gap_finalize: float = limit(1.5, "seconds without audio after which the open segment is completed")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-clients", type=int, default=4,
-                        help="concurrent clients; more are answered with WAIT and an estimated wait in minutes")
     parser.add_argument("--max-connection-time", dest="max_session_seconds", type=float, default=argparse.SUPPRESS,
                         help="seconds before a client is sent DISCONNECT (same as --max-session-seconds; default 600)")
-    parser.add_argument("--audio-gap-finalize", type=float, default=1.5,
-                        help="seconds without audio after which the open segment is completed")
     # The reference server's flags (shared/protocols/whisperlive.md, "Server Configuration").
     parser.add_argument("--backend", choices=BACKENDS, default=BACKEND,
                         help="transcription backend: faster_whisper (the core's Whisper engine) or whisperx (the "
@@ -55,23 +61,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="each session follows its client's use_vad option (default)")
     vad.add_argument("--no-vad", dest="use_vad", action="store_false",
                      help="VAD off for every session (segments still end at pauses and by length)")
-    parser.set_defaults(whisperlive_slots=None)
 
 
-def make_codec(info: ConnectionInfo, options: argparse.Namespace) -> WhisperLiveCodec:
-    # One Slots per bridge: the namespace belongs to exactly one Bridge.
-    if options.whisperlive_slots is None:
-        options.whisperlive_slots = Slots(options.max_clients)
+def slots(bridge: BridgeContext) -> Slots:
+    """The bridge's client slots (`--max-clients`), shared by its codecs."""
+    return Slots(bridge.settings.max_clients)
+
+
+def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> WhisperLiveCodec:
+    options, own = bridge.options, bridge.settings
     settings = WhisperLiveSettings(
-        max_clients=options.max_clients,
-        max_connection_time=options.max_session_seconds or float("inf"),
+        max_clients=own.max_clients,
+        max_connection_time=bridge.limits.max_session_seconds or float("inf"),
         engine=options.engine or "whisper",
-        audio_gap_finalize=options.audio_gap_finalize,
+        audio_gap_finalize=own.audio_gap_finalize,
         defaults=ServerDefaults(model=options.model, language=options.language, use_vad=options.use_vad,
                                 word_timestamps=options.backend == "whisperx",
                                 diarization=options.enable_diarization),
     )
-    return WhisperLiveCodec(settings, slots=options.whisperlive_slots)
+    return WhisperLiveCodec(settings, slots=bridge.state)
 
 
 def startup_warnings(options: argparse.Namespace) -> list[str]:
@@ -85,6 +93,7 @@ def startup_warnings(options: argparse.Namespace) -> list[str]:
 
 
 SPEC = DialectSpec(name="whisperlive", path="/", default_port=9090, codec_factory=make_codec,
-                   limits=LIMITS, add_arguments=add_arguments, startup_warnings=startup_warnings)
+                   limits=LIMITS, settings=WhisperLiveLimits(), make_state=slots, add_arguments=add_arguments,
+                   startup_warnings=startup_warnings)
 
 __all__ = ["SPEC", "WhisperLiveCodec", "WhisperLiveSettings"]

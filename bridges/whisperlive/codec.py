@@ -9,7 +9,8 @@ frame with segments, because the client dispatches on the `status` key first.
 
 Like the reference server: the options frame may come as text or binary; audio may be float32,
 int16 or uint8; there is no idle timeout once the session runs (a paused push-to-talk user keeps
-it; `max_connection_time` ends it); a refusal by the runtime (shutdown; the connection backstop
+it; `max_connection_time` ends it: the server's is the runtime's --max-session-seconds timer,
+which calls `ending(MAX_DURATION)`, and a client's lower one is timed here); a refusal by the runtime (shutdown; the connection backstop
 is refused before the upgrade with HTTP 503) is answered after the options frame, when the uid is
 known (ERROR, or WAIT for a codec-level `refused(Refusal.MAX_CONNECTIONS)`); `use_vad: false` still
 commits segments, at pauses and by length (bridges/whisperlive/pauses.py).
@@ -23,9 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from asr.v1 import asr_pb2
-
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl,
-                           SendJson, StartStream)
+from bridges.codec import (Action, Codec, EndAudio, EndReason, Refusal, SendAudio, SendControl, SendJson,
+                           StartStream)
+from bridges.endings import (WS_MESSAGE_TOO_BIG, WS_UNSUPPORTED_DATA, EndKind, Ending, client_fault, normal,
+                             shutting_down)
+from bridges.faults import CoreError, classify, error_ending
 from bridges.hygiene import CLIENT_ID_RULE, escaped, fit_session_id, valid_client_id
 from bridges.fields import FieldError, parse_json
 from clients.types import duration
@@ -39,8 +42,6 @@ log = logging.getLogger(__name__)
 END_OF_AUDIO = b"END_OF_AUDIO"
 BACKEND = "faster_whisper"
 LANGUAGE_CONFIDENCE = 0.5  # below this the detected language is not announced
-# Core refusals of what the client asked for: a policy close (1008), not a server error.
-CLIENT_ERROR_CODES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE", "DEADLINE_EXCEEDED"})
 
 
 @dataclass(frozen=True)
@@ -96,21 +97,31 @@ class WhisperLiveCodec(Codec):
     def _status(self, status: str, message: Any) -> SendJson:
         return self._send(status=status, message=message)
 
-    def _close_with(self, *actions: Action, code: int = 1000, reason: str = "") -> list[Action]:
+    def _close_with(self, *actions: Action, ending: Ending = normal()) -> list[Action]:
         self.state = State.CLOSED
-        return [*actions, Close(code, reason[:120])]
+        return [*actions, ending]
 
-    def _error(self, message: str, code: int = 1000) -> list[Action]:
+    def _error(self, message: str, ending: Ending | None = None) -> list[Action]:
+        """ERROR, then the end (normal unless `ending` says otherwise; its reason is the message)."""
         log.info("whisperlive %s: %s", escaped(self.uid or "-"), escaped(message, 300))
-        return self._close_with(self._status("ERROR", message), code=code, reason=message)
+        ending = ending or normal()
+        return self._close_with(self._status("ERROR", message),
+                                ending=Ending(ending.kind, message[:120], ending.retry_after, ending.ws_code))
+
+    def _disconnect(self) -> list[Action]:
+        log.info("whisperlive %s: max connection time reached", self.uid)
+        return self._close_with(self._send(message="DISCONNECT"), ending=normal("max connection time"))
 
     def _over_time(self) -> list[Action] | None:
-        if self.admitted_at is None or self.state is State.CLOSED:
+        """The client's own, lower max_connection_time (the server's is the runtime's timer)."""
+        if self.admitted_at is None or self.state is State.CLOSED or not self._own_limit():
             return None
         if self.clock() - self.admitted_at < self._max_time:
             return None
-        log.info("whisperlive %s: max connection time reached", self.uid)
-        return self._close_with(self._send(message="DISCONNECT"), code=1000, reason="max connection time")
+        return self._disconnect()
+
+    def _own_limit(self) -> bool:
+        return self._max_time < self.settings.max_connection_time
 
     # ---- connection events -------------------------------------------------------------------
     def closed(self) -> None:
@@ -131,7 +142,7 @@ class WhisperLiveCodec(Codec):
         if self.state is State.OPTIONS:
             return self.settings.options_timeout
         timers = [self.settings.audio_gap_finalize] if self._gap_pending() else []
-        if self.admitted_at is not None and self._max_time < self.settings.max_connection_time:
+        if self.admitted_at is not None and self._own_limit():
             # the client's own, lower max_connection_time (the runtime times the server's)
             timers.append(max(self.admitted_at + self._max_time - self.clock(), 0.0))
         return min(timers, default=None)  # the reference has no idle timeout
@@ -150,10 +161,9 @@ class WhisperLiveCodec(Codec):
         if self.state is State.CLOSED:
             return []
         if reason is EndReason.MAX_DURATION:
-            log.info("whisperlive %s: max connection time reached", self.uid)
-            return self._close_with(self._send(message="DISCONNECT"), code=1000, reason="max connection time")
+            return self._disconnect()
         if self.state is State.OPTIONS:
-            return self._close_with(code=1001, reason="server shutting down")
+            return self._close_with(ending=shutting_down("server shutting down"))
         self.state = State.ENDING
         return [self._send(message="DISCONNECT")]
 
@@ -169,10 +179,11 @@ class WhisperLiveCodec(Codec):
         return []
 
     def frame_too_large(self, size: int, limit: int) -> list[Action]:
-        return self._error(f"Frame of {size} bytes exceeds the {limit}-byte limit; send 4096-sample frames", 1009)
+        return self._error(f"Frame of {size} bytes exceeds the {limit}-byte limit; send 4096-sample frames",
+                           client_fault("", WS_MESSAGE_TOO_BIG))
 
     # ---- client frames -----------------------------------------------------------------------
-    def text_frame(self, text: str) -> list[Action]:
+    def received_text(self, text: str) -> list[Action]:
         if self.state is State.OPTIONS:
             return self._options(text)
         if (over := self._over_time()) is not None:
@@ -186,15 +197,15 @@ class WhisperLiveCodec(Codec):
         try:
             raw = parse_json(text, "Options frame")
         except FieldError as exc:
-            return self._error(str(exc), 1003)
+            return self._error(str(exc), client_fault("", WS_UNSUPPORTED_DATA))
         if isinstance(raw, dict) and isinstance(raw.get("uid"), str):
             if not valid_client_id(raw["uid"]):
-                return self._error(f"Option 'uid' must be {CLIENT_ID_RULE}", 1008)
+                return self._error(f"Option 'uid' must be {CLIENT_ID_RULE}", client_fault(""))
             self.uid = raw["uid"]
         try:
             options = parse_options(raw, self.settings.defaults)
         except OptionsError as exc:
-            return self._error(str(exc), 1003)
+            return self._error(str(exc), client_fault("", WS_UNSUPPORTED_DATA))
         self.options = options
         now = self.clock()
         if self._refusal is not None:
@@ -203,7 +214,7 @@ class WhisperLiveCodec(Codec):
             if not self.slots.acquire(self._slot_key, now):
                 minutes = self.slots.soonest_free(now, self.settings.max_connection_time) / 60
                 log.info("whisperlive %s: server full, WAIT %.1f min", self.uid, minutes)
-                return self._close_with(self._status("WAIT", round(minutes, 2)), reason="server full")
+                return self._close_with(self._status("WAIT", round(minutes, 2)), ending=normal("server full"))
             self._holds_slot = True
         self.admitted_at = now
         self._last_audio = now
@@ -234,10 +245,10 @@ class WhisperLiveCodec(Codec):
             minutes = 0.0
             if self.slots is not None:
                 minutes = self.slots.soonest_free(self.clock(), self.settings.max_connection_time) / 60
-            return self._close_with(self._status("WAIT", round(minutes, 2) or 1.0), reason="server full")
+            return self._close_with(self._status("WAIT", round(minutes, 2) or 1.0), ending=normal("server full"))
         if code is Refusal.SHUTTING_DOWN:
-            return self._error("Server is shutting down; reconnect in a few seconds", 1001)
-        return self._error(f"Connection refused: {message}", 1013)
+            return self._error("Server is shutting down; reconnect in a few seconds", shutting_down())
+        return self._error(f"Connection refused: {message}", Ending(EndKind.BUSY))
 
     def _streaming_config(self, options: Options, model: str) -> asr_pb2.StreamingConfig:
         config = asr_pb2.StreamingConfig(
@@ -263,7 +274,7 @@ class WhisperLiveCodec(Codec):
             config.vad.min_silence_duration.CopyFrom(duration(options.vad.min_silence_seconds))
         return config
 
-    def binary_frame(self, data: bytes) -> list[Action]:
+    def received_bytes(self, data: bytes) -> list[Action]:
         if self.state is State.OPTIONS:
             try:  # the reference accepts the options frame as a binary message too
                 text = data.decode("utf-8")
@@ -271,7 +282,8 @@ class WhisperLiveCodec(Codec):
                 text = ""
             if text.lstrip().startswith("{"):
                 return self._options(text)
-            return self._error("Audio arrived before the options; send the JSON options as the first frame", 1008)
+            return self._error("Audio arrived before the options; send the JSON options as the first frame",
+                               client_fault(""))
         if (over := self._over_time()) is not None:
             return over
         if data == END_OF_AUDIO:  # exact comparison: 12 bytes would also pass as 3 float32 samples
@@ -329,16 +341,15 @@ class WhisperLiveCodec(Codec):
     def core_error(self, error: CoreError) -> list[Action]:
         if self.state is State.CLOSED:
             return []
-        if error.code == "RESOURCE_EXHAUSTED":
+        kind = classify(error)
+        if kind is EndKind.BUSY:  # the document's WAIT, in minutes
             minutes = round((error.retry_after or 60.0) / 60, 2)
-            return self._close_with(self._status("WAIT", minutes), reason="server busy")
-        if error.code == "UNAVAILABLE":  # "the recognition service is unavailable; retry in N s (error id ...)"
-            return self._error(error.message[:1].upper() + error.message[1:], 1011)
-        # The core refused what the client asked for: a policy close, not a server error.
-        code = 1008 if error.code in CLIENT_ERROR_CODES else 1011
-        return self._error(f"Transcription failed ({error.code}): {error.message}", code)
+            return self._close_with(self._status("WAIT", minutes), ending=normal("server busy"))
+        if kind in (EndKind.UNAVAILABLE, EndKind.SHUTTING_DOWN):  # "the recognition service is unavailable; retry in N s"
+            return self._error(error.message[:1].upper() + error.message[1:], error_ending(error))
+        return self._error(f"Transcription failed ({error.code.name}): {error.message}", error_ending(error))
 
     def core_finished(self) -> list[Action]:
         if self.state is State.CLOSED:
             return []
-        return self._close_with(reason="end of audio")
+        return self._close_with(ending=normal("end of audio"))

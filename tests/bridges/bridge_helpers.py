@@ -17,14 +17,22 @@ from typing import Any
 
 import websockets
 
-from bridges.codec import CoreError
-from bridges.hygiene import public_core_error
+import grpc
+
+from bridges.endings import Ending, ws_close_code
+from bridges.faults import CoreError, public_core_error
 from tests.conftest import ROOT, free_port
 
 # What a codec is handed when the core cannot be reached: gRPC's words name the core's address.
-CORE_DOWN = public_core_error(CoreError("UNAVAILABLE", "failed to connect to all addresses; last error: UNKNOWN: "
+CORE_DOWN = public_core_error(CoreError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: UNKNOWN: "
                                         "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused"),
                               "1a2b3c4d")
+
+
+def close_of(action: object) -> tuple[int, str] | None:
+    """What a WebSocket client sees of a codec's `Ending` action: (close code, reason); None for
+    any other action."""
+    return (ws_close_code(action), action.reason) if isinstance(action, Ending) else None
 
 
 @dataclass

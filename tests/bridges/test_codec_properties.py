@@ -9,12 +9,14 @@ import base64
 import json
 from typing import Any, Callable
 
+import grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr.v1 import asr_pb2
-from bridges.codec import (Action, Close, Codec, CoreError, EndAudio, EndReason, SendAudio, SendControl, SendJson,
-                           StartStream)
+from bridges.codec import Action, Codec, EndAudio, EndReason, SendAudio, SendControl, SendJson, StartStream
+from bridges.endings import EndKind, Ending, ws_close_code
+from bridges.faults import CoreError
 from bridges.funasr.codec import FunAsrCodec
 from bridges.google_stt.codec import GoogleSttCodec
 from bridges.hygiene import CORE_SESSION_ID
@@ -26,7 +28,7 @@ from tests.support import FakeClock, duration
 
 EXAMPLES = settings(max_examples=1000, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-ACTION_TYPES = (SendJson, StartStream, SendAudio, SendControl, EndAudio, Close)
+ACTION_TYPES = (SendJson, StartStream, SendAudio, SendControl, EndAudio, Ending)
 INPUT_CLOSE_CODES = {1000, 1001, 1003, 1007, 1008, 1009, 1013}
 
 
@@ -76,8 +78,7 @@ def core_responses(draw: Callable) -> asr_pb2.RecognizeResponse:
                                                                   segment_count=draw(st.integers(0, 50))))
 
 
-core_errors = st.builds(CoreError, st.sampled_from(["INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "UNAVAILABLE",
-                                                    "INTERNAL", "OUT_OF_RANGE", "DEADLINE_EXCEEDED"]),
+core_errors = st.builds(CoreError, st.sampled_from(list(grpc.StatusCode)[1:]),
                         st.text(max_size=30), st.none() | st.floats(0, 120),
                         field_violations=st.lists(st.tuples(st.text(max_size=10), st.text(max_size=10)),
                                                   max_size=2).map(tuple))
@@ -99,9 +100,9 @@ def run(codec: Codec, clock: FakeClock, sequence: list[tuple[str, Any]], check: 
     for kind, value in sequence:
         clock.now += 0.25
         if kind == "text":
-            actions = codec.text_frame(value)
+            actions = codec.received_text(value)
         elif kind == "binary":
-            actions = codec.binary_frame(value)
+            actions = codec.received_bytes(value)
         elif kind == "core":
             actions = codec.core_response(value)
         elif kind == "core_error":
@@ -122,7 +123,9 @@ def run(codec: Codec, clock: FakeClock, sequence: list[tuple[str, Any]], check: 
         for action in actions:
             check_action(action, check)
             if kind in ("text", "binary") or value == "too_large":
-                assert not (isinstance(action, Close) and action.code not in INPUT_CLOSE_CODES), (kind, value, action)
+                assert not (isinstance(action, Ending) and (action.kind is EndKind.INTERNAL
+                                                            or ws_close_code(action) not in INPUT_CLOSE_CODES)), \
+                    (kind, value, action)
     codec.closed()
 
 
@@ -131,8 +134,9 @@ def check_action(action: Action, check: Callable[[dict[str, Any]], None]) -> Non
     if isinstance(action, SendJson):
         json.dumps(action.payload, allow_nan=False)
         check(action.payload)
-    elif isinstance(action, Close):
-        assert 1000 <= action.code <= 4999 and isinstance(action.reason, str), action  # the pump cuts reasons to 120 bytes
+    elif isinstance(action, Ending):
+        assert 1000 <= ws_close_code(action) <= 4999 and isinstance(action.reason, str), action  # the pump cuts reasons to 120 bytes
+        assert action.retry_after is None or action.retry_after >= 0, action
     elif isinstance(action, SendAudio):
         assert isinstance(action.audio, bytes) and action.audio
     elif isinstance(action, StartStream):

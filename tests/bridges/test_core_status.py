@@ -46,7 +46,7 @@ async def test_a_bridge_reports_the_cores_own_status_when_the_core_ends_a_call_i
         endings = [await bridge_call_ending(pool) for _ in range(CALLS)]
     finally:
         await pool.close()
-    codes = [e.error.code if isinstance(e, CoreFailed) else "OK" for e in endings]
+    codes = [e.error.code.name if isinstance(e, CoreFailed) else "OK" for e in endings]
     assert codes == ["INVALID_ARGUMENT"] * CALLS, codes
     assert all("whole number" in e.error.message for e in endings if isinstance(e, CoreFailed))
 

@@ -9,11 +9,13 @@ import pytest
 import soxr
 from asr.v1 import asr_pb2
 
-from bridges.codec import Close, CoreError, EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.codec import EndAudio, SendAudio, SendControl, SendJson, StartStream
+from bridges.endings import Ending
+from bridges.faults import CoreError
 from bridges.funasr.audio_format import AudioFormatError, AudioNormalizer, decode, detect_format, parse_wav
 from bridges.funasr.codec import MAX_CORE_AUDIO_BYTES, REPLY_GRACE, FunAsrCodec
 from tests.audio_fixtures import PARAGRAPH, SAMPLE_RATE, noise, speech
-from bridge_helpers import CORE_DOWN, assert_core_down_wording
+from bridge_helpers import close_of, CORE_DOWN, assert_core_down_wording
 from tests.real_speech import load
 from tests.support import wav_bytes
 
@@ -128,7 +130,7 @@ STARTED = asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(
 def recording(**kwargs) -> FunAsrCodec:
     codec = FunAsrCodec("client-1", clock=lambda: 1704110400.0, **kwargs)
     assert codec.connected() == []
-    [start] = codec.text_frame('{"type": "start_recording"}')
+    [start] = codec.received_text('{"type": "start_recording"}')
     assert isinstance(start, StartStream)
     assert start.config.encoding == asr_pb2.AUDIO_ENCODING_FLOAT32 and start.config.sample_rate_hertz == 16000
     assert sent(codec.core_response(STARTED)) == [{
@@ -140,10 +142,10 @@ def recording(**kwargs) -> FunAsrCodec:
 
 
 def test_no_language_means_chinese_with_funasr_else_whisper_and_the_core_picks_the_model():
-    [start] = FunAsrCodec("c").text_frame('{"type": "start_recording"}')
+    [start] = FunAsrCodec("c").received_text('{"type": "start_recording"}')
     assert (start.config.language, start.config.engine, start.config.model) == ("zh", "funasr,whisper", "")
     # No model is named: the core picks one for zh (tests/bridges/test_funasr.py checks it is served).
-    [start] = FunAsrCodec("c", engine="whisper").text_frame('{"type": "start_recording"}')
+    [start] = FunAsrCodec("c", engine="whisper").received_text('{"type": "start_recording"}')
     assert (start.config.language, start.config.engine, start.config.model) == ("zh", "whisper", "")
 
 
@@ -151,35 +153,52 @@ def test_voice_assistant_reads_one_message_per_chunk_and_one_after_stop():
     """The document's example: start, (chunk, recv) x N, stop, recv -> the final transcription."""
     codec = recording()  # SESSION_STARTED was pushed: the client reads it after its first chunk
     pcm = np.zeros(1024, np.float32).tobytes()
-    assert sent(codec.text_frame(audio_chunk(pcm))) == []  # SESSION_STARTED takes this reply's place
-    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["code"] == "MODEL_LOADED"
-    assert sent(codec.text_frame(audio_chunk(pcm))) == [{"type": "status", "message": "Audio chunk received",
+    assert sent(codec.received_text(audio_chunk(pcm))) == []  # SESSION_STARTED takes this reply's place
+    assert sent(codec.received_text(audio_chunk(pcm)))[0]["code"] == "MODEL_LOADED"
+    assert sent(codec.received_text(audio_chunk(pcm))) == [{"type": "status", "message": "Audio chunk received",
                                                           "code": "PROCESSING_AUDIO"}]
     codec.core_response(result("hel", False))
     codec.core_response(result("hello wor", False))  # replaces the undelivered partial
-    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["text"] == "hello wor"
+    assert sent(codec.received_text(audio_chunk(pcm)))[0]["text"] == "hello wor"
     codec.core_response(result("hello wor", False))  # nothing new: not repeated
-    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["code"] == "PROCESSING_AUDIO"
+    assert sent(codec.received_text(audio_chunk(pcm)))[0]["code"] == "PROCESSING_AUDIO"
     codec.core_response(result("hello world.", True))
-    final = sent(codec.text_frame(audio_chunk(pcm)))[0]
+    final = sent(codec.received_text(audio_chunk(pcm)))[0]
     assert final["is_final"] and final["text"] == "hello world."
-    assert sent(codec.text_frame(audio_chunk(pcm)))[0]["code"] == "PROCESSING_AUDIO"
+    assert sent(codec.received_text(audio_chunk(pcm)))[0]["code"] == "PROCESSING_AUDIO"
     codec.core_response(result("turn left", False))  # undelivered when stop arrives
-    actions = codec.text_frame('{"type": "stop_recording"}')
+    actions = codec.received_text('{"type": "stop_recording"}')
     assert EndAudio() in actions and sent(actions) == []  # nothing until the transcript is ready
     assert sent(codec.core_response(result("turn left.", True))) == []
     codec.core_response(asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(
         transcript="hello world. turn left.", segment_count=2)))
     after = sent(codec.core_finished())
-    assert after[0] == {"type": "recognition_result", "text": "hello world. turn left.", "is_final": True,
+    # The final answering stop_recording holds only what was not final yet ("hello world." was);
+    # SESSION_STOPPED carries the whole transcript.
+    assert after[0] == {"type": "recognition_result", "text": "turn left.", "is_final": True,
                         "timestamp": "2024-01-01T12:00:00.000Z", "confidence": 0.9}
-    assert after[1:] == [{"type": "status", "message": "Recording stopped", "code": "SESSION_STOPPED"}]
+    assert after[1:] == [{"type": "status", "message": "Recording stopped; transcript: hello world. turn left.",
+                          "code": "SESSION_STOPPED"}]
+
+
+def test_stop_with_everything_already_final_answers_an_empty_final():
+    codec = recording()
+    pcm = np.zeros(1024, np.float32).tobytes()
+    codec.received_text(audio_chunk(pcm))  # its reply was SESSION_STARTED
+    codec.core_response(result("hello world.", True))
+    assert sent(codec.received_text(audio_chunk(pcm)))[0]["code"] == "MODEL_LOADED"
+    assert sent(codec.received_text(audio_chunk(pcm)))[0]["text"] == "hello world."
+    codec.received_text('{"type": "stop_recording"}')
+    codec.core_response(asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(transcript="hello world.")))
+    final, stopped = sent(codec.core_finished())
+    assert final["type"] == "recognition_result" and final["is_final"] and final["text"] == ""
+    assert stopped["code"] == "SESSION_STOPPED" and stopped["message"].endswith("transcript: hello world.")
 
 
 def test_health_check_reads_session_started_first_and_still_gets_every_chunk_reply():
     codec = recording()
     assert codec.idle_timeout(30.0) == 30.0
-    assert sent(codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))) == []
+    assert sent(codec.received_text(audio_chunk(np.zeros(1024, np.float32).tobytes()))) == []
     assert codec.idle_timeout(30.0) == REPLY_GRACE  # no next chunk soon: the client is waiting for it
     assert sent(codec.idle())[0]["code"] == "MODEL_LOADED"
     assert codec.idle_timeout(30.0) == 30.0
@@ -187,11 +206,11 @@ def test_health_check_reads_session_started_first_and_still_gets_every_chunk_rep
 
 def test_start_recording_right_after_stop_starts_a_new_recording():
     codec = recording()
-    codec.text_frame('{"type": "stop_recording"}')
-    assert codec.text_frame('{"type": "start_recording"}') == []  # waits for the previous recording
+    codec.received_text('{"type": "stop_recording"}')
+    assert codec.received_text('{"type": "start_recording"}') == []  # waits for the previous recording
     pcm = np.full(1024, 0.1, np.float32).tobytes()
     for _ in range(2):
-        reply = sent(codec.text_frame(audio_chunk(pcm)))  # the new recording's audio is held, and answered
+        reply = sent(codec.received_text(audio_chunk(pcm)))  # the new recording's audio is held, and answered
         assert reply == [] or reply[0]["type"] == "status"
     actions = codec.core_finished()
     assert [m.get("code") for m in sent(actions)][-1] == "SESSION_STOPPED"
@@ -202,9 +221,9 @@ def test_start_recording_right_after_stop_starts_a_new_recording():
 
 def test_connection_timeout_flushes_queued_status_first():
     codec = FunAsrCodec("c")
-    codec.text_frame('{"type": "start_recording"}')
+    codec.received_text('{"type": "start_recording"}')
     codec.core_response(STARTED)
-    codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))  # takes SESSION_STARTED's place
+    codec.received_text(audio_chunk(np.zeros(1024, np.float32).tobytes()))  # takes SESSION_STARTED's place
     codes = [m["code"] for m in sent(codec.idle()) + sent(codec.idle())]
     assert codes == ["MODEL_LOADED", "CONNECTION_TIMEOUT"]
 
@@ -220,45 +239,45 @@ def test_connection_timeout_flushes_queued_status_first():
 ])
 def test_errors_while_recording(frame, code):
     codec = recording()
-    [error] = sent(codec.text_frame(frame))
+    [error] = sent(codec.received_text(frame))
     assert set(error) == {"type", "message", "code", "details"} and error["code"] == code
 
 
 def test_errors_before_recording_and_timeouts():
     codec = FunAsrCodec("c")
-    assert sent(codec.text_frame(audio_chunk(b"\x00\x00")))[0]["code"] == "SESSION_ERROR"
-    assert sent(codec.text_frame('{"type": "start_recording", "channels": 0}'))[0]["code"] == "INVALID_AUDIO_FORMAT"
+    assert sent(codec.received_text(audio_chunk(b"\x00\x00")))[0]["code"] == "SESSION_ERROR"
+    assert sent(codec.received_text('{"type": "start_recording", "channels": 0}'))[0]["code"] == "INVALID_AUDIO_FORMAT"
     assert sent(codec.frame_too_large(10, 5))[0]["code"] == "BUFFER_OVERFLOW"
     timeout = codec.idle()
-    assert sent(timeout)[0]["code"] == "CONNECTION_TIMEOUT" and isinstance(timeout[-1], Close)
+    assert sent(timeout)[0]["code"] == "CONNECTION_TIMEOUT" and isinstance(timeout[-1], Ending)
 
     busy = recording()
     actions = busy.idle()
     assert [m["code"] for m in sent(actions)] == ["MODEL_LOADED", "CONNECTION_TIMEOUT"] and EndAudio() in actions
-    assert busy.core_finished()[-1] == Close(1000, "connection timeout")
+    assert close_of(busy.core_finished()[-1]) == (1000, "connection timeout")
 
 
 def test_client_id_validation_and_core_errors():
     bad = FunAsrCodec("has space")
     actions = bad.connected()
-    assert sent(actions)[0]["code"] == "SESSION_ERROR" and actions[-1].code == 1008
+    assert sent(actions)[0]["code"] == "SESSION_ERROR" and close_of(actions[-1])[0] == 1008
     assert FunAsrCodec("a" * 128).connected() == []  # the shared client-id rule: 1-128 characters
     assert FunAsrCodec("a" * 129).connected() != []
     codec = FunAsrCodec("c")
-    codec.text_frame('{"type": "start_recording"}')
+    codec.received_text('{"type": "start_recording"}')
     [down] = sent(codec.core_error(CORE_DOWN))
     assert down["code"] == "MODEL_UNAVAILABLE"
     assert_core_down_wording(down["details"])
-    assert isinstance(codec.text_frame('{"type": "start_recording"}')[0], StartStream)  # may retry
+    assert isinstance(codec.received_text('{"type": "start_recording"}')[0], StartStream)  # may retry
 
 
 def test_float32_audio_reaches_the_core_resampled():
     codec = FunAsrCodec("c")
-    codec.text_frame('{"type": "start_recording", "format": "int16", "sample_rate": 8000}')
+    codec.received_text('{"type": "start_recording", "format": "int16", "sample_rate": 8000}')
     actions = []
     for _ in range(5):
-        actions += codec.text_frame(audio_chunk(np.full(800, 1000, "<i2").tobytes()))
-    actions += codec.text_frame('{"type": "stop_recording"}')
+        actions += codec.received_text(audio_chunk(np.full(800, 1000, "<i2").tobytes()))
+    actions += codec.received_text('{"type": "stop_recording"}')
     samples = np.concatenate([np.frombuffer(a.audio, "<f4") for a in actions if isinstance(a, SendAudio)])
     assert abs(len(samples) - 8000) <= 2
     assert abs(float(np.median(samples)) - 1000 / 32768) < 1e-3
@@ -267,16 +286,16 @@ def test_float32_audio_reaches_the_core_resampled():
 def test_document_silence_chunks_then_float32_speech(clip):
     """capture_audio_chunk() (1024 float32 zeros) sent 175 times, then float32 speech."""
     codec = FunAsrCodec("c")
-    codec.text_frame('{"type": "start_recording"}')
+    codec.received_text('{"type": "start_recording"}')
     actions = []
     for _ in range(175):
-        actions += codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))
+        actions += codec.received_text(audio_chunk(np.zeros(1024, np.float32).tobytes()))
     silence_out = [a for a in actions if isinstance(a, SendAudio)]
     assert silence_out and max(len(a.audio) for a in silence_out) <= MAX_CORE_AUDIO_BYTES
     assert codec.normalizer.format is None  # silence decides nothing
     speech_actions = []
     for piece in chunks(clip.astype("<f4").tobytes()):
-        speech_actions += codec.text_frame(audio_chunk(piece))
+        speech_actions += codec.received_text(audio_chunk(piece))
     assert codec.normalizer.format == "float32"
     samples = np.concatenate([np.frombuffer(a.audio, "<f4") for a in speech_actions if isinstance(a, SendAudio)])
     assert np.allclose(samples[-len(clip) // 2:], clip[-len(clip) // 2:], atol=1e-6)
@@ -284,9 +303,9 @@ def test_document_silence_chunks_then_float32_speech(clip):
 
 def test_a_large_chunk_reaches_the_core_in_pieces_under_its_limit(clip):
     codec = FunAsrCodec("c")
-    codec.text_frame('{"type": "start_recording"}')
+    codec.received_text('{"type": "start_recording"}')
     big = np.resize((clip * 32767).astype("<i2"), 384_000).tobytes()  # 768 KB of int16
-    actions = codec.text_frame(audio_chunk(big))
+    actions = codec.received_text(audio_chunk(big))
     pieces = [a for a in actions if isinstance(a, SendAudio)]
     assert len(pieces) > 1 and max(len(a.audio) for a in pieces) <= MAX_CORE_AUDIO_BYTES
     assert sum(len(a.audio) for a in pieces) == 384_000 * 4
@@ -295,24 +314,24 @@ def test_a_large_chunk_reaches_the_core_in_pieces_under_its_limit(clip):
 
 def test_a_dropped_recording_is_kept_finalized_and_resumed_by_a_reconnect():
     codec = recording()
-    codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))  # takes SESSION_STARTED's place
+    codec.received_text(audio_chunk(np.zeros(1024, np.float32).tobytes()))  # takes SESSION_STARTED's place
     [finalize] = codec.client_gone()
     assert isinstance(finalize, SendControl) and finalize.control.HasField("finalize")
     codec.core_response(result("ask not", final=True))  # the finalized words, while nobody is connected
     assert codec.resumed() == []
-    [resumed] = sent(codec.text_frame('{"type": "start_recording"}'))
+    [resumed] = sent(codec.received_text('{"type": "start_recording"}'))
     assert resumed["code"] == "SESSION_STARTED" and resumed["message"].startswith("Recording resumed (engine whisper")
-    assert sent(codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes()))) == []  # SESSION_STARTED's place
-    news = sent(codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes())))
+    assert sent(codec.received_text(audio_chunk(np.zeros(1024, np.float32).tobytes()))) == []  # SESSION_STARTED's place
+    news = sent(codec.received_text(audio_chunk(np.zeros(1024, np.float32).tobytes())))
     assert [m.get("code") for m in news] == ["MODEL_LOADED"]
-    [final] = sent(codec.text_frame(audio_chunk(np.zeros(1024, np.float32).tobytes())))
+    [final] = sent(codec.received_text(audio_chunk(np.zeros(1024, np.float32).tobytes())))
     assert final["type"] == "recognition_result" and final["text"] == "ask not" and final["is_final"]
 
 
 def test_only_an_open_recording_is_kept_for_a_reconnect():
     assert FunAsrCodec("c").client_gone() is None  # no recording: nothing to keep
     stopping = recording()
-    stopping.text_frame('{"type": "stop_recording"}')
+    stopping.received_text('{"type": "stop_recording"}')
     assert stopping.client_gone() == []  # its whole transcript is on its way
     timed_out = recording()
     timed_out.idle()

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 from asr.v1 import asr_pb2
 from google.protobuf import duration_pb2
 
-from bridges.codec import Close, CoreError, EndAudio, EndReason, SendAudio, SendControl, SendJson, StartStream
-from bridge_helpers import CORE_DOWN, assert_core_down_wording
+from bridges.codec import EndAudio, EndReason, SendAudio, SendControl, SendJson, StartStream
+from bridges.endings import Ending
+from bridges.faults import CoreError
+from bridge_helpers import close_of, CORE_DOWN, assert_core_down_wording
 from bridges.nexa.codec import AUDIO_GAP_FINALIZE, MAX_MESSAGE_BYTES, NexaCodec
 
 
 def start(codec: NexaCodec, config: dict) -> asr_pb2.StreamingConfig:
-    [action] = codec.text_frame(json.dumps(config))
+    [action] = codec.received_text(json.dumps(config))
     assert isinstance(action, StartStream), action
     return action.config
 
@@ -55,8 +58,8 @@ def test_every_parameter_is_mapped():
     ({"action": "stop"}, "configuration"),
 ])
 def test_invalid_configuration(config, needle):
-    actions = NexaCodec().text_frame(json.dumps(config))
-    assert needle in errors(actions)[0] and actions[-1] == Close(1008, "invalid configuration")
+    actions = NexaCodec().received_text(json.dumps(config))
+    assert needle in errors(actions)[0] and close_of(actions[-1]) == (1008, "invalid configuration")
 
 
 def test_results_have_documented_fields_and_words_on_request():
@@ -80,16 +83,16 @@ def test_results_have_documented_fields_and_words_on_request():
 
 def test_stop_flushes_then_closes_and_stream_errors_are_not_fatal():
     codec = NexaCodec()
-    assert "before the configuration" in errors(codec.binary_frame(b"\x00\x00"))[0]
+    assert "before the configuration" in errors(codec.received_bytes(b"\x00\x00"))[0]
     codec = NexaCodec()
     start(codec, {})
-    assert codec.binary_frame(b"\x00\x00") == [SendAudio(b"\x00\x00")]
-    assert "16-bit" in errors(codec.binary_frame(b"\x00"))[0]
-    assert "unknown control" in errors(codec.text_frame('{"action": "pause"}'))[0]
+    assert codec.received_bytes(b"\x00\x00") == [SendAudio(b"\x00\x00")]
+    assert "16-bit" in errors(codec.received_bytes(b"\x00"))[0]
+    assert "unknown control" in errors(codec.received_text('{"action": "pause"}'))[0]
     assert "exceeds" in errors(codec.frame_too_large(10, 5))[0]
-    assert codec.text_frame('{"action": "stop"}') == [EndAudio()]
-    assert "dropped" in errors(codec.binary_frame(b"\x00\x00"))[0]  # audio after stop (issue 8)
-    assert codec.core_finished() == [Close(1000)]
+    assert codec.received_text('{"action": "stop"}') == [EndAudio()]
+    assert "dropped" in errors(codec.received_bytes(b"\x00\x00"))[0]  # audio after stop (issue 8)
+    assert [close_of(a) for a in codec.core_finished()] == [(1000, "")]
 
 
 def test_core_errors_and_idle():
@@ -97,44 +100,44 @@ def test_core_errors_and_idle():
     start(codec, {})
     actions = codec.core_error(CORE_DOWN)
     assert_core_down_wording(errors(actions)[0])
-    assert actions[-1] == Close(1013, "UNAVAILABLE")
+    assert close_of(actions[-1]) == (1013, "UNAVAILABLE")
     idle = NexaCodec()
     start(idle, {})
     assert idle.idle()[-1] == EndAudio() and idle.idle_timeout(30.0) is None
-    assert NexaCodec().idle()[-1] == Close(1008, "idle timeout")
+    assert close_of(NexaCodec().idle()[-1]) == (1008, "idle timeout")
 
 
 def test_beam_size_range_is_the_range_the_engine_serves():
     assert start(NexaCodec(), {"beam_size": 10}).beam_size == 10
-    actions = NexaCodec().text_frame(json.dumps({"beam_size": 12}))
-    assert "between 1 and 10" in errors(actions)[0] and actions[-1] == Close(1008, "invalid configuration")
+    actions = NexaCodec().received_text(json.dumps({"beam_size": 12}))
+    assert "between 1 and 10" in errors(actions)[0] and close_of(actions[-1]) == (1008, "invalid configuration")
 
 
 def test_a_configuration_the_core_refuses_is_the_clients_error():
     codec = NexaCodec()
     start(codec, {"model": "no-such-model"})
-    actions = codec.core_error(CoreError("INVALID_ARGUMENT", "unknown model", field_violations=(("config.model", "unknown model"),)))
-    assert errors(actions) and actions[-1] == Close(1008, "INVALID_ARGUMENT")
+    actions = codec.core_error(CoreError(grpc.StatusCode.INVALID_ARGUMENT, "unknown model", field_violations=(("config.model", "unknown model"),)))
+    assert errors(actions) and close_of(actions[-1]) == (1008, "INVALID_ARGUMENT")
 
 
 def test_stop_with_extra_fields_stops():
     codec = NexaCodec()
     start(codec, {})
-    assert codec.text_frame('{"action": "stop", "reason": "user pressed stop"}') == [EndAudio()]
+    assert codec.received_text('{"action": "stop", "reason": "user pressed stop"}') == [EndAudio()]
 
 
 def test_session_limit_sends_the_error_first():
     codec = NexaCodec()
     start(codec, {})
     assert "maximum session duration" in errors(codec.ending(EndReason.MAX_DURATION))[0]
-    assert codec.core_finished() == [Close(1000)]  # the runtime sends it as 1008 (docs/bridges.md)
+    assert [close_of(a) for a in codec.core_finished()] == [(1000, "")]  # the runtime sends it as 1008 (docs/bridges.md)
 
 
 def test_a_large_message_reaches_the_core_in_pieces_and_its_limit_is_said():
     codec = NexaCodec()
     start(codec, {})
     audio = bytes(range(256)) * (352_000 // 256)  # 11 s of 16 kHz PCM16: the C# example's whole file
-    pieces = codec.binary_frame(audio)
+    pieces = codec.received_bytes(audio)
     assert all(isinstance(p, SendAudio) and len(p.audio) <= 256 * 1024 for p in pieces) and len(pieces) == 2
     assert b"".join(p.audio for p in pieces) == audio
     [error] = errors(codec.frame_too_large(5_000_000, MAX_MESSAGE_BYTES))
@@ -146,7 +149,7 @@ def test_audio_that_stops_is_finalized_before_the_idle_timeout():
     start(codec, {})
     codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted()))
     assert codec.idle_timeout(30.0) == 30.0  # no audio yet: nothing to finalize
-    codec.binary_frame(b"\x01\x00" * 8000)  # the C# example's one chunk
+    codec.received_bytes(b"\x01\x00" * 8000)  # the C# example's one chunk
     assert codec.idle_timeout(30.0) == AUDIO_GAP_FINALIZE
     [finalize] = codec.idle()
     assert isinstance(finalize, SendControl) and finalize.control.HasField("finalize")

@@ -4,12 +4,17 @@ from __future__ import annotations
 import json
 import re
 
+import grpc
 import pytest
 
 from asr.v1 import asr_pb2
-from bridges.codec import (Close, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl, StartStream)
-from bridge_helpers import CORE_DOWN, assert_core_down_wording
-from bridges.rnnt.codec import RnntCodec, RnntLimits, State
+from bridges.codec import EndAudio, EndReason, Refusal, SendAudio, SendControl, StartStream
+from bridges.endings import Ending
+from bridges.faults import CoreError
+from bridge_helpers import close_of, CORE_DOWN, assert_core_down_wording
+from dataclasses import replace
+
+from bridges.rnnt.codec import LIMITS, RnntCodec, RnntSettings, State
 from bridges.rnnt.messages import iso_timestamp, new_client_id, vad_probability
 from tests.support import FakeClock, duration, jsons
 
@@ -18,7 +23,7 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def started(codec: RnntCodec, config: dict | None = None) -> StartStream:
     msg = {"type": "start_recording", **({"config": config} if config is not None else {})}
-    actions = codec.text_frame(json.dumps(msg))
+    actions = codec.received_text(json.dumps(msg))
     assert len(actions) == 1 and isinstance(actions[0], StartStream), actions
     resolved = asr_pb2.StreamingConfig()
     resolved.CopyFrom(actions[0].config)
@@ -54,8 +59,8 @@ def test_start_recording_maps_config_and_always_asks_for_word_times():
     assert (cfg.sample_rate_hertz, cfg.audio_channel_count, cfg.language) == (48000, 2, "en")
     assert codec.state is State.RECORDING
     # float32 stereo frames are 8 bytes
-    assert codec.binary_frame(b"\0" * 16) == [SendAudio(b"\0" * 16)]
-    [err] = jsons(codec.binary_frame(b"\0" * 12))
+    assert codec.received_bytes(b"\0" * 16) == [SendAudio(b"\0" * 16)]
+    [err] = jsons(codec.received_bytes(b"\0" * 12))
     assert err["type"] == "error" and "multiple of 8" in err["error"]
 
 
@@ -70,7 +75,7 @@ def test_start_recording_maps_config_and_always_asks_for_word_times():
 ])
 def test_bad_start_config_is_an_error_and_leaves_the_session_idle(config, needle):
     codec = RnntCodec(clock=FakeClock())
-    [err] = jsons(codec.text_frame(json.dumps({"type": "start_recording", "config": config})))
+    [err] = jsons(codec.received_text(json.dumps({"type": "start_recording", "config": config})))
     assert err["type"] == "error" and needle in err["error"] and ISO.match(err["timestamp"])
     assert codec.state is State.IDLE
 
@@ -86,24 +91,24 @@ def test_bad_start_config_is_an_error_and_leaves_the_session_idle(config, needle
 ])
 def test_bad_text_frames_get_error_messages_without_closing(frame, needle):
     codec = RnntCodec(clock=FakeClock())
-    actions = codec.text_frame(frame)
+    actions = codec.received_text(frame)
     [err] = jsons(actions)
     assert set(err) == {"type", "error", "timestamp"} and needle in err["error"]
-    assert not any(isinstance(a, Close) for a in actions)
+    assert not any(isinstance(a, Ending) for a in actions)
 
 
 def test_binary_before_start_and_odd_bytes():
     codec = RnntCodec(clock=FakeClock())
-    [err] = jsons(codec.binary_frame(b"\0\0"))
+    [err] = jsons(codec.received_bytes(b"\0\0"))
     assert "before start_recording" in err["error"]
     started(codec)
-    [err] = jsons(codec.binary_frame(b"\0\0\0"))
+    [err] = jsons(codec.received_bytes(b"\0\0\0"))
     assert "multiple of 2" in err["error"]
-    assert codec.binary_frame(b"\1\0") == [SendAudio(b"\1\0")]
+    assert codec.received_bytes(b"\1\0") == [SendAudio(b"\1\0")]
 
 
 def test_ping_pong():
-    [msg] = jsons(RnntCodec(clock=FakeClock()).text_frame('{"type": "ping"}'))
+    [msg] = jsons(RnntCodec(clock=FakeClock()).received_text('{"type": "ping"}'))
     assert msg["type"] == "pong"
 
 
@@ -133,8 +138,8 @@ def test_partial_and_final_results():
 def test_stop_recording_then_summary_then_a_second_recording():
     codec = RnntCodec(clock=FakeClock())
     started(codec)
-    assert codec.text_frame('{"type": "stop_recording"}') == [EndAudio()]
-    [err] = jsons(codec.binary_frame(b"\0\0"))
+    assert codec.received_text('{"type": "stop_recording"}') == [EndAudio()]
+    [err] = jsons(codec.received_bytes(b"\0\0"))
     assert "after stop_recording" in err["error"]
     summary = asr_pb2.SessionSummary(audio_processed=duration(10.5), segment_count=5, transcript="a b c")
     [msg] = jsons(codec.core_response(asr_pb2.RecognizeResponse(summary=summary)))
@@ -152,12 +157,12 @@ def test_configure_maps_energy_threshold_and_waits_for_the_core():
     assert vad_probability(0.7) == 0.7
     codec = RnntCodec(clock=FakeClock())
     # before recording: stored and acknowledged at once
-    [msg] = jsons(codec.text_frame('{"type": "configure", "vad_threshold": 0.02}'))
+    [msg] = jsons(codec.received_text('{"type": "configure", "vad_threshold": 0.02}'))
     assert msg["type"] == "configured" and msg["config"]["vad_threshold"] == 0.02
     assert msg["config"]["vad_probability_threshold"] == pytest.approx(0.6)
     start = started(codec)
     assert start.config.vad.threshold == pytest.approx(0.6)
-    [control] = codec.text_frame('{"type": "configure", "vad_threshold": 0.01, "silence_duration": 0.8}')
+    [control] = codec.received_text('{"type": "configure", "vad_threshold": 0.01, "silence_duration": 0.8}')
     assert isinstance(control, SendControl)
     vad = control.control.update_settings.vad
     assert vad.threshold == pytest.approx(0.5) and vad.min_silence_duration.ToNanoseconds() == 800_000_000
@@ -170,10 +175,10 @@ def test_configure_maps_energy_threshold_and_waits_for_the_core():
 def test_core_errors_become_error_messages():
     codec = RnntCodec(clock=FakeClock())
     started(codec)
-    [msg] = jsons(codec.core_error(CoreError("RESOURCE_EXHAUSTED", "too many sessions", retry_after=7)))
+    [msg] = jsons(codec.core_error(CoreError(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many sessions", retry_after=7)))
     assert msg["type"] == "error" and "retry" in msg["error"].lower() and "7 s" in msg["error"]
     assert codec.state is State.IDLE
-    codec.text_frame('{"type": "start_recording"}')
+    codec.received_text('{"type": "start_recording"}')
     [msg] = jsons(codec.core_error(CORE_DOWN))
     assert_core_down_wording(msg["error"].lower())
 
@@ -181,40 +186,41 @@ def test_core_errors_become_error_messages():
 def test_limits_server_full_session_length_and_idle():
     clock = FakeClock()
     actions = RnntCodec(clock=clock).refused(Refusal.MAX_CONNECTIONS, "at limit")
-    assert "Server full" in jsons(actions)[0]["error"] and actions[-1].code == 1013
+    assert "Server full" in jsons(actions)[0]["error"] and close_of(actions[-1])[0] == 1013
     actions = RnntCodec(clock=clock).ending(EndReason.SHUTDOWN)
-    assert "shutting down" in jsons(actions)[0]["error"] and not any(isinstance(a, Close) for a in actions)
+    assert "shutting down" in jsons(actions)[0]["error"] and not any(isinstance(a, Ending) for a in actions)
     [err] = jsons(RnntCodec(clock=clock).frame_too_large(9000, 8192))
     assert "8192" in err["error"]
 
 
 def test_session_duration_counts_per_recording_said_once_then_recording_stopped_and_close():
     clock = FakeClock()
-    codec = RnntCodec(clock=clock, limits=RnntLimits(max_recording_seconds=60))
+    codec = RnntCodec(clock=clock, settings=RnntSettings(max_recording_seconds=60))
     codec.connected()
     clock.now += 3600  # an hour connected without recording counts for nothing
     started(codec)
-    assert codec.binary_frame(b"\0\0") == [SendAudio(b"\0\0")]
+    assert codec.received_bytes(b"\0\0") == [SendAudio(b"\0\0")]
     assert codec.idle_timeout(30.0) == 30.0
     clock.now += 40
-    codec.binary_frame(b"\0\0")
+    codec.received_bytes(b"\0\0")
     assert codec.idle_timeout(30.0) == pytest.approx(20.0)  # the limit comes before the idle rule
     clock.now += 21
-    actions = codec.binary_frame(b"\0\0")  # checked as frames arrive (and by the timer)
+    actions = codec.received_bytes(b"\0\0")  # checked as frames arrive (and by the timer)
     [error] = jsons(actions)
     assert "Maximum session duration of 1 minutes reached" in error["error"] and actions[-1] == EndAudio()
     for _ in range(20):  # a client still streaming is not answered frame by frame
-        assert codec.binary_frame(b"\0\0") == []
+        assert codec.received_bytes(b"\0\0") == []
     summary = asr_pb2.SessionSummary(transcript="every word", segment_count=1)
     actions = codec.core_response(asr_pb2.RecognizeResponse(summary=summary))
     [stopped] = jsons(actions)
     assert stopped["type"] == "recording_stopped" and stopped["final_transcript"] == "every word"
-    assert actions[-1].code == 1008 and codec.core_finished() == []
+    assert close_of(actions[-1])[0] == 1008 and codec.core_finished() == []
 
 
 def test_recording_limit_by_the_timer_when_the_client_sends_nothing():
     clock = FakeClock()
-    codec = RnntCodec(clock=clock, limits=RnntLimits(max_recording_seconds=60, idle_timeout=1000))
+    codec = RnntCodec(clock=clock, limits=replace(LIMITS, idle_timeout=1000),
+                      settings=RnntSettings(max_recording_seconds=60))
     started(codec)
     clock.now += 60
     actions = codec.idle()
@@ -233,14 +239,14 @@ def test_idle_during_a_recording_finishes_it_first_then_closes():
     assert jsons(codec.core_response(asr_pb2.RecognizeResponse(result=final)))[0]["text"] == "Ask not!"
     summary = asr_pb2.SessionSummary(transcript="And so, ask not!", segment_count=2)
     actions = codec.core_response(asr_pb2.RecognizeResponse(summary=summary))
-    assert jsons(actions)[0]["type"] == "recording_stopped" and actions[-1].code == 1000
+    assert jsons(actions)[0]["type"] == "recording_stopped" and close_of(actions[-1])[0] == 1000
 
 
 def test_an_invalid_language_is_said_once():
     codec = RnntCodec(clock=FakeClock())
     started(codec)
     why = "unsupported language 'xx' for whisper; use a BCP-47 tag whose language Whisper knows"
-    error = CoreError("INVALID_ARGUMENT", f"{why} (error id 1a2b3c4d)", field_violations=(("config.language", why),))
+    error = CoreError(grpc.StatusCode.INVALID_ARGUMENT, f"{why} (error id 1a2b3c4d)", field_violations=(("config.language", why),))
     [msg] = jsons(codec.core_error(error))
     assert msg["error"].count("unsupported language") == 1 and "config.language" in msg["error"], msg
 
@@ -248,11 +254,11 @@ def test_an_invalid_language_is_said_once():
 def test_start_recording_right_after_recording_stopped_is_not_lost():
     codec = RnntCodec(clock=FakeClock())
     started(codec)
-    codec.text_frame('{"type": "stop_recording"}')
+    codec.received_text('{"type": "stop_recording"}')
     codec.core_response(asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(transcript="one")))
     # The core call has not ended yet (its OK status is still queued) when the client starts again.
-    assert codec.text_frame('{"type": "start_recording"}') == []
-    assert codec.binary_frame(b"\1\0" * 800) == []  # held
+    assert codec.received_text('{"type": "start_recording"}') == []
+    assert codec.received_bytes(b"\1\0" * 800) == []  # held
     actions = codec.core_finished()
     assert isinstance(actions[0], StartStream) and actions[1:] == [SendAudio(b"\1\0" * 800)]
     out = codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(session_id="s2")))
@@ -270,4 +276,4 @@ def test_a_128_character_client_id_records_and_a_bad_one_is_refused():
     assert len(session_id) <= 128 and session_id.startswith("c" * 100), session_id  # the core accepts it
     bad = RnntCodec("two words\n", clock=FakeClock())
     actions = bad.connected()
-    assert "Invalid client_id" in jsons(actions)[0]["error"] and actions[-1] == Close(1008, actions[-1].reason)
+    assert "Invalid client_id" in jsons(actions)[0]["error"] and close_of(actions[-1]) == (1008, actions[-1].reason)

@@ -6,10 +6,15 @@ import asyncio
 import time
 
 from asr.v1 import asr_pb2
-from bridges.codec import Action, Codec, CoreError, SendJson
+import grpc
+
+from bridges.codec import Action, Codec, SendJson
 from bridges.core_client import CoreFailed, CorePool, CoreStream
-from bridges.session import SessionLimits, SessionPump
-from bridges.transport import ClientFrame, ClientGone, Upgrade
+from bridges.endings import EndKind, Ending
+from bridges.faults import CoreError
+from bridges.limits import Limits
+from bridges.session import SessionPump
+from bridges.transport import ClientGone, Outgoing, Received, Upgrade, as_text_or_bytes
 
 
 class NeverReadingClient:
@@ -19,26 +24,23 @@ class NeverReadingClient:
         self.upgrade = Upgrade(path="/", query={}, headers={}, client="127.0.0.1", peer="127.0.0.1:1")
         self.sent: list[str] = []
         self.aborted_at: float | None = None
-        self.close_code = None
         self._gone = asyncio.Event()
 
     def abort(self) -> None:
         self.aborted_at = time.monotonic()
         self._gone.set()
 
-    async def send_text(self, text: str) -> None:
-        self.sent.append(text)
+    async def send(self, outgoing: Outgoing) -> int:
+        self.sent.append(as_text_or_bytes(outgoing))
+        await asyncio.Event().wait()
+        return 0
+
+    async def close(self, ending: Ending) -> None:
         await asyncio.Event().wait()
 
-    async def send_bytes(self, data: bytes) -> None:
-        await asyncio.Event().wait()
-
-    async def close(self, code: int, reason: str) -> None:
-        await asyncio.Event().wait()
-
-    async def receive(self) -> ClientFrame | ClientGone:
+    async def receive(self) -> Received | ClientGone:
         await self._gone.wait()
-        return ClientGone(None, "")
+        return ClientGone("aborted", lost=True)
 
     def layer_refusal(self) -> str | None:
         return None
@@ -61,10 +63,10 @@ class Greeter(Codec):
         self.idle_calls.append(time.monotonic())
         return [SendJson({"type": "error", "error": "idle"})]
 
-    def text_frame(self, text: str) -> list[Action]:
+    def received_text(self, text: str) -> list[Action]:
         return []
 
-    def binary_frame(self, data: bytes) -> list[Action]:
+    def received_bytes(self, data: bytes) -> list[Action]:
         return []
 
     def core_response(self, response) -> list[Action]:
@@ -79,7 +81,7 @@ def pump_for(codec: Codec, ws: NeverReadingClient, **limits: float) -> SessionPu
                     send_timeout=15.0, close_timeout=0.2)
     settings.update(limits)
     return SessionPump(ws, codec, CorePool("127.0.0.1:1"), session_id="s-1", dialect="test",
-                       limits=SessionLimits(**settings))
+                       limits=Limits(**settings))
 
 
 async def run(pump: SessionPump, codec: Codec) -> float:
@@ -94,7 +96,7 @@ async def test_slow_reader_is_closed_after_send_timeout():
     elapsed = await run(pump, codec)
     assert 0.5 <= elapsed < 1.5, elapsed
     assert ws.aborted_at is not None, "the close frame could not be sent either: the transport is aborted"
-    assert pump.stats.close_code == 1008 and "did not read" in pump.stats.end
+    assert pump.stats.ending.kind is EndKind.CLIENT_FAULT and "did not read" in pump.stats.end
 
 
 async def test_max_duration_fires_while_a_send_is_blocked():
@@ -123,7 +125,7 @@ async def test_core_stream_reports_any_exception_as_a_core_failure():
     events: asyncio.Queue = asyncio.Queue(maxsize=8)
     stream = CoreStream(BrokenPool("127.0.0.1:1"), asr_pb2.StreamingConfig(), events)
     event = await asyncio.wait_for(events.get(), 5)
-    assert isinstance(event, CoreFailed) and event.error.code == "INTERNAL", event
+    assert isinstance(event, CoreFailed) and event.error.code == grpc.StatusCode.INTERNAL, event
     assert "/srv" not in event.error.message and "error id" in event.error.message
     await asyncio.wait_for(stream.wait_for_room(), 1)  # a dead stream never holds the client reader
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from bridges.endings import Refuse, http_refusal
 from bridges.nexa import SPEC
 from bridges.runtime import Bridge
 from bridges.transport import Upgrade
@@ -18,17 +19,24 @@ def bridge(*flags: str) -> Bridge:
     return Bridge.from_argv(SPEC, ["--port", "0", "--core", "127.0.0.1:1", *flags])
 
 
+def http(refuse: Refuse | None) -> tuple[HTTPStatus, str, dict[str, str]]:
+    """The HTTP answer a WebSocket or HTTP client gets for a refusal."""
+    assert refuse is not None
+    status, body, headers = http_refusal(refuse)
+    return status, body, dict(headers)
+
+
 def test_an_unknown_path_is_refused_with_404_naming_the_endpoint():
-    refuse = bridge()._check(upgrade("/nope"))
-    assert refuse is not None and refuse.status == HTTPStatus.NOT_FOUND and SPEC.path in refuse.body
+    status, body, _ = http(bridge()._check(upgrade("/nope")))
+    assert status == HTTPStatus.NOT_FOUND and SPEC.path in body
 
 
 def test_connections_over_the_per_client_cap_get_503_with_retry_after():
     b = bridge("--max-connections-per-client", "2")
     assert b._check(upgrade()) is None and b._check(upgrade()) is None
-    refuse = b._check(upgrade())
-    assert refuse is not None and refuse.status == HTTPStatus.SERVICE_UNAVAILABLE
-    assert "per client address" in refuse.body and int(dict(refuse.headers)["Retry-After"]) > 0
+    status, body, headers = http(b._check(upgrade()))
+    assert status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "per client address" in body and int(headers["Retry-After"]) > 0
     assert b._check(upgrade(client="10.0.0.2")) is None  # another client is not affected
 
 
@@ -36,7 +44,7 @@ def test_the_total_cap_refuses_and_a_failed_handshake_frees_its_place():
     b = bridge("--max-connections", "1")
     failed = upgrade(alive=True)
     assert b._check(failed) is None
-    refuse = b._check(upgrade(client="10.0.0.2"))
-    assert refuse is not None and refuse.status == HTTPStatus.SERVICE_UNAVAILABLE and "limit of 1" in refuse.body
+    status, body, _ = http(b._check(upgrade(client="10.0.0.2")))
+    assert status == HTTPStatus.SERVICE_UNAVAILABLE and "limit of 1" in body
     object.__setattr__(failed, "alive", lambda: False)  # its handshake failed: no session will follow
     assert b._check(upgrade(client="10.0.0.2")) is None

@@ -4,12 +4,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import grpc
 import pytest
 
 from asr.v1 import asr_pb2
-from bridges.codec import (Close, CoreError, EndAudio, EndReason, Refusal, SendAudio, SendControl, StartStream)
+from bridges.codec import EndAudio, EndReason, Refusal, SendAudio, SendControl, StartStream
+from bridges.endings import Ending
+from bridges.faults import CoreError
 from bridges.whisperlive.slots import Slots
-from bridge_helpers import CORE_DOWN, assert_core_down_wording
+from bridge_helpers import close_of, CORE_DOWN, assert_core_down_wording
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
 from bridges.whisperlive.options import ServerDefaults, choose_model
 from tests.support import FakeClock, duration, jsons
@@ -28,7 +31,7 @@ def result(text: str, final: bool, start: float, end: float, **kw) -> asr_pb2.Re
 
 
 def ready(codec: WhisperLiveCodec, **overrides) -> StartStream:
-    actions = codec.text_frame(json.dumps({**OPTIONS, **overrides}))
+    actions = codec.received_text(json.dumps({**OPTIONS, **overrides}))
     [start] = [a for a in actions if isinstance(a, StartStream)]
     [msg] = jsons(codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted())))
     assert msg == {"uid": overrides.get("uid", UID), "message": "SERVER_READY", "backend": "faster_whisper"}
@@ -73,7 +76,7 @@ def test_model_mapping(requested, language, task, model, warns):
 
 
 def test_substituted_model_is_announced_as_a_warning_before_the_stream_starts():
-    actions = WhisperLiveCodec(clock=FakeClock(100.0)).text_frame(json.dumps({**OPTIONS, "model": "small"}))
+    actions = WhisperLiveCodec(clock=FakeClock(100.0)).received_text(json.dumps({**OPTIONS, "model": "small"}))
     [warning] = jsons(actions)
     assert warning["status"] == "WARNING" and "'small'" in warning["message"] and warning["uid"] == UID
     assert isinstance(actions[-1], StartStream)
@@ -89,29 +92,29 @@ def test_substituted_model_is_announced_as_a_warning_before_the_stream_starts():
     (json.dumps({**OPTIONS, "send_last_n_segments": 0}), "'send_last_n_segments'"),
 ])
 def test_bad_options_get_an_error_status_naming_the_problem_then_close(frame, needle):
-    actions = WhisperLiveCodec(clock=FakeClock(100.0)).text_frame(frame)
+    actions = WhisperLiveCodec(clock=FakeClock(100.0)).received_text(frame)
     [msg] = jsons(actions)
     assert msg["status"] == "ERROR" and needle in msg["message"]
-    assert isinstance(actions[-1], Close)
+    assert isinstance(actions[-1], Ending)
     if "uid" in frame:
         assert msg["uid"] == UID
 
 
 def test_audio_end_of_audio_and_odd_frames():
     codec = WhisperLiveCodec(clock=FakeClock(100.0))
-    [err] = jsons(codec.binary_frame(b"\0" * 8))
+    [err] = jsons(codec.received_bytes(b"\0" * 8))
     assert err["status"] == "ERROR" and "options" in err["message"]
     codec = WhisperLiveCodec(clock=FakeClock(100.0))
     ready(codec)
     samples = np.zeros(4096, dtype="<f4").tobytes()
-    assert codec.binary_frame(samples) == [SendAudio(samples)]
-    [warn] = jsons(codec.binary_frame(b"\0" * 6))
+    assert codec.received_bytes(samples) == [SendAudio(samples)]
+    [warn] = jsons(codec.received_bytes(b"\0" * 6))
     assert warn["status"] == "WARNING" and "multiple of 4" in warn["message"]
-    assert codec.binary_frame(b"END_OF_AUDI0") == [SendAudio(b"END_OF_AUDI0")]  # 12 bytes, not the marker
-    assert codec.binary_frame(b"END_OF_AUDIO") == [EndAudio()]
-    late = codec.binary_frame(samples)  # audio after the end: dropped, with a WARNING (issue 8)
+    assert codec.received_bytes(b"END_OF_AUDI0") == [SendAudio(b"END_OF_AUDI0")]  # 12 bytes, not the marker
+    assert codec.received_bytes(b"END_OF_AUDIO") == [EndAudio()]
+    late = codec.received_bytes(samples)  # audio after the end: dropped, with a WARNING (issue 8)
     assert [a.payload["status"] for a in late] == ["WARNING"]
-    assert codec.core_finished() == [Close(1000, "end of audio")]
+    assert [close_of(a) for a in codec.core_finished()] == [(1000, "end of audio")]
 
 
 def echo(segment: dict) -> dict:
@@ -158,33 +161,40 @@ def test_wait_when_full_with_minutes_until_a_slot_frees():
     ready(first)
     clock.now += 120
     second = WhisperLiveCodec(settings, slots=slots, clock=clock)
-    actions = second.text_frame(json.dumps({**OPTIONS, "uid": "other"}))
+    actions = second.received_text(json.dumps({**OPTIONS, "uid": "other"}))
     assert jsons(actions) == [{"uid": "other", "status": "WAIT", "message": 8.0}]
-    assert isinstance(actions[-1], Close)
+    assert isinstance(actions[-1], Ending)
     first.closed()
     ready(WhisperLiveCodec(settings, slots=slots, clock=clock), uid="third")
 
 
-def test_disconnect_after_max_connection_time_on_frames_and_on_the_timer():
+def test_disconnect_after_the_servers_max_connection_time_comes_from_the_runtime_timer_only():
     clock = FakeClock(100.0)
     settings = WhisperLiveSettings(max_connection_time=10)
     codec = WhisperLiveCodec(settings, clock=clock)
     ready(codec)
-    clock.now += 11
-    actions = codec.binary_frame(b"\0" * 16)
-    assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and actions[-1] == Close(1000, "max connection time")
-    codec = WhisperLiveCodec(settings, clock=clock)
-    ready(codec)
     assert codec.idle_timeout(None) is None  # the runtime's max-session timer calls ending()
-    clock.now += 10
-    assert jsons(codec.ending(EndReason.MAX_DURATION)) == [{"uid": UID, "message": "DISCONNECT"}]
+    clock.now += 11
+    assert codec.received_bytes(b"\0" * 16) == [SendAudio(b"\0" * 16)]  # enforced once: not on frames too
+    actions = codec.ending(EndReason.MAX_DURATION)
+    assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and close_of(actions[-1]) == (1000, "max connection time")
+
+
+def test_a_clients_lower_max_connection_time_is_timed_by_the_codec():
+    clock = FakeClock(100.0)
+    codec = WhisperLiveCodec(WhisperLiveSettings(max_connection_time=10), clock=clock)
+    ready(codec, max_connection_time=4)
+    assert codec.idle_timeout(None) == pytest.approx(4.0)
+    clock.now += 5
+    actions = codec.received_bytes(b"\0" * 16)
+    assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and close_of(actions[-1]) == (1000, "max connection time")
 
 
 def test_audio_gap_finalizes_the_open_partial_once():
     clock = FakeClock(100.0)
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
-    codec.binary_frame(b"\0" * 4)
+    codec.received_bytes(b"\0" * 4)
     codec.core_response(result(" Hello", False, 0.2, 0.9))
     assert codec.idle_timeout(None) == 1.5  # the runtime calls idle() after 1.5 s without audio
     clock.now += 2
@@ -195,11 +205,11 @@ def test_audio_gap_finalizes_the_open_partial_once():
 
 def test_core_errors():
     codec = WhisperLiveCodec(clock=FakeClock(100.0))
-    codec.text_frame(json.dumps(OPTIONS))
-    actions = codec.core_error(CoreError("RESOURCE_EXHAUSTED", "busy", retry_after=90))
-    assert jsons(actions) == [{"uid": UID, "status": "WAIT", "message": 1.5}] and isinstance(actions[-1], Close)
+    codec.received_text(json.dumps(OPTIONS))
+    actions = codec.core_error(CoreError(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy", retry_after=90))
+    assert jsons(actions) == [{"uid": UID, "status": "WAIT", "message": 1.5}] and isinstance(actions[-1], Ending)
     codec = WhisperLiveCodec(clock=FakeClock(100.0))
-    codec.text_frame(json.dumps(OPTIONS))
+    codec.received_text(json.dumps(OPTIONS))
     [msg] = jsons(codec.core_error(CORE_DOWN))
     assert msg["status"] == "ERROR"
     assert_core_down_wording(msg["message"].lower())
@@ -210,10 +220,10 @@ def test_runtime_hooks_idle_gap_ending_and_refusal():
     codec = WhisperLiveCodec(clock=clock)
     assert codec.idle_timeout(60.0) == 30.0  # waiting for the options frame
     actions = WhisperLiveCodec(clock=clock).idle()
-    assert jsons(actions)[0]["status"] == "ERROR" and isinstance(actions[-1], Close)
+    assert jsons(actions)[0]["status"] == "ERROR" and isinstance(actions[-1], Ending)
     ready(codec)
     assert codec.idle_timeout(60.0) is None  # like the reference: a paused user keeps the session
-    codec.binary_frame(b"\0" * 4)
+    codec.received_bytes(b"\0" * 4)
     codec.core_response(result(" Hello", False, 0.2, 0.9))
     assert codec.idle_timeout(60.0) == 1.5  # a partial is open: short audio-gap timer
     assert isinstance(codec.idle()[0], SendControl)
@@ -222,20 +232,20 @@ def test_runtime_hooks_idle_gap_ending_and_refusal():
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
     actions = codec.ending(EndReason.MAX_DURATION)
-    assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and actions[-1] == Close(1000, "max connection time")
+    assert jsons(actions) == [{"uid": UID, "message": "DISCONNECT"}] and close_of(actions[-1]) == (1000, "max connection time")
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
     assert jsons(codec.ending(EndReason.SHUTDOWN)) == [{"uid": UID, "message": "DISCONNECT"}]
 
     codec = WhisperLiveCodec(clock=clock)
     assert codec.refused(Refusal.MAX_CONNECTIONS, "full") == []  # answered once the uid is known
-    actions = codec.text_frame(json.dumps(OPTIONS))
-    assert jsons(actions)[0]["status"] == "WAIT" and isinstance(actions[-1], Close)
+    actions = codec.received_text(json.dumps(OPTIONS))
+    assert jsons(actions)[0]["status"] == "WAIT" and isinstance(actions[-1], Ending)
 
 
 def test_options_without_language_task_model_take_the_server_defaults():
     codec = WhisperLiveCodec(WhisperLiveSettings(defaults=ServerDefaults(model="tiny.en", language="en")), clock=FakeClock(100.0))
-    actions = codec.text_frame(json.dumps({"uid": UID}))
+    actions = codec.received_text(json.dumps({"uid": UID}))
     [start] = [a for a in actions if isinstance(a, StartStream)]
     assert (start.config.model, start.config.language, start.config.task) == ("tiny.en", "en", asr_pb2.TASK_TRANSCRIBE)
     assert not jsons(actions)
@@ -244,7 +254,7 @@ def test_options_without_language_task_model_take_the_server_defaults():
 def test_server_model_and_no_vad_apply_to_every_session():
     settings = WhisperLiveSettings(defaults=ServerDefaults(model="base", use_vad=False))
     codec = WhisperLiveCodec(settings, clock=FakeClock(100.0))
-    actions = codec.text_frame(json.dumps(OPTIONS))  # asks for tiny.en with use_vad true
+    actions = codec.received_text(json.dumps(OPTIONS))  # asks for tiny.en with use_vad true
     [warning] = jsons(actions)
     assert warning["status"] == "WARNING" and "'base'" in warning["message"]
     [start] = [a for a in actions if isinstance(a, StartStream)]
@@ -253,11 +263,11 @@ def test_server_model_and_no_vad_apply_to_every_session():
 
 def test_options_as_a_binary_frame_and_uint8_audio():
     codec = WhisperLiveCodec(clock=FakeClock(100.0))
-    actions = codec.binary_frame(json.dumps({**OPTIONS, "audio_format": "uint8"}).encode())
+    actions = codec.received_bytes(json.dumps({**OPTIONS, "audio_format": "uint8"}).encode())
     [start] = [a for a in actions if isinstance(a, StartStream)]
     assert start.config.encoding == asr_pb2.AUDIO_ENCODING_LINEAR16
     codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted()))
-    [audio] = codec.binary_frame(bytes([128, 255, 0]))  # any length: one byte per sample
+    [audio] = codec.received_bytes(bytes([128, 255, 0]))  # any length: one byte per sample
     assert np.frombuffer(audio.audio, "<i2").tolist() == [0, 127 * 256, -128 * 256]
 
 
@@ -268,7 +278,7 @@ def test_without_vad_segments_end_at_pauses_and_by_length():
 
     def finalizes(samples: np.ndarray) -> int:
         return sum(isinstance(a, SendControl) and a.control.HasField("finalize")
-                   for a in codec.binary_frame(samples.astype("<f4").tobytes()))
+                   for a in codec.received_bytes(samples.astype("<f4").tobytes()))
 
     assert finalizes(tone) == 0
     assert finalizes(np.zeros(4096, np.float32)) == 0  # 0.26 s is a pause between words
@@ -282,7 +292,7 @@ def test_a_final_does_not_replace_the_next_utterances_partial():
     clock = FakeClock(100.0)
     codec = WhisperLiveCodec(clock=clock)
     ready(codec)
-    codec.binary_frame(b"\0" * 4)
+    codec.received_bytes(b"\0" * 4)
     codec.core_response(result("One", False, 0.0, 0.5, segment_id=1))
     codec.core_response(result("Two", False, 1.0, 1.5, segment_id=2))  # utterance 2 began
     [m] = jsons(codec.core_response(result("One.", True, 0.0, 0.8, segment_id=1)))  # utterance 1's final
@@ -294,11 +304,11 @@ def test_a_final_does_not_replace_the_next_utterances_partial():
 def test_a_lower_max_connection_time_is_kept_and_bad_limits_refused():
     clock = FakeClock(100.0)
     codec = WhisperLiveCodec(WhisperLiveSettings(max_connection_time=600), clock=clock)
-    codec.text_frame(json.dumps({**OPTIONS, "max_connection_time": 30, "max_clients": 4}))
+    codec.received_text(json.dumps({**OPTIONS, "max_connection_time": 30, "max_clients": 4}))
     codec.core_response(asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted()))
     assert codec.idle_timeout(None) == 30  # the client's limit, timed without frames
     clock.now += 30
     assert jsons(codec.idle()) == [{"uid": UID, "message": "DISCONNECT"}]
     for bad in ({"max_connection_time": "600"}, {"max_clients": 2.5}, {"max_connection_time": -1}):
-        refused = WhisperLiveCodec(clock=FakeClock(100.0)).text_frame(json.dumps({**OPTIONS, **bad}))
+        refused = WhisperLiveCodec(clock=FakeClock(100.0)).received_text(json.dumps({**OPTIONS, **bad}))
         assert jsons(refused)[0]["status"] == "ERROR" and next(iter(bad)) in jsons(refused)[0]["message"]
