@@ -32,10 +32,10 @@ import contextlib
 import logging
 import socket
 import ssl as ssl_module
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
-from bridges.endings import TCP_REFUSALS, TCP_WORDS, EndKind, Ending, Refuse, tcp_line
+from bridges.endings import TCP_REFUSALS, TCP_WORDS, EndKind, Ending, tcp_line
 from bridges.transport import (ClientGone, InputEnded, Outgoing, Received, ServerSetup, Transport, TransportClosed,
                                Upgrade, as_text_or_bytes)
 from bridges.transports.headers import Headers
@@ -92,19 +92,23 @@ class TcpTransport:
             parts = await self.options.framer.read(self.reader, self.max_message_bytes)
         except FrameTooLarge as exc:
             self._refusal = f"client-error {exc}"
-            await self._end_with(TCP_WORDS[EndKind.CLIENT_FAULT], str(exc), None)
+            await self.end_with(TCP_WORDS[EndKind.CLIENT_FAULT], str(exc), None)
             return self._gone_with(str(exc))
         except (asyncio.IncompleteReadError, ConnectionError, ssl_module.SSLError) as exc:
             return self._gone_with(f"connection lost ({type(exc).__name__})", lost=True)
         except (ValueError, UnicodeDecodeError) as exc:
             self._refusal = f"client-error unreadable message: {exc}"
-            await self._end_with(TCP_WORDS[EndKind.CLIENT_FAULT], f"unreadable message: {exc}", None)
+            await self.end_with(TCP_WORDS[EndKind.CLIENT_FAULT], f"unreadable message: {exc}", None)
             return self._gone_with(self._refusal)
         if parts is None:
             self._input_ended = True
             return InputEnded()
         self._parts = parts[1:]
         return Received(parts[0])
+
+    def first(self, parts: list[Message]) -> None:
+        """The first message, read before the checks (`TcpOptions.credentials`): the codec gets it first."""
+        self._parts = list(parts)
 
     def _gone_with(self, reason: str, lost: bool = False) -> ClientGone:
         self._gone = self._gone or ClientGone(reason, lost)
@@ -123,9 +127,9 @@ class TcpTransport:
 
     async def close(self, ending: Ending) -> None:
         word = TCP_WORDS[ending.kind]
-        await self._end_with(word, ending.reason, ending.retry_after)
+        await self.end_with(word, ending.reason, ending.retry_after)
 
-    async def _end_with(self, word: str, message: str, retry_after: float | None) -> None:
+    async def end_with(self, word: str, message: str, retry_after: float | None) -> None:
         """One final line (none for a normal end), then close."""
         if not self.writer.is_closing():
             with contextlib.suppress(ConnectionError, RuntimeError):
@@ -175,32 +179,30 @@ class TcpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH_BYTES)
         address = writer.get_extra_info("peername") or ("?", 0)
-        first: list[Message] = []
-        headers: Mapping[str, str] = {}
+        limit = self.setup.limits.max_message_bytes
+        upgrade = Upgrade(path=self.setup.path, query={}, headers=Headers(), client=str(address[0]),
+                          peer="%s:%s" % tuple(address[:2]), alive=lambda: not writer.is_closing(), method="")
+        transport = TcpTransport(reader, writer, upgrade, self.options, limit, [])
         if self.options.credentials is not None:
             try:
-                first = await asyncio.wait_for(
-                    self.options.framer.read(reader, self.setup.limits.max_message_bytes),
-                    self.options.first_message_timeout) or []
-            except (asyncio.TimeoutError, FrameTooLarge, ValueError, asyncio.IncompleteReadError,
-                    ConnectionError) as exc:
-                log.info("tcp client %s sent no usable first message: %s", address[0], exc or type(exc).__name__)
+                first = await asyncio.wait_for(self.options.framer.read(reader, limit),
+                                               self.options.first_message_timeout) or []
+            except (asyncio.IncompleteReadError, ConnectionError):
                 writer.close()
                 return
-            headers = self.options.credentials(first)
-        upgrade = Upgrade(path=self.setup.path, query={}, headers=Headers(headers.items()), client=str(address[0]),
-                          peer="%s:%s" % tuple(address[:2]), alive=lambda: not writer.is_closing(), method="")
+            except (asyncio.TimeoutError, FrameTooLarge, ValueError) as exc:
+                why = str(exc) or f"no message within {self.options.first_message_timeout:g} s"
+                log.info("tcp client %s sent no usable first message: %s", upgrade.peer, why)
+                await transport.end_with(TCP_WORDS[EndKind.CLIENT_FAULT], why, None)
+                return
+            transport.first(first)
+            upgrade = replace(upgrade, headers=Headers(self.options.credentials(first).items()))
+            transport.upgrade = upgrade
         refuse = self.setup.check(upgrade)
-        transport = TcpTransport(reader, writer, upgrade, self.options, self.setup.limits.max_message_bytes, first)
         if refuse is not None:
-            await self._refuse(transport, refuse)
+            await transport.end_with(TCP_REFUSALS[refuse.kind], refuse.message, refuse.retry_after)
             return
         await self.setup.handler(transport)
-
-    @staticmethod
-    async def _refuse(transport: TcpTransport, refuse: Refuse) -> None:
-        await asyncio.wait_for(transport._end_with(TCP_REFUSALS[refuse.kind], refuse.message, refuse.retry_after),
-                               timeout=5.0)
 
 
 def listening_socket(host: str, port: int, send_buffer_bytes: int) -> socket.socket:
