@@ -47,7 +47,8 @@ from urllib.parse import parse_qsl
 import uvicorn
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
-from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -124,7 +125,7 @@ class HttpServer:
             raise ValueError(f"the {setup.dialect} dialect names no HTTP routes; set "
                              "transport_options={'http': HttpOptions(routes=(...))} on its DialectSpec")
         self.options = options
-        self.app = Router(routes=self._routes())
+        self.app = Starlette(routes=self._routes())  # with its exception middleware: StaticFiles' 404
         self._server: BridgeServer | None = None
         self._task: asyncio.Task | None = None
         self._socket: socket.socket | None = None

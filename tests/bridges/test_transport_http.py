@@ -123,6 +123,8 @@ async def test_a_core_error_is_the_status_of_its_fault(core_address):
     for response in (exchange, events):
         assert response.status_code == 400, response.text
     assert exchange.json()["type"] == "error" and "no-such-engine" in exchange.json()["error"]
+    # an event stream that has not begun answers with the status and the transport's JSON error
+    assert events.json()["error"]["type"] == "client_fault" and "no-such-engine" in events.json()["error"]["message"]
 
 
 async def test_sigterm_lets_an_open_event_stream_finish_and_refuses_new_requests(core_address, tmp_path):

@@ -50,6 +50,8 @@ class TranscribeCodec(Codec):
         self.mode = mode
         self.engine = engine
         self.finals: list[str] = []
+        self.odd = b""  # a body chunk may end inside a sample: its first byte waits for the next
+        self.sent = False
 
     def connected(self) -> list[Action]:
         return [StartStream(asr_pb2.StreamingConfig(engine=self.engine, language="en",
@@ -57,7 +59,10 @@ class TranscribeCodec(Codec):
                                                     sample_rate_hertz=16000, audio_channel_count=1))]
 
     def received_bytes(self, data: bytes) -> list[Action]:
-        return send_audio(data)
+        data = self.odd + data
+        whole = len(data) - len(data) % 2
+        self.odd = data[whole:]
+        return send_audio(data[:whole])
 
     def received_text(self, text: str) -> list[Action]:
         try:
@@ -80,6 +85,7 @@ class TranscribeCodec(Codec):
             return []
         text = response.result.text.strip()
         self.finals.append(text)
+        self.sent = True
         if self.mode == "events":
             return [SendEvent(json.dumps({"text": text}), event="final")]
         if self.mode == "lines":
@@ -98,8 +104,10 @@ class TranscribeCodec(Codec):
                 normal()]
 
     def core_error(self, error: CoreError) -> list[Action]:
-        actions: list[Action] = [] if self.mode in ("unary", "stream") else [
-            self._send({"type": "error", "error": error.message})]
+        """gRPC: the status says it all; an event stream that has not begun: its HTTP status
+        (the transport's JSON error body); otherwise the dialect's error message first."""
+        quiet = self.mode in ("unary", "stream") or (self.mode == "events" and not self.sent)
+        actions: list[Action] = [] if quiet else [self._send({"type": "error", "error": error.message})]
         return [*actions, error_ending(error, error.message)]
 
     def _send(self, payload: dict[str, Any]) -> Action:
