@@ -25,12 +25,14 @@ Limits (docs/limits.md): a request over `max_message_bytes` is refused by gRPC i
 (RESOURCE_EXHAUSTED) before it reaches the codec; `send` waits on HTTP/2 flow control, so the
 runtime's send timeout ends a client that does not read. Drain: `stop_accepting` starts
 `server.stop(grace)` (new calls get UNAVAILABLE at once, open calls finish within the drain
-grace), `close` waits for it. TLS: the bridge's `--tls-cert/--tls-key` (`tls_files`).
+grace), `close` waits for it. TLS: the bridge's `--tls-cert/--tls-key` (`TlsFiles`: the PEM
+files, named on the ssl context by bridges/edge.py, reloaded at the next handshake after a change).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl as ssl_module
 from collections import defaultdict
 from dataclasses import dataclass
@@ -85,6 +87,34 @@ def peer_address(peer: str) -> tuple[str, str]:
     host, _, port = rest.rpartition(":")
     host = host.strip("[]") or "?"
     return host, f"{host}:{port}"
+
+
+@dataclass
+class TlsFiles:
+    """The server's certificate chain and key for gRPC, which takes PEM bytes, not an
+    ssl.SSLContext; read again at the next handshake after either file changed (as the other
+    transports reload theirs on SIGHUP)."""
+
+    cert: str
+    key: str
+    _stamp: tuple[float, float] = (0.0, 0.0)
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.dynamic_ssl_server_credentials(self._config(), self._changed)
+
+    def _config(self) -> grpc.ServerCertificateConfiguration:
+        self._stamp = (os.path.getmtime(self.cert), os.path.getmtime(self.key))
+        with open(self.cert, "rb") as cert, open(self.key, "rb") as key:
+            return grpc.ssl_server_certificate_configuration([(key.read(), cert.read())])
+
+    def _changed(self) -> grpc.ServerCertificateConfiguration | None:
+        try:
+            if (os.path.getmtime(self.cert), os.path.getmtime(self.key)) == self._stamp:
+                return None
+            return self._config()
+        except OSError as exc:
+            log.error("TLS files not reloaded, the previous ones stay in use: %s", exc)
+            return None
 
 
 class GrpcTransport:
@@ -184,8 +214,7 @@ class GrpcServer:
         address = f"{host or '0.0.0.0'}:{port}"
         tls = self.tls_files or getattr(ssl, "pem_files", None)
         if tls is not None:
-            cert, key = (open(path, "rb").read() for path in tls)
-            self._port = self._server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
+            self._port = self._server.add_secure_port(address, TlsFiles(*tls).credentials())
         elif ssl is not None:
             raise ValueError("a gRPC bridge needs the PEM files of --tls-cert/--tls-key (GrpcServer.tls_files)")
         else:

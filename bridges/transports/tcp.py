@@ -8,13 +8,17 @@ What it maps
   half-close (EOF) is `input_ended`: the session goes on and delivers its results, then closes.
 - Outgoing text and JSON messages are lines (or frames) of the framer; bytes as the framer says.
 - Endings: a normal end closes the connection; any other ending first sends one final line,
-  `TcpOptions.ending_line(ending)` (default `{"type": "error", "fault": ..., "message": ...,
-  "retry_after": ...}`), then closes.
+  `TcpOptions.final_line(word, reason, retry_after)` with the word of bridges/endings.py
+  `TCP_WORDS` (default: `"client-error message of 32000 bytes exceeds the 20000-byte limit\\n"`,
+  bridges/endings.py `tcp_line`; a dialect with its own error shape, e.g. a Wyoming `error`
+  event, supplies its own), then closes. A dialect's codec usually sends its own error message
+  before the ending; the final line is what any client of the transport can rely on.
 - Before a session there is no request line: the runtime's checks see an `Upgrade` whose path
   is the dialect's `path`, whose headers are what `TcpOptions.credentials(first message)` returns
   (e.g. `{"Authorization": "Bearer <token>"}` from a token in the first message; without the
   hook no message is read first and no key can be presented), and whose client is the peer's
-  address. A refusal is one error line (`refusal_line`) and a close.
+  address. A refusal is one final line with the word of `TCP_REFUSALS` ("unauthenticated no
+  API key; ...") and a close; so is a first message that is unreadable, too large or late.
 
 Limits (docs/limits.md): a message over `max_message_bytes` (a line, a length prefix or a
 payload length above it) is refused before it is read: a final client-fault line and a close

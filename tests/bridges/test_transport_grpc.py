@@ -13,6 +13,7 @@ import pytest
 from google.protobuf import wrappers_pb2
 
 from clients.errors import from_rpc_error
+from tests.security_helpers import client_credentials, make_pki
 from transcribe_dialect import GRPC_SPEC, STREAM, TRANSCRIBE
 from transport_helpers import WEB, WRONG_KEY, assert_jfk, jfk_pcm, keys_path, running_bridge, start_dialect_process
 
@@ -111,3 +112,13 @@ async def test_sigterm_finishes_the_open_call_with_retry_info_and_refuses_new_ca
         assert await asyncio.to_thread(bridge.proc.wait, 60) == 0
     finally:
         bridge.stop()
+
+
+async def test_tls_with_the_bridges_certificate(core_address, tmp_path):
+    pki = make_pki(tmp_path)
+    async with running_bridge(GRPC_SPEC, core_address, "--tls-cert", str(pki.server_cert), "--tls-key",
+                              str(pki.server_key)) as bridge, \
+            grpc.aio.secure_channel(f"localhost:{bridge.port}", client_credentials(pki)) as channel:
+        transcribe, _ = methods(channel)
+        answer = await transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60)
+    assert_jfk(answer.value)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import ssl
 
 import httpx
 import pytest
 import websockets
 
 from bridge_helpers import recv_all
+from tests.security_helpers import make_pki
 from transcribe_dialect import HTTP_SPEC, WEB
 from transport_helpers import (WEB as WEB_KEY, WRONG_KEY, assert_jfk, jfk_pcm, keys_path, running_bridge,
                                start_dialect_process)
@@ -148,3 +150,13 @@ async def test_sigterm_lets_an_open_event_stream_finish_and_refuses_new_requests
         assert "session_end" in bridge.log()
     finally:
         bridge.stop()
+
+
+async def test_https_with_the_bridges_certificate(core_address, tmp_path):
+    pki = make_pki(tmp_path)
+    async with running_bridge(HTTP_SPEC, core_address, "--tls-cert", str(pki.server_cert), "--tls-key",
+                              str(pki.server_key)) as bridge, \
+            httpx.AsyncClient(timeout=60, verify=ssl.create_default_context(cafile=str(pki.ca))) as client:
+        response = await client.post(f"https://localhost:{bridge.port}/v1/transcribe", content=jfk_pcm())
+    assert response.status_code == 200, response.text
+    assert_jfk(response.json()["text"])

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import ssl
 
 import pytest
 
+from tests.security_helpers import make_pki
 from transcribe_dialect import TCP_SPEC
 from transport_helpers import WEB, WRONG_KEY, assert_jfk, jfk_pcm, keys_path, running_bridge, start_dialect_process
 
@@ -96,3 +98,17 @@ async def test_sigterm_finishes_the_open_session_and_refuses_new_connections(cor
         assert await asyncio.to_thread(bridge.proc.wait, 60) == 0
     finally:
         bridge.stop()
+
+
+async def test_tls_with_an_end_message_instead_of_a_half_close(core_address, tmp_path):
+    """TLS cannot half-close (asyncio has no write_eof over TLS): the dialect's own end message."""
+    pki = make_pki(tmp_path)
+    async with running_bridge(TCP_SPEC, core_address, "--tls-cert", str(pki.server_cert), "--tls-key",
+                              str(pki.server_key)) as bridge:
+        reader, writer = await asyncio.open_connection("localhost", bridge.port,
+                                                       ssl=ssl.create_default_context(cafile=str(pki.ca)))
+        await send_audio(writer, jfk_pcm())
+        writer.write(b'{"type": "end"}\n')
+        lines = await read_lines(reader)
+        writer.close()
+    assert_jfk(json.loads(lines[-1])["text"])
