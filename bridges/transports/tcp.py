@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 from bridges.endings import TCP_REFUSALS, TCP_WORDS, EndKind, Ending, tcp_line
-from bridges.transport import (ClientGone, InputEnded, Outgoing, Received, ServerSetup, Transport, TransportClosed,
+from bridges.transport import (ClientGone, InputEnded, Outgoing, Received, ServerSetup, TransportClosed,
                                Upgrade, as_text_or_bytes)
 from bridges.transports.headers import Headers
 from bridges.transports.framing import FrameTooLarge, Framer, LineFramer, Message, stream_limit

@@ -15,7 +15,8 @@ from google.protobuf import wrappers_pb2
 from clients.errors import from_rpc_error
 from tests.security_helpers import client_credentials, make_pki
 from transcribe_dialect import GRPC_SPEC, STREAM, TRANSCRIBE
-from transport_helpers import WEB, WRONG_KEY, assert_jfk, jfk_pcm, keys_path, running_bridge, start_dialect_process
+from transport_helpers import (WEB, WRONG_KEY, assert_jfk, dialect_process, jfk_pcm, keys_path, refused_soon,
+                               running_bridge, tls_flags)
 
 CHUNK = 32000  # one second of 16 kHz PCM16 per message
 
@@ -84,13 +85,12 @@ async def test_a_core_error_is_the_grpc_status_of_its_fault(core_address):
 
 
 async def test_sigterm_finishes_the_open_call_with_retry_info_and_refuses_new_calls(core_address, tmp_path):
-    bridge = start_dialect_process(tmp_path, "grpc", core_address)
     requests: asyncio.Queue = asyncio.Queue(maxsize=64)
 
     async def audio():  # the client never half-closes: the drain ends the audio
         while (request := await requests.get()) is not None:
             yield request
-    try:
+    async with dialect_process(tmp_path, "grpc", core_address) as bridge:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
             transcribe, stream = methods(channel)
             for request in chunks(jfk_pcm()):
@@ -98,26 +98,26 @@ async def test_sigterm_finishes_the_open_call_with_retry_info_and_refuses_new_ca
             call = stream(audio(), timeout=120)
             results = [(await call.read()).value]
             bridge.proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.5)
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await transcribe(wrappers_pb2.BytesValue(value=b"\0\0"), timeout=10)
+
+            async def refused() -> bool:
+                try:
+                    await transcribe(wrappers_pb2.BytesValue(value=b"\0\0"), timeout=10)
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code() == grpc.StatusCode.UNAVAILABLE
+                return False
+            await refused_soon(refused)
             with pytest.raises(grpc.aio.AioRpcError) as ended:  # every result, then the status
                 while (response := await call.read()) is not grpc.aio.EOF:
                     results.append(response.value)
             requests.put_nowait(None)
-        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         error = from_rpc_error(ended.value)
         assert error.code == grpc.StatusCode.UNAVAILABLE and error.retry_after, error  # shutting down: retry
         assert_jfk(results[-1])
-        assert await asyncio.to_thread(bridge.proc.wait, 60) == 0
-    finally:
-        bridge.stop()
 
 
 async def test_tls_with_the_bridges_certificate(core_address, tmp_path):
     pki = make_pki(tmp_path)
-    async with running_bridge(GRPC_SPEC, core_address, "--tls-cert", str(pki.server_cert), "--tls-key",
-                              str(pki.server_key)) as bridge, \
+    async with running_bridge(GRPC_SPEC, core_address, *tls_flags(pki)) as bridge, \
             grpc.aio.secure_channel(f"localhost:{bridge.port}", client_credentials(pki)) as channel:
         transcribe, _ = methods(channel)
         answer = await transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60)

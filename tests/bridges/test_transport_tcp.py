@@ -8,11 +8,11 @@ import json
 import signal
 import ssl
 
-import pytest
 
 from tests.security_helpers import make_pki
 from transcribe_dialect import TCP_SPEC
-from transport_helpers import WEB, WRONG_KEY, assert_jfk, jfk_pcm, keys_path, running_bridge, start_dialect_process
+from transport_helpers import (WEB, WRONG_KEY, assert_jfk, dialect_process, jfk_pcm, keys_path, refused_soon,
+                               running_bridge, tls_flags)
 
 CHUNK = 32000  # one second of 16 kHz PCM16 per message
 
@@ -81,30 +81,31 @@ async def test_a_core_error_is_the_dialects_error_then_a_client_error_line(core_
 
 
 async def test_sigterm_finishes_the_open_session_and_refuses_new_connections(core_address, tmp_path):
-    bridge = start_dialect_process(tmp_path, "tcp", core_address)
-    try:
+    async with dialect_process(tmp_path, "tcp", core_address) as bridge:
         reader, writer = await asyncio.open_connection("127.0.0.1", bridge.port)
         await send_audio(writer, jfk_pcm())  # no half-close: the drain ends the audio
         first = json.loads(await asyncio.wait_for(reader.readline(), 60))
         assert first["type"] == "final", first
         bridge.proc.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.5)
-        with pytest.raises(ConnectionRefusedError):
-            await asyncio.open_connection("127.0.0.1", bridge.port)
+
+        async def refused() -> bool:
+            try:
+                _, probe = await asyncio.open_connection("127.0.0.1", bridge.port)
+            except ConnectionRefusedError:
+                return True
+            probe.close()
+            return False
+        await refused_soon(refused)
         rest = await read_lines(reader)
         writer.close()
         assert json.loads(rest[-2])["type"] == "done" and rest[-1].startswith("shutting-down"), rest
         assert_jfk(json.loads(rest[-2])["text"])
-        assert await asyncio.to_thread(bridge.proc.wait, 60) == 0
-    finally:
-        bridge.stop()
 
 
 async def test_tls_with_an_end_message_instead_of_a_half_close(core_address, tmp_path):
     """TLS cannot half-close (asyncio has no write_eof over TLS): the dialect's own end message."""
     pki = make_pki(tmp_path)
-    async with running_bridge(TCP_SPEC, core_address, "--tls-cert", str(pki.server_cert), "--tls-key",
-                              str(pki.server_key)) as bridge:
+    async with running_bridge(TCP_SPEC, core_address, *tls_flags(pki)) as bridge:
         reader, writer = await asyncio.open_connection("localhost", bridge.port,
                                                        ssl=ssl.create_default_context(cafile=str(pki.ca)))
         await send_audio(writer, jfk_pcm())

@@ -2,17 +2,19 @@
 (transcribe_dialect.py) in process or as a subprocess, JFK's speech as PCM16, an API keys file."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 from bridge_helpers import BridgeProcess, start_bridge
 from bridges.runtime import Bridge, DialectSpec
 from tests.audio_fixtures import to_pcm16, wer
 from tests.real_speech import load
-from tests.security_helpers import KEYS_TOML, WEB
+from tests.security_helpers import KEYS_TOML, WEB, Pki
 
-__all__ = ["WEB", "jfk_pcm", "jfk_transcript", "assert_jfk", "keys_path", "running_bridge", "start_dialect_process"]
+__all__ = ["WEB", "jfk_pcm", "jfk_transcript", "assert_jfk", "keys_path", "running_bridge", "dialect_process", "refused_soon", "tls_flags"]
 
 WRONG_KEY = "not-a-key-0000"
 
@@ -46,7 +48,27 @@ async def running_bridge(spec: DialectSpec, core: str, *flags: str) -> AsyncIter
         await bridge.shutdown()
 
 
-def start_dialect_process(tmp_dir: Path, transport: str, core: str, *flags: str) -> BridgeProcess:
-    """The test dialect on `transport` as a real process (for SIGTERM): transcribe_dialect.py's main."""
-    return start_bridge(tmp_dir, f"transcribe_{transport}", core, *flags, "--transport", transport,
-                        module="tests.bridges.transcribe_dialect")
+@contextlib.asynccontextmanager
+async def dialect_process(tmp_dir: Path, transport: str, core: str, *flags: str) -> AsyncIterator[BridgeProcess]:
+    """The test dialect on `transport` as a real process (transcribe_dialect.py's main), for
+    SIGTERM: the block signals it, and the process must then exit 0 by itself."""
+    bridge = start_bridge(tmp_dir, f"transcribe_{transport}", core, *flags, "--transport", transport,
+                          module="tests.bridges.transcribe_dialect")
+    try:
+        yield bridge
+        assert await asyncio.to_thread(bridge.proc.wait, 60) == 0, bridge.log()[-3000:]
+    finally:
+        bridge.stop()
+
+
+async def refused_soon(attempt: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """New connections are refused once the bridge has taken its SIGTERM (which may take a moment
+    on a loaded machine): `attempt` opens one and says whether it was refused."""
+    deadline = time.monotonic() + seconds
+    while not await attempt():
+        assert time.monotonic() < deadline, f"still accepting new connections {seconds:g} s after SIGTERM"
+        await asyncio.sleep(0.2)
+
+
+def tls_flags(pki: Pki) -> tuple[str, ...]:
+    return "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)
