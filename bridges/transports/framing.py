@@ -119,7 +119,10 @@ class HeaderPayloadFramer:
         payload_length = self._length(header, self.payload_length_field, limit)
         if data_length:
             data = json.loads(await reader.readexactly(data_length))
-            header = {**header, "data": {**header.get("data", {}), **data}}
+            inline = header.get("data") or {}
+            if not isinstance(data, dict) or not isinstance(inline, dict):
+                raise ValueError("a header's data must be a JSON object")
+            header = {**header, "data": {**inline, **data}}
             del header[self.data_length_field]
             line = json.dumps(header, ensure_ascii=False)
         parts: list[Message] = [line]

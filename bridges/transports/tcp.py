@@ -39,7 +39,7 @@ import ssl as ssl_module
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
-from bridges.endings import TCP_REFUSALS, TCP_WORDS, EndKind, Ending, tcp_line
+from bridges.endings import TCP_REFUSALS, TCP_WORDS, EndKind, Ending, retry_seconds, tcp_line
 from bridges.transport import (ClientGone, InputEnded, Outgoing, Received, ServerSetup, TransportClosed,
                                Upgrade, as_text_or_bytes)
 from bridges.transports.headers import Headers
@@ -50,8 +50,10 @@ log = logging.getLogger("bridges.transports.tcp")
 WRITE_BUFFER_HIGH_BYTES = 64 * 1024  # asyncio's buffer per connection before `send` waits for the client
 
 
-def ending_line(word: str, message: str, retry_after: float | None) -> bytes:
-    """The default final line: bridges/endings.py `tcp_line` ("busy retry in 5 s ...")."""
+def default_final_line(word: str, message: str, retry_after: float | None) -> bytes:
+    """bridges/endings.py `tcp_line` ("busy the bridge is at its limit ...; retry in 5 s")."""
+    if retry_after is not None:
+        message = f"{message}; retry in {retry_seconds(retry_after)} s"
     return tcp_line(word, message)
 
 
@@ -64,7 +66,7 @@ class TcpOptions:
     # can be presented, and nothing is read before the checks.
     credentials: Callable[[list[Message]], Mapping[str, str]] | None = None
     # The final line of an error ending or a refusal: (word, message, retry seconds) -> bytes.
-    final_line: Callable[[str, str, float | None], bytes] = ending_line
+    final_line: Callable[[str, str, float | None], bytes] = default_final_line
     first_message_timeout: float = 10.0
 
 
