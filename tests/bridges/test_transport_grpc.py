@@ -122,3 +122,17 @@ async def test_tls_with_the_bridges_certificate(core_address, tmp_path):
         transcribe, _ = methods(channel)
         answer = await transcribe(wrappers_pb2.BytesValue(value=jfk_pcm()), timeout=60)
     assert_jfk(answer.value)
+
+
+async def test_a_call_over_the_connection_cap_is_resource_exhausted_with_retry_info(core_address):
+    async with running_bridge(GRPC_SPEC, core_address, "--max-connections", "1") as bridge, \
+            grpc.aio.insecure_channel(f"127.0.0.1:{bridge.port}") as channel:
+        transcribe, stream = methods(channel)
+        holder = stream(timeout=60)  # an open call holds the one place
+        await holder.write(chunks(jfk_pcm())[0])
+        await asyncio.sleep(0.5)
+        refused = await failure(transcribe(wrappers_pb2.BytesValue(value=b"\0\0"), timeout=10))
+        holder.cancel()
+    error = from_rpc_error(refused)
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.retry_after, error
+    assert "limit of 1" in error.message

@@ -159,3 +159,12 @@ async def test_https_with_the_bridges_certificate(core_address, tmp_path):
         response = await client.post(f"https://localhost:{bridge.port}/v1/transcribe", content=jfk_pcm())
     assert response.status_code == 200, response.text
     assert_jfk(response.json()["text"])
+
+
+async def test_requests_over_the_connection_cap_get_503_with_retry_after(core_address):
+    async with running_bridge(HTTP_SPEC, core_address, "--max-connections", "1") as bridge, \
+            httpx.AsyncClient(timeout=60) as client:
+        async with websockets.connect(f"ws://127.0.0.1:{bridge.port}/v1/stream"):  # holds the one place
+            busy = await client.post(f"{base(bridge)}/v1/transcribe", content=b"\0\0")
+        assert busy.status_code == 503 and int(busy.headers["retry-after"]) > 0, busy
+        assert "limit of 1" in busy.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import ssl
 
@@ -113,3 +114,14 @@ async def test_tls_with_an_end_message_instead_of_a_half_close(core_address, tmp
         lines = await read_lines(reader)
         writer.close()
     assert_jfk(json.loads(lines[-1])["text"])
+
+
+async def test_a_connection_over_the_cap_gets_one_busy_line(core_address):
+    async with running_bridge(TCP_SPEC, core_address, "--max-connections", "1") as bridge:
+        _, holder = await asyncio.open_connection("127.0.0.1", bridge.port)
+        await send_audio(holder, jfk_pcm()[:CHUNK])  # its first message: the session begins
+        await asyncio.sleep(0.5)
+        refused = await transcribe(bridge.port, jfk_pcm()[:CHUNK])
+        holder.close()
+    assert len(refused) == 1 and refused[0].startswith("busy ") and "limit of 1" in refused[0], refused
+    assert re.search(r"retry in \d+ s$", refused[0]), refused
