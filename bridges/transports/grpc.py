@@ -6,7 +6,9 @@ A dialect names its methods in `DialectSpec.transport_options["grpc"]`, a tuple 
 `GrpcMethod(path, request, response, streaming)`: the full method path
 ("/google.cloud.speech.v2.Speech/StreamingRecognize"), its request and response protobuf
 classes, and whether it is bidirectional streaming (True) or unary (False). They are served
-through generic handlers: no generated servicer, no .proto compiled into the bridge.
+through generic handlers: no generated servicer, no .proto compiled into the bridge. The
+spec's `path` must match every method path ("/test.Transcriber/{method}"); a codec tells the
+methods apart by `ConnectionInfo.path` (tests/bridges/transcribe_dialect.py is a whole example).
 
 - Each call is an opening request: the runtime's checks see an `Upgrade` whose path is the
   method path, whose headers are the call's metadata (so `authorization: Bearer <key>` and

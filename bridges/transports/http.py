@@ -12,6 +12,7 @@ is `text/event-stream`, the codec's messages streamed as they come) or `WEBSOCKE
 query) in its `ConnectionInfo`; the body reaches it as `received_bytes` chunks, then
 `input_ended` (bridges/transports/http_exchange.py). Static files are served as they are,
 without a session and without the runtime's checks (a page must load before it has a key).
+tests/bridges/transcribe_dialect.py is a whole example (all three route kinds and a directory).
 
 What it maps
 ------------

@@ -27,7 +27,11 @@ payload length above it) is refused before it is read: a final client-fault line
 client that does not read and the runtime's send timeout ends it. The first message (when
 `credentials` is set) must arrive within `first_message_timeout`.
 
-A dialect uses it with `transport="tcp"` on its spec and a `TcpOptions` (framer, hooks).
+A dialect uses it with `transport="tcp"` and `transport_options={"tcp": TcpOptions(
+framer=HeaderPayloadFramer(), credentials=token_of)}` on its `DialectSpec`; the spec's `path`
+is what the runtime's routing sees ("/"). tests/bridges/transcribe_dialect.py is a whole
+example. TLS (`--tls-cert/--tls-key`) works the same, except that TLS cannot half-close: a
+dialect served over TLS needs an end message of its own.
 """
 from __future__ import annotations
 
