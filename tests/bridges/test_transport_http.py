@@ -115,6 +115,19 @@ async def test_a_body_over_the_message_limit_gets_413(core_address):
     assert after.status_code == 200, "one client's oversized body changes nothing for the next"
 
 
+async def test_a_websocket_frame_over_the_limit_is_closed_with_1009(core_address):
+    """As on the WebSocket transport: a frame over the dialect's limit reaches the codec (its
+    ending names 1009), one over the server's backstop is refused by the server itself."""
+    async with running_bridge(HTTP_SPEC, core_address, "--max-message-bytes", "10000") as bridge:
+        codes = []
+        for size in (20000, 200000):  # the backstop is 2 * 10000 + 64 KiB
+            async with websockets.connect(f"ws://127.0.0.1:{bridge.port}/v1/stream", max_size=None) as ws:
+                await ws.send(b"\0" * size)
+                await recv_all(ws, 30)
+            codes.append(ws.close_code)
+    assert codes == [1009, 1009], codes
+
+
 async def test_a_core_error_is_the_status_of_its_fault(core_address):
     """The core's INVALID_ARGUMENT for an unknown engine is the client's fault: 400, with the
     core's words in the dialect's error."""
