@@ -38,7 +38,7 @@ models: $(STAMP)
 	$(PY) -m core_service.models assemble
 
 run: install
-	$(PY) -m core_service.stack
+	$(PY) -m asr_stack
 
 test: install
 	$(PY) -m pytest -q -ra

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from asr_common.api_keys import KeyRing, presented_secret
 from bridges import metrics
 from bridges.endings import Refuse, RefuseKind
 from bridges.transport import Upgrade
-from core_service.api_keys import KeyRing, presented_secret
 
 log = logging.getLogger("bridges.auth")
 

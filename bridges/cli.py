@@ -6,10 +6,10 @@ import os
 import signal
 import sys
 
+from asr_common.logs import configure_logging
 from bridges.core_client import DEFAULT_CORE
 from bridges.runtime import Bridge, DialectSpec, build_parser
 from clients.targets import parse_target
-from core_service.logs import configure_logging
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 

@@ -17,9 +17,9 @@ from typing import Any
 import grpc
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
+from asr_common.redact import new_error_id
 from bridges.auth import core_metadata
 from bridges.faults import CoreError
-from bridges.hygiene import new_error_id
 from clients.call_status import CallStatus
 from clients.errors import from_rpc_error
 from clients.targets import channel_options, parse_target

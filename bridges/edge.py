@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import grpc
 
+from asr_common.api_keys import KeyRing, KeysFileError
+from asr_common.listen import listen_host
+from asr_common.logs import FORMATS
+from asr_common.metrics_server import serve_metrics
+from asr_common.tls import ServerSslContext, TlsFileError, channel_credentials, check_pair
 from bridges.auth import UpgradeGuard, parse_origins
-from core_service.api_keys import KeyRing, KeysFileError
-from core_service.edge import listen_host
-from core_service.logs import FORMATS
-from core_service.metrics import serve_metrics
-from core_service.tls import ServerSslContext, TlsFileError, channel_credentials, check_pair
 
 log = logging.getLogger("bridges.edge")
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 import grpc
 
 from bridges.endings import EndKind, Ending, retry_seconds
-from bridges.hygiene import scrub
+from asr_common.redact import scrub
 
 
 @dataclass(frozen=True)

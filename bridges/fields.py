@@ -1,7 +1,7 @@
 """Reading client JSON messages strictly: one parser, typed field getters, the language check.
 
 Every problem is a `FieldError` whose text says what was wrong and what to send instead; the
-codecs put it in their own error shape. Core errors are worded in bridges/core_errors.py.
+codecs put it in their own error shape. Core errors are classified in bridges/faults.py.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import math
 from typing import Any
 
-from core_service.language_tags import is_language_tag
+from asr_common.language_tags import is_language_tag
 
 
 class FieldError(ValueError):
@@ -126,7 +126,7 @@ def get_bool(obj: dict[str, Any], key: str, default: bool) -> bool:
 
 
 def check_language(tag: str, key: str) -> str:
-    """`tag` when it is a BCP-47 language tag (core_service/language_tags.py), else FieldError."""
+    """`tag` when it is a BCP-47 language tag (asr_common/language_tags.py), else FieldError."""
     if not is_language_tag(tag):
         raise FieldError(f"{key} {tag!r} is not a language code; use a BCP-47 tag such as en-US, ar-EG or zh-CN")
     return tag

@@ -6,25 +6,22 @@ Rules (docs/limits.md):
 - Any session id a bridge forwards to the core follows the core's rule (`fit_session_id`:
   1-128 of `A-Z a-z 0-9 . _ - : @`, other characters replaced and a hash added).
 - Client values are logged escaped (`escaped`): no control characters or newlines reach a log.
-- Messages to clients never carry server paths, core addresses or raw exception text (`scrub`): an
-  internal problem is described by a short error id (`new_error_id`) that the bridge's log
-  line repeats with the details (core errors: bridges/faults.py).
+- Messages to clients never carry server paths, core addresses or raw exception text
+  (asr_common.redact `scrub`): an internal problem is described by a short error id
+  (`new_error_id`) that the bridge's log line repeats with the details (core errors:
+  bridges/faults.py).
 """
 from __future__ import annotations
 
 import hashlib
 import re
-import secrets
+
+from asr_common.contract import SESSION_ID as CORE_SESSION_ID
+from asr_common.contract import SESSION_ID_MAX
 
 CLIENT_ID_MAX = 128
 CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,%d}$" % CLIENT_ID_MAX)
 CLIENT_ID_RULE = f"1-{CLIENT_ID_MAX} characters from letters, digits, '-', '_', '.', '~' (a UUID works)"
-SESSION_ID_MAX = 128  # the core's limit on StreamingConfig.session_id
-CORE_SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,%d}$" % SESSION_ID_MAX)  # the core's rule (docs/limits.md)
-
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.@+-]+){2,}[/\\]?")
-_ADDRESS = re.compile(r"(?:ipv[46]:|dns:///?)?(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:]+\]|localhost"
-                      r"|[A-Za-z][\w-]*(?:\.[\w-]+)+):\d{1,5}\b")
 
 
 def valid_client_id(value: str) -> bool:
@@ -46,12 +43,3 @@ def fit_session_id(session_id: str) -> str:
     digest = hashlib.sha256(session_id.encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9._:@-]", "_", session_id)
     return f"{safe[:SESSION_ID_MAX - len(digest) - 1]}-{digest}"
-
-
-def new_error_id() -> str:
-    return secrets.token_hex(4)
-
-
-def scrub(text: str) -> str:
-    """Remove file paths and network addresses from a message meant for a client."""
-    return _ADDRESS.sub("<address>", _PATH.sub("<path>", text))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -75,15 +75,16 @@ def add_flags(parser: argparse.ArgumentParser, defaults: Any, title: str) -> Non
                            help=f.metadata["help"].replace("%", "%%") + " (default: %(default)s)")
 
 
-def from_options(cls: type[T], options: argparse.Namespace) -> T:
-    """The dataclass `cls` from parsed flags (fields without a flag keep their defaults)."""
+def from_options(defaults: T, options: argparse.Namespace) -> T:
+    """`defaults` (a dataclass instance) with the values of its parsed flags (a field without a
+    flag keeps its value)."""
     values = {}
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(defaults):  # type: ignore[arg-type]
         if "help" not in f.metadata or not hasattr(options, f.name):
             continue
         value = getattr(options, f.name)
         values[f.name] = None if f.metadata.get("off") and not value else value
-    return cls(**values)
+    return replace(defaults, **values)
 
 
 def _scalar(hint: Any) -> type:

@@ -28,7 +28,7 @@ over the transport the spec names (bridges/transport.py; servers in bridges/tran
     from bridges.mydialect import SPEC
     main(SPEC)                            # python -m bridges.mydialect [--port P] [--core H:P] ...
 
-and its name in bridges/dialects.py, so `make run` (core_service/stack.py) starts it on
+and its name in bridges/dialects.py, so `make run` (python -m asr_stack) starts it on
 `SPEC.port_in_stack`.
 
 `codec_factory(info, bridge)` is called once per connection with a `ConnectionInfo` (path,
@@ -72,7 +72,7 @@ from bridges.resume import ParkedSession, ParkedSessions
 from bridges.session import SessionPump
 from bridges.transport import ServerSetup, Transport, TransportServer, Upgrade
 from bridges.transports import build_server
-from core_service.logs import SESSION_ID
+from asr_common.logs import SESSION_ID
 
 log = logging.getLogger("bridges.runtime")
 
@@ -116,7 +116,7 @@ class DialectSpec:
     # is closed: a reconnect usually comes before anyone noticed the old socket is dead).
     # False: the new connection is refused (Refusal.DUPLICATE_SESSION).
     unique_takeover: bool = False
-    # The port under `make run` (core_service/stack.py) when default_port is taken there by
+    # The port under `make run` (asr_stack) when default_port is taken there by
     # another dialect; None = default_port.
     stack_port: int | None = None
     # Seconds a session whose client dropped stays kept for a new connection with the same
@@ -173,8 +173,8 @@ class Bridge:
     def __init__(self, spec: DialectSpec, options: argparse.Namespace, core: str) -> None:
         self.spec = spec
         self.options = options
-        self.limits = from_options(Limits, options)
-        settings = from_options(type(spec.settings), options) if spec.settings is not None else None
+        self.limits = from_options(spec.limits, options)
+        settings = from_options(spec.settings, options) if spec.settings is not None else None
         self.context = BridgeContext(options, self.limits, settings)
         if spec.make_state is not None:
             self.context = BridgeContext(options, self.limits, settings, spec.make_state(self.context))

@@ -24,12 +24,12 @@ import time
 from typing import Any, Callable
 
 from asr.v1 import asr_pb2
+from asr_common.redact import new_error_id
 from bridges import metrics
 from bridges.codec import (SEND_ACTIONS, Action, Codec, EndAudio, EndReason, SendAudio, SendControl, StartStream)
 from bridges.core_client import CoreDone, CoreFailed, CorePool, CoreStream
 from bridges.endings import EndKind, Ending, client_fault, internal, shutting_down
 from bridges.faults import CoreError, public_core_error
-from bridges.hygiene import new_error_id
 from bridges.limits import Limits
 from bridges.resume import ParkedSession, drop_client_events, keep
 from bridges.session_events import EVENT_QUEUE_SIZE, EndRequested, FrameTooLarge, Timer, read_client
@@ -86,6 +86,7 @@ class SessionPump:
         reader = asyncio.create_task(read_client(self.transport, self._events,
                                                  max_message_bytes=self.limits.max_message_bytes,
                                                  dialect=self.dialect, room=self._core_room,
+                                                 closed=lambda: self._closed,
                                                  label=f"session={self.session_id}"),
                                      name=f"reader-{self.session_id}")
         try:

@@ -31,23 +31,20 @@ class Timer(enum.Enum):
 
 
 @dataclass(frozen=True)
-class FrameTooLarge:
-    """A client message over the dialect's max message size (the message itself is dropped)."""
-
+class FrameTooLarge:  # a client message over the dialect's max message size (the message is dropped)
     size: int
 
 
 @dataclass(frozen=True)
-class EndRequested:
-    """Another task asks the session to end (`SessionPump.request_end`)."""
-
+class EndRequested:  # another task asks the session to end (`SessionPump.request_end`)
     reason: EndReason
 
 
 async def read_client(transport: Transport, events: asyncio.Queue, *, max_message_bytes: int, dialect: str,
-                      room: Callable[[], Awaitable[None]], label: str) -> None:
+                      room: Callable[[], Awaitable[None]], closed: Callable[[], bool], label: str) -> None:
     """Move client messages into `events` until the client is gone (its `ClientGone` last).
-    `room()` returns once the core stream can take more audio; `label` names the session in logs."""
+    `room()` returns once the core stream can take more audio; `closed()` is true once the pump
+    ended the connection itself; `label` names the session in logs."""
     while not isinstance(event := await transport.receive(), ClientGone):
         if isinstance(event, Received):
             metrics.frame_in(dialect, event.data, event.size)
@@ -60,7 +57,7 @@ async def read_client(transport: Transport, events: asyncio.Queue, *, max_messag
         else:  # InputEnded: the client sends nothing more; the next receive() reports it gone
             await events.put(event)
     refusal = transport.layer_refusal()
-    if refusal is not None:
+    if refusal is not None and not closed():
         # The transport itself refused a message (invalid UTF-8, over the size backstop, ...).
         log.warning("%s dialect=%s closed by the transport: %s", label, dialect, refusal)
     await events.put(event)

@@ -8,7 +8,8 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from .types import seconds
+from asr_common.durations import seconds
+
 from .targets import ALL_CORES_BUSY_MESSAGE, ALL_CORES_BUSY_RETRY_SECONDS, all_cores_busy
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Union
 
-from google.protobuf import duration_pb2
-
 from asr.v1 import asr_pb2
+
+from asr_common.capabilities import Capabilities, ModelInfo
+from asr_common.durations import duration, seconds
 
 _ENCODINGS = {
     "linear16": asr_pb2.AUDIO_ENCODING_LINEAR16,
@@ -27,16 +28,6 @@ _SPEECH_EVENTS = {
     asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN: "begin",
     asr_pb2.SPEECH_EVENT_TYPE_SPEECH_END: "end",
 }
-
-
-def seconds(d: duration_pb2.Duration) -> float:
-    return round(d.seconds + d.nanos / 1e9, 9)  # 1.672, not 1.6720000000000002
-
-
-def duration(s: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(round(s * 1e9))
-    return d
 
 
 @dataclass
@@ -266,32 +257,7 @@ def result_from_proto(r: asr_pb2.RecognitionResult) -> Result:
 # --- engines ---------------------------------------------------------------------------------
 
 
-# Capabilities and ModelInfo are also the core's own engine declarations
-# (core_service/engines/base.py): an engine describes itself in exactly the terms ListEngines
-# sends. They live here, on the client side, because the SDK must not import the server, while
-# the core may import this dependency-light module (stubs and protobuf only).
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    native_streaming: bool
-    interim_results: bool
-    word_time_offsets: bool
-    translate: bool
-    language_detection: bool
-    languages: tuple[str, ...] = ()
-    prompt: bool = False  # StreamingConfig.prompt is used
-    hotwords: bool = False  # StreamingConfig.hotwords are used
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    aliases: tuple[str, ...] = ()
-    available: bool = True
-    unavailable_reason: str = ""
-    multilingual: bool = False
-    source: str = ""
+# Capabilities and ModelInfo are the core's own engine declarations too (asr_common/capabilities.py).
 
 
 @dataclass(frozen=True)

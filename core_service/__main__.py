@@ -1,8 +1,9 @@
 """python -m core_service: run the asr.v1 gRPC server."""
 import asyncio
 
+from asr_common.logs import configure_logging
+
 from .config import ServerConfig
-from .logs import configure_logging
 from .server import serve
 
 

@@ -49,6 +49,10 @@ from .engines.base import Load
 from .errors import ApiError
 from .load_meter import MEAN_LIFE_SECONDS, Clock, decay
 
+# ErrorInfo reasons of a refusal: clients see them, and health tells the two apart (server.py).
+TOO_MANY_SESSIONS = "TOO_MANY_SESSIONS"  # the hard cap, --max-sessions
+AT_CAPACITY = "AT_CAPACITY"  # the measured real-time capacity
+
 
 @dataclass(frozen=True)
 class AdmissionPolicy:
@@ -181,7 +185,7 @@ class Admission:
     def _check_session_cap(self) -> None:
         if len(self._active) >= self.policy.max_sessions:
             raise self._refuse(f"server is at its limit of {self.policy.max_sessions} concurrent streams",
-                               "TOO_MANY_SESSIONS")
+                               TOO_MANY_SESSIONS)
 
     def _realtime_refusal(self) -> ApiError | None:
         """The refusal for one more real-time stream, or None when there is room."""
@@ -198,7 +202,7 @@ class Admission:
         else:
             return None
         return self._refuse(f"server is at its measured capacity ({n} real-time streams; {why}); one more "
-                            f"real-time stream would slow everyone down", "AT_CAPACITY")
+                            f"real-time stream would slow everyone down", AT_CAPACITY)
 
     def _add(self, realtime: bool) -> int:
         ticket = next(self._ids)
@@ -209,15 +213,15 @@ class Admission:
             self._uploads.add(ticket)
         return ticket
 
-    def refusal(self) -> tuple[str, str] | None:
-        """(message, reason) when one more real-time stream would be refused now, else None; takes
-        no ticket. core_service/health_state.py reads it to report NOT_SERVING while the core is full."""
+    def refusal(self) -> ApiError | None:
+        """The refusal one more real-time stream would get now (reason TOO_MANY_SESSIONS or
+        AT_CAPACITY), else None; takes no ticket. The server reads it to report NOT_SERVING while
+        the core is full (core_service/health_state.py)."""
         try:
             self._check_session_cap()
         except ApiError as cap:
-            return cap.message, cap.reason
-        refusal = self._realtime_refusal()
-        return None if refusal is None else (refusal.message, refusal.reason)
+            return cap
+        return self._realtime_refusal()
 
     def release(self, ticket: int) -> None:
         self._uploads.discard(ticket)

@@ -1,18 +1,21 @@
 """Between asr.v1 protos and the engine dataclasses."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from asr.v1 import asr_pb2
 from google.protobuf import duration_pb2
 
-from clients.types import duration, seconds  # the one Duration helper pair
+from asr_common.contract import (DEFAULT_SAMPLE_RATE_HERTZ, MAX_AUDIO_CHANNELS, MAX_HOTWORD_CHARS, MAX_HOTWORDS,
+                                 MAX_PROMPT_CHARS, MAX_SAMPLE_RATE_HERTZ, MIN_SAMPLE_RATE_HERTZ, MIN_SILENCE_SECONDS,
+                                 PARTIAL_INTERVAL_SECONDS, SESSION_ID, SESSION_ID_RULE)
+from asr_common.durations import duration, seconds
+from asr_common.language_tags import is_language_tag
+from asr_common.redact import redact_paths
 
 from .config import ServerConfig, segmentation_settings
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
-from .errors import invalid, redact_paths
-from .language_tags import is_language_tag
+from .errors import invalid
 
 _ENCODINGS = {
     asr_pb2.AUDIO_ENCODING_UNSPECIFIED: "LINEAR16",
@@ -25,9 +28,6 @@ _TASKS = {asr_pb2.TASK_UNSPECIFIED: "transcribe", asr_pb2.TASK_TRANSCRIBE: "tran
 _SEGMENTATIONS = {asr_pb2.SEGMENTATION_UNSPECIFIED: "", asr_pb2.SEGMENTATION_LIVE: "live",
                   asr_pb2.SEGMENTATION_ACCURATE: "accurate"}
 
-
-# A client-chosen session id: letters, digits and . _ - : @, at most 128 characters (docs/limits.md).
-SESSION_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 
 
 @dataclass
@@ -48,8 +48,9 @@ def vad_settings(v: asr_pb2.VadConfig, base: VadSettings) -> VadSettings:
     if v.HasField("min_silence_duration"):
         s = seconds(v.min_silence_duration)
         if s:
-            if not 0.05 <= s <= 10.0:
-                raise invalid("vad.min_silence_duration must be between 0.05 s and 10 s",
+            low, high = MIN_SILENCE_SECONDS
+            if not low <= s <= high:
+                raise invalid(f"vad.min_silence_duration must be between {low:g} s and {high:g} s",
                               "config.vad.min_silence_duration")
             out.min_silence = s
     return out
@@ -59,20 +60,23 @@ def partial_interval(d: duration_pb2.Duration, field_name: str) -> float | None:
     s = seconds(d)
     if not s:
         return None
-    if not 0.1 <= s <= 10.0:
-        raise invalid("partial_interval must be between 0.1 s and 10 s", field_name)
+    low, high = PARTIAL_INTERVAL_SECONDS
+    if not low <= s <= high:
+        raise invalid(f"partial_interval must be between {low:g} s and {high:g} s", field_name)
     return s
 
 
 def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tuple[SessionSettings, AudioFormat]:
     if c.encoding not in _ENCODINGS:
         raise invalid(f"unknown audio encoding {c.encoding}; use LINEAR16, FLOAT32 or INT32", "config.encoding")
-    rate = c.sample_rate_hertz or 16000
-    if not 8000 <= rate <= 48000:
-        raise invalid(f"sample_rate_hertz {rate} is out of range; use 8000..48000", "config.sample_rate_hertz")
+    rate = c.sample_rate_hertz or DEFAULT_SAMPLE_RATE_HERTZ
+    if not MIN_SAMPLE_RATE_HERTZ <= rate <= MAX_SAMPLE_RATE_HERTZ:
+        raise invalid(f"sample_rate_hertz {rate} is out of range; use {MIN_SAMPLE_RATE_HERTZ}..{MAX_SAMPLE_RATE_HERTZ}",
+                      "config.sample_rate_hertz")
     channels = c.audio_channel_count or 1
-    if not 1 <= channels <= 8:
-        raise invalid(f"audio_channel_count {channels} is out of range; use 1..8", "config.audio_channel_count")
+    if not 1 <= channels <= MAX_AUDIO_CHANNELS:
+        raise invalid(f"audio_channel_count {channels} is out of range; use 1..{MAX_AUDIO_CHANNELS}",
+                      "config.audio_channel_count")
     if c.language and not is_language_tag(c.language):
         raise invalid(f"language {c.language!r} is not a BCP-47 tag (e.g. en-US); leave empty to detect",
                       "config.language")
@@ -81,8 +85,7 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
     if c.beam_size < 0:
         raise invalid("beam_size must be >= 0", "config.beam_size")
     if c.session_id and not SESSION_ID.fullmatch(c.session_id):
-        raise invalid("session_id must be 1-128 characters from A-Z a-z 0-9 . _ - : @ (or empty: the server "
-                      "picks one)", "config.session_id")
+        raise invalid(f"session_id must be {SESSION_ID_RULE} (or empty: the server picks one)", "config.session_id")
     if c.partial_beam_size < 0:
         raise invalid("partial_beam_size must be >= 0", "config.partial_beam_size")
     prompt, hotwords = context_fields(c)
@@ -104,10 +107,6 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
         separate_channels=c.enable_separate_recognition_per_channel, segmentation=segmentation)
     return settings, AudioFormat(_ENCODINGS[c.encoding], rate, channels)
 
-
-MAX_PROMPT_CHARS = 1000
-MAX_HOTWORDS = 100
-MAX_HOTWORD_CHARS = 100
 
 
 def context_fields(c: asr_pb2.StreamingConfig) -> tuple[str, tuple[str, ...]]:

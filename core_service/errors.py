@@ -2,20 +2,23 @@
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from clients.types import duration
+from asr_common.durations import duration
+from asr_common.redact import new_error_id, redact_paths
 
 DOMAIN = "asr.v1"
 
 
 class ApiError(Exception):
-    """An error to end a Recognize call with."""
+    """The core's one error for a gRPC status: what ends a call, with its google.rpc details.
+
+    Raised by the servicer, the session, admission and the interceptors, and by the engines
+    through its kinds in engines/base.py (`EngineError`: `InvalidSettings`, `EngineUnavailable`,
+    `UpstreamError`), which preset the status and reason an engine's failure gets."""
 
     def __init__(self, code: grpc.StatusCode, message: str, *, reason: str = "", field_name: str = "",
                  retry_after: float | None = None, metadata: dict[str, str] | None = None):
@@ -45,21 +48,6 @@ class ApiError(Exception):
 
 def invalid(message: str, field_name: str = "", reason: str = "INVALID_ARGUMENT") -> ApiError:
     return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message, field_name=field_name, reason=reason)
-
-
-# An absolute path at the start of a word: "/opt/models/x", "=/srv/key.json", "'/tmp/a'".
-_PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:\\|/)(?:[^\s/'\"]+[/\\])*[^\s/'\",;:)]+")
-
-
-def redact_paths(text: str) -> str:
-    """`text` with every absolute file path replaced by `<server path>`: clients never see our
-    file layout. A safety net under messages that name a setting instead of a directory."""
-    return _PATH.sub("<server path>", text)
-
-
-def new_error_id() -> str:
-    """A short id that ties a client's error message to the server log line with the details."""
-    return secrets.token_hex(4)
 
 
 def internal(logger: logging.Logger, what: str, *args: object) -> ApiError:

@@ -24,12 +24,12 @@ import grpc
 from asr.v1 import asr_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from clients.types import seconds as duration_seconds
+from asr_common.api_keys import ApiKey, KeyRing, presented_secret
+from asr_common.durations import seconds as duration_seconds
+from asr_common.logs import SESSION_ID
 
 from . import metrics
-from .api_keys import ApiKey, KeyRing, presented_secret
 from .errors import ApiError
-from .logs import SESSION_ID
 
 log = logging.getLogger(__name__)
 

@@ -2,15 +2,12 @@
 
 Streams, audio, latency and per-key counts are recorded by `interceptors.MetricsInterceptor`
 from the messages of each call; decode queue wait and decode time by `DecodeScheduler` through
-`observe_decode`. `serve_metrics` exposes them at http://HOST:PORT/metrics.
+`observe_decode`. `asr_common.metrics_server.serve_metrics` exposes them at http://HOST:PORT/metrics.
+Only the core imports this module: a bridge's /metrics shows its own `asr_bridge_*` families.
 """
 from __future__ import annotations
 
-import logging
-
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
-log = logging.getLogger(__name__)
+from prometheus_client import Counter, Gauge, Histogram
 
 # Latency buckets from 50 ms to 30 s: finals on a loaded CPU take seconds, partials less.
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -46,12 +43,3 @@ def observe_decode(model: str, final: bool, waits: list[float], seconds: float) 
         DECODE_QUEUE_WAIT.labels(model, kind).observe(wait)
     DECODE_TIME.labels(model, kind).observe(seconds)
     DECODER_BUSY.labels(model).inc(seconds)
-
-
-def serve_metrics(port: int, host: str, registry: CollectorRegistry = REGISTRY) -> None:
-    """Serve /metrics on a background thread; a port in use stops start-up with a clear message."""
-    try:
-        start_http_server(port, addr=host or "127.0.0.1", registry=registry)
-    except OSError as exc:
-        raise SystemExit(f"--metrics-port {port}: cannot listen on {host or '127.0.0.1'}:{port} ({exc.strerror or exc})")
-    log.info("metrics at http://%s:%d/metrics", host or "127.0.0.1", port)

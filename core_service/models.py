@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from clients.types import ModelInfo
+from asr_common.capabilities import ModelInfo
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from asr.v1 import asr_pb2, asr_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .admission import TOO_MANY_SESSIONS
 from .config import ServerConfig
 from .edge import CoreEdge
 from .engines import torch_threads
@@ -81,8 +82,9 @@ async def serve(config: ServerConfig) -> None:
 
     def admission_state() -> Refusal:
         refusal = servicer.admission.refusal()
-        return Refusal.NONE if refusal is None else Refusal.SESSION_CAP if refusal[1] == "TOO_MANY_SESSIONS" \
-            else Refusal.MEASURED_LOAD
+        if refusal is None:
+            return Refusal.NONE
+        return Refusal.SESSION_CAP if refusal.reason == TOO_MANY_SESSIONS else Refusal.MEASURED_LOAD
 
     health_reporter = HealthReporter(publish, admission_state)
     servicer.on_admission_change = health_reporter.admission_changed

@@ -69,11 +69,6 @@ async def next_request(requests: AsyncIterator[asr_pb2.RecognizeRequest], timeou
     raise timed_out
 
 
-def api_error(exc: EngineError) -> ApiError:
-    return ApiError(getattr(grpc.StatusCode, exc.code, grpc.StatusCode.INTERNAL), exc.message,
-                    reason=exc.reason, field_name=exc.field_name, retry_after=exc.retry_after)
-
-
 class Session:
     """Runs one call. `run` yields responses; if the call must fail, it first delivers the
     results of all audio already accepted, then raises ApiError."""
@@ -152,12 +147,9 @@ class Session:
             raise invalid("the first message must be a config (got %s)" % (first.WhichOneof("request") or "an empty request"),
                           "config")
         settings, fmt = convert.settings_from_config(first.config, self.config)
-        try:
-            engine, settings = self.registry.resolve(settings)
-            self.id = settings.session_id = settings.session_id or uuid.uuid4().hex[:16]
-            self._stream = await self._open_stream(engine, settings, fmt.channels)
-        except EngineError as exc:
-            raise api_error(exc) from exc
+        engine, settings = self.registry.resolve(settings)  # an EngineError is the call's ApiError
+        self.id = settings.session_id = settings.session_id or uuid.uuid4().hex[:16]
+        self._stream = await self._open_stream(engine, settings, fmt.channels)
         self._decoder = AudioDecoder(fmt.encoding, fmt.sample_rate, fmt.channels,
                                      separate=settings.separate_channels)
         log.info("session %r started: engine=%s model=%s language=%s %s/%dHz/%dch interim=%s",
@@ -243,10 +235,8 @@ class Session:
                     await self._handle(request)
             except ShuttingDown:
                 self.error = shutting_down()
-            except ApiError as exc:
+            except ApiError as exc:  # an EngineError too
                 self.error = exc
-            except EngineError as exc:
-                self.error = api_error(exc)
             except Exception:
                 self.error = internal(log, "session %r failed reading requests", self.id)
             try:
@@ -255,7 +245,7 @@ class Session:
                     await self._stream.accept(tail)
                 await self._stream.finish()
             except EngineError as exc:
-                self.error = self.error or api_error(exc)
+                self.error = self.error or exc
             except Exception:
                 self.error = self.error or internal(log, "session %r failed finishing its audio", self.id)
         finally:
@@ -279,7 +269,7 @@ class Session:
                     yield convert.boundary_proto(event)
                 elif isinstance(event, EngineError):
                     log.warning("session %r: engine failed: %s", self.id, event.message)
-                    self.error = self.error or api_error(event)
+                    self.error = self.error or event
                     engine_failed = True
                     pump.cancel()
                     break

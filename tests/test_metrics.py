@@ -162,6 +162,17 @@ def test_core_round_trip_errors_are_counted_by_status_code(stack):
     assert after - before == 1
 
 
+def test_each_process_exposes_only_its_own_series(stack):
+    """A bridge's /metrics holds bridge series only, and the core's only the core's: neither
+    process registers the other's families (the metrics server is shared, the metrics are not)."""
+    _, core_port, _, bridge_port = stack
+    bridge = {s.name for s in Metrics.scrape(bridge_port).samples if s.name.startswith("asr_")}
+    core = {s.name for s in Metrics.scrape(core_port).samples if s.name.startswith("asr_")}
+    assert "asr_bridge_connections_total" in bridge and "asr_audio_received_seconds_total" in core
+    assert {name for name in bridge if not name.startswith("asr_bridge_")} == set()
+    assert {name for name in core if name.startswith("asr_bridge_")} == set()
+
+
 def test_the_exposition_passes_promtool_check_metrics(stack):
     _, core_port, _, bridge_port = stack
     promtool = shutil.which("promtool")

@@ -94,7 +94,7 @@ def test_stack_serves_the_core_and_every_dialect_then_stops_cleanly(tmp_path):
     assert len(set(ports)) == len(ports), f"two dialects share a port under make run: {ports}"
     core_port, offset = free_port(), _free_offset()
     log = open(tmp_path / "stack.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "core_service.stack", "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "asr_stack", "--host", "127.0.0.1",
                              "--core-port", str(core_port), "--port-offset", str(offset)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:

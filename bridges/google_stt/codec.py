@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from asr.v1 import asr_pb2
+from asr_common.contract import MAX_SAMPLE_RATE_HERTZ, MIN_SAMPLE_RATE_HERTZ
 from bridges.codec import Action, EndAudio, Refusal, SendControl, SendJson, StartStream
 from bridges.endings import EndKind, Ending, client_fault, normal
 from bridges.faults import CoreError, describe, error_ending
@@ -88,7 +89,8 @@ class GoogleSttCodec(PcmStreamCodec):
             if raw in END_MESSAGES:
                 raise FieldError("end of audio received before the config")
             language = check_language(get_str(raw, "language_code", self.options.default_language), "language_code")
-            rate = get_int(raw, "sample_rate_hertz", self.options.default_sample_rate, 8000, 48000)
+            rate = get_int(raw, "sample_rate_hertz", self.options.default_sample_rate,
+                           MIN_SAMPLE_RATE_HERTZ, MAX_SAMPLE_RATE_HERTZ)
             encoding = get_str(raw, "encoding", "LINEAR16")
             if encoding.upper() not in SUPPORTED_ENCODINGS:
                 raise FieldError(f"unsupported encoding {encoding!r}; only LINEAR16 (16-bit signed little-endian "

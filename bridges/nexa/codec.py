@@ -21,7 +21,8 @@ from typing import Any, Callable
 from google.protobuf import duration_pb2
 
 from asr.v1 import asr_pb2
-from clients.types import duration, seconds
+from asr_common.contract import MAX_BEAM_SIZE, MAX_SAMPLE_RATE_HERTZ, MIN_SAMPLE_RATE_HERTZ, PARTIAL_INTERVAL_SECONDS
+from asr_common.durations import duration, seconds
 from bridges.codec import Action, EndAudio, EndReason, Refusal, SendControl, SendJson, StartStream
 from bridges.endings import EndKind, Ending, client_fault, normal
 from bridges.faults import CoreError, describe, error_ending
@@ -33,7 +34,6 @@ from bridges.pcm_stream import StreamState as State
 DEFAULT_MODEL = "NexaAI/parakeet-npu"
 # Model names that mean "the core's default engine and model" (parakeet is not available here).
 DEFAULT_MODEL_ALIASES = frozenset({DEFAULT_MODEL.lower(), "parakeet", "parakeet-npu", "default", ""})
-MAX_BEAM_SIZE = 10  # the range Whisper serves (core_service/engines/whisper.py)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one message: 131 s of 16 kHz PCM16 (the C# example sends a file at once)
 AUDIO_GAP_FINALIZE = 1.5  # seconds without audio after audio: the open utterance is finalized
 
@@ -59,11 +59,11 @@ class NexaConfig:
         config = cls(
             model=get_str(raw, "model", d.model),
             language=check_language(get_str(raw, "language", d.language), "language"),
-            sample_rate=get_int(raw, "sample_rate", d.sample_rate, 8000, 48000),
+            sample_rate=get_int(raw, "sample_rate", d.sample_rate, MIN_SAMPLE_RATE_HERTZ, MAX_SAMPLE_RATE_HERTZ),
             enable_partial_results=get_bool(raw, "enable_partial_results", d.enable_partial_results),
             enable_word_timestamps=get_bool(raw, "enable_word_timestamps", d.enable_word_timestamps),
             vad_enabled=get_bool(raw, "vad_enabled", d.vad_enabled),
-            chunk_duration=get_float(raw, "chunk_duration", d.chunk_duration, 0.1, 10.0),
+            chunk_duration=get_float(raw, "chunk_duration", d.chunk_duration, *PARTIAL_INTERVAL_SECONDS),
             overlap_duration=get_float(raw, "overlap_duration", d.overlap_duration, 0.0, 10.0),
             beam_size=get_int(raw, "beam_size", d.beam_size, 1, MAX_BEAM_SIZE),
         )

@@ -15,9 +15,10 @@ from typing import Any
 import grpc
 
 from asr.v1 import asr_pb2
+from asr_common.contract import MIN_SILENCE_SECONDS
+from asr_common.durations import duration, seconds
 from bridges.endings import EndKind
 from bridges.faults import CoreError, classify
-from clients.types import duration, seconds
 
 
 PROTOCOL_VERSION = "1.0"
@@ -89,8 +90,9 @@ def parse_vad_threshold(obj: dict[str, Any], where: str = "") -> float | None:
 
 def parse_silence_duration(obj: dict[str, Any], where: str = "") -> float | None:
     value = _number(obj, "silence_duration", where)
-    if value is not None and not 0.05 <= value <= 10:
-        raise ConfigError(f"{where}silence_duration must be between 0.05 and 10 seconds, got {value}")
+    low, high = MIN_SILENCE_SECONDS
+    if value is not None and not low <= value <= high:
+        raise ConfigError(f"{where}silence_duration must be between {low:g} and {high:g} seconds, got {value}")
     return value
 
 

@@ -31,7 +31,8 @@ from bridges.endings import (WS_MESSAGE_TOO_BIG, WS_UNSUPPORTED_DATA, EndKind, E
 from bridges.faults import CoreError, classify, error_ending
 from bridges.hygiene import CLIENT_ID_RULE, escaped, fit_session_id, valid_client_id
 from bridges.fields import FieldError, parse_json
-from clients.types import duration
+from asr_common.contract import MAX_HOTWORDS, MAX_PROMPT_CHARS
+from asr_common.durations import duration
 from .options import Options, OptionsError, ServerDefaults, choose_model, parse_options
 from .pauses import PauseRules, PauseSegmenter, to_float32, uint8_to_int16
 from .segments import SegmentList
@@ -264,8 +265,8 @@ class WhisperLiveCodec(Codec):
             enable_word_time_offsets=options.word_timestamps,
             enable_automatic_punctuation=True,
             session_id=fit_session_id(options.uid),
-            prompt=(options.initial_prompt or "")[:1000],
-            hotwords=list(options.hotwords[:100]),
+            prompt=(options.initial_prompt or "")[:MAX_PROMPT_CHARS],
+            hotwords=list(options.hotwords[:MAX_HOTWORDS]),
         )
         config.vad.enabled = options.use_vad
         if options.vad.threshold is not None:

@@ -18,6 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from asr_common.contract import MIN_SILENCE_SECONDS
+
+MIN_SILENCE_MS = tuple(round(s * 1000) for s in MIN_SILENCE_SECONDS)  # the core's bounds, in this option's unit
+
 TASKS = ("transcribe", "translate")
 AUDIO_FORMATS = ("float32", "int16", "uint8")
 TINY_EN, BASE = "tiny.en", "base"
@@ -108,8 +112,9 @@ def _vad_parameters(value: Any) -> VadParameters:
         raise OptionsError(f"vad_parameters.threshold must be a number in (0, 1), got {threshold!r}")
     silence_ms = value.get("min_silence_duration_ms")
     if silence_ms is not None and (isinstance(silence_ms, bool) or not isinstance(silence_ms, (int, float))
-                                   or not 50 <= silence_ms <= 10000):
-        raise OptionsError(f"vad_parameters.min_silence_duration_ms must be 50-10000, got {silence_ms!r}")
+                                   or not MIN_SILENCE_MS[0] <= silence_ms <= MIN_SILENCE_MS[1]):
+        raise OptionsError(f"vad_parameters.min_silence_duration_ms must be {MIN_SILENCE_MS[0]}-{MIN_SILENCE_MS[1]}, "
+                           f"got {silence_ms!r}")
     return VadParameters(
         float(threshold) if threshold is not None else None,
         silence_ms / 1000 if silence_ms is not None else None,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asr.v1 import asr_pb2
-from clients.types import seconds
+from asr_common.durations import seconds
 
 
 def fmt(value: float) -> str:

@@ -15,51 +15,49 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
+import grpc
 import numpy as np
 
-# An engine describes itself in the terms ListEngines sends; the SDK holds those dataclasses
-# (clients/types.py says why).
-from clients.types import Capabilities
-from clients.types import ModelInfo as ModelDescription
+# An engine describes itself in the terms ListEngines sends (asr_common/capabilities.py).
+from asr_common.capabilities import Capabilities
+from asr_common.capabilities import ModelInfo as ModelDescription
+
+from ..errors import ApiError
 
 SAMPLE_RATE = 16000  # every engine is fed 16 kHz mono float32
 BACKLOG_POLL_SECONDS = 0.02  # how often the default wait_backlog_below re-checks
 
 
-class EngineError(Exception):
-    """An error a client should see. `code` is a grpc.StatusCode name."""
+class EngineError(ApiError):
+    """An engine's error for the client: the core's `ApiError` (core_service/errors.py) with the
+    status and reason of its kind preset; `code` overrides the status where the engine chooses it."""
 
-    code = "INTERNAL"
-    reason = "ENGINE_ERROR"
+    default_code = grpc.StatusCode.INTERNAL
+    default_reason = "ENGINE_ERROR"
 
-    def __init__(self, message: str, *, field_name: str = "", retry_after: float | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field_name = field_name
-        self.retry_after = retry_after
+    def __init__(self, message: str, *, code: grpc.StatusCode | None = None, field_name: str = "",
+                 retry_after: float | None = None):
+        super().__init__(code or self.default_code, message, reason=self.default_reason, field_name=field_name,
+                         retry_after=retry_after)
 
 
 class InvalidSettings(EngineError):
-    code = "INVALID_ARGUMENT"
-    reason = "INVALID_CONFIG"
+    default_code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_CONFIG"
 
 
 class EngineUnavailable(EngineError):
     """Engine or model installed but not usable (no weights, no credentials, missing extra)."""
 
-    code = "FAILED_PRECONDITION"
-    reason = "ENGINE_UNAVAILABLE"
+    default_code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "ENGINE_UNAVAILABLE"
 
 
 class UpstreamError(EngineError):
-    """A remote engine (Google) failed; `code` is chosen by the engine."""
+    """A remote engine (Google) failed; the engine chooses `code` (UNAVAILABLE when it does not)."""
 
-    code = "UNAVAILABLE"
-    reason = "UPSTREAM_ERROR"
-
-    def __init__(self, message: str, code: str = "UNAVAILABLE", **kw):
-        super().__init__(message, **kw)
-        self.code = code
+    default_code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "UPSTREAM_ERROR"
 
 
 def primary_language(tag: str) -> str:

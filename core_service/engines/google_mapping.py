@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import grpc
 import numpy as np
 
-from clients.types import seconds as proto_seconds
+from asr_common.durations import seconds as proto_seconds
 
 from .base import SAMPLE_RATE, Event, Result, SessionSettings, SpeechBoundary, UpstreamError, Word
 
@@ -22,15 +23,15 @@ BYTES_PER_SAMPLE = 2
 # Google status -> the code our clients see. Deadline and availability problems are both
 # "try again later" from a client's point of view.
 STATUS_MAP = {
-    "INVALID_ARGUMENT": "INVALID_ARGUMENT",
-    "OUT_OF_RANGE": "OUT_OF_RANGE",
-    "PERMISSION_DENIED": "PERMISSION_DENIED",
-    "UNAUTHENTICATED": "UNAUTHENTICATED",
-    "RESOURCE_EXHAUSTED": "RESOURCE_EXHAUSTED",
-    "DEADLINE_EXCEEDED": "UNAVAILABLE",
-    "UNAVAILABLE": "UNAVAILABLE",
+    "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
+    "OUT_OF_RANGE": grpc.StatusCode.OUT_OF_RANGE,
+    "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
+    "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
+    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "DEADLINE_EXCEEDED": grpc.StatusCode.UNAVAILABLE,
+    "UNAVAILABLE": grpc.StatusCode.UNAVAILABLE,
 }
-RETRYABLE = {"RESOURCE_EXHAUSTED", "UNAVAILABLE"}
+RETRYABLE = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
 
 
 def seconds(value: Any) -> float:
@@ -85,7 +86,7 @@ def upstream_error(exc: BaseException) -> UpstreamError:
     if isinstance(exc, gexc.GoogleAPICallError):
         status = getattr(exc, "grpc_status_code", None)
         name = status.name if status is not None else ""
-        code = STATUS_MAP.get(name, "UNAVAILABLE")
+        code = STATUS_MAP.get(name, grpc.StatusCode.UNAVAILABLE)
         retry = 1.0 if code in RETRYABLE else None
         return UpstreamError(f"Google Speech: {name or type(exc).__name__}: {exc.message}", code=code,
                              retry_after=retry)
@@ -94,11 +95,11 @@ def upstream_error(exc: BaseException) -> UpstreamError:
 
         if isinstance(exc, auth_exc.GoogleAuthError):
             return UpstreamError(f"Google credentials rejected: {exc}; check GOOGLE_APPLICATION_CREDENTIALS",
-                                 code="UNAUTHENTICATED")
+                                 code=grpc.StatusCode.UNAUTHENTICATED)
     except ImportError:
         pass
-    return UpstreamError(f"Google Speech stream failed: {type(exc).__name__}: {exc}", code="UNAVAILABLE",
-                         retry_after=1.0)
+    return UpstreamError(f"Google Speech stream failed: {type(exc).__name__}: {exc}",
+                         code=grpc.StatusCode.UNAVAILABLE, retry_after=1.0)
 
 
 def response_error(response: Any) -> UpstreamError | None:
@@ -107,10 +108,8 @@ def response_error(response: Any) -> UpstreamError | None:
     status = getattr(response, "error", None)
     if status is None or not status.code:
         return None
-    import grpc
-
     name = next((c.name for c in grpc.StatusCode if c.value[0] == status.code), str(status.code))
-    code = STATUS_MAP.get(name, "UNAVAILABLE")
+    code = STATUS_MAP.get(name, grpc.StatusCode.UNAVAILABLE)
     return UpstreamError(f"Google Speech: {name}: {status.message}", code=code,
                          retry_after=1.0 if code in RETRYABLE else None)
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import new_error_id
+from asr_common.redact import new_error_id
+
 from .base import (Capabilities, Engine, EngineDescription, EngineUnavailable, InvalidSettings, ModelDescription,
                    SessionSettings, primary_language)
 from .env_options import EnvOptions

@@ -12,7 +12,8 @@ import threading
 from dataclasses import replace
 from typing import Callable
 
-from ..errors import new_error_id
+from asr_common.redact import new_error_id
+
 from .base import (Capabilities, Engine, EngineDescription, EngineError, EngineUnavailable, InvalidSettings,
                    SessionSettings)
 

@@ -14,9 +14,11 @@ from typing import Awaitable
 
 import numpy as np
 
+from asr_common.contract import MAX_BEAM_SIZE
+from asr_common.redact import new_error_id
+
 from .. import models
 from ..config import segmentation_settings
-from ..errors import new_error_id
 from ..scheduler import FINAL, DecodeScheduler
 from ..segmenter.redecode import RedecodeStream
 from ..vad import SileroVad
@@ -180,10 +182,11 @@ class WhisperEngine(Engine):
         ok, why = self._model_available(model)
         if not ok and model != "base":
             raise EngineUnavailable(f"whisper model {model} is not installed: {why}")
-        if not 0 <= settings.beam_size <= 10:
-            raise InvalidSettings("beam_size must be between 0 and 10", field_name="config.beam_size")
-        if not 0 <= settings.partial_beam_size <= 10:
-            raise InvalidSettings("partial_beam_size must be between 0 and 10", field_name="config.partial_beam_size")
+        if not 0 <= settings.beam_size <= MAX_BEAM_SIZE:
+            raise InvalidSettings(f"beam_size must be between 0 and {MAX_BEAM_SIZE}", field_name="config.beam_size")
+        if not 0 <= settings.partial_beam_size <= MAX_BEAM_SIZE:
+            raise InvalidSettings(f"partial_beam_size must be between 0 and {MAX_BEAM_SIZE}",
+                                  field_name="config.partial_beam_size")
         settings.engine = self.name
         settings.model = model
         if not multilingual and not lang and (requested_model or not self._routes(settings)):

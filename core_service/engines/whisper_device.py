@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..errors import new_error_id
+from asr_common.redact import new_error_id
+
 from .base import EngineUnavailable
 
 log = logging.getLogger(__name__)

@@ -57,10 +57,9 @@ def final_text(d: Dialect, messages: list[dict[str, Any]]) -> str:
     if d.name == "whisperlive":
         last = [m["segments"] for m in messages if "segments" in m][-1]
         return " ".join(s["text"] for s in last if s["completed"])
-    finals = [m["text"] for m in messages if m.get("is_final")]
-    if d.name == "funasr":
-        return finals[-1]  # the final after stop_recording holds the recording's whole transcript
-    return " ".join(finals)
+    # funasr's final after stop_recording holds only what was not final yet: every dialect's
+    # transcript is its finals, each read once
+    return " ".join(m["text"] for m in messages if m.get("is_final") and m["text"])
 
 
 async def send_bad_input(d: Dialect, port: int, client_id: str, frames: list[str | bytes],

@@ -130,7 +130,7 @@ def test_an_overload_that_has_passed_is_forgotten_within_seconds():
     overload += [a.admit() for _ in range(4)]
     decoders.run(20.0, share=1.0, backlog_wait=3.0)  # then all speak
     refused = a.refusal()
-    assert refused is not None and refused[1] == "AT_CAPACITY" and "behind one another" in refused[0]
+    assert refused is not None and refused.reason == "AT_CAPACITY" and "behind one another" in refused.message
     for ticket in overload:
         a.release(ticket)
     a.admit(), a.admit()  # the minimum, always

@@ -1,4 +1,4 @@
-"""The API keys file (core_service/api_keys.py): one TOML format for the core and every bridge."""
+"""The API keys file (asr_common/api_keys.py): one TOML format for the core and every bridge."""
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from core_service.api_keys import KeyRing, KeysFileError, parse_keys, presented_secret
+from asr_common.api_keys import KeyRing, KeysFileError, parse_keys, presented_secret
 from tests.conftest import ROOT, free_port
 from tests.security_helpers import GOOGLE_ONLY, KEYS_TOML, SOLO, WEB
 

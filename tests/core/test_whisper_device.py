@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import ctranslate2
+import grpc
 import pytest
 
 from core_service.config import ServerConfig
@@ -42,7 +43,7 @@ def test_auto_here_is_the_cpu_path_of_before():
 def test_cuda_asked_for_without_a_gpu_is_refused_saying_what_to_do():
     with pytest.raises(EngineUnavailable) as err:
         place("cuda")
-    assert err.value.code == "FAILED_PRECONDITION"
+    assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert "CTranslate2 sees no CUDA GPU" in err.value.message and "--device cpu" in err.value.message
 
 

@@ -7,7 +7,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from core_service.stack import BRIDGE_STOP_SECONDS, core_stop_seconds
+from asr_stack.launcher import BRIDGE_STOP_SECONDS, core_stop_seconds
 from tests.conftest import ROOT
 
 KUBERNETES_VERSION = "1.36.0"

@@ -1,6 +1,8 @@
 """`make run`: the core on :50051 and every WebSocket bridge beside it, as one supervised group.
 
-    python -m core_service.stack [--core-port 50051] [--host 0.0.0.0] [--only nexa,rnnt]
+The launcher lives above the packages it starts (`core_service`, `bridges`): they never import it.
+
+    python -m asr_stack [--core-port 50051] [--host 0.0.0.0] [--only nexa,rnnt]
 
 Every dialect of bridges/dialects.py is started on the port and path its DialectSpec names
 (`port_in_stack`). Bridges start once the core reports SERVING. Ctrl-C (or SIGTERM) stops the bridges first,
@@ -17,7 +19,8 @@ import subprocess
 import sys
 import time
 
-from .logs import FORMATS, configure_logging
+from asr_common.logs import FORMATS, configure_logging
+from bridges import dialects
 
 log = logging.getLogger("stack")
 
@@ -26,8 +29,8 @@ BRIDGE_STOP_SECONDS = 40.0
 
 def core_stop_seconds() -> float:
     """The longest a core may take to stop: its drain grace, finishing the streams, and stopping the server."""
-    from .config import ServerConfig
-    from .server import SERVER_STOP_SECONDS
+    from core_service.config import ServerConfig
+    from core_service.server import SERVER_STOP_SECONDS
 
     defaults = ServerConfig()
     return defaults.shutdown_grace + defaults.shutdown_finish_timeout + SERVER_STOP_SECONDS + 5.0
@@ -53,7 +56,8 @@ def wait_healthy(address: str, proc: subprocess.Popen, timeout: float = 300.0) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m asr_stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="", help="interface for the core and the bridges "
                                                    "(default: loopback only, as no API keys are given)")
     parser.add_argument("--core-port", type=int, default=50051)
@@ -84,8 +88,6 @@ def main() -> None:
     procs.append(("core", core))
     core_address = f"127.0.0.1:{args.core_port}"
     wait_healthy(core_address, core)
-    from bridges import dialects
-
     wanted = tuple(n.strip() for n in args.only.split(",") if n.strip()) or dialects.NAMES
     specs = dialects.installed(wanted)
     for name in sorted(set(wanted) - {spec.name for spec in specs}):

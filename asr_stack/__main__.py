@@ -1,0 +1,3 @@
+from asr_stack.launcher import main
+
+main()
