@@ -45,11 +45,11 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from bridges.endings import GRPC_REFUSALS, RefuseKind, Ending, grpc_ending, retry_seconds
-from bridges.transports.headers import Headers
+from asr_common.durations import duration
+from bridges.endings import GRPC_REFUSALS, Ending, RefuseKind, grpc_ending, retry_seconds
 from bridges.transport import (ClientGone, InputEnded, Outgoing, Received, SendMessage, ServerSetup, TransportClosed,
                                Upgrade)
-from clients.types import duration
+from bridges.transports.headers import Headers
 
 log = logging.getLogger("bridges.transports.grpc")
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from bridges.endings import Ending, WS_CLIENT_FAULT_CODES, ws_close_code
+from bridges.endings import WS_CLIENT_FAULT_CODES, Ending, ws_close_code
 from bridges.transport import ClientGone, Outgoing, Received, TransportClosed, Upgrade, as_text_or_bytes
 
 CLOSE_REASON_BYTES = 120  # a close frame's reason fits in 123 bytes

@@ -46,8 +46,8 @@ from typing import Callable, Mapping
 from bridges.endings import TCP_REFUSALS, TCP_WORDS, EndKind, Ending, retry_seconds, tcp_line
 from bridges.transport import (ClientGone, InputEnded, Outgoing, Received, ServerSetup, TransportClosed,
                                Upgrade, as_text_or_bytes)
-from bridges.transports.headers import Headers
 from bridges.transports.framing import FrameTooLarge, Framer, LineFramer, Message, stream_limit
+from bridges.transports.headers import Headers
 
 log = logging.getLogger("bridges.transports.tcp")
 
