@@ -63,6 +63,8 @@ class BridgeEdge:
             keys = KeyRing.load(options.api_keys)
             check_pair(options.tls_cert, options.tls_key)
             ssl = ServerSslContext(options.tls_cert, options.tls_key) if options.tls_cert else None
+            if ssl is not None:  # gRPC takes PEM files, not a context (bridges/transports/grpc.py TlsFiles)
+                ssl.context.pem_files = (options.tls_cert, options.tls_key)
             credentials = _core_credentials(options)
         except (KeysFileError, TlsFileError) as exc:
             raise SystemExit(f"cannot start: {exc}") from None

@@ -75,13 +75,15 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0, what
 
 
 
-def start_bridge(tmp_dir: Path, name: str, core: str, *args: str, port: int | None = None) -> BridgeProcess:
+def start_bridge(tmp_dir: Path, name: str, core: str, *args: str, port: int | None = None,
+                 module: str = "") -> BridgeProcess:
+    """`python -m bridges.<name>` (or `module`) on a free loopback port, once it listens."""
     port = port or free_port()
     log_path = tmp_dir / f"bridge-{name}-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", f"bridges.{name}", "--host", "127.0.0.1", "--port", str(port), "--core", core, *args],
+            [sys.executable, "-m", module or f"bridges.{name}", "--host", "127.0.0.1", "--port", str(port), "--core", core, *args],
             cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     bridge = BridgeProcess(name, port, proc, log_path)
     try:
