@@ -2,14 +2,17 @@
 change them: the contention-robust half of "where the time goes" (docs/performance.md).
 
 One session of the default Whisper engine (tiny.en, language routing to base) runs in this
-process on the latency workload (bench/common.py), fed 100 ms at a time at real-time pace; after
-each chunk the session's partial decode, when one is under way, is awaited, so the decodes are
-those of a decoder that keeps up (on a loaded machine the one-partial-in-flight rule would
-otherwise drop partials and change the count). Every decode runs alone (a lock around the
-decoder), so the process CPU time measured around it is that decode's, whichever thread
-CTranslate2 ran it on.
+process on the latency workload (bench/common.py), fed 100 ms at a time; after each chunk every
+decode the session started (partial, speculative or final, identification) is awaited, so the
+decodes are those of a decoder that always keeps up, whatever the machine's load: the same
+count on every run (a loaded machine's one-partial-in-flight rule would otherwise drop partials
+and change it). Every decode runs alone (a lock around the decoder), so the process CPU time
+measured around it is that decode's, whichever thread CTranslate2 ran it on; CPU times still
+grow on a machine whose other processes share the cores' caches, so compare CPU figures taken
+in one run (--compare). Finals use the full window (`--final-window auto` decides by wall-time
+load, which this harness does not have).
 
-    python -m bench.decode_census [--sentences K] [--final-window auto|full|trimmed]
+    python -m bench.decode_census [--sentences K] [--final-window full|trimmed|auto]
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from dataclasses import replace
 
 from core_service.engines.base import SessionSettings
 from core_service.engines.whisper import WhisperEngine, WhisperOptions, decode_purpose
-from tests.audio_fixtures import SAMPLE_RATE, wer
+from tests.audio_fixtures import wer
 
 from .common import machine, save, workload
 
@@ -78,13 +81,11 @@ async def census(sentences: int, final_window: str) -> dict:
     finals = []
     settings = engine.resolve(SessionSettings(engine="whisper", model="", interim_results=True))
     stream = await engine.open_stream(settings, lambda r: finals.append(r) if getattr(r, "is_final", False) else None)
-    cpu0, t0 = time.process_time(), time.monotonic()
+    cpu0 = time.process_time()
     for i in range(0, len(wl.audio), CHUNK):
-        await asyncio.sleep(max(0.0, t0 + i / SAMPLE_RATE - time.monotonic()))
         await stream.accept(wl.audio[i:i + CHUNK])
-        task = getattr(stream, "_partial_task", None)
-        if task is not None and not task.done():
-            await asyncio.wait([task], timeout=30)
+        while stream._tasks:  # every decode it started, and the finals' tasks after them
+            await asyncio.wait(list(stream._tasks), timeout=30)
     await stream.finish()
     await stream.close()
     cpu = time.process_time() - cpu0
@@ -113,7 +114,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sentences", type=int, default=0, help="the workload's first K sentences only (0 = all ten)")
-    p.add_argument("--final-window", default="auto", choices=("auto", "full", "trimmed"))
+    p.add_argument("--final-window", default="full", choices=("full", "trimmed", "auto"))
     args = p.parse_args()
     res = asyncio.run(census(args.sentences, args.final_window))
     print(f"machine: {machine()}\n{report(res)}")
