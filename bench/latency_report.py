@@ -74,7 +74,7 @@ def latency_chart(names: list[str], cells: list[dict], width: int = 50) -> str:
         start = "lockstep" if not cell["stagger"] else f"stagger {cell['stagger']:g} s"
         for i, r in enumerate(cell["results"]):
             lat, refused = r["realtime"]["final_latency"], r["realtime"]["refused"]
-            label = f"{cell['streams']:>3} streams {start:12} [{chr(65 + i)}]"
+            label = f"{cell['streams']:>3} streams {start:14} [{chr(65 + i)}]"
             if math.isnan(lat["p50"]):
                 lines.append(f"{label} (no finals)")
                 continue
