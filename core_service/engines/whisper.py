@@ -84,7 +84,7 @@ def decode_purpose(request: DecodeRequest, final: bool) -> str:
     final_full (Whisper's 30 s window) or identify (language routing's identification)."""
     if request.detect_only:
         return "identify"
-    if request.partial or not final:
+    if not final:
         return "partial"
     return "final_full" if request.full_window else "final"
 
@@ -273,8 +273,7 @@ class WhisperEngine(Engine):
         accurate = (settings.segmentation or self.options.segmentation) == "accurate"
 
         def submit(model: _LoadedModel, request: DecodeRequest, final: bool) -> Awaitable[tuple[Transcript, float]]:
-            request = replace(request, full_window=final and self._full_final_window(model, accurate),
-                              partial=not final)
+            request = replace(request, full_window=final and self._full_final_window(model, accurate))
             return model.scheduler.submit(request, owner=stream, final=final, realtime=stream.realtime)
 
         router = None

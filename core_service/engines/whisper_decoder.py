@@ -8,8 +8,6 @@ where a trimmed window can make Whisper repeat itself. Trimmed windows cost a th
 one but change words on real speech ("clubs" heard as "clothes"), so a request may ask for
 Whisper's classic 30-second window (`full_window`): the core does for finals, as offline
 Whisper does (bench/accuracy.py, docs/performance.md). `window="full"` uses it for every request.
-Partials (`partial`) are encoded in a trimmed window with a lower floor, `PARTIAL_MIN_WINDOW_FRAMES`:
-the encoder is most of a partial's cost, and a partial's words are replaced by its final's.
 """
 from __future__ import annotations
 
@@ -27,9 +25,6 @@ log = logging.getLogger(__name__)
 HOP = 160  # samples per mel frame
 FULL_WINDOW_FRAMES = 3000
 MIN_WINDOW_FRAMES = 1000  # 10 s: below this, trimmed windows repeat themselves too often
-# 5 s: partials' floor. Their final replaces their words, and the encoder is two thirds of a
-# partial's CPU at 10 s, less than half at 5 s (docs/performance.md, where the time goes)
-PARTIAL_MIN_WINDOW_FRAMES = 500
 TAIL_FRAMES = 300  # silence after the audio inside a trimmed window
 # Prompt budget in tokens (Whisper allows 223 before the start-of-transcript sequence; the
 # decoder's cost grows with it): the client's prompt and hotwords first, then the most recent
@@ -53,7 +48,6 @@ class DecodeRequest:
     hotwords: str = ""  # phrases to favour, comma-separated
     detect_only: bool = False  # identify the language only (multilingual models): no text
     full_window: bool = False  # encode in Whisper's 30 s window, as offline Whisper does (finals)
-    partial: bool = False  # a partial result's decode: trimmed windows may be shorter (PARTIAL_MIN_WINDOW_FRAMES)
 
 
 @dataclass
@@ -112,21 +106,18 @@ class WhisperDecoder:
             self._tokenizers[key] = tok
         return tok
 
-    def window_frames(self, n_frames: int, full: bool = False, partial: bool = False) -> int:
-        """The encoder window (mel frames) of a request of `n_frames` frames (`partial`: of
-        partials only, whose floor is lower)."""
+    def window_frames(self, n_frames: int, full: bool = False) -> int:
+        """The encoder window (mel frames) of a request of `n_frames` frames."""
         if full or self.window == "full":
             return FULL_WINDOW_FRAMES
-        floor = PARTIAL_MIN_WINDOW_FRAMES if partial else MIN_WINDOW_FRAMES
-        return int(min(FULL_WINDOW_FRAMES, max(floor, n_frames + TAIL_FRAMES)))
+        return int(min(FULL_WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, n_frames + TAIL_FRAMES)))
 
     def decode(self, requests: list[DecodeRequest]) -> list[Transcript]:
         """Transcribe a batch; all requests share one encoder call."""
         if any(r.detect_only for r in requests):
             return [self.identify(r) if r.detect_only else self.decode([r])[0] for r in requests]
         max_frames = max(len(r.audio) // HOP + 1 for r in requests)
-        window = self.window_frames(max_frames, any(r.full_window for r in requests),
-                                    all(r.partial for r in requests))
+        window = self.window_frames(max_frames, any(r.full_window for r in requests))
         encoder_output = self._encode(requests, window)
 
         languages = self._languages(requests, encoder_output)
