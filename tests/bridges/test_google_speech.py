@@ -13,8 +13,11 @@ from google.cloud import speech_v1 as speech
 from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
 
 from bridge_helpers import BridgeProcess, start_bridge
+from google.oauth2.credentials import Credentials
 from tests.audio_fixtures import to_pcm16, wer
+from tests.encoded_audio import jfk_file
 from tests.real_speech import load
+from tests.security_helpers import KEYS_TOML, WEB, client_credentials, make_pki
 
 CHUNK_SECONDS = 0.1
 RATE = 16000
@@ -147,3 +150,65 @@ def test_recognize_over_one_minute_is_refused_as_google_does(client):
     with pytest.raises(exceptions.InvalidArgument) as refused:
         client.recognize(config=config(), audio=speech.RecognitionAudio(content=minute), timeout=60)
     assert "use LongRunningRecognize" in refused.value.message
+
+
+def test_voice_activity_events_when_asked(client):
+    pcm, _ = jfk()
+    streaming = speech.StreamingRecognitionConfig(config=config(), enable_voice_activity_events=True)
+    responses = list(client.streaming_recognize(streaming, at_real_time(pcm), timeout=120))
+    kinds = speech.StreamingRecognizeResponse.SpeechEventType
+    events = [r.speech_event_type for r in responses if r.speech_event_type]
+    assert events[0] == kinds.SPEECH_ACTIVITY_BEGIN and kinds.SPEECH_ACTIVITY_END in events, events
+    quiet = list(client.streaming_recognize(speech.StreamingRecognitionConfig(config=config()),
+                                            at_real_time(pcm[:RATE * 2 * 3]), timeout=60))
+    assert not [r for r in quiet if r.speech_event_type]  # none unless asked
+
+
+def test_flac_is_forwarded_as_is(client):
+    pcm, transcript = jfk()
+    flac = jfk_file("FLAC").read_bytes()
+    response = client.recognize(config=speech.RecognitionConfig(
+        encoding=speech.RecognitionConfig.AudioEncoding.FLAC, language_code="en-US"),
+        audio=speech.RecognitionAudio(content=flac), timeout=120)
+    text = " ".join(r.alternatives[0].transcript for r in response.results)
+    assert wer(transcript, text) <= 0.15, text
+
+
+def test_a_stream_past_its_limit_is_out_of_range_after_its_results(core_address, tmp_path):
+    bridge = start_bridge(tmp_path, "google_speech", core_address, "--max-stream-seconds", "6")
+    try:
+        pcm, _ = jfk()
+        responses = []
+        with pytest.raises(exceptions.OutOfRange) as ended:
+            for response in client_of(f"127.0.0.1:{bridge.port}").streaming_recognize(
+                    speech.StreamingRecognitionConfig(config=config()), at_real_time(pcm), timeout=120):
+                responses.append(response)
+    finally:
+        bridge.stop()
+    assert "maximum allowed stream duration of 6 seconds" in ended.value.message
+    assert finals_of(responses), "the results of the audio before the limit come first"
+
+
+def test_bearer_key_and_tls_as_googles_client_sends_them(core_address, tmp_path):
+    """The client's own credentials (a static OAuth token: our API key) over TLS with our CA."""
+    pki = make_pki(tmp_path)
+    keys = tmp_path / "keys.toml"
+    keys.write_text(KEYS_TOML)
+    bridge = start_bridge(tmp_path, "google_speech", core_address, "--api-keys", str(keys),
+                          "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))
+
+    def client_with(token: str) -> speech.SpeechClient:
+        return speech.SpeechClient(transport=SpeechGrpcTransport(
+            host=f"localhost:{bridge.port}", credentials=Credentials(token=token),
+            ssl_channel_credentials=client_credentials(pki)))
+    try:
+        pcm, transcript = jfk()
+        request = {"config": config(), "audio": speech.RecognitionAudio(content=pcm), "timeout": 120}
+        response = client_with(WEB).recognize(**request)
+        with pytest.raises(exceptions.Unauthenticated) as refused:
+            client_with("not-a-key-0000").recognize(**request)
+    finally:
+        bridge.stop()
+    text = " ".join(r.alternatives[0].transcript for r in response.results)
+    assert wer(transcript, text) <= 0.15, text
+    assert "API key" in refused.value.message
