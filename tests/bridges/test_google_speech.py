@@ -3,12 +3,14 @@ client, `google-cloud-speech`'s `SpeechClient`, on a channel to the bridge — a
 point it at us — with JFK's speech against the real core."""
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
 import numpy as np
 import pytest
 from google.api_core import exceptions
+from google.rpc import error_details_pb2
 from google.cloud import speech_v1 as speech
 from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
 
@@ -212,3 +214,27 @@ def test_bearer_key_and_tls_as_googles_client_sends_them(core_address, tmp_path)
     text = " ".join(r.alternatives[0].transcript for r in response.results)
     assert wer(transcript, text) <= 0.15, text
     assert "API key" in refused.value.message
+
+
+def test_a_call_over_the_bridges_cap_is_resource_exhausted_with_retry_info(core_address, tmp_path):
+    bridge = start_bridge(tmp_path, "google_speech", core_address, "--max-connections", "1")
+    client = client_of(f"127.0.0.1:{bridge.port}")
+    release = threading.Event()
+
+    def held():  # an open stream holds the one place
+        yield speech.StreamingRecognizeRequest(audio_content=b"\0\0" * 1600)
+        release.wait(30)
+    holder = threading.Thread(target=lambda: list(client.streaming_recognize(
+        speech.StreamingRecognitionConfig(config=config()), held(), timeout=60)))
+    holder.start()
+    try:
+        time.sleep(1.0)
+        with pytest.raises(exceptions.ResourceExhausted) as busy:
+            client.recognize(config=config(), audio=speech.RecognitionAudio(content=b"\0\0" * 1600), timeout=30)
+    finally:
+        release.set()
+        holder.join(60)
+        bridge.stop()
+    retry = [d for d in busy.value.details if isinstance(d, error_details_pb2.RetryInfo)]
+    assert retry and retry[0].retry_delay.seconds >= 1, busy.value.details
+    assert "limit of 1" in busy.value.message
