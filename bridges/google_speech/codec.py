@@ -184,8 +184,7 @@ class GoogleSpeechCodec(Codec):
     def core_finished(self) -> list[Action]:
         billed = duration(r.billed(self.audio_seconds))
         if self.over_limit:
-            return [Ending(EndKind.CLIENT_FAULT, "Exceeded maximum allowed stream duration of "
-                           f"{self.settings.max_stream_seconds:g} seconds.", grpc_code=grpc.StatusCode.OUT_OF_RANGE)]
+            return [self._past_the_limit()]
         if self.method == STREAMING_RECOGNIZE:
             return [SendMessage(r.StreamingRecognizeResponse(total_billed_time=billed)), normal()]
         results = [r.SpeechRecognitionResult(alternatives=[self._alternative(f)], channel_tag=f.channel_tag,
@@ -211,10 +210,14 @@ class GoogleSpeechCodec(Codec):
     def idle(self) -> list[Action]:
         if self.method == STREAMING_RECOGNIZE and self.clock() >= self.started + self.settings.max_stream_seconds:
             self.over_limit = True
-            return [EndAudio()] if self.config is not None else [self.core_finished()[0]]
+            return [EndAudio()] if self.config is not None else [self._past_the_limit()]
         if self.method == STREAMING_RECOGNIZE and self.config is not None:
             return [EndAudio()]  # no audio for the idle timeout: what was said is transcribed, then the end
         return [invalid("no request received in time")]
+
+    def _past_the_limit(self) -> Ending:
+        return Ending(EndKind.CLIENT_FAULT, "Exceeded maximum allowed stream duration of "
+                      f"{self.settings.max_stream_seconds:g} seconds.", grpc_code=grpc.StatusCode.OUT_OF_RANGE)
 
 
 def invalid(message: str) -> Ending:

@@ -13,7 +13,6 @@ from google.longrunning import operations_pb2
 from google.protobuf import timestamp_pb2
 
 from asr.v1 import asr_pb2
-from asr_common.durations import seconds
 
 StreamingRecognizeResponse = speech_v1.StreamingRecognizeResponse.pb()
 StreamingRecognitionResult = speech_v1.StreamingRecognitionResult.pb()
@@ -70,8 +69,4 @@ def done_operation(name: str, response: LongRunningRecognizeResponse,
     operation.response.Pack(response)
     operation.metadata.Pack(metadata)
     return operation
-
-
-def end_time(result: asr_pb2.RecognitionResult) -> float:
-    return seconds(result.end_offset)
 

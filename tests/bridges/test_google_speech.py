@@ -238,3 +238,18 @@ def test_a_call_over_the_bridges_cap_is_resource_exhausted_with_retry_info(core_
     retry = [d for d in busy.value.details if isinstance(d, error_details_pb2.RetryInfo)]
     assert retry and retry[0].retry_delay.seconds >= 1, busy.value.details
     assert "limit of 1" in busy.value.message
+
+
+def test_on_an_insecure_channel_the_key_goes_in_the_calls_metadata(core_address, tmp_path):
+    keys = tmp_path / "keys.toml"
+    keys.write_text(KEYS_TOML)
+    bridge = start_bridge(tmp_path, "google_speech", core_address, "--api-keys", str(keys))
+    client = client_of(f"127.0.0.1:{bridge.port}")
+    request = {"config": config(), "audio": speech.RecognitionAudio(content=b"\0\0" * 16000), "timeout": 60}
+    try:
+        answer = client.recognize(**request, metadata=[("authorization", f"Bearer {WEB}")])
+        with pytest.raises(exceptions.Unauthenticated):
+            client.recognize(**request)
+    finally:
+        bridge.stop()
+    assert not answer.results  # a second of silence
