@@ -1,0 +1,47 @@
+"""Deepgram-compatible speech-to-text: python -m bridges.deepgram (docs/deepgram.md).
+
+One HTTP port: the live API (`GET /v1/listen`, WebSocket: bridges/deepgram/live.py) and the
+prerecorded API (`POST /v1/listen`, the audio as the body: bridges/deepgram/prerecorded.py).
+"""
+from __future__ import annotations
+
+import json
+
+from bridges.codec import Codec
+from bridges.deepgram.live import LiveCodec
+from bridges.deepgram.messages import http_error
+from bridges.deepgram.prerecorded import PrerecordedCodec
+from bridges.limits import Limits
+from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
+from bridges.transports.http import HttpOptions, HttpRoute, RouteKind
+
+PATH = "/v1/listen"
+MAX_BODY_BYTES = 100 * 1024 * 1024  # a prerecorded file (Deepgram takes up to 2 GB; 100 MB is ~50 min of WAV)
+MAX_LIVE_MESSAGE_BYTES = 1024 * 1024
+
+
+def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> Codec:
+    if (info.headers.get("upgrade") or "").lower() == "websocket":
+        return LiveCodec(info.query, bridge.options.engine)
+    return PrerecordedCodec(info.query, info.headers, bridge.options.engine)
+
+
+def refusal_body(status: int, message: str) -> tuple[bytes, str]:
+    """A refused request (401, 403, 503) in Deepgram's error shape."""
+    code = {401: "INVALID_AUTH", 403: "FORBIDDEN", 404: "NOT_FOUND"}.get(status, "SERVICE_UNAVAILABLE")
+    return json.dumps(http_error(code, message.strip(), "")).encode(), "application/json"
+
+
+SPEC = DialectSpec(
+    name="deepgram",
+    path=PATH,
+    default_port=8092,
+    codec_factory=make_codec,
+    transport="http",
+    transport_options={"http": HttpOptions(routes=(HttpRoute(PATH, RouteKind.WEBSOCKET),
+                                                   HttpRoute(PATH, RouteKind.EXCHANGE)),
+                                           refusal_body=refusal_body)},
+    limits=Limits(max_message_bytes=MAX_BODY_BYTES),
+    reference="[Deepgram Listen API](https://developers.deepgram.com/reference/speech-to-text/listen-streaming)",
+    notes="`deepgram-sdk` with a base URL, Pipecat, LiveKit; see [deepgram.md](docs/deepgram.md)",
+)
