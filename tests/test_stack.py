@@ -15,7 +15,7 @@ import websockets
 
 from bridges import dialects
 from bridges.runtime import DialectSpec
-from tests.bridges.dialect_drivers import DIALECTS, collect
+from tests.bridges.dialect_drivers import DIALECTS, HTTP_WEBSOCKET_DIALECTS, collect
 from tests.conftest import ROOT, free_port, wait_for_health
 
 SPECS = dialects.installed()
@@ -40,7 +40,7 @@ def _free_offset() -> int:
 async def _first_exchange(spec: DialectSpec, port: int) -> None:
     """Open a session in the dialect's own terms and read its documented answer; a dialect that
     answers a config with nothing (nexa) is asked to stop at once and must end normally (1000)."""
-    driver = DIALECTS[spec.name]
+    driver = {**DIALECTS, **HTTP_WEBSOCKET_DIALECTS}[spec.name]
     url = f"ws://127.0.0.1:{port}{spec.path.replace('{client_id}', 'stack-probe')}"
     async with websockets.connect(url, open_timeout=10) as ws:
         await ws.send(driver.config)

@@ -17,7 +17,6 @@ from bridges.transports.http import HttpOptions, HttpRoute, RouteKind
 
 PATH = "/v1/listen"
 MAX_BODY_BYTES = 100 * 1024 * 1024  # a prerecorded file (Deepgram takes up to 2 GB; 100 MB is ~50 min of WAV)
-MAX_LIVE_MESSAGE_BYTES = 1024 * 1024
 
 
 def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> Codec:
