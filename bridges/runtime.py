@@ -141,6 +141,9 @@ class DialectSpec:
     # Kubernetes manifests are generated from these (asr_stack/catalog.py).
     reference: str = ""
     notes: str = ""
+    # The dialect's own check of an opening request (its query parameters), after the key and
+    # origin: a Refuse (BAD_REQUEST: HTTP 400) answers it before any session.
+    check_upgrade: Callable[[Upgrade], Refuse | None] | None = None
 
     @property
     def port_in_stack(self) -> int:
@@ -188,7 +191,8 @@ class Bridge:
         self.pool = CorePool(core, credentials=self.edge.core_credentials)
         # Upgrade checks, in order; the first to answer with a Refuse refuses the upgrade.
         # The connection caps come last, so only a connection that will be upgraded is counted.
-        self._checks = [self._route, self.edge.guard.check, self._admit]
+        self._checks = [self._route, self.edge.guard.check, *([spec.check_upgrade] if spec.check_upgrade else []),
+                        self._admit]
         self._regex = spec.path_regex()
         self._server: TransportServer | None = None
         self._sessions: dict[str, SessionPump] = {}

@@ -10,9 +10,13 @@ import json
 from bridges.codec import Codec
 from bridges.deepgram.live import LiveCodec
 from bridges.deepgram.messages import http_error
+from bridges.deepgram.options import ListenOptions
 from bridges.deepgram.prerecorded import PrerecordedCodec
+from bridges.endings import Refuse, RefuseKind
+from bridges.fields import FieldError
 from bridges.limits import Limits
 from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
+from bridges.transport import Upgrade
 from bridges.transports.http import HttpOptions, HttpRoute, RouteKind
 
 PATH = "/v1/listen"
@@ -25,9 +29,18 @@ def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> Codec:
     return PrerecordedCodec(info.query, info.headers, bridge.options.engine)
 
 
+def check_upgrade(upgrade: Upgrade) -> Refuse | None:
+    """Parameters Deepgram refuses at the handshake (400): the frameworks give up on a 4xx."""
+    try:
+        ListenOptions.parse(upgrade.query, live=True)
+    except FieldError as exc:
+        return Refuse(RefuseKind.BAD_REQUEST, str(exc))
+    return None
+
+
 def refusal_body(status: int, message: str) -> tuple[bytes, str]:
     """A refused request (401, 403, 503) in Deepgram's error shape."""
-    code = {401: "INVALID_AUTH", 403: "FORBIDDEN", 404: "NOT_FOUND"}.get(status, "SERVICE_UNAVAILABLE")
+    code = {400: "Bad Request", 401: "INVALID_AUTH", 403: "FORBIDDEN", 404: "NOT_FOUND"}.get(status, "SERVICE_UNAVAILABLE")
     return json.dumps(http_error(code, message.strip(), "")).encode(), "application/json"
 
 
@@ -41,6 +54,7 @@ SPEC = DialectSpec(
                                                    HttpRoute(PATH, RouteKind.EXCHANGE)),
                                            refusal_body=refusal_body)},
     limits=Limits(max_message_bytes=MAX_BODY_BYTES),
+    check_upgrade=check_upgrade,
     reference="[Deepgram Listen API](https://developers.deepgram.com/reference/speech-to-text/listen-streaming)",
     notes="`deepgram-sdk` with a base URL, Pipecat, LiveKit; see [deepgram.md](docs/deepgram.md)",
 )
