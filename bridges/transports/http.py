@@ -19,7 +19,8 @@ What it maps
 Before a session, every session route goes through the runtime's checks (routing, API key from
 `Authorization`/`X-Api-Key`/`?api_key=` and origin as bridges/auth.py does, the connection
 caps); a `Refuse` is the HTTP status of bridges/endings.py `http_refusal` (401 +
-WWW-Authenticate, 403, 404, 503 + Retry-After) for a WebSocket too (the ASGI denial response).
+WWW-Authenticate, 403, 404, 503 + Retry-After) for a WebSocket too (the ASGI denial response),
+its body the message as text or, with `HttpOptions.refusal_body`, in the dialect's error shape.
 A request whose `Content-Length` is over `max_message_bytes` gets 413 before any session.
 Endings: `http_ending` (200, 400, 413, 500, 503 + Retry-After) for request/response and an
 event stream that has not started; WebSocket close codes on a WebSocket.
