@@ -6,6 +6,7 @@ prerecorded API (`POST /v1/listen`, the audio as the body: bridges/deepgram/prer
 from __future__ import annotations
 
 import json
+import logging
 
 from bridges.codec import Codec
 from bridges.deepgram.live import LiveCodec
@@ -14,10 +15,13 @@ from bridges.deepgram.options import ListenOptions
 from bridges.deepgram.prerecorded import PrerecordedCodec
 from bridges.endings import Refuse, RefuseKind
 from bridges.fields import FieldError
+from bridges.hygiene import escaped
 from bridges.limits import Limits
 from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
 from bridges.transport import Upgrade
 from bridges.transports.http import HttpOptions, HttpRoute, RouteKind
+
+log = logging.getLogger("bridges.deepgram")
 
 PATH = "/v1/listen"
 MAX_BODY_BYTES = 100 * 1024 * 1024  # a prerecorded file (Deepgram takes up to 2 GB; 100 MB is ~50 min of WAV)
@@ -34,6 +38,7 @@ def check_upgrade(upgrade: Upgrade) -> Refuse | None:
     try:
         ListenOptions.parse(upgrade.query, live=True)
     except FieldError as exc:
+        log.warning("refused a request from %s before the session: %s", escaped(upgrade.peer), escaped(str(exc)))
         return Refuse(RefuseKind.BAD_REQUEST, str(exc))
     return None
 

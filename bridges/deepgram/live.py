@@ -98,10 +98,11 @@ class LiveCodec(Codec):
         if self.state is not State.STREAMING:
             return []
         control = SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))
-        if self.pending_words:
+        if self.pending_words and not self.finalizing:
             self.finalizing = True
             return [control]
-        # Nothing heard to finalize: the answer comes at once (Pipecat waits for it).
+        # Nothing heard to finalize (or a Finalize already waits for those words): the answer
+        # comes at once (Pipecat waits for one per Finalize).
         return [control, SendJson(messages.results(None, self.request, channels=self.options.channels,
                                                    punctuate=self.options.punctuate, from_finalize=True,
                                                    at=self.last_end))]

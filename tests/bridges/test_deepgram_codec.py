@@ -83,6 +83,8 @@ def test_live_finalize_marks_the_final_that_follows():
     codec.connected()
     assert payloads(codec.core_response(result("Ask not", False)))[0]["is_final"] is False
     assert payloads(codec.received_text('{"type": "Finalize"}')) == []
+    (second,) = payloads(codec.received_text('{"type": "Finalize"}'))  # each Finalize gets its answer
+    assert second["from_finalize"] and second["channel"]["alternatives"][0]["transcript"] == ""
     (final,) = payloads(codec.core_response(result("Ask not.", True)))
     assert final["from_finalize"] and not final["speech_final"] and final["channel"]["alternatives"][0]["transcript"] == "Ask not."
 
