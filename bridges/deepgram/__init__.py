@@ -61,5 +61,5 @@ SPEC = DialectSpec(
     limits=Limits(max_message_bytes=MAX_BODY_BYTES),
     check_upgrade=check_upgrade,
     reference="[Deepgram Listen API](https://developers.deepgram.com/reference/speech-to-text/listen-streaming)",
-    notes="`deepgram-sdk` with a base URL, Pipecat, LiveKit; see [deepgram.md](docs/deepgram.md)",
+    notes="live WebSocket and prerecorded POST on one port; `deepgram-sdk` with a base URL; see [deepgram.md](docs/deepgram.md)",
 )
