@@ -87,6 +87,7 @@ class ConnectionInfo:
     peer: str
     session_id: str
     query: dict[str, str] = field(default_factory=dict)  # URL query parameters (the last value of a repeated name)
+    headers: Mapping[str, str] = field(default_factory=dict)  # the opening request's (case-insensitive lookups)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class DialectSpec:
     # Kubernetes manifests are generated from these (asr_stack/catalog.py).
     reference: str = ""
     notes: str = ""
+    # The dialect's own check of an opening request (its query parameters), after the key and
+    # origin: a Refuse (BAD_REQUEST: HTTP 400) answers it before any session.
+    check_upgrade: Callable[[Upgrade], Refuse | None] | None = None
 
     @property
     def port_in_stack(self) -> int:
@@ -187,7 +191,8 @@ class Bridge:
         self.pool = CorePool(core, credentials=self.edge.core_credentials)
         # Upgrade checks, in order; the first to answer with a Refuse refuses the upgrade.
         # The connection caps come last, so only a connection that will be upgraded is counted.
-        self._checks = [self._route, self.edge.guard.check, self._admit]
+        self._checks = [self._route, self.edge.guard.check, *([spec.check_upgrade] if spec.check_upgrade else []),
+                        self._admit]
         self._regex = spec.path_regex()
         self._server: TransportServer | None = None
         self._sessions: dict[str, SessionPump] = {}
@@ -287,7 +292,7 @@ class Bridge:
         session_id = f"{self.spec.name}-{next(self._ids)}"
         SESSION_ID.set(session_id)
         FORWARDED_KEY.set(request_secret(upgrade))  # read by the core call (bridges/auth.py)
-        info = ConnectionInfo(path, params, peer, session_id, dict(upgrade.query))
+        info = ConnectionInfo(path, params, peer, session_id, dict(upgrade.query), upgrade.headers)
         unique = params.get(self.spec.unique_param) if self.spec.unique_param else None
         resume = await self._take_over(unique, session_id) if unique is not None and not self._stopping else None
         try:

@@ -15,7 +15,7 @@ import websockets
 
 from bridges import dialects
 from bridges.runtime import DialectSpec
-from tests.bridges.dialect_drivers import DIALECTS, collect
+from tests.bridges.dialect_drivers import DIALECTS, HTTP_WEBSOCKET_DIALECTS, collect
 from tests.conftest import ROOT, free_port, wait_for_health
 
 SPECS = dialects.installed()
@@ -62,7 +62,7 @@ async def _first_exchange(spec: DialectSpec, port: int) -> None:
     if spec.name in PROBES:
         await asyncio.to_thread(PROBES[spec.name], port)
         return
-    driver = DIALECTS[spec.name]
+    driver = {**DIALECTS, **HTTP_WEBSOCKET_DIALECTS}[spec.name]
     url = f"ws://127.0.0.1:{port}{spec.path.replace('{client_id}', 'stack-probe')}"
     async with websockets.connect(url, open_timeout=10) as ws:
         await ws.send(driver.config)

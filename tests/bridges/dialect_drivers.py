@@ -70,6 +70,15 @@ DIALECTS = {
 }
 
 
+# Dialects on another transport that also serve a WebSocket (the stack's probe drives them; the
+# hardening tests' issue 8 list is written for config-first WebSocket dialects).
+HTTP_WEBSOCKET_DIALECTS = {
+    "deepgram": Dialect("deepgram", "/v1/listen?encoding=linear16&sample_rate=16000", json.dumps({"type": "KeepAlive"}),
+                        json.dumps({"type": "CloseStream"}), lambda a: to_pcm16(a),
+                        lambda m: m.get("type") == "Error"),
+}
+
+
 def bad_inputs(d: Dialect) -> dict[str, tuple[list[str | bytes], bool]]:
     """name -> (frames, send the config first). Issue 8's list, in this dialect's terms."""
     odd = _funasr_audio(b"\x01\x02\x03") if d.name == "funasr" else b"\x01\x02\x03"

@@ -17,6 +17,7 @@ from asr.v1 import asr_pb2
 from bridges.codec import Action, Codec, EndAudio, EndReason, SendAudio, SendControl, SendJson, StartStream
 from bridges.endings import EndKind, Ending, ws_close_code
 from bridges.faults import CoreError
+from bridges.deepgram.live import LiveCodec
 from bridges.funasr.codec import FunAsrCodec
 from bridges.google_stt.codec import GoogleSttCodec
 from bridges.hygiene import CORE_SESSION_ID
@@ -261,3 +262,19 @@ def test_whisperlive_codec_never_raises_and_speaks_whisperlive(sequence):
     codec = WhisperLiveCodec(WhisperLiveSettings(), slots=Slots(2), clock=clock)
     run(codec, clock, sequence, whisperlive_shape)
     assert len(codec.segments.completed) <= codec.segments.last_n
+
+
+def deepgram_shape(p: dict[str, Any]) -> None:
+    assert p["type"] in ("Results", "Metadata", "SpeechStarted", "UtteranceEnd", "Error"), p
+    if p["type"] == "Results":
+        has(p, is_final=bool, speech_final=bool, from_finalize=bool, channel=dict, channel_index=list)
+    elif p["type"] == "Error":
+        has(p, description=str)
+
+
+@EXAMPLES
+@given(events(text_frames([{"type": "KeepAlive"}, {"type": "Finalize"}, {"type": "CloseStream"}], ["type"])))
+def test_deepgram_live_codec_never_raises_and_speaks_deepgram(sequence):
+    query = {"encoding": "linear16", "sample_rate": "16000", "interim_results": "true", "vad_events": "true",
+             "utterance_end_ms": "1000"}
+    run(LiveCodec(query), FakeClock(), sequence, deepgram_shape)
