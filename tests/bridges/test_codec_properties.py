@@ -24,6 +24,7 @@ from bridges.nexa.codec import NexaCodec
 from bridges.rnnt.codec import RnntCodec
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
 from bridges.whisperlive.slots import Slots
+from bridges.wyoming.codec import WyomingCodec
 from tests.support import FakeClock, duration
 
 EXAMPLES = settings(max_examples=1000, deadline=None, derandomize=True,
@@ -261,3 +262,28 @@ def test_whisperlive_codec_never_raises_and_speaks_whisperlive(sequence):
     codec = WhisperLiveCodec(WhisperLiveSettings(), slots=Slots(2), clock=clock)
     run(codec, clock, sequence, whisperlive_shape)
     assert len(codec.segments.completed) <= codec.segments.last_n
+
+
+WYOMING_EVENTS = {"info", "transcript-start", "transcript-chunk", "transcript", "transcript-stop", "error", "pong"}
+
+
+def wyoming_shape(p: dict[str, Any]) -> None:
+    assert p["type"] in WYOMING_EVENTS and p["version"], p
+    data = p.get("data", {})
+    if p["type"] in ("transcript-chunk", "transcript"):
+        has(data, text=str)
+    elif p["type"] == "error":
+        has(data, text=str, code=str)
+    elif p["type"] == "info":
+        assert data["asr"][0]["supports_transcript_streaming"] is True, p
+
+
+@EXAMPLES
+@given(events(text_frames([{"type": "describe"}, {"type": "transcribe", "data": {"language": "en", "name": "base"}},
+                           {"type": "audio-start", "data": {"rate": 16000, "width": 2, "channels": 1}},
+                           {"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1},
+                            "payload_length": 3200},
+                           {"type": "audio-stop"}, {"type": "ping", "data": {"text": "x"}}],
+                          ["type", "data", "payload_length"])))
+def test_wyoming_codec_never_raises_and_speaks_wyoming(sequence):
+    run(WyomingCodec(), FakeClock(), sequence, wyoming_shape)
