@@ -6,7 +6,7 @@ import importlib.util
 
 from bridges.runtime import DialectSpec
 
-NAMES = ("google_stt", "nexa", "funasr", "rnnt", "whisperlive", "wyoming")
+NAMES = ("google_stt", "nexa", "funasr", "rnnt", "whisperlive", "wyoming", "vosk")
 
 
 def installed(names: tuple[str, ...] = NAMES) -> list[DialectSpec]:

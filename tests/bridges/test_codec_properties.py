@@ -24,6 +24,7 @@ from bridges.nexa.codec import NexaCodec
 from bridges.rnnt.codec import RnntCodec
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
 from bridges.whisperlive.slots import Slots
+from bridges.vosk.codec import VoskCodec
 from bridges.wyoming.codec import WyomingCodec
 from tests.support import FakeClock, duration
 
@@ -287,3 +288,23 @@ def wyoming_shape(p: dict[str, Any]) -> None:
                           ["type", "data", "payload_length"])))
 def test_wyoming_codec_never_raises_and_speaks_wyoming(sequence):
     run(WyomingCodec(), FakeClock(), sequence, wyoming_shape)
+
+
+def vosk_shape(p: dict[str, Any]) -> None:
+    if "error" in p:
+        has(p, error=str)
+    elif "partial" in p:
+        has(p, partial=str)
+    elif "alternatives" in p:
+        assert all(isinstance(a["text"], str) and isinstance(a["confidence"], float) for a in p["alternatives"]), p
+    else:
+        has(p, text=str)
+        assert all(w.keys() == {"conf", "end", "start", "word"} for w in p.get("result", [])), p
+
+
+@EXAMPLES
+@given(events(text_frames([{"config": {"sample_rate": 8000, "words": 1, "max_alternatives": 2,
+                                       "phrase_list": ["one two"]}}, {"eof": 1}, {"reset": 1}, {"config": {}}],
+                          ["config", "eof", "reset"])))
+def test_vosk_codec_never_raises_and_speaks_vosk(sequence):
+    run(VoskCodec(), FakeClock(), sequence, vosk_shape)
