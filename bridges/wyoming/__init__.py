@@ -16,6 +16,7 @@ FRAMER = HeaderPayloadFramer()
 
 
 def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> WyomingCodec:
+    bridge.state.refresh()  # a stale model list is fetched now: a `describe` usually comes first
     return WyomingCodec(engine=bridge.options.engine, catalog=bridge.state)
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger("bridges.wyoming")
 
 CACHE_SECONDS = 10.0  # a listing younger than this is answered at once
 LIST_DEADLINE_SECONDS = 2.0  # the ListEngines call's deadline
-WAIT_SECONDS = 2.5  # how long a `describe` waits for a listing under way
+WAIT_SECONDS = 0.8  # how long a `describe` waits for a listing under way (Home Assistant waits 1 s for info, then retries)
 
 
 @dataclass(frozen=True)
