@@ -105,7 +105,8 @@ class Figures:
                     self.extra.setdefault("speech_final", []).append(finals[turn[-1]].t - last)
         nexts = [s for s, _ in wl.spans[1:]] + [math.inf]
         for (start, _), following in zip(wl.spans, nexts):
-            first = next((a for a in arrivals if not a.final and a.end is not None and start < a.end <= following), None)
+            first = next((a for a in arrivals
+                          if not a.final and a.end is not None and start < a.end <= following), None)
             if first is not None:
                 self.partial.append(first.t - pacer.chunk_time(start))
         self.wers.append(wer(" ".join(wl.texts), " ".join(f.text for f in finals)))
@@ -188,8 +189,8 @@ def main() -> None:
             proc.terminate()
             proc.wait()
     res = report(figures, args.runs, wl)
-    suffix = "-" + "-".join(sorted(only)) if only else ""
-    print(f"  saved {save('protocol_latency' + suffix + (f'-{args.sentences}sentences' if args.sentences else ''), res)}")
+    suffix = ("-" + "-".join(sorted(only)) if only else "") + (f"-{args.sentences}sentences" if args.sentences else "")
+    print(f"  saved {save('protocol_latency' + suffix, res)}")
 
 
 if __name__ == "__main__":
