@@ -119,6 +119,11 @@ async def stream(path: Path, port: int, wl: Workload) -> tuple[clients.Pacer, li
 
 
 def measure(paths: list[Path], ports: dict[str, int], wl: Workload, runs: int) -> dict[str, Figures]:
+    """A first sentence through every path, not counted (the core's first decodes and each
+    bridge's first session are slower), then `runs` blocks of one stream per path."""
+    for path in paths:
+        log.info("warm-up: %s", path.name)
+        asyncio.run(stream(path, ports[path.name], workload(sentences=1)))
     figures = {p.name: Figures() for p in paths}
     for run in range(runs):
         order = paths[run % len(paths):] + paths[:run % len(paths)]
