@@ -27,6 +27,7 @@ DEFAULT_SAMPLE_RATE_HERTZ = 16000
 MIN_SAMPLE_RATE_HERTZ = 8000
 MAX_SAMPLE_RATE_HERTZ = 48000
 MAX_AUDIO_CHANNELS = 8
+TELEPHONY_SAMPLE_RATE_HERTZ = 8000  # the default of G.711 (MULAW, ALAW)
 
 # Durations, in seconds (inclusive bounds; 0 or unset is the server's default).
 MIN_SILENCE_SECONDS = (0.05, 10.0)  # VadConfig.min_silence_duration

@@ -20,6 +20,7 @@ import psutil
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
 from bench.common import save
+from bridges import dialects
 
 from tests.bridges.bridge_helpers import wait_for_port
 from tests.bridges.dialect_drivers import DIALECTS
@@ -27,8 +28,13 @@ from tests.conftest import ROOT, free_port, wait_for_health
 
 # Limits opened wide so the benches measure robustness, not refusals (one client address).
 BRIDGE_FLAGS = ("--max-connections", "2000", "--max-connections-per-client", "2000")
-DIALECT_FLAGS = {"whisperlive": ("--max-clients", "2000"), "rnnt": ("--max-message-bytes", "65536"),
-                 "funasr": ("--language", "en")}
+
+
+def dialect_flags(name: str) -> tuple[str, ...]:
+    """The test driver's flags for the dialect, with its own session cap opened as wide."""
+    driver = DIALECTS[name]
+    wide = (driver.capacity_flag, BRIDGE_FLAGS[1]) if driver.capacity_flag else ()
+    return (*driver.extra_flags, *wide)
 
 
 @dataclass
@@ -143,11 +149,11 @@ def start_stack(core_args: tuple[str, ...] = (), bridge_args: tuple[str, ...] = 
                            *core_args], workdir, env, core_port)
     wait_for_health(f"127.0.0.1:{core_port}", proc=core.proc)
     bridges = {}
-    for name in DIALECTS:
+    for name in (spec.name for spec in dialects.installed() if spec.name in DIALECTS):
         port = free_port()
         bridges[name] = _spawn(name, [sys.executable, "-m", f"bridges.{name}", "--host", "127.0.0.1", "--port",
                                       str(port), "--core", f"127.0.0.1:{core_port}", *BRIDGE_FLAGS,
-                                      *DIALECT_FLAGS.get(name, ()), *bridge_args], workdir, env, port)
+                                      *dialect_flags(name), *bridge_args], workdir, env, port)
     for bridge in bridges.values():
         wait_for_port(bridge.port, bridge.proc)
     return Stack(core, bridges, workdir)

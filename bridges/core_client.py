@@ -64,8 +64,16 @@ class CorePool:
     def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
         self.target = parse_target(target)
         self._credentials = credentials  # None = plaintext
-        self._channel = self._open()
+        # Opened on first use, inside the bridge's event loop (a Bridge can be built before
+        # its loop runs: grpc.aio binds a channel to the loop current when it is made).
+        self._current: grpc.aio.Channel | None = None
         self._retired: list[grpc.aio.Channel] = []  # channels of old credentials, closed at the end
+
+    @property
+    def _channel(self) -> grpc.aio.Channel:
+        if self._current is None:
+            self._current = self._open()
+        return self._current
 
     def _open(self) -> grpc.aio.Channel:
         if self._credentials is not None:
@@ -75,8 +83,9 @@ class CorePool:
     def set_credentials(self, credentials: grpc.ChannelCredentials) -> None:
         """New TLS material (SIGHUP): new sessions use a new channel; open ones keep theirs."""
         self._credentials = credentials
-        self._retired.append(self._channel)
-        self._channel = self._open()
+        if self._current is not None:
+            self._retired.append(self._current)
+        self._current = self._open()
         self.connect()
 
     def connect(self) -> None:
@@ -88,8 +97,9 @@ class CorePool:
         return asr_pb2_grpc.RecognizerServiceStub(self._channel)
 
     async def close(self) -> None:
-        for channel in [self._channel, *self._retired]:
+        for channel in [*([self._current] if self._current is not None else []), *self._retired]:
             await channel.close(grace=None)
+        self._current = None
         self._retired.clear()
 
 

@@ -135,6 +135,11 @@ class DialectSpec:
     settings: Any = None
     # Per-bridge state shared by the dialect's codecs, built once from the parsed context.
     make_state: Callable[[BridgeContext], Any] | None = None
+    # The protocol's own reference (a document of ../shared/protocols/ or the vendor's published
+    # API) and what users should know about this bridge: the README's table of what runs and the
+    # Kubernetes manifests are generated from these (asr_stack/catalog.py).
+    reference: str = ""
+    notes: str = ""
 
     @property
     def port_in_stack(self) -> int:

@@ -1,4 +1,5 @@
-"""Audio files in and out with PyAV: any FFmpeg-readable file → 16 kHz mono s16 chunks.
+"""Audio files in and out with PyAV: any FFmpeg-readable file → 16 kHz mono s16 chunks, or its own
+bytes in pieces for a server that decodes it (`read_pieces`).
 
 Decoding is blocking, so the async reader pulls batches of chunks in a worker thread; with
 `realtime=True` chunks are released no faster than the audio would be recorded, so the
@@ -126,6 +127,22 @@ async def read_chunks(
         yield chunk
 
 
+async def read_pieces(path: str | Path, piece_bytes: int = 32768) -> AsyncIterator[bytes]:
+    """The file's bytes as they are, in pieces of `piece_bytes`, read without blocking the event loop
+    (for a server that decodes the file itself: encoding "auto")."""
+    if piece_bytes <= 0:
+        raise ValueError("piece_bytes must be positive")
+    with open(path, "rb") as file:
+        while batch := await asyncio.to_thread(_read_batch, file, piece_bytes):
+            for piece in batch:
+                yield piece
+
+
+def _read_batch(file, piece_bytes: int) -> list[bytes]:
+    """Up to _BATCH pieces: one worker-thread hop."""
+    return [piece for piece in (file.read(piece_bytes) for _ in range(_BATCH)) if piece]
+
+
 async def paced(chunks: AsyncIterable[bytes], bytes_per_second: float) -> AsyncIterator[bytes]:
     """Release each chunk when it would have finished recording (wall clock = audio clock)."""
     loop = asyncio.get_running_loop()
@@ -152,6 +169,7 @@ _ENCODERS: dict[str, tuple[str, str, int | None]] = {
     ".mp3": ("mp3", "libmp3lame", None),
     ".ogg": ("ogg", "libopus", 48000),  # Opus only runs at 8/12/16/24/48 kHz; 48 k is canonical
     ".opus": ("ogg", "libopus", 48000),
+    ".webm": ("webm", "libopus", 48000),  # as browsers' MediaRecorder writes speech
 }
 
 

@@ -65,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask for partial results (shown live on a terminal; included with --json)")
     t.add_argument("--word-times", action="store_true", help="ask for per-word times and print them")
     t.add_argument("--punctuation", action="store_true", help="ask the engine for punctuation where optional")
-    t.add_argument("--chunk-ms", type=int, default=100, help="audio sent per message (default 100 ms)")
+    t.add_argument("--send-pcm", action="store_true",
+                   help="decode the file here and send 16 kHz LINEAR16 (as --realtime does) instead of the file as "
+                        "it is, which the server decodes")
+    t.add_argument("--chunk-ms", type=int, default=100, help="PCM sent per message with --send-pcm or --realtime "
+                                                               "(default 100 ms)")
     t.add_argument("--prompt", default="", metavar="TEXT",
                    help="what the speech is about (names, terms), for engines that take a prompt")
     t.add_argument("--hotwords", default="", metavar="WORD[,WORD]",
@@ -140,7 +144,7 @@ async def transcribe(args: argparse.Namespace) -> int:
                                     api_key=args.api_key) as client:
             transcript = await client.transcribe_file(
                 args.file, config, realtime=args.realtime, chunk_ms=args.chunk_ms, on_event=printer,
-                wait=wait_policy(args),
+                wait=wait_policy(args), send_pcm=args.send_pcm,
             )
     finally:
         printer.close()

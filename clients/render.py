@@ -93,6 +93,8 @@ def engines_table(engines: EngineList) -> str:
             lines.append(f"    {mark} model {m.name} [{state}]" + (f" ({'; '.join(flags)})" if flags else ""))
             if m.source:
                 lines.append(f"        source: {m.source}")
+    if engines.audio_encodings:
+        lines.append(f"audio encodings (all engines): {', '.join(engines.audio_encodings)}")
     return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ import grpc
 
 from asr.v1 import asr_pb2, asr_pb2_grpc
 
-from .audio import SAMPLE_RATE, channel_count, probe, read_chunks
+from .audio import SAMPLE_RATE, channel_count, probe, read_chunks, read_pieces
 from .call_status import CallStatus
 from .errors import RecognizerError, from_rpc_error
 from .targets import channel_options, parse_target
@@ -244,15 +244,20 @@ class RecognizerClient:
         chunk_ms: int = 100,
         on_event: Callable[[Event], None] | None = None,
         wait: WaitPolicy = DEFAULT_WAIT,
+        send_pcm: bool = False,
+        piece_bytes: int = 32768,
     ) -> Transcript:
-        """Decode any audio file (WAV, FLAC, MP3, OGG, ...) and transcribe it in one session.
+        """Transcribe any audio file (WAV, FLAC, MP3, Ogg, WebM, M4A, ...) in one session.
 
-        The file is sent as 16 kHz LINEAR16 whatever `config` says about the audio format: mono,
-        or with `config.separate_channels` in the file's own channels.
+        The file is sent as it is, in pieces of `piece_bytes`, with encoding "auto": the server
+        detects the container and decodes it (docs/audio.md), whatever `config` says about the
+        audio format. With `send_pcm` or `realtime` it is decoded here instead and sent as 16 kHz
+        LINEAR16 in `chunk_ms` chunks (a server that predates compressed audio needs this).
+        Either way mono, or with `config.separate_channels` in the file's own channels.
         With `realtime`, chunks are paced at the speed of speech (like a live microphone).
         Without it, a config that names no segmentation gets "accurate": a file is transcribed for
         the record, and accurate finals are within a point of offline Whisper's WER where live
-        ones are 2.7 to 10.5 points off (README: Accuracy on real speech), at a lower decode cost.
+        ones are 2.7 to 10.5 points off (docs/accuracy.md), at a lower decode cost.
         `on_event` sees every event as it arrives (partials included), e.g. to show progress.
         A server that is starting or busy is waited for, up to `wait.max_seconds` (60 s by
         default; `NO_WAIT` fails fast with its 'retry in N s' error), see clients/waiting.py.
@@ -262,10 +267,14 @@ class RecognizerClient:
             config = replace(config, segmentation="accurate")
         length = await asyncio.to_thread(probe, path)  # a bad file fails here, before the call
         channels = min(await asyncio.to_thread(channel_count, path), 8) if config.separate_channels else 1
-        config = replace(config, encoding="linear16", sample_rate_hertz=SAMPLE_RATE, audio_channel_count=channels)
-        log.info("transcribing %s (%s s, %d channel(s))", path, f"{length:.1f}" if length else "unknown length",
-                 channels)
-        chunks = read_chunks(path, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, realtime=realtime, channels=channels)
+        if send_pcm or realtime:
+            config = replace(config, encoding="linear16", sample_rate_hertz=SAMPLE_RATE, audio_channel_count=channels)
+            chunks = read_chunks(path, sample_rate=SAMPLE_RATE, chunk_ms=chunk_ms, realtime=realtime, channels=channels)
+        else:
+            config = replace(config, encoding="auto", sample_rate_hertz=0, audio_channel_count=channels)
+            chunks = read_pieces(path, piece_bytes)
+        log.info("transcribing %s (%s s, %d channel(s)) as %s", path, f"{length:.1f}" if length else "unknown length",
+                 channels, config.encoding)
         transcript = Transcript(text="")
         async for event in self.stream(chunks, config, wait=wait):
             if on_event is not None:
@@ -336,7 +345,7 @@ class Recognizer:
     def transcribe_pcm(self, pcm16: bytes, config: StreamConfig | None = None, *, chunk_ms: int = 100) -> list[Event]:
         """Send raw audio in `config`'s format; return every event of the session."""
         config = config or StreamConfig()
-        frame = (2 if config.encoding == "linear16" else 4) * max(1, config.audio_channel_count)
+        frame = {"linear16": 2, "mulaw": 1, "alaw": 1}.get(config.encoding, 4) * max(1, config.audio_channel_count)
         step = max(1, (config.sample_rate_hertz or SAMPLE_RATE) * chunk_ms // 1000) * frame
 
         async def run() -> list[Event]:

@@ -17,6 +17,13 @@ _ENCODINGS = {
     "linear16": asr_pb2.AUDIO_ENCODING_LINEAR16,
     "float32": asr_pb2.AUDIO_ENCODING_FLOAT32,
     "int32": asr_pb2.AUDIO_ENCODING_INT32,
+    "mulaw": asr_pb2.AUDIO_ENCODING_MULAW,
+    "alaw": asr_pb2.AUDIO_ENCODING_ALAW,
+    "flac": asr_pb2.AUDIO_ENCODING_FLAC,
+    "mp3": asr_pb2.AUDIO_ENCODING_MP3,
+    "ogg_opus": asr_pb2.AUDIO_ENCODING_OGG_OPUS,
+    "webm_opus": asr_pb2.AUDIO_ENCODING_WEBM_OPUS,
+    "auto": asr_pb2.AUDIO_ENCODING_AUTO,  # the server detects the container (WAV, FLAC, MP3, Ogg, WebM, MP4, ...)
 }
 _ENCODING_NAMES = {v: k for k, v in _ENCODINGS.items()} | {asr_pb2.AUDIO_ENCODING_UNSPECIFIED: "linear16"}
 _TASKS = {"transcribe": asr_pb2.TASK_TRANSCRIBE, "translate": asr_pb2.TASK_TRANSLATE}
@@ -38,7 +45,9 @@ class StreamConfig:
     model: str = ""
     language: str = ""  # BCP-47 ("en-US") or ""; "" = detect
     task: str = "transcribe"  # or "translate"
-    encoding: str = "linear16"  # "linear16" | "float32" | "int32"
+    # raw samples "linear16" | "float32" | "int32", G.711 "mulaw" | "alaw", or a compressed stream the server
+    # decodes, with its own rate and channels: "flac" | "mp3" | "ogg_opus" | "webm_opus" | "auto" (docs/audio.md)
+    encoding: str = "linear16"
     sample_rate_hertz: int = 16000
     audio_channel_count: int = 1
     interim_results: bool = False
@@ -276,6 +285,7 @@ class EngineInfo:
 class EngineList:
     engines: tuple[EngineInfo, ...]
     default_engine: str
+    audio_encodings: tuple[str, ...] = ()  # StreamConfig.encoding names the server decodes; () = not reported
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,7 +295,8 @@ def engines_from_proto(msg: asr_pb2.ListEnginesResponse) -> EngineList:
     return EngineList(tuple(
         _from_message(EngineInfo, e, capabilities=_from_message(Capabilities, e.capabilities),
                       models=tuple(_from_message(ModelInfo, m) for m in e.models))
-        for e in msg.engines), msg.default_engine)
+        for e in msg.engines), msg.default_engine,
+        tuple(_ENCODING_NAMES.get(e, str(e)) for e in msg.audio_encodings))
 
 
 def _from_message(cls: type, msg: Any, **given: Any) -> Any:

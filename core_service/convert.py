@@ -8,12 +8,13 @@ from google.protobuf import duration_pb2
 
 from asr_common.contract import (DEFAULT_SAMPLE_RATE_HERTZ, MAX_AUDIO_CHANNELS, MAX_HOTWORD_CHARS, MAX_HOTWORDS,
                                  MAX_PROMPT_CHARS, MAX_SAMPLE_RATE_HERTZ, MIN_SAMPLE_RATE_HERTZ, MIN_SILENCE_SECONDS,
-                                 PARTIAL_INTERVAL_SECONDS, SESSION_ID, SESSION_ID_RULE)
+                                 PARTIAL_INTERVAL_SECONDS, SESSION_ID, SESSION_ID_RULE, TELEPHONY_SAMPLE_RATE_HERTZ)
 from asr_common.durations import duration, seconds
 from asr_common.language_tags import is_language_tag
 from asr_common.redact import redact_paths
 
 from .config import ServerConfig, segmentation_settings
+from .container_audio import DEMUXERS
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
 from .errors import invalid
 
@@ -22,7 +23,17 @@ _ENCODINGS = {
     asr_pb2.AUDIO_ENCODING_LINEAR16: "LINEAR16",
     asr_pb2.AUDIO_ENCODING_FLOAT32: "FLOAT32",
     asr_pb2.AUDIO_ENCODING_INT32: "INT32",
+    asr_pb2.AUDIO_ENCODING_MULAW: "MULAW",
+    asr_pb2.AUDIO_ENCODING_ALAW: "ALAW",
+    asr_pb2.AUDIO_ENCODING_FLAC: "FLAC",
+    asr_pb2.AUDIO_ENCODING_MP3: "MP3",
+    asr_pb2.AUDIO_ENCODING_OGG_OPUS: "OGG_OPUS",
+    asr_pb2.AUDIO_ENCODING_WEBM_OPUS: "WEBM_OPUS",
+    asr_pb2.AUDIO_ENCODING_AUTO: "AUTO",
 }
+# Encodings whose streams carry their own sample rate and channel count (container_audio.py).
+COMPRESSED = frozenset(DEMUXERS)
+_DEFAULT_RATES = {"MULAW": TELEPHONY_SAMPLE_RATE_HERTZ, "ALAW": TELEPHONY_SAMPLE_RATE_HERTZ}
 _TASKS = {asr_pb2.TASK_UNSPECIFIED: "transcribe", asr_pb2.TASK_TRANSCRIBE: "transcribe",
           asr_pb2.TASK_TRANSLATE: "translate"}
 _SEGMENTATIONS = {asr_pb2.SEGMENTATION_UNSPECIFIED: "", asr_pb2.SEGMENTATION_LIVE: "live",
@@ -68,9 +79,13 @@ def partial_interval(d: duration_pb2.Duration, field_name: str) -> float | None:
 
 def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tuple[SessionSettings, AudioFormat]:
     if c.encoding not in _ENCODINGS:
-        raise invalid(f"unknown audio encoding {c.encoding}; use LINEAR16, FLOAT32 or INT32", "config.encoding")
-    rate = c.sample_rate_hertz or DEFAULT_SAMPLE_RATE_HERTZ
-    if not MIN_SAMPLE_RATE_HERTZ <= rate <= MAX_SAMPLE_RATE_HERTZ:
+        names = ", ".join(sorted(set(_ENCODINGS.values())))
+        raise invalid(f"unknown audio encoding {c.encoding}; use one of {names}", "config.encoding")
+    encoding = _ENCODINGS[c.encoding]
+    rate = c.sample_rate_hertz or _DEFAULT_RATES.get(encoding, DEFAULT_SAMPLE_RATE_HERTZ)
+    if encoding in COMPRESSED:
+        rate = 0  # the stream's own
+    elif not MIN_SAMPLE_RATE_HERTZ <= rate <= MAX_SAMPLE_RATE_HERTZ:
         raise invalid(f"sample_rate_hertz {rate} is out of range; use {MIN_SAMPLE_RATE_HERTZ}..{MAX_SAMPLE_RATE_HERTZ}",
                       "config.sample_rate_hertz")
     channels = c.audio_channel_count or 1
@@ -105,7 +120,9 @@ def settings_from_config(c: asr_pb2.StreamingConfig, server: ServerConfig) -> tu
         partial_beam_size=c.partial_beam_size,
         condition_on_previous_text=c.condition_on_previous_text if c.HasField("condition_on_previous_text") else True,
         separate_channels=c.enable_separate_recognition_per_channel, segmentation=segmentation)
-    return settings, AudioFormat(_ENCODINGS[c.encoding], rate, channels)
+    if encoding in COMPRESSED and not c.enable_separate_recognition_per_channel:
+        channels = 0  # the stream's own, downmixed
+    return settings, AudioFormat(encoding, rate, channels)
 
 
 
@@ -154,6 +171,11 @@ def boundary_proto(b: SpeechBoundary) -> asr_pb2.RecognizeResponse:
     kind = asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN if b.kind == "begin" else asr_pb2.SPEECH_EVENT_TYPE_SPEECH_END
     return asr_pb2.RecognizeResponse(speech_event=asr_pb2.SpeechEvent(type=kind, offset=duration(b.offset),
                                                                       channel_tag=b.channel))
+
+
+def audio_encodings() -> list[int]:
+    """The AudioEncoding values this server decodes (ListEngines)."""
+    return sorted(e for e in _ENCODINGS if e != asr_pb2.AUDIO_ENCODING_UNSPECIFIED)
 
 
 def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:

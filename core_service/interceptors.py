@@ -41,13 +41,20 @@ FIRST_MESSAGE_WAIT_SECONDS = 0.5
 KEY_BUSY_RETRY_SECONDS = 1.0
 
 _BYTES_PER_SAMPLE = {asr_pb2.AUDIO_ENCODING_UNSPECIFIED: 2, asr_pb2.AUDIO_ENCODING_LINEAR16: 2,
-                     asr_pb2.AUDIO_ENCODING_FLOAT32: 4, asr_pb2.AUDIO_ENCODING_INT32: 4}
+                     asr_pb2.AUDIO_ENCODING_FLOAT32: 4, asr_pb2.AUDIO_ENCODING_INT32: 4,
+                     asr_pb2.AUDIO_ENCODING_MULAW: 1, asr_pb2.AUDIO_ENCODING_ALAW: 1}
+_G711 = (asr_pb2.AUDIO_ENCODING_MULAW, asr_pb2.AUDIO_ENCODING_ALAW)
 
 
 def bytes_per_second(config: asr_pb2.StreamingConfig) -> float:
-    """Audio bytes per second the config describes (with the core's defaults: 16 kHz, mono, LINEAR16)."""
-    return (_BYTES_PER_SAMPLE.get(config.encoding, 2) * (config.sample_rate_hertz or 16000)
-            * (config.audio_channel_count or 1))
+    """Audio bytes per second the config describes (with the core's defaults: 16 kHz, mono, LINEAR16;
+    8 kHz for G.711). Compressed encodings (FLAC, MP3, Opus, AUTO) have no fixed rate: counted as
+    16 kHz LINEAR16, which underestimates their audio time, so a key's max_stream_seconds holds
+    for them only loosely (the core's --max-stream-seconds counts their decoded audio exactly)."""
+    if config.encoding in _BYTES_PER_SAMPLE:
+        rate = config.sample_rate_hertz or (8000 if config.encoding in _G711 else 16000)
+        return _BYTES_PER_SAMPLE[config.encoding] * rate * (config.audio_channel_count or 1)
+    return 2 * 16000.0
 
 
 def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:

@@ -108,4 +108,4 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
     async def ListEngines(self, request, context):
         return asr_pb2.ListEnginesResponse(
             engines=[convert.engine_proto(d) for d in self.registry.describe_all()],
-            default_engine=self.registry.default)
+            default_engine=self.registry.default, audio_encodings=convert.audio_encodings())

@@ -22,6 +22,7 @@ from . import convert
 from .audio import AudioDecoder, AudioFormatError
 from .channels import PerChannelStream
 from .config import ServerConfig
+from .container_audio import ContainerDecoder, ContainerLimits
 from .engines.base import EngineError, EngineStream, Result, SpeechBoundary
 from .engines.registry import EngineRegistry
 from .errors import ApiError, internal, invalid
@@ -88,7 +89,7 @@ class Session:
         # holds more than that plus the finals of the stream's backlog.
         self._queue: asyncio.Queue = asyncio.Queue()
         self._stream: EngineStream | None = None
-        self._decoder: AudioDecoder | None = None
+        self._decoder: AudioDecoder | ContainerDecoder | None = None
         self._shutdown = shutdown or asyncio.Event()
         self.pacing = ArrivalPacing(PacingPolicy(config.pacing_window, config.realtime_factor))
         self.dropped_partials = 0
@@ -150,14 +151,21 @@ class Session:
         engine, settings = self.registry.resolve(settings)  # an EngineError is the call's ApiError
         self.id = settings.session_id = settings.session_id or uuid.uuid4().hex[:16]
         self._stream = await self._open_stream(engine, settings, fmt.channels)
-        self._decoder = AudioDecoder(fmt.encoding, fmt.sample_rate, fmt.channels,
-                                     separate=settings.separate_channels)
-        log.info("session %r started: engine=%s model=%s language=%s %s/%dHz/%dch interim=%s",
-                 self.id, settings.engine, settings.model, settings.language or "detect", fmt.encoding,
-                 fmt.sample_rate, fmt.channels, settings.interim_results)
+        self._decoder = self._audio_decoder(fmt, settings.separate_channels)
+        audio = (f"{fmt.encoding} (rate and channels from the stream)" if fmt.encoding in convert.COMPRESSED
+                 else f"{fmt.encoding}/{fmt.sample_rate}Hz/{fmt.channels}ch")
+        log.info("session %r started: engine=%s model=%s language=%s %s interim=%s", self.id, settings.engine,
+                 settings.model, settings.language or "detect", audio, settings.interim_results)
         return asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(
             session_id=self.id, resolved_config=convert.resolved_config(settings, fmt),
             engine=settings.engine, model=settings.model))
+
+    def _audio_decoder(self, fmt: convert.AudioFormat, separate: bool) -> AudioDecoder | ContainerDecoder:
+        if fmt.encoding in convert.COMPRESSED:  # compressed: decoded in a worker thread as the bytes arrive
+            limits = ContainerLimits(self.config.max_undecoded_bytes, self.config.idle_timeout)
+            return ContainerDecoder(fmt.encoding, limits, fmt.channels if separate and fmt.channels > 1 else 0,
+                                    label=self.id)
+        return AudioDecoder(fmt.encoding, fmt.sample_rate, fmt.channels, separate=separate)
 
     async def _open_stream(self, engine, settings, channels: int) -> EngineStream:
         """The engine's stream, or with per-channel recognition one per channel."""
@@ -174,16 +182,9 @@ class Session:
                 raise invalid(f"audio message of {len(request.audio)} bytes exceeds the "
                               f"{self.config.max_audio_message_bytes}-byte limit; send smaller chunks", "audio")
             try:
-                samples = self._decoder.decode(request.audio)
+                await self._take(request.audio)
             except AudioFormatError as exc:
                 raise invalid(str(exc), "audio") from exc
-            if self._decoder.seconds_in > self.config.max_stream_seconds:
-                raise ApiError(grpc.StatusCode.OUT_OF_RANGE,
-                               f"stream exceeded the {self.config.max_stream_seconds:.0f} s audio limit; "
-                               f"start a new stream to continue", reason="STREAM_TOO_LONG")
-            self.pacing.record(self._decoder.seconds_in)
-            self._classify()
-            await self._stream.accept(samples)
         elif kind == "control":
             action = request.control.WhichOneof("action")
             if action == "finalize":
@@ -204,6 +205,31 @@ class Session:
             raise invalid("config may be sent only once, as the first message", "config")
         else:
             raise invalid("empty request; set config, audio or control", "request")
+
+    async def _take(self, audio: bytes) -> None:
+        """Decode one message and accept its audio: one piece for raw audio; compressed audio yields
+        what the message completes, in pieces of at most container_audio.MAX_QUEUED_SECONDS, with
+        room awaited between them. A message not taken whole stops the decoder: the rest of it is
+        never decoded (not past a limit, nor after an error)."""
+        try:
+            first = True
+            async for samples in self._decoder.pieces(audio):
+                if not first:
+                    await self._wait_for_room()
+                first = False
+                await self._accept(samples)
+        except BaseException:
+            self._decoder.close()
+            raise
+
+    async def _accept(self, samples) -> None:
+        if self._decoder.seconds_in > self.config.max_stream_seconds:
+            raise ApiError(grpc.StatusCode.OUT_OF_RANGE,
+                           f"stream exceeded the {self.config.max_stream_seconds:.0f} s audio limit; "
+                           f"start a new stream to continue", reason="STREAM_TOO_LONG")
+        self.pacing.record(self._decoder.seconds_in)
+        self._classify()
+        await self._stream.accept(samples)
 
     def _classify(self) -> None:
         """Real-time or upload for the next decodes; settles a provisional admission."""
@@ -240,9 +266,12 @@ class Session:
             except Exception:
                 self.error = internal(log, "session %r failed reading requests", self.id)
             try:
-                tail = self._decoder.flush()
-                if tail.size:
-                    await self._stream.accept(tail)
+                try:
+                    async for tail in self._decoder.finish():  # compressed: the rest of the stream
+                        if tail.size:
+                            await self._stream.accept(tail)
+                except AudioFormatError as exc:
+                    self.error = self.error or invalid(str(exc), "audio")
                 await self._stream.finish()
             except EngineError as exc:
                 self.error = self.error or exc
@@ -298,5 +327,7 @@ class Session:
         finally:
             if pump is not None and not pump.done():
                 pump.cancel()
+            if self._decoder is not None:
+                self._decoder.close()
             if self._stream is not None:
                 await self._stream.close()

@@ -37,29 +37,14 @@ def _free_offset() -> int:
     raise RuntimeError("no free port range")
 
 
-def _answered(name: str, messages: list[dict[str, Any]]) -> bool:
-    """The dialect's documented answer to a session start (docs/bridges.md)."""
-    if not messages:
-        return False
-    if name == "google_stt":
-        return {"type": "metadata", "status": "ready"}.items() <= messages[0].items()
-    if name == "rnnt":
-        return [m["type"] for m in messages[:2]] == ["connection", "recording_started"]
-    if name == "funasr":
-        return messages[0].get("type") == "status" and messages[0].get("code") == "SESSION_STARTED"
-    if name == "whisperlive":
-        return messages[0].get("message") == "SERVER_READY"
-    return False
-
-
 async def _first_exchange(spec: DialectSpec, port: int) -> None:
-    """Open a session in the dialect's own terms and read its answer; nexa, which answers a
-    config with nothing, is asked to stop at once and must end the session normally (1000)."""
+    """Open a session in the dialect's own terms and read its documented answer; a dialect that
+    answers a config with nothing (nexa) is asked to stop at once and must end normally (1000)."""
     driver = DIALECTS[spec.name]
     url = f"ws://127.0.0.1:{port}{spec.path.replace('{client_id}', 'stack-probe')}"
     async with websockets.connect(url, open_timeout=10) as ws:
         await ws.send(driver.config)
-        if spec.name == "nexa":
+        if driver.answered is None:
             await ws.send(driver.stop)
             messages = await collect(ws, PROBE_SECONDS)
             errors = [m for m in messages if driver.is_error(m)]
@@ -68,9 +53,9 @@ async def _first_exchange(spec: DialectSpec, port: int) -> None:
         messages: list[dict[str, Any]] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PROBE_SECONDS
-        while not _answered(spec.name, messages) and loop.time() < deadline:
+        while not driver.answered(messages) and loop.time() < deadline:
             messages.append(json.loads(await asyncio.wait_for(ws.recv(), deadline - loop.time())))
-        assert _answered(spec.name, messages), (spec.name, messages)
+        assert driver.answered(messages), (spec.name, messages)
         assert not [m for m in messages if driver.is_error(m)], messages
 
 

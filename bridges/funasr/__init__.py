@@ -30,4 +30,6 @@ SPEC = DialectSpec(
     unique_param="client_id",
     unique_takeover=True,  # "same client_id for reconnection within 5 minutes"
     resume_seconds=300.0,  # ... and the recording goes on (bridges/resume.py)
+    reference="[funasr.md](../shared/protocols/funasr.md)",
+    notes="a reconnect with the same client_id within 5 minutes resumes the recording",
 )

@@ -50,4 +50,5 @@ SPEC = DialectSpec(
     codec_factory=make_codec,
     limits=Limits(max_message_bytes=256 * 1024),  # the document recommends 4096-byte chunks, max 16384
     add_arguments=add_arguments,
+    reference="[google-stt.md](../shared/protocols/google-stt.md)",
 )

@@ -16,4 +16,5 @@ SPEC = DialectSpec(
     default_port=8080,
     codec_factory=make_codec,
     limits=Limits(max_message_bytes=MAX_MESSAGE_BYTES),  # a whole short file in one message (docs/bridges.md)
+    reference="[nexa.md](../shared/protocols/nexa.md)",
 )

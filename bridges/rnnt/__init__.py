@@ -19,6 +19,8 @@ def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> RnntCodec:
 
 # The document's port 8000 is funasr's too: alone rnnt keeps it, beside funasr (`make run`) it gets 8002.
 SPEC = DialectSpec(name="rnnt", path="/ws/transcribe", default_port=8000, stack_port=8002, codec_factory=make_codec,
-                   limits=LIMITS, settings=RnntSettings())
+                   limits=LIMITS, settings=RnntSettings(), reference="[rnnt.md](../shared/protocols/rnnt.md)",
+                   notes="the document says 8000, which funasr also claims, so `make run` gives rnnt 8002; "
+                         "`python -m bridges.rnnt` alone uses 8000")
 
 __all__ = ["SPEC", "RnntCodec", "RnntSettings"]

@@ -94,6 +94,7 @@ def startup_warnings(options: argparse.Namespace) -> list[str]:
 
 SPEC = DialectSpec(name="whisperlive", path="/", default_port=9090, codec_factory=make_codec,
                    limits=LIMITS, settings=WhisperLiveLimits(), make_state=slots, add_arguments=add_arguments,
-                   startup_warnings=startup_warnings)
+                   startup_warnings=startup_warnings, reference="[whisperlive.md](../shared/protocols/whisperlive.md)",
+                   notes="works with the published `whisper-live` 0.10.0 client")
 
 __all__ = ["SPEC", "WhisperLiveCodec", "WhisperLiveSettings"]

@@ -31,6 +31,11 @@ class Dialect:
     greets: bool = False  # sends a message right after the upgrade (rnnt's "connection")
     replies_to_audio: bool = False  # funasr answers every audio_chunk
     extra_flags: tuple[str, ...] = field(default_factory=tuple)
+    # The dialect's documented answer to a session start (docs/bridges.md); None: it answers
+    # a config with nothing (nexa).
+    answered: Callable[[list[dict[str, Any]]], bool] | None = None
+    # The flag of the dialect's own session cap, which benches open wide.
+    capacity_flag: str | None = None
 
     def url(self, port: int, client_id: str = "c1", host: str = "127.0.0.1") -> str:
         return f"ws://{host}:{port}{self.path.replace('{id}', client_id)}"
@@ -45,17 +50,23 @@ DIALECTS = {
                     lambda a: to_pcm16(a), _type_error),
     "google_stt": Dialect("google_stt", "/ws/asr-stream", json.dumps({"language_code": "en-US"}),
                           json.dumps({"type": "end"}), lambda a: to_pcm16(a), _type_error,
-                          extra_flags=("--end-after-silence", "30")),
+                          extra_flags=("--end-after-silence", "30"),
+                          answered=lambda m: bool(m) and {"type": "metadata", "status": "ready"}.items() <= m[0].items()),
     "rnnt": Dialect("rnnt", "/ws/transcribe", json.dumps({"type": "start_recording"}),
                     json.dumps({"type": "stop_recording"}), lambda a: to_pcm16(a), _type_error, greets=True,
-                    extra_flags=("--max-message-bytes", "65536")),
+                    extra_flags=("--max-message-bytes", "65536"),
+                    answered=lambda m: [x.get("type") for x in m[:2]] == ["connection", "recording_started"]),
     "funasr": Dialect("funasr", "/ws/{id}", json.dumps({"type": "start_recording"}),
                       json.dumps({"type": "stop_recording"}), lambda a: _funasr_audio(to_pcm16(a)), _type_error,
-                      replies_to_audio=True, extra_flags=("--language", "en")),  # the test speech is English
+                      replies_to_audio=True, extra_flags=("--language", "en"),  # the test speech is English
+                      answered=lambda m: bool(m) and m[0].get("type") == "status"
+                      and m[0].get("code") == "SESSION_STARTED"),
     "whisperlive": Dialect("whisperlive", "/", json.dumps({"uid": WL_UID, "language": "en", "task": "transcribe",
                                                            "model": "tiny.en", "use_vad": True}),
                            b"END_OF_AUDIO", lambda a: to_float32(a),
-                           lambda m: m.get("status") in ("ERROR", "WARNING"), extra_flags=("--max-clients", "64")),
+                           lambda m: m.get("status") in ("ERROR", "WARNING"), extra_flags=("--max-clients", "64"),
+                           answered=lambda m: bool(m) and m[0].get("message") == "SERVER_READY",
+                           capacity_flag="--max-clients"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import time
@@ -217,3 +218,22 @@ def test_a_file_is_transcribed_with_accurate_segmentation_unless_live_is_asked_f
                    "--segmentation", "live")
     assert live.returncode == 0, live.stderr
     assert real_wer(load("jfk").transcript, live.stdout) > 0.0, live.stdout
+
+
+@pytest.mark.parametrize("name", ["FLAC", "MP3"])
+def test_a_file_is_sent_as_it_is_and_decoded_by_the_core(core, name):
+    """The CLI sends the file's own bytes (encoding AUTO) and the core detects and decodes them;
+    --send-pcm decodes it here and sends 16 kHz LINEAR16 instead."""
+    from tests.encoded_audio import jfk_file
+    from tests.real_speech import load, real_wer
+
+    path = jfk_file(name)
+    container = {"FLAC": "flac/flac", "MP3": "mp3/mp3"}[name]
+    for flags, received in (([], "AUTO (rate and channels from the stream)"), (["--send-pcm"], "LINEAR16/16000Hz/1ch")):
+        proc = run_cli("-v", "transcribe", str(path), "--no-interim", "--server", core.address, *flags)
+        assert proc.returncode == 0, proc.stderr
+        assert real_wer(load("jfk").transcript, proc.stdout) == 0.0, proc.stdout
+        session = re.search(r"session (\w+) on ", proc.stderr).group(1)
+        log = core.log()
+        assert re.search(rf"session '{session}' started: .* {re.escape(received)} ", log), received
+        assert (f"session '{session}': AUTO stream is {container}" in log) == (not flags)

@@ -101,6 +101,8 @@ async def test_transcribe_file_asks_for_accurate_segmentation_unless_paced_or_to
         paced = await client.transcribe_file(short_wav.path, StreamConfig(interim_results=False), realtime=True)
         told = await client.transcribe_file(short_wav.path, StreamConfig(interim_results=False, segmentation="live"))
     assert [t.session.config.segmentation for t in (as_fast, paced, told)] == ["accurate", "live", "live"]
+    # sent as it is (the core decodes it), except when paced: decoded here, sent as PCM
+    assert [t.session.config.encoding for t in (as_fast, paced, told)] == ["auto", "linear16", "auto"]
 
 
 async def test_transcribe_file_and_a_failing_source(core_address, paragraph_flac, tmp_path):

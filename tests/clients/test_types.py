@@ -32,7 +32,7 @@ def test_stream_config_round_trips_through_proto():
     assert StreamConfig.from_proto(msg) == config
     assert not StreamConfig().to_proto().HasField("vad")  # unset = server defaults
     with pytest.raises(ValueError, match="encoding"):
-        StreamConfig(encoding="mulaw").to_proto()
+        StreamConfig(encoding="speex").to_proto()
 
 
 def test_every_stream_config_field_round_trips_through_proto():

@@ -3,7 +3,7 @@
 A recorded human voice (tests/fixtures/real/, see its README for source and licence), streamed
 to a real core at real-time pace in 100 ms messages, must come out within 1 WER point of
 faster-whisper transcribing the whole file offline with the same tiny.en weights. `bench.accuracy`
-measures every recording, variant and model (README, "Accuracy on real speech"); this holds the
+measures every recording, variant and model (docs/accuracy.md); this holds the
 ones the core meets on every run measured: "go forward ten meters", clean and reverberant, with
 the default segmentation; JFK's "ask not what your country can do for you" (11 s, three pauses
 of 0.6-1.1 s) with accurate segmentation, reverberant and over noise on a `--segmentation

@@ -2,7 +2,7 @@
 four flags: three cuts and the beam of finals; a flag given explicitly, or its ASR_* variable,
 wins) and `StreamingConfig.segmentation` per session (the server's own flags when it names the
 server's segmentation, else that preset's; the session's own vad.min_silence_duration and
-beam_size win); partials keep their own beam. What each costs and gains: README, "Accuracy on
+beam_size win); partials keep their own beam. What each costs and gains: docs/accuracy.md, "Accuracy on
 real speech"; the real-speech tests are in test_accuracy_real_speech.py."""
 from __future__ import annotations
 

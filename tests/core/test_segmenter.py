@@ -1,4 +1,4 @@
-"""The segmenter's rules (README "Streaming policy", docs/engines.md), one test each, driven by
+"""The segmenter's rules (docs/streaming.md "Streaming policy", docs/engines.md), one test each, driven by
 scripted VAD probabilities and a decoder that reads its text off the audio: no model.
 
 Times: a frame is 32 ms; the endpointer pads speech by 0.2 s on each side, and a clip ends

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from asr_stack.launcher import BRIDGE_STOP_SECONDS, core_stop_seconds
+from bridges import dialects
 from tests.conftest import ROOT
 
 KUBERNETES_VERSION = "1.36.0"
@@ -50,8 +51,8 @@ def test_core_service_is_headless_and_bridges_balance_over_it():
     [service] = [s for s in by_kind("Service") if s["metadata"]["name"] == "asr-core"]
     assert service["spec"]["clusterIP"] == "None"
     bridges = [d for d in by_kind("Deployment") if d["metadata"]["name"].startswith("bridge-")]
-    assert {d["metadata"]["name"] for d in bridges} == {"bridge-google-stt", "bridge-nexa", "bridge-funasr",
-                                                       "bridge-whisperlive", "bridge-rnnt"}
+    assert {d["metadata"]["name"] for d in bridges} == {f"bridge-{s.name.replace('_', '-')}"
+                                                       for s in dialects.installed()}
     for deployment in bridges:
         [container] = deployment["spec"]["template"]["spec"]["containers"]
         assert flag(container["args"], "--core") == CORE_TARGET
