@@ -87,6 +87,7 @@ class ConnectionInfo:
     peer: str
     session_id: str
     query: dict[str, str] = field(default_factory=dict)  # URL query parameters (the last value of a repeated name)
+    headers: Mapping[str, str] = field(default_factory=dict)  # the opening request's (case-insensitive lookups)
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ class Bridge:
         session_id = f"{self.spec.name}-{next(self._ids)}"
         SESSION_ID.set(session_id)
         FORWARDED_KEY.set(request_secret(upgrade))  # read by the core call (bridges/auth.py)
-        info = ConnectionInfo(path, params, peer, session_id, dict(upgrade.query))
+        info = ConnectionInfo(path, params, peer, session_id, dict(upgrade.query), upgrade.headers)
         unique = params.get(self.spec.unique_param) if self.spec.unique_param else None
         resume = await self._take_over(unique, session_id) if unique is not None and not self._stopping else None
         try:
