@@ -1,7 +1,7 @@
 """Model names: OpenAI's transcription models map to the core's default; ours pass through.
 
 `whisper-1`, `gpt-4o-transcribe`, `gpt-4o-mini-transcribe` (and any of them with a
-`-YYYY-MM-DD` suffix) name the core's default engine and model: the bridge sends no engine or
+`-YYYY-MM-DD` suffix), and any other `gpt-*` or `whisper-*` name, name the core's default engine and model: the bridge sends no engine or
 model, so the core picks one for the language (docs/bridges.md). Any other name is ours:
 `ENGINE/MODEL` (`whisper/base`, as `GET /v1/models` lists them) or a bare model name or alias
 (`base`, `tiny.en`), passed as `StreamingConfig.model`; the core refuses unknown ones.
@@ -30,6 +30,7 @@ log = logging.getLogger("bridges.openai")
 
 OPENAI_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize",
                  "gpt-realtime-whisper")
+OPENAI_PREFIXES = ("gpt-", "whisper-")  # OpenAI's realtime and future transcription models: the default too
 DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 LIST_DEADLINE_SECONDS = 1.0
 CACHE_SECONDS = 10.0
@@ -45,7 +46,7 @@ class CoreModel:
 def core_model(name: str) -> CoreModel:
     """The core's engine and model for an OpenAI `model` value."""
     base = DATE_SUFFIX.sub("", name.strip())
-    if base in OPENAI_MODELS or base in ("", "default"):
+    if base in OPENAI_MODELS or base.startswith(OPENAI_PREFIXES) or base in ("", "default"):
         return CoreModel("", "")
     engine, _, model = base.rpartition("/")
     return CoreModel(engine, model)
