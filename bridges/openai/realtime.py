@@ -245,6 +245,8 @@ class RealtimeCodec(Codec):
                 item = self._new_item()
                 item.start = start
                 actions.append(self._speech_started(item))
+            else:
+                item.start = min(item.start, start)  # the utterance may begin before the VAD said so
             self.by_segment[result.segment_id] = item
         item.end = max(item.end, end)
         return item, actions

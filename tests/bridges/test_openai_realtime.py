@@ -21,6 +21,9 @@ from transport_helpers import assert_jfk, running_bridge
 
 CHUNK_SECONDS = 0.1
 TRAILING_SILENCE_SECONDS = 2.0
+# G.711 at 8 kHz, live: "And so my fellow Americans" comes out "And so am I fell America" (4 of
+# JFK's 22 words; the core's own test measures the companding's loss, tests/core/test_compressed_audio.py)
+G711_MAX_WER = 0.2
 QUIET_SECONDS = 8.0  # no event for this long after the audio: the session has said everything
 
 
@@ -28,6 +31,7 @@ QUIET_SECONDS = 8.0  # no event for this long after the audio: the session has s
 async def sdk(core_address: str) -> AsyncIterator[openai.AsyncOpenAI]:
     async with running_bridge(SPEC, core_address) as bridge:
         async with openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{bridge.port}/v1", api_key="unused",
+                                      websocket_base_url=f"ws://127.0.0.1:{bridge.port}/v1",  # beta: wss otherwise
                                       max_retries=0) as client:
             yield client
 
@@ -140,7 +144,7 @@ async def test_ga_session_takes_g711_mulaw_at_8khz(core_address):
             events = await events_until_quiet(connection, sender)
             await sender
     assert events[0].session.audio.input.format.type == "audio/pcmu"
-    assert_jfk(assert_items_are_streamed(events))
+    assert_jfk(assert_items_are_streamed(events), G711_MAX_WER)
 
 
 async def test_beta_session_is_answered_in_the_beta_shape(core_address):
@@ -150,12 +154,12 @@ async def test_beta_session_is_answered_in_the_beta_shape(core_address):
             created = await connection.recv()
             assert created.type == "transcription_session.created", created
             await connection.send({"type": "transcription_session.update", "session": {
-                "input_audio_format": "g711_ulaw", "input_audio_transcription": {"model": "whisper-1"},
+                "input_audio_format": "pcm16", "input_audio_transcription": {"model": "whisper-1", "language": "en"},
                 "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}}})
-            sender = asyncio.create_task(stream_at_real_time(connection, mulaw(), TELEPHONY_RATE))
+            sender = asyncio.create_task(stream_at_real_time(connection, pcm24k(), 48000))
             events = await events_until_quiet(connection, sender)
             await sender
     types = [e.type for e in events]
-    assert types[0] == "transcription_session.updated" and events[0].session.input_audio_format == "g711_ulaw"
+    assert types[0] == "transcription_session.updated" and events[0].session.input_audio_format == "pcm16"
     assert "conversation.item.created" in types and "conversation.item.added" not in types
     assert_jfk(assert_items_are_streamed(events))
