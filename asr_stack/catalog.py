@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from bridges import dialects
+from bridges.edge import BridgeEdge
 from bridges.runtime import DialectSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,15 +28,13 @@ README_END = "<!-- end of dialects -->"
 
 CORE_ROW = ("| core | `localhost:50051` | gRPC `asr.v1.RecognizerService` ([proto](proto/asr/v1/asr.proto)) |")
 CORE_TARGET = "dns:///asr-core.asr.svc.cluster.local:50051"
-# What a URL of each transport looks like (the address column of the README).
-SCHEMES = {"websocket": "ws://", "http": "http://", "tcp": "tcp://", "grpc": ""}
 PORT_NAMES = {"websocket": "ws", "http": "http", "tcp": "tcp", "grpc": "grpc"}
 
 
 def address(spec: DialectSpec, host: str = "localhost") -> str:
     """Where `make run` serves the dialect."""
     path = spec.path if spec.transport in ("websocket", "http") else ""
-    return f"{SCHEMES[spec.transport]}{host}:{spec.port_in_stack}{path}"
+    return f"{BridgeEdge.SCHEMES[spec.transport][0]}://{host}:{spec.port_in_stack}{path}"
 
 
 def readme_table(specs: list[DialectSpec]) -> str:

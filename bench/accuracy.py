@@ -9,7 +9,11 @@ tests/real_speech.py) and each model:
 WER is on lower-cased words without punctuation, with "Mr." and digits spelled out.
 
     python -m bench.accuracy [--recordings a,b] [--variants clean,noise,reverb] [--models tiny.en,base]
-                             [--max-seconds S] [--server HOST:PORT]
+                             [--max-seconds S] [--server HOST:PORT] [--baseline-tree DIR]
+
+With --baseline-tree, the same grid streams first to a core started from that other checkout
+(e.g. today's main), then to this tree's, and the pooled rows print side by side: the gap to
+offline before and after a change, measured in one sitting.
 
 The table ends with pooled rows per model ("all recordings": every word counted once), the
 figure to judge a change by: on one short recording a single word moves WER by 1-2 points.
@@ -124,7 +128,11 @@ def main() -> None:
                         help="leave out recordings longer than this (0 = no limit), to bound a run's time")
     parser.add_argument("--server", help="core address; default: start one on port 50091")
     parser.add_argument("--core-args", default="", help="extra flags for the core started here")
+    parser.add_argument("--baseline-tree", metavar="DIR",
+                        help="first stream the grid to a core started from this other checkout (with --core-args)")
     args = parser.parse_args()
+    if args.baseline_tree and args.server:
+        parser.error("--baseline-tree starts its own cores: leave out --server")
     recordings = _names(args.recordings, recording_names(), "recording")
     variants = _names(args.variants, list(VARIANTS), "variant")
     models = _names(args.models, MODELS, "model")
@@ -133,31 +141,56 @@ def main() -> None:
         if too_long:
             log.info("leaving out %s: longer than --max-seconds %g", ", ".join(too_long), args.max_seconds)
         recordings = [n for n in recordings if n not in too_long]
+    started = time.monotonic()
+    baseline = grid(args, recordings, variants, models, tree=args.baseline_tree) if args.baseline_tree else None
+    rows = grid(args, recordings, variants, models)
+    print(f"accuracy on real speech: streaming vs offline faster-whisper, {time.monotonic() - started:.0f} s")
+    if baseline is not None:
+        print(f"[baseline] core from {args.baseline_tree}\n{table(baseline)}\n[this tree]")
+    print(table(rows))
+    if baseline is not None:
+        print(side_by_side(baseline, rows))
+    record = {"rows": _rows_json(rows), "totals": _totals_json(rows)}
+    if baseline is not None:
+        record["baseline"] = {"tree": args.baseline_tree, "rows": _rows_json(baseline), "totals": _totals_json(baseline)}
+    print(f"saved {save('accuracy' + ('-versus-baseline' if baseline is not None else ''), record)}")
+
+
+def grid(args: argparse.Namespace, recordings: list[str], variants: list[str], models: list[str],
+         tree: str | None = None) -> list[Row]:
+    """Every (model, recording, variant) through one core: --server, or one started here (from
+    the checkout `tree`, when given)."""
     proc = None
     address = args.server
     if not address:
-        proc = start_core(50091, *args.core_args.split())
+        proc = start_core(50091, *args.core_args.split(), tree=tree)
         address = "127.0.0.1:50091"
-    started = time.monotonic()
-    rows: list[Row] = []
     try:
-        for model in models:
-            for name in recordings:
-                for v in variants:
-                    rows.append(asyncio.run(measure(address, name, v, model)))
+        return [asyncio.run(measure(address, name, v, model))
+                for model in models for name in recordings for v in variants]
     finally:
         if proc:
             proc.terminate()
             proc.wait()
-    print(f"accuracy on real speech: streaming (core at {address}) vs offline faster-whisper, "
-          f"{time.monotonic() - started:.0f} s")
-    print(table(rows))
-    path = save("accuracy", {"rows": [{**asdict(r), "realtime_gap": r.realtime_gap, "fast_gap": r.fast_gap}
-                                      for r in rows],
-                             "totals": [{k: v for k, v in asdict(r).items() if not k.endswith("_text")}
-                                        | {"realtime_gap": r.realtime_gap, "fast_gap": r.fast_gap}
-                                        for r in totals(rows)]})
-    print(f"saved {path}")
+
+
+def side_by_side(baseline: list[Row], rows: list[Row]) -> str:
+    """The pooled rows' real-time and fast gaps to offline, baseline against this tree."""
+    lines = ["| model | variant | gap real-time: baseline | this tree | gap fast: baseline | this tree |",
+             "|---|---|---|---|---|---|"]
+    for before, after in zip(totals(baseline), totals(rows)):
+        lines.append(f"| {after.model} | {after.variant} | {before.realtime_gap:+.1f} | {after.realtime_gap:+.1f} | "
+                     f"{before.fast_gap:+.1f} | {after.fast_gap:+.1f} |")
+    return "\n".join(lines)
+
+
+def _rows_json(rows: list[Row]) -> list[dict]:
+    return [{**asdict(r), "realtime_gap": r.realtime_gap, "fast_gap": r.fast_gap} for r in rows]
+
+
+def _totals_json(rows: list[Row]) -> list[dict]:
+    return [{k: v for k, v in asdict(r).items() if not k.endswith("_text")}
+            | {"realtime_gap": r.realtime_gap, "fast_gap": r.fast_gap} for r in totals(rows)]
 
 
 if __name__ == "__main__":

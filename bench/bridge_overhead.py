@@ -153,7 +153,7 @@ class Tree:
         self.rnnt = start_bridge("rnnt", self.rnnt_port, address, tree=self.path)
         if idle:
             self.stt = start_bridge("google_stt", self.stt_port, address, "--max-connections", str(idle + 50),
-                                    "--idle-timeout", "3600", "--end-after-silence", "3600", tree=self.path)
+                                    "--max-connections-per-client", str(idle + 50), "--idle-timeout", "3600", "--end-after-silence", "3600", tree=self.path)
 
     def stop(self) -> None:
         for proc in (self.stt, self.rnnt):

@@ -35,9 +35,12 @@ class Workload:
         return len(self.audio) / SAMPLE_RATE
 
 
-def workload(pause: float = 1.2) -> Workload:
-    audio, spans = with_pauses(SENTENCES, pause=pause)
-    return Workload(audio, spans, SENTENCES)
+def workload(pause: float = 1.2, sentences: int = 0) -> Workload:
+    """The ten sentences with `pause` seconds between them (the first `sentences` only, when set:
+    a short smoke run)."""
+    texts = SENTENCES[:sentences] if sentences else SENTENCES
+    audio, spans = with_pauses(texts, pause=pause)
+    return Workload(audio, spans, texts)
 
 
 def pct(values: list[float], q: float) -> float:

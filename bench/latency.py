@@ -1,16 +1,25 @@
-"""Core latency: final-result latency after each utterance, first-partial latency, real-time factor.
+"""Core latency: final-result latency after each utterance, partial lag and cadence, refusals,
+WER and CPU, for 1 to 32 real-time streams, lockstep or staggered, side by side with a baseline.
 
 Real-time mode streams ~44 s of synthesised speech (10 utterances, 1.2 s pauses between, or
 --pause) in 100 ms chunks at real-time pace over gRPC. For each utterance:
   final latency   = arrival of its final result - send time of the chunk holding its last audio
   partial latency = arrival of its first partial - send time of the chunk holding its first audio
+For each partial:
+  partial lag      = its arrival - send time of the chunk holding the last audio it covers
+  partial interval = time since the previous partial of the same utterance
+Refused = streams the core turned away (RESOURCE_EXHAUSTED / UNAVAILABLE). CPU = the core
+process's CPU seconds per audio second of the served streams (holds on a busy machine).
 Fast mode streams the same audio as fast as possible and reports the real-time factor
 (wall time / audio time) and WER.
 
-    python -m bench.latency [--server HOST:PORT] [--streams N] [--runs R] [--versus CORE_ARGS ...]
+    python -m bench.latency [--streams 1 4 16 32] [--stagger 0 0.27] [--baseline-tree DIR]
+                            [--versus CORE_ARGS ...] [--runs R] [--sentences K]
 
-With --versus, the same workload runs against a core with other flags (one after the other) and
-the figures print side by side with ratios: a hot-path change is measured before and after.
+Each (streams, stagger) load runs on a fresh core for each configuration: first the
+--baseline-tree core, then this tree's (--core-args), then each --versus, printed side by side
+with ratios to the first. With several stream counts, a chart of final latency against streams
+is written to bench/results/latency_vs_streams.txt.
 """
 from __future__ import annotations
 
@@ -19,15 +28,15 @@ import asyncio
 import logging
 import re
 import time
+from typing import Callable
 
 import grpc
 from asr.v1 import asr_pb2, asr_pb2_grpc
 
 from tests.audio_fixtures import SAMPLE_RATE, to_pcm16, wer
 
-from typing import Callable
-
-from .common import Workload, process_cpu_seconds, save, start_core, summary, workload
+from .common import RESULTS, Workload, process_cpu_seconds, save, start_core, summary, workload
+from .latency_report import cell_header, latency_chart, side_by_side
 
 log = logging.getLogger("bench.latency")
 CHUNK = 1600  # 100 ms
@@ -73,40 +82,78 @@ async def stream_once(address: str, wl: Workload, realtime: bool, delay: float =
             partials = [t for t, r in arrivals if not r.is_final and r.segment_id == seg]
             if partials:
                 partial_lat.append(partials[0] - chunk_time(start))
+    lag, interval = partial_timing(arrivals, chunk_time)
     text = " ".join(r.text for _, r in finals)
-    return {"final": final_lat, "partial": partial_lat, "wall": wall, "wer": wer(" ".join(wl.texts), text),
-            "segments": len(finals), "text": text}
+    return {"final": final_lat, "partial": partial_lat, "partial_lag": lag, "partial_interval": interval,
+            "wall": wall, "wer": wer(" ".join(wl.texts), text), "segments": len(finals), "text": text}
+
+
+def partial_timing(arrivals: list[tuple[float, asr_pb2.RecognitionResult]],
+                   chunk_time: Callable[[float], float]) -> tuple[list[float], list[float]]:
+    """Partial lag (arrival - send time of the last audio a partial covers) and partial interval
+    (time since the previous result of the same utterance, partial or its start) of every partial."""
+    lag, interval = [], []
+    last: dict[int, float] = {}
+    for t, r in arrivals:
+        if r.is_final:
+            continue
+        lag.append(t - chunk_time(secs(r.end_offset)))
+        if r.segment_id in last:
+            interval.append(t - last[r.segment_id])
+        last[r.segment_id] = t
+    return lag, interval
+
+
+async def admitted_stream(address: str, wl: Workload, delay: float) -> dict | None:
+    """`stream_once` in real time; None when the core refused the stream."""
+    try:
+        return await stream_once(address, wl, True, delay)
+    except grpc.aio.AioRpcError as err:
+        if err.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
+            raise
+        log.info("stream refused: %s: %s", err.code().name, err.details())
+        return None
 
 
 async def run(address: str, streams: int, runs: int, stagger: float = 0.0, pause: float = 1.2,
-              cpu: Callable[[], float] | None = None) -> dict:
-    """The workload in real time (`streams` together, `runs` times), then once as fast as
-    possible; with `cpu` (the core's CPU seconds so far), the core's CPU per audio second."""
-    wl = workload(pause)
+              cpu: Callable[[], float] | None = None, sentences: int = 0, fast: bool = True) -> dict:
+    """The workload in real time (`streams` together, or `stagger` seconds apart; `runs` times),
+    then once as fast as possible; with `cpu` (the core's CPU seconds so far), the core's CPU per
+    audio second. Started together, every stream ends every utterance in the same instant."""
+    wl = workload(pause, sentences)
     cpu_before = cpu() if cpu else 0.0
     out: dict = {"audio_seconds": wl.seconds, "streams": streams, "stagger": stagger, "pause": pause}
-    finals, partials, wers, worst = [], [], [], ""
+    finals, partials, lags, intervals, wers, worst, refused, served = [], [], [], [], [], "", 0, 0
     for _ in range(runs):
-        results = await asyncio.gather(*(stream_once(address, wl, True, i * stagger) for i in range(streams)))
-        for r in results:
+        results = await asyncio.gather(*(admitted_stream(address, wl, i * stagger) for i in range(streams)))
+        refused += sum(r is None for r in results)
+        for r in (r for r in results if r is not None):
+            served += 1
             finals += r["final"]
             partials += r["partial"]
+            lags += r["partial_lag"]
+            intervals += r["partial_interval"]
             if not wers or r["wer"] > max(wers):
                 worst = r["text"]
             wers.append(r["wer"])
     out["realtime"] = {"final_latency": summary(finals), "first_partial_latency": summary(partials),
-                       "wer_max": max(wers), "worst_text": worst}
-    if cpu:
-        out["realtime"]["cpu_per_audio_second"] = (cpu() - cpu_before) / (wl.seconds * streams * runs)
-    fast = await stream_once(address, wl, False)
-    out["fast"] = {"wall_seconds": fast["wall"], "rtf": fast["wall"] / wl.seconds, "wer": fast["wer"],
-                   "x_realtime": wl.seconds / fast["wall"]}
+                       "partial_lag": summary(lags), "partial_interval": summary(intervals),
+                       "refused": refused, "served": served,
+                       "utterances_without_final": served * len(wl.spans) - len(finals),
+                       "wer_max": max(wers, default=float("nan")),
+                       "wer_mean": sum(wers) / len(wers) if wers else float("nan"), "worst_text": worst}
+    if cpu and served:
+        out["realtime"]["cpu_per_audio_second"] = (cpu() - cpu_before) / (wl.seconds * served)
+    if fast:
+        r = await stream_once(address, wl, False)
+        out["fast"] = {"wall_seconds": r["wall"], "rtf": r["wall"] / wl.seconds, "wer": r["wer"],
+                       "x_realtime": wl.seconds / r["wall"]}
     return out
 
 
-def measure(args: argparse.Namespace, core_args: str, tree: str | None = None) -> dict:
-    """One configuration: a core started here (or from the source tree `tree`) with `core_args`,
-    or the --server given."""
+def measure(args: argparse.Namespace, streams: int, stagger: float, core_args: str, tree: str | None = None) -> dict:
+    """One configuration and load: a fresh core started here (or from the source tree `tree`)
+    with `core_args`, or the --server given."""
     proc = None
     address = args.server
     if not address:
@@ -114,51 +161,31 @@ def measure(args: argparse.Namespace, core_args: str, tree: str | None = None) -
         address = "127.0.0.1:50090"
     try:
         cpu = (lambda: process_cpu_seconds(proc.pid)) if proc else None
-        return asyncio.run(run(address, args.streams, args.runs, args.stagger, args.pause, cpu))
+        return asyncio.run(run(address, streams, args.runs, stagger, args.pause, cpu, args.sentences,
+                               fast=not args.no_fast))
     finally:
         if proc:
             proc.terminate()
             proc.wait()
 
 
-FIGURES = (
-    ("final latency p50", lambda r: r["realtime"]["final_latency"]["p50"] * 1000, "ms"),
-    ("final latency p95", lambda r: r["realtime"]["final_latency"]["p95"] * 1000, "ms"),
-    ("first-partial latency p50", lambda r: r["realtime"]["first_partial_latency"]["p50"] * 1000, "ms"),
-    ("first-partial latency p95", lambda r: r["realtime"]["first_partial_latency"]["p95"] * 1000, "ms"),
-    ("worst stream WER (real time)", lambda r: r["realtime"]["wer_max"] * 100, "%"),
-    ("core CPU s per audio s (real time)", lambda r: r["realtime"].get("cpu_per_audio_second", 0.0), ""),
-    ("as fast as possible: RTF", lambda r: r["fast"]["rtf"], ""),
-    ("as fast as possible: WER", lambda r: r["fast"]["wer"] * 100, "%"),
-)
-
-
-def side_by_side(names: list[str], results: list[dict]) -> str:
-    """One row per figure, one column per configuration, and each one's ratio to the first."""
-    lines = [f"  [{chr(65 + i)}] {n}" for i, n in enumerate(names)]
-    lines.append(f"{'figure':36}" + "".join(f"{'[' + chr(65 + i) + ']':>24}" for i in range(len(names))))
-    for label, get, unit in FIGURES:
-        values = [get(r) for r in results]
-        cells = []
-        for i, v in enumerate(values):
-            ratio = f" ({v / values[0]:.2f}x)" if i and values[0] else ""
-            cells.append(f"{v:.3f}{unit}{ratio}" if unit == "" else f"{v:.0f} {unit}{ratio}" if unit == "ms"
-                         else f"{v:.1f}{unit}{ratio}")
-        lines.append(f"{label:36}" + "".join(f"{c:>24}" for c in cells))
-    return "\n".join(lines)
-
-
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", help="core address; default: start one on port 50090")
-    parser.add_argument("--streams", type=int, default=1)
+    parser.add_argument("--server", help="core address; default: start one on port 50090 (a fresh one per load)")
+    parser.add_argument("--streams", type=int, nargs="+", default=[1],
+                        help="stream counts to measure, e.g. --streams 1 4 16 32 (each on a fresh core)")
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--stagger", type=float, default=0.0,
-                        help="seconds between stream starts (0 = all start together: the worst case)")
+    parser.add_argument("--stagger", type=float, nargs="+", default=[0.0],
+                        help="seconds between stream starts; 0 = lockstep: all start together and every stream "
+                             "ends every utterance in the same instant (the worst case). Several values: each "
+                             "is measured, e.g. --stagger 0 0.27")
     parser.add_argument("--pause", type=float, default=1.2,
                         help="seconds of silence between the sentences; 2 makes each sentence a turn of "
                              "its own for --segmentation accurate (1.5 s pauses), which merges them at 1.2")
+    parser.add_argument("--sentences", type=int, default=0,
+                        help="the workload's first K sentences only (0 = all ten): a smoke run")
+    parser.add_argument("--no-fast", action="store_true", help="skip the as-fast-as-possible run")
     parser.add_argument("--core-args", default="", help="extra flags for the core started here")
     parser.add_argument("--versus", action="append", default=[], metavar="CORE_ARGS",
                         help="also measure a core started with these flags instead, one after the other, and "
@@ -168,37 +195,35 @@ def main() -> None:
                         help="first measure a core started from this other checkout (e.g. a git worktree of the "
                              "commit before a change) with --baseline-args, then the configurations above")
     parser.add_argument("--baseline-args", default="", help="flags for the --baseline-tree core")
+    parser.add_argument("--chart", default="",
+                        help="name of the chart of final latency against streams written to bench/results/ "
+                             "(default: latency_vs_streams when several stream counts are measured)")
     args = parser.parse_args()
     if (args.versus or args.baseline_tree) and args.server:
         parser.error("--versus and --baseline-tree start their own cores: leave out --server")
-    configs, results = [], []
+    configs: list[tuple[str, str | None]] = []
     if args.baseline_tree:  # first: a core that cannot start fails the run before the others
-        configs.append(f"{args.baseline_tree} {args.baseline_args}".strip())
-        results.append(measure(args, args.baseline_args, tree=args.baseline_tree))
-    for core_args in [args.core_args] + args.versus:
-        configs.append(core_args)
-        results.append(measure(args, core_args))
-    res = results[0]
-    rt, fast = res["realtime"], res["fast"]
-    ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
-    print(f"core latency, {args.streams} stream(s) x {args.runs} run(s), {res['audio_seconds']:.1f} s of speech each "
-          f"({args.pause:g} s pauses), starts {args.stagger:.2f} s apart")
+        configs.append((args.baseline_args, args.baseline_tree))
+    configs += [(core_args, None) for core_args in [args.core_args] + args.versus]
+    names = [f"{tree} {a}".strip() if tree else (a or "(defaults)") for a, tree in configs]
+    cells = []
+    for stagger in args.stagger:
+        for streams in args.streams:
+            results = [measure(args, streams, stagger, a, tree) for a, tree in configs]
+            cells.append({"streams": streams, "stagger": stagger, "results": results})
+            print(cell_header(streams, stagger, args.runs, results[0]["audio_seconds"], args.pause))
+            print(side_by_side(names, results))
     pause = f"-pause{args.pause:g}" if args.pause != 1.2 else ""
-    if len(configs) > 1:
-        print(side_by_side([c or "(defaults)" for c in configs], results))
-        slug = re.sub(r"[^a-z0-9]+", "-", " ".join(configs[1:]).lower()).strip("-")[:60] or "defaults"
-        print(f"  saved {save(f'latency-versus-{args.streams}{pause}-{slug}', {'configs': configs, 'results': results})}")
-        return
-    print(f"  final latency        p50 {ms(rt['final_latency']['p50'])}  p95 {ms(rt['final_latency']['p95'])}  "
-          f"(n={rt['final_latency']['n']})")
-    print(f"  first-partial latency p50 {ms(rt['first_partial_latency']['p50'])}  "
-          f"p95 {ms(rt['first_partial_latency']['p95'])}")
-    print(f"  worst stream WER {rt['wer_max']:.3f}")
-    if "cpu_per_audio_second" in rt:
-        print(f"  core CPU per audio second (real time) {rt['cpu_per_audio_second']:.3f} s")
-    print(f"  as fast as possible: {fast['wall_seconds']:.2f} s for {res['audio_seconds']:.1f} s audio "
-          f"-> RTF {fast['rtf']:.3f} ({fast['x_realtime']:.1f}x real time), WER {fast['wer']:.3f}")
-    print(f"  saved {save(f'latency-{args.streams}{pause}' + (f'-stagger{args.stagger:g}' if args.stagger else ''), res)}")
+    slug = re.sub(r"[^a-z0-9]+", "-", " ".join(names[1:]).lower()).strip("-")[:60]
+    loads = "-".join(map(str, args.streams)) + "".join(f"-stagger{s:g}" for s in args.stagger if s)
+    saved = save(f"latency-{loads}{pause}" + (f"-versus-{slug}" if slug else ""), {"configs": names, "cells": cells})
+    print(f"  saved {saved}")
+    if len(args.streams) > 1 or args.chart:
+        chart = latency_chart(names, cells)
+        print(chart)
+        path = RESULTS / f"{args.chart or 'latency_vs_streams'}.txt"
+        path.write_text(chart + "\n")
+        print(f"  chart saved {path}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from .wl_report import RunStats, aggregate, plot, ratio_lines, ratios, table, to
 from .wl_servers import Server, core_only, our_stack, reference
 
 log = logging.getLogger("bench.whisperlive_compare")
-CONFIGS = ("ours", "grpc", "ref", "ref-batch")
+CONFIGS = ("ours", "grpc", "ref", "ref-batch", "ours-baseline", "grpc-baseline")
 PAUSE = 1.2
 
 
@@ -62,18 +62,20 @@ async def _delayed(delay: float, coro):
 
 
 async def run_streams(server: Server, wl: Workload, n: int, ramp: float, settings: ClientSettings) -> list[StreamResult]:
-    if server.name == "grpc":
+    if server.name in ("grpc", "grpc-baseline"):
         jobs = [_delayed(i * ramp, _grpc_stream(server.address, wl)) for i in range(n)]
     else:
         jobs = [_delayed(i * ramp, run_stream(server.address, wl, settings)) for i in range(n)]
     return list(await asyncio.gather(*jobs))
 
 
-def start(config: str, max_clients: int) -> AbstractContextManager[Server]:
-    if config == "ours":
-        return our_stack(max_clients)
-    if config == "grpc":
-        return core_only()
+def start(config: str, max_clients: int, baseline_tree: str | None = None) -> AbstractContextManager[Server]:
+    if config in ("ours-baseline", "grpc-baseline") and not baseline_tree:
+        raise SystemExit(f"config {config} needs --baseline-tree")
+    if config in ("ours", "ours-baseline"):
+        return our_stack(max_clients, tree=baseline_tree if config == "ours-baseline" else None, name=config)
+    if config in ("grpc", "grpc-baseline"):
+        return core_only(tree=baseline_tree if config == "grpc-baseline" else None, name=config)
     if config in ("ref", "ref-batch"):
         return reference(batch=config == "ref-batch", max_clients=max_clients)
     raise ValueError(f"unknown config {config!r}; choose from {', '.join(CONFIGS)}")
@@ -83,7 +85,7 @@ def bench_config(config: str, counts: list[int], wl: Workload, args: argparse.Na
     settings = ClientSettings(drain_quiet=args.drain_quiet, drain_max=args.drain_max,
                               drain_silence=not args.no_drain_silence)
     out = []
-    with start(config, args.max_clients) as server:
+    with start(config, args.max_clients, args.baseline_tree) as server:
         # Warm-up (not measured): the reference loads its model on the first connection and
         # starts its batch worker after it; ours pays its first decode here too.
         warm = asyncio.run(run_streams(server, make_workload(1), 1, 0.0, settings))[0]
@@ -112,7 +114,12 @@ def main() -> None:
     parser.add_argument("--streams", default="1,2,4,8,16", help="comma-separated concurrent stream counts")
     parser.add_argument("--utterances", type=int, default=len(SENTENCES),
                         help=f"utterances of the workload to stream (1..{len(SENTENCES)})")
-    parser.add_argument("--configs", default=",".join(CONFIGS), help="which servers, comma-separated")
+    parser.add_argument("--configs", default="ours,grpc,ref,ref-batch",
+                        help=f"which servers, comma-separated, from {', '.join(CONFIGS)} (the -baseline ones "
+                             "need --baseline-tree)")
+    parser.add_argument("--baseline-tree", metavar="DIR",
+                        help="another checkout (e.g. today's main): its core and bridge run first as "
+                             "ours-baseline (and grpc-baseline when grpc is measured), side by side with this tree's")
     parser.add_argument("--max-clients", type=int, default=32, help="client limit of our bridge and the reference")
     parser.add_argument("--ramp", type=float, default=0.0, help="seconds between stream starts")
     parser.add_argument("--settle", type=float, default=3.0, help="idle seconds before each run")
@@ -131,6 +138,8 @@ def main() -> None:
         if c not in CONFIGS:
             parser.error(f"unknown config {c!r}; choose from {', '.join(CONFIGS)}")
 
+    if args.baseline_tree:
+        configs = [f"{c}-baseline" for c in ("ours", "grpc") if c in configs and f"{c}-baseline" not in configs] + configs
     wl = make_workload(args.utterances)
     log.info("workload: %d utterances, %.1f s of audio; streams %s; configs %s",
              args.utterances, wl.seconds, counts, configs)

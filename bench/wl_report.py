@@ -14,6 +14,8 @@ LABELS = {
     "grpc": "ours: gRPC direct",
     "ref": "whisper-live 0.10.0 (single model)",
     "ref-batch": "whisper-live 0.10.0 (batch)",
+    "ours-baseline": "baseline tree: bridge + core",
+    "grpc-baseline": "baseline tree: gRPC direct",
 }
 
 
@@ -96,6 +98,13 @@ def ratios(stats: list[RunStats]) -> list[dict]:
                 for metric in ("cpu_cores", "cpu_per_audio_second"):
                     a, b = getattr(other, metric), getattr(ours, metric)
                     row[f"{ref}/ours {metric}"] = a / b if b and not math.isnan(a) else math.nan
+        for config in ("ours-baseline", "grpc-baseline"):  # --baseline-tree: before / after a change
+            before, after = by.get((config, n)), by.get((config.removesuffix("-baseline"), n))
+            if before and after:
+                for metric in ("final_latency", "utterance_latency", "partial_lag"):
+                    for q in ("p50", "p95"):
+                        a, b = getattr(before, metric)[q], getattr(after, metric)[q]
+                        row[f"{config}/{after.config} {metric} {q}"] = a / b if b and not math.isnan(a) else math.nan
         if ours and grpc:
             for q in ("p50", "p95"):
                 row[f"bridge share utterance_latency {q} (ours - grpc, s)"] = (
@@ -121,7 +130,8 @@ def plot(stats: list[RunStats], path: Path, title: str) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.6), sharey=True)
     panels = [("final_latency", "per completed segment (from its `end`)"),
               ("utterance_latency", "per utterance (from its true end)")]
-    colors = {"ours": "tab:blue", "grpc": "tab:cyan", "ref": "tab:red", "ref-batch": "tab:orange"}
+    colors = {"ours": "tab:blue", "grpc": "tab:cyan", "ref": "tab:red", "ref-batch": "tab:orange",
+              "ours-baseline": "tab:gray", "grpc-baseline": "tab:olive"}
     for ax, (metric, subtitle) in zip(axes, panels):
         for config in LABELS:
             rows = sorted((s for s in stats if s.config == config), key=lambda s: s.streams)

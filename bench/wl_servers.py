@@ -89,33 +89,37 @@ def _stop(procs: list[subprocess.Popen]) -> None:
                 proc.wait()
 
 
-def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None,
+           cwd: str | None = None) -> subprocess.Popen:
     with open(log_path, "wb") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
 
 @contextmanager
-def core_only(core_args: tuple[str, ...] = ()) -> Iterator[Server]:
+def core_only(core_args: tuple[str, ...] = (), tree: str | None = None, name: str = "grpc") -> Iterator[Server]:
+    """Our core alone (from the checkout `tree`, when given: a baseline)."""
     port = free_port()
-    core = start_core(port, *core_args)
+    core = start_core(port, *core_args, tree=tree)
     try:
-        yield Server("grpc", f"127.0.0.1:{port}", [core])
+        yield Server(name, f"127.0.0.1:{port}", [core])
     finally:
         _stop([core])
 
 
 @contextmanager
-def our_stack(max_clients: int, core_args: tuple[str, ...] = ()) -> Iterator[Server]:
-    logdir = Path(tempfile.mkdtemp(prefix="wl-ours-"))
+def our_stack(max_clients: int, core_args: tuple[str, ...] = (), tree: str | None = None,
+              name: str = "ours") -> Iterator[Server]:
+    """Our core and whisperlive bridge (both from the checkout `tree`, when given: a baseline)."""
+    logdir = Path(tempfile.mkdtemp(prefix=f"wl-{name}-"))
     core_port, ws_port = free_port(), free_port()
-    procs = [start_core(core_port, *core_args)]
+    procs = [start_core(core_port, *core_args, tree=tree)]
     try:
         bridge_log = logdir / "bridge.log"
         procs.append(_spawn([sys.executable, "-m", "bridges.whisperlive", "--host", "127.0.0.1",
                              "--port", str(ws_port), "--core", f"127.0.0.1:{core_port}",
-                             "--max-clients", str(max_clients), "--log-level", "WARNING"], bridge_log))
+                             "--max-clients", str(max_clients), "--log-level", "WARNING"], bridge_log, cwd=tree))
         wait_for_port(ws_port, procs[-1], 120.0, "whisperlive bridge")
-        yield Server("ours", f"ws://127.0.0.1:{ws_port}", procs, [bridge_log])
+        yield Server(name, f"ws://127.0.0.1:{ws_port}", procs, [bridge_log])
     finally:
         _stop(procs)
 

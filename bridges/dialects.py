@@ -6,7 +6,7 @@ import importlib.util
 
 from bridges.runtime import DialectSpec
 
-NAMES = ("google_stt", "nexa", "funasr", "rnnt", "whisperlive", "openai")
+NAMES = ("google_stt", "nexa", "funasr", "rnnt", "whisperlive", "google_speech", "openai")
 
 
 def installed(names: tuple[str, ...] = NAMES) -> list[DialectSpec]:

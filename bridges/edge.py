@@ -77,9 +77,12 @@ class BridgeEdge:
         if port:
             serve_metrics(port, self.host)
 
-    @property
-    def scheme(self) -> str:
-        return "wss" if self.ssl is not None else "ws"
+    # URL schemes of each transport, without and with TLS (the start-up line names the URL).
+    SCHEMES = {"websocket": ("ws", "wss"), "http": ("http", "https"), "tcp": ("tcp", "tcp+tls"),
+               "grpc": ("grpc", "grpcs")}
+
+    def scheme(self, transport: str = "websocket") -> str:
+        return self.SCHEMES[transport][self.ssl is not None]
 
     def reload(self, options: argparse.Namespace) -> grpc.ChannelCredentials | None:
         """SIGHUP: re-read keys and certificates. Returns new core credentials (None if unchanged)."""

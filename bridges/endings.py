@@ -4,7 +4,9 @@ A codec ends a session with an `Ending` (bridges/codec.py: it is one of the code
 kind (normal, the client's fault, busy with a retry time, the service unavailable, shutting
 down, internal) and a reason. A WebSocket dialect whose document names an exact close code
 (1009 "message too big", 4000-range codes, 1003 for data it cannot take) carries it in
-`ws_code`; the WebSocket transport uses it, every other transport maps the kind.
+`ws_code`; a gRPC dialect whose vendor documents an exact status for a fault (Google's NOT_FOUND
+for an unknown operation, OUT_OF_RANGE past the stream limit) carries it in `grpc_code`; each
+transport uses its own, and maps the kind otherwise.
 
 The runtime refuses an opening request (before any session exists) with a `Refuse`: a kind
 (no such endpoint, no or a wrong API key, a forbidden origin, busy), a message saying what to
@@ -60,6 +62,7 @@ class Ending:
     reason: str = ""
     retry_after: float | None = None  # seconds; BUSY, UNAVAILABLE and SHUTTING_DOWN
     ws_code: int | None = None  # the exact WebSocket close code the dialect's document names
+    grpc_code: grpc.StatusCode | None = None  # the exact gRPC status the vendor's API documents (NOT_FOUND, ...)
 
     @property
     def client_fault(self) -> bool:
@@ -139,7 +142,10 @@ GRPC_STATUS: dict[EndKind, grpc.StatusCode] = {
 
 def grpc_ending(ending: Ending) -> tuple[grpc.StatusCode, float | None]:
     """The gRPC status code and the RetryInfo delay (seconds, None = no RetryInfo)."""
-    code = grpc.StatusCode.OUT_OF_RANGE if ending.ws_code == WS_MESSAGE_TOO_BIG else GRPC_STATUS[ending.kind]
+    if ending.grpc_code is not None:
+        code = ending.grpc_code
+    else:
+        code = grpc.StatusCode.OUT_OF_RANGE if ending.ws_code == WS_MESSAGE_TOO_BIG else GRPC_STATUS[ending.kind]
     return code, float(retry_seconds(ending.retry_after)) if ending.kind in _RETRY_KINDS else None
 
 

@@ -221,8 +221,8 @@ class Bridge:
         self.edge.start_metrics(self.options.metrics_port)
         for warning in self.spec.startup_warnings(self.options) if self.spec.startup_warnings else []:
             log.warning("bridge=%s %s", self.spec.name, warning)
-        log.info("bridge=%s listening on %s %s:%d%s core=%s%s", self.spec.name, self.spec.transport, self.edge.host,
-                 self.port, self.spec.path, self.pool.target,
+        log.info("bridge=%s listening on %s://%s:%d%s core=%s%s", self.spec.name, self.edge.scheme(self.spec.transport),
+                 self.edge.host, self.port, self.spec.path, self.pool.target,
                  " (TLS)" if self.edge.core_credentials else "")
 
     def reload(self) -> None:

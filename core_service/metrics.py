@@ -29,6 +29,10 @@ DECODE_QUEUE_WAIT = Histogram("asr_decode_queue_wait_seconds", "Time a decode re
                               ["model", "kind"], buckets=DECODE_BUCKETS)
 DECODE_TIME = Histogram("asr_decode_seconds", "Time one decode batch took, by model and kind (final/partial)",
                         ["model", "kind"], buckets=DECODE_BUCKETS)
+DECODE_REQUESTS = Counter("asr_decode_requests", "Requests decoded, by model and purpose (partial, final, "
+                          "final_full, identify: what a decode was for)", ["model", "purpose"])
+DECODE_PURPOSE_BUSY = Counter("asr_decode_purpose_seconds", "Decoder seconds by model and purpose (a batch's time "
+                              "shared equally among its requests)", ["model", "purpose"])
 DECODER_BUSY = Counter("asr_decoder_busy_seconds", "Seconds decoders spent decoding, by model", ["model"])
 ADMISSION_REFUSALS = Counter("asr_admission_refusals", "Streams refused before they started, by reason",
                              ["reason"])
@@ -43,3 +47,10 @@ def observe_decode(model: str, final: bool, waits: list[float], seconds: float) 
         DECODE_QUEUE_WAIT.labels(model, kind).observe(wait)
     DECODE_TIME.labels(model, kind).observe(seconds)
     DECODER_BUSY.labels(model).inc(seconds)
+
+
+def observe_purposes(model: str, purposes: list[str], seconds: float) -> None:
+    """One decode batch of `model` by what each request was for (profiling: where the time goes)."""
+    for purpose in purposes:
+        DECODE_REQUESTS.labels(model, purpose).inc()
+        DECODE_PURPOSE_BUSY.labels(model, purpose).inc(seconds / len(purposes))

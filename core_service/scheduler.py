@@ -85,9 +85,12 @@ class DecodeScheduler(Generic[Req, Res]):
 
     def __init__(self, decode: Callable[[list[Req]], list[Res]], *, name: str, max_batch: int = 1, workers: int = 1,
                  max_queue: int = 256, room_timeout: float = 300.0,
-                 firm_fraction: Callable[[list[Req]], float] | None = None):
+                 firm_fraction: Callable[[list[Req]], float] | None = None,
+                 purpose: Callable[[Req, bool], str] | None = None):
         self._decode = decode
         self._firm_fraction = firm_fraction or (lambda requests: 1.0)
+        # what a request is for, as metrics count decodes (default: final or partial)
+        self._purpose = purpose or (lambda request, final: "final" if final else "partial")
         self.name = name
         self._max_batch = max(1, max_batch)
         self.workers = max(1, workers)
@@ -269,6 +272,7 @@ class DecodeScheduler(Generic[Req, Res]):
             self.meter.record(finished, busy * self._firm_fraction([j.request for j in batch]),
                               [(j.head_at or started) - j.enqueued for j in batch])
         metrics.observe_decode(self.name, batch[0].final, [started - j.enqueued for j in batch], busy)
+        metrics.observe_purposes(self.name, [self._purpose(j.request, j.final) for j in batch], busy)
         for job, result in zip(batch, results):
             job.loop.call_soon_threadsafe(_set_result, job.future, (result, busy))
 

@@ -23,8 +23,9 @@ PROBE_SECONDS = 30.0  # for one dialect's first exchange, core call included
 
 
 def _free_offset() -> int:
+    highest = 65535 - max(spec.port_in_stack for spec in SPECS)  # google_speech is on 50052
     for _ in range(50):
-        offset = random.randint(20000, 40000)
+        offset = random.randint(min(10000, highest // 2), highest)
         ok = True
         for spec in SPECS:
             with socket.socket() as s:
@@ -37,9 +38,30 @@ def _free_offset() -> int:
     raise RuntimeError("no free port range")
 
 
+def _google_speech_probe(port: int) -> None:
+    """Google's own client: Recognize on a second of silence answers OK, with no results."""
+    import grpc
+    from google.cloud import speech_v1 as speech
+    from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTransport
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        client = speech.SpeechClient(transport=SpeechGrpcTransport(channel=channel))
+        response = client.recognize(config=speech.RecognitionConfig(
+            encoding=speech.RecognitionConfig.AudioEncoding.LINEAR16, sample_rate_hertz=16000, language_code="en-US"),
+            audio=speech.RecognitionAudio(content=b"\0\0" * 16000), timeout=PROBE_SECONDS)
+    assert not response.results, response
+
+
+# Dialects not on the WebSocket transport: their first exchange, with their vendor's client.
+PROBES = {"google_speech": _google_speech_probe}
+
+
 async def _first_exchange(spec: DialectSpec, port: int) -> None:
     """Open a session in the dialect's own terms and read its documented answer; a dialect that
     answers a config with nothing (nexa) is asked to stop at once and must end normally (1000)."""
+    if spec.name in PROBES:
+        await asyncio.to_thread(PROBES[spec.name], port)
+        return
     driver = DIALECTS[spec.name]
     url = f"ws://127.0.0.1:{port}{spec.path.replace('{client_id}', 'stack-probe')}"
     async with websockets.connect(url, open_timeout=10) as ws:

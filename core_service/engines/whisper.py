@@ -79,6 +79,16 @@ class _LoadedModel:
     scheduler: DecodeScheduler
 
 
+def decode_purpose(request: DecodeRequest, final: bool) -> str:
+    """What a decode is for, as the metrics count them: partial, final (trimmed window),
+    final_full (Whisper's 30 s window) or identify (language routing's identification)."""
+    if request.detect_only:
+        return "identify"
+    if not final:
+        return "partial"
+    return "final_full" if request.full_window else "final"
+
+
 class WhisperStream(RedecodeStream):
     """RedecodeStream (whose `backlog_seconds` drives the session's flow control) on shared
     DecodeSchedulers: its decodes are queued in the class `realtime` says, and its round-robin
@@ -209,7 +219,8 @@ class WhisperEngine(Engine):
                 decoder = self._decoder(name)
                 scheduler = DecodeScheduler(decoder.decode, name=name, max_batch=self.options.max_batch,
                                             workers=self.options.workers, max_queue=self.options.decode_queue_limit,
-                                            firm_fraction=lambda requests: self._firm_fraction(decoder, requests))
+                                            firm_fraction=lambda requests: self._firm_fraction(decoder, requests),
+                                            purpose=decode_purpose)
                 loaded = self._models[name] = _LoadedModel(decoder, scheduler)
             return loaded
 

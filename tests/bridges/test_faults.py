@@ -98,3 +98,9 @@ def test_refusals_before_a_session_in_http_grpc_and_tcp_shapes():
     status, _, headers = http_refusal(Refuse(RefuseKind.BUSY, "full", retry_after=3))
     assert status == HTTPStatus.SERVICE_UNAVAILABLE and dict(headers) == {"Retry-After": "3"}
     assert tcp_line("busy", "full;\nretry later") == b"busy full; retry later\n"
+
+
+def test_a_grpc_dialect_names_the_exact_status_its_vendor_documents():
+    ending = Ending(EndKind.CLIENT_FAULT, "operation not found", grpc_code=grpc.StatusCode.NOT_FOUND)
+    assert grpc_ending(ending) == (grpc.StatusCode.NOT_FOUND, None)
+    assert ws_close_code(ending) == 1008 and http_ending(ending)[0] == HTTPStatus.BAD_REQUEST  # the kind elsewhere

@@ -1,6 +1,7 @@
 """A small dialect for the transport tests: the client's audio (16 kHz mono PCM16) goes to the
-core, the transcript comes back. One codec, served over each new transport:
+core, the transcript comes back. One codec, served over each transport:
 
+- WebSocket (`WS_SPEC`): /v1/stream, binary audio frames, `{"type": "end"}`; JSON messages back;
 - HTTP (`HTTP_SPEC`): POST /v1/transcribe (body = audio; answer `{"text": ...}`), POST
   /v1/events (body = audio; a `final` event per final result, then `done` with the
   transcript), WebSocket /v1/stream (binary audio frames, `{"type": "end"}`; JSON messages);
@@ -14,7 +15,7 @@ core, the transcript comes back. One codec, served over each new transport:
 
 Errors are `{"type": "error", "error": ...}` (JSON transports) and the fault of
 bridges/faults.py, mapped by each transport. Run one as a process:
-`python -m tests.bridges.transcribe_dialect --port P --core H:P ... --transport {http,tcp,grpc}`.
+`python -m tests.bridges.transcribe_dialect --port P --core H:P ... --transport {websocket,http,tcp,grpc}`.
 """
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ def http_codec(info: ConnectionInfo, context: BridgeContext) -> TranscribeCodec:
     return TranscribeCodec(HTTP_MODES[info.path], context.options.engine)
 
 
-def tcp_codec(info: ConnectionInfo, context: BridgeContext) -> TranscribeCodec:
+def lines_codec(info: ConnectionInfo, context: BridgeContext) -> TranscribeCodec:
     return TranscribeCodec("lines", context.options.engine)
 
 
@@ -145,14 +146,16 @@ HTTP_SPEC = DialectSpec(
         HttpRoute("/v1/transcribe", RouteKind.EXCHANGE), HttpRoute("/v1/events", RouteKind.EVENTS),
         HttpRoute("/v1/stream", RouteKind.WEBSOCKET)), static=StaticDirectory("/web", str(WEB)))})
 TCP_SPEC = DialectSpec(
-    name="transcribe_tcp", path="/", default_port=0, codec_factory=tcp_codec, transport="tcp",
+    name="transcribe_tcp", path="/", default_port=0, codec_factory=lines_codec, transport="tcp",
     transport_options={"tcp": TcpOptions(framer=HeaderPayloadFramer(), credentials=token_of)})
+WS_SPEC = DialectSpec(
+    name="transcribe_websocket", path="/v1/stream", default_port=0, codec_factory=lines_codec, transport="websocket")
 GRPC_SPEC = DialectSpec(
     name="transcribe_grpc", path="/test.Transcriber/{method}", default_port=0, codec_factory=grpc_codec,
     transport="grpc", transport_options={"grpc": (
         GrpcMethod(TRANSCRIBE, wrappers_pb2.BytesValue, wrappers_pb2.StringValue, streaming=False),
         GrpcMethod(STREAM, wrappers_pb2.BytesValue, wrappers_pb2.StringValue))})
-SPECS = {"http": HTTP_SPEC, "tcp": TCP_SPEC, "grpc": GRPC_SPEC}
+SPECS = {"websocket": WS_SPEC, "http": HTTP_SPEC, "tcp": TCP_SPEC, "grpc": GRPC_SPEC}
 
 if __name__ == "__main__":
     from bridges.cli import main
