@@ -52,8 +52,17 @@ def _google_speech_probe(port: int) -> None:
     assert not response.results, response
 
 
+def _openai_probe(port: int) -> None:
+    """OpenAI's own SDK: the model list names OpenAI's transcription models and the core's."""
+    import openai
+
+    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", timeout=PROBE_SECONDS) as client:
+        ids = [model.id for model in client.models.list()]
+    assert "whisper-1" in ids and any("/" in i for i in ids), ids
+
+
 # Dialects not on the WebSocket transport: their first exchange, with their vendor's client.
-PROBES = {"google_speech": _google_speech_probe}
+PROBES = {"google_speech": _google_speech_probe, "openai": _openai_probe}
 
 
 async def _first_exchange(spec: DialectSpec, port: int) -> None:
