@@ -40,6 +40,7 @@ class FormReader:
     _name: str = ""
     _is_file: bool = False
     _header: bytes = b""
+    _header_text: bytes = b""
     _headers: dict[bytes, bytes] = field(default_factory=dict)
     _value: bytearray = field(default_factory=bytearray)
     _out: list[bytes] = field(default_factory=list)
@@ -74,14 +75,14 @@ class FormReader:
         self._headers, self._value, self._name, self._is_file = {}, bytearray(), "", False
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header = bytes(data[start:end]).lower()
-        self._headers[self._header] = b""
+        self._header += data[start:end]  # a header may arrive in pieces: kept until its end
 
     def _header_value(self, data: bytes, start: int, end: int) -> None:
-        self._headers[self._header] += bytes(data[start:end])
+        self._header_text += data[start:end]
 
     def _header_end(self) -> None:
-        pass
+        self._headers[self._header.lower()] = self._header_text
+        self._header, self._header_text = b"", b""
 
     def _headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
