@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from bridges.codec import Action, Codec
 from bridges.endings import Ending, EndKind, normal
-from bridges.faults import CoreError
 from bridges.openai.errors import SERVER_ERROR, error_body, refuse
 from bridges.openai.models import ModelCatalog
 from bridges.transport import SendJson
@@ -31,14 +30,8 @@ class ModelsCodec(Codec):
     def _unavailable(self) -> list[Action]:
         return [SendJson(error_body(UNAVAILABLE, SERVER_ERROR)), Ending(EndKind.UNAVAILABLE, UNAVAILABLE, 5)]
 
-    def received_text(self, text: str) -> list[Action]:
+    def _nothing(self, *_: object) -> list[Action]:
+        """A GET has no body and opens no core stream."""
         return []
 
-    def received_bytes(self, data: bytes) -> list[Action]:
-        return []
-
-    def core_response(self, response) -> list[Action]:
-        return []
-
-    def core_error(self, error: CoreError) -> list[Action]:
-        return []
+    received_text = received_bytes = core_response = core_error = _nothing

@@ -20,7 +20,7 @@ from tests.encoded_audio import TELEPHONY_RATE, jfk, jfk_g711
 from transport_helpers import assert_jfk, running_bridge
 
 CHUNK_SECONDS = 0.1
-TRAILING_SILENCE_SECONDS = 2.0
+TRAILING_SILENCE_SECONDS = 4.0  # the last utterance ends in the audio, not at the socket's close
 # G.711 at 8 kHz, live: "And so my fellow Americans" comes out "And so am I fell America" (4 of
 # JFK's 22 words; the core's own test measures the companding's loss, tests/core/test_compressed_audio.py)
 G711_MAX_WER = 0.2
@@ -34,6 +34,16 @@ async def sdk(core_address: str) -> AsyncIterator[openai.AsyncOpenAI]:
                                       websocket_base_url=f"ws://127.0.0.1:{bridge.port}/v1",  # beta: wss otherwise
                                       max_retries=0) as client:
             yield client
+
+
+@contextlib.asynccontextmanager
+async def ga_session(client: openai.AsyncOpenAI, **audio_input: Any) -> AsyncIterator[Any]:
+    """A GA transcription session (the SDK's own connect), updated with `audio_input`."""
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        created = await connection.recv()
+        assert created.type == "session.created" and created.session.type == "transcription", created
+        await connection.session.update(session={"type": "transcription", "audio": {"input": audio_input}})
+        yield connection
 
 
 def pcm24k() -> bytes:
@@ -75,6 +85,14 @@ async def events_until_quiet(connection: Any, sender: asyncio.Task) -> list[Any]
         reader.cancel()
 
 
+async def streamed(connection: Any, audio: bytes, bytes_per_second: int) -> list[Any]:
+    """The audio sent at real time; the events until the session fell quiet after it."""
+    sender = asyncio.create_task(stream_at_real_time(connection, audio, bytes_per_second))
+    events = await events_until_quiet(connection, sender)
+    await sender
+    return events
+
+
 def assert_items_are_streamed(events: list[Any]) -> str:
     """Every completed item had a delta first and its deltas concatenate to its transcript; the
     whole transcript is returned."""
@@ -95,17 +113,11 @@ def assert_items_are_streamed(events: list[Any]) -> str:
 
 async def test_ga_session_with_server_vad_streams_deltas_then_completed(core_address):
     async with sdk(core_address) as client:
-        async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
-            created = await connection.recv()
-            assert created.type == "session.created" and created.session.type == "transcription"
-            await connection.session.update(session={
-                "type": "transcription", "audio": {"input": {
-                    "format": {"type": "audio/pcm", "rate": 24000},
-                    "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
-                    "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500}}}})
-            sender = asyncio.create_task(stream_at_real_time(connection, pcm24k(), 48000))
-            events = await events_until_quiet(connection, sender)
-            await sender
+        async with ga_session(client, format={"type": "audio/pcm", "rate": 24000},
+                              transcription={"model": "gpt-4o-transcribe", "language": "en"},
+                              turn_detection={"type": "server_vad", "threshold": 0.5,
+                                              "silence_duration_ms": 500}) as connection:
+            events = await streamed(connection, pcm24k(), 48000)
     types = [e.type for e in events]
     assert types[0] == "session.updated", types
     assert "input_audio_buffer.speech_started" in types and "input_audio_buffer.speech_stopped" in types
@@ -117,11 +129,8 @@ async def test_ga_session_with_server_vad_streams_deltas_then_completed(core_add
 
 async def test_ga_session_without_turn_detection_is_committed_by_the_client(core_address):
     async with sdk(core_address) as client:
-        async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
-            await connection.recv()
-            await connection.session.update(session={"type": "transcription", "audio": {"input": {
-                "format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": None,
-                "transcription": {"model": "gpt-realtime-whisper"}}}})
+        async with ga_session(client, format={"type": "audio/pcm", "rate": 24000}, turn_detection=None,
+                              transcription={"model": "gpt-realtime-whisper"}) as connection:
             await stream_at_real_time(connection, pcm24k(), 48000)
             await connection.input_audio_buffer.commit()
             sender = asyncio.create_task(asyncio.sleep(0))
@@ -136,13 +145,8 @@ async def test_ga_session_without_turn_detection_is_committed_by_the_client(core
 
 async def test_ga_session_takes_g711_mulaw_at_8khz(core_address):
     async with sdk(core_address) as client:
-        async with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
-            await connection.recv()
-            await connection.session.update(session={"type": "transcription", "audio": {"input": {
-                "format": {"type": "audio/pcmu"}}}})
-            sender = asyncio.create_task(stream_at_real_time(connection, mulaw(), TELEPHONY_RATE))
-            events = await events_until_quiet(connection, sender)
-            await sender
+        async with ga_session(client, format={"type": "audio/pcmu"}) as connection:
+            events = await streamed(connection, mulaw(), TELEPHONY_RATE)
     assert events[0].session.audio.input.format.type == "audio/pcmu"
     assert_jfk(assert_items_are_streamed(events), G711_MAX_WER)
 
@@ -156,9 +160,7 @@ async def test_beta_session_is_answered_in_the_beta_shape(core_address):
             await connection.send({"type": "transcription_session.update", "session": {
                 "input_audio_format": "pcm16", "input_audio_transcription": {"model": "whisper-1", "language": "en"},
                 "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}}})
-            sender = asyncio.create_task(stream_at_real_time(connection, pcm24k(), 48000))
-            events = await events_until_quiet(connection, sender)
-            await sender
+            events = await streamed(connection, pcm24k(), 48000)
     types = [e.type for e in events]
     assert types[0] == "transcription_session.updated" and events[0].session.input_audio_format == "pcm16"
     assert "conversation.item.created" in types and "conversation.item.added" not in types
