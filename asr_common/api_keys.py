@@ -183,9 +183,9 @@ def _read(path: Path) -> tuple[ApiKey, ...]:
 
 
 def presented_secret(authorization: str | None, x_api_key: str | None = None, query_key: str | None = None) -> str | None:
-    """The secret a client presented: `Authorization: Bearer S`, else `x-api-key: S`, else `api_key=S`."""
+    """The secret a client presented: `Authorization: Bearer S` (or `Token S`), else `x-api-key: S`, else `api_key=S`."""
     if authorization:
         scheme, _, value = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
+        if scheme.lower() in ("bearer", "token") and value.strip():  # Token: Deepgram's scheme
             return value.strip()
     return (x_api_key or "").strip() or (query_key or "").strip() or None

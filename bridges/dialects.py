@@ -6,7 +6,8 @@ import importlib.util
 
 from bridges.runtime import DialectSpec
 
-NAMES = ("google_stt", "nexa", "funasr", "rnnt", "whisperlive", "google_speech", "openai")
+NAMES = ("google_stt", "nexa", "funasr", "rnnt", "whisperlive", "google_speech", "deepgram", "wyoming",
+         "vosk", "openai")
 
 
 def installed(names: tuple[str, ...] = NAMES) -> list[DialectSpec]:

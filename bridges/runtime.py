@@ -98,6 +98,9 @@ class BridgeContext:
     limits: Limits  # the runtime's limits, as parsed (bridges/limits.py)
     settings: Any = None  # the dialect's own settings dataclass, as parsed (DialectSpec.settings)
     state: Any = None  # the dialect's per-bridge state (DialectSpec.make_state), e.g. whisperlive's Slots
+    # The bridge's channel to the cores, for a dialect's own unary calls (e.g. wyoming's `describe`
+    # answered from ListEngines); sessions never use it directly (StartStream does).
+    pool: Any = None
 
 
 CodecFactory = Callable[[ConnectionInfo, BridgeContext], Codec]
@@ -141,6 +144,9 @@ class DialectSpec:
     # Kubernetes manifests are generated from these (asr_stack/catalog.py).
     reference: str = ""
     notes: str = ""
+    # The dialect's own check of an opening request (its query parameters), after the key and
+    # origin: a Refuse (BAD_REQUEST: HTTP 400) answers it before any session.
+    check_upgrade: Callable[[Upgrade], Refuse | None] | None = None
 
     @property
     def port_in_stack(self) -> int:
@@ -181,14 +187,15 @@ class Bridge:
         self.options = options
         self.limits = from_options(spec.limits, options)
         settings = from_options(spec.settings, options) if spec.settings is not None else None
-        self.context = BridgeContext(options, self.limits, settings)
-        if spec.make_state is not None:
-            self.context = BridgeContext(options, self.limits, settings, spec.make_state(self.context))
         self.edge = edge.BridgeEdge.from_options(spec.name, options)
         self.pool = CorePool(core, credentials=self.edge.core_credentials)
+        self.context = BridgeContext(options, self.limits, settings, pool=self.pool)
+        if spec.make_state is not None:
+            self.context = BridgeContext(options, self.limits, settings, spec.make_state(self.context), self.pool)
         # Upgrade checks, in order; the first to answer with a Refuse refuses the upgrade.
         # The connection caps come last, so only a connection that will be upgraded is counted.
-        self._checks = [self._route, self.edge.guard.check, self._admit]
+        self._checks = [self._route, self.edge.guard.check, *([spec.check_upgrade] if spec.check_upgrade else []),
+                        self._admit]
         self._regex = spec.path_regex()
         self._server: TransportServer | None = None
         self._sessions: dict[str, SessionPump] = {}

@@ -15,7 +15,7 @@ import websockets
 
 from bridges import dialects
 from bridges.runtime import DialectSpec
-from tests.bridges.dialect_drivers import DIALECTS, collect
+from tests.bridges.dialect_drivers import DIALECTS, HTTP_WEBSOCKET_DIALECTS, collect
 from tests.conftest import ROOT, free_port, wait_for_health
 
 SPECS = dialects.installed()
@@ -52,26 +52,14 @@ def _google_speech_probe(port: int) -> None:
     assert not response.results, response
 
 
-def _openai_probe(port: int) -> None:
-    """OpenAI's own SDK: the model list names OpenAI's transcription models and the core's."""
-    import openai
-
-    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", timeout=PROBE_SECONDS) as client:
-        ids = [model.id for model in client.models.list()]
-    assert "whisper-1" in ids and any("/" in i for i in ids), ids
-
-
-# Dialects not on the WebSocket transport: their first exchange, with their vendor's client.
-PROBES = {"google_speech": _google_speech_probe, "openai": _openai_probe}
 
 
 async def _first_exchange(spec: DialectSpec, port: int) -> None:
     """Open a session in the dialect's own terms and read its documented answer; a dialect that
     answers a config with nothing (nexa) is asked to stop at once and must end normally (1000)."""
     if spec.name in PROBES:
-        await asyncio.to_thread(PROBES[spec.name], port)
-        return
-    driver = DIALECTS[spec.name]
+        return await PROBES[spec.name](port)
+    driver = {**DIALECTS, **HTTP_WEBSOCKET_DIALECTS}[spec.name]
     url = f"ws://127.0.0.1:{port}{spec.path.replace('{client_id}', 'stack-probe')}"
     async with websockets.connect(url, open_timeout=10) as ws:
         await ws.send(driver.config)
@@ -88,6 +76,33 @@ async def _first_exchange(spec: DialectSpec, port: int) -> None:
             messages.append(json.loads(await asyncio.wait_for(ws.recv(), deadline - loop.time())))
         assert driver.answered(messages), (spec.name, messages)
         assert not [m for m in messages if driver.is_error(m)], messages
+
+
+async def _wyoming_describe(port: int) -> None:
+    """Wyoming (raw TCP): `describe` is answered with `info` listing the core's models."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b'{"type": "describe"}\n')
+        header = json.loads(await asyncio.wait_for(reader.readline(), PROBE_SECONDS))
+        data = json.loads(await reader.readexactly(header["data_length"]))
+    finally:
+        writer.close()
+    assert header["type"] == "info" and data["asr"][0]["models"], (header, data)
+
+
+def _openai_models(port: int) -> None:
+    """OpenAI's own SDK: the model list names OpenAI's transcription models and the core's."""
+    import openai
+
+    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", timeout=PROBE_SECONDS) as client:
+        ids = [model.id for model in client.models.list()]
+    assert "whisper-1" in ids and any("/" in i for i in ids), ids
+
+
+# Dialects on another transport than WebSocket: their first exchange, by name.
+# Dialects not driven through a WebSocket driver: their first exchange, with their vendor's client.
+PROBES = {"google_speech": lambda port: asyncio.to_thread(_google_speech_probe, port), "wyoming": _wyoming_describe,
+          "openai": lambda port: asyncio.to_thread(_openai_models, port)}
 
 
 async def _wait_listening(port: int, proc: subprocess.Popen, seconds: float = 30.0) -> None:

@@ -141,7 +141,20 @@ class HeaderPayloadFramer:
 
     def encode(self, message: Message) -> bytes:
         """Text is one header line; bytes are the payload of the header sent just before them
-        (the codec names its `payload_length`)."""
+        (the codec names its `payload_length`). A header that is a JSON object with a non-empty
+        `data` object is written as the `wyoming` package writes it (event.py
+        `async_write_event`): the header line without `data` but with `data_length`, then the
+        data block (UTF-8 JSON)."""
         if isinstance(message, bytes):
             return message
-        return message.replace("\n", " ").encode() + b"\n"
+        try:
+            header = json.loads(message)
+        except json.JSONDecodeError:
+            header = None
+        data = header.get("data") if isinstance(header, dict) else None
+        if not (isinstance(data, dict) and data):
+            return message.replace("\n", " ").encode() + b"\n"
+        block = json.dumps(data, ensure_ascii=False).encode()
+        line = {key: value for key, value in header.items() if key != "data"}
+        line[self.data_length_field] = len(block)
+        return json.dumps(line, ensure_ascii=False).encode() + b"\n" + block

@@ -19,7 +19,8 @@ What it maps
 Before a session, every session route goes through the runtime's checks (routing, API key from
 `Authorization`/`X-Api-Key`/`?api_key=` and origin as bridges/auth.py does, the connection
 caps); a `Refuse` is the HTTP status of bridges/endings.py `http_refusal` (401 +
-WWW-Authenticate, 403, 404, 503 + Retry-After) for a WebSocket too (the ASGI denial response).
+WWW-Authenticate, 403, 404, 503 + Retry-After) for a WebSocket too (the ASGI denial response),
+its body the message as text or, with `HttpOptions.refusal_body`, in the dialect's error shape.
 A request whose `Content-Length` is over `max_message_bytes` gets 413 before any session.
 Endings: `http_ending` (200, 400, 413, 500, 503 + Retry-After) for request/response and an
 event stream that has not started; WebSocket close codes on a WebSocket.
@@ -47,7 +48,7 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.datastructures import Headers
-from starlette.responses import PlainTextResponse
+from starlette.responses import Response
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -89,6 +90,9 @@ class StaticDirectory:
 class HttpOptions:
     routes: tuple[HttpRoute, ...]
     static: StaticDirectory | None = None
+    # A refused request's body in the dialect's error shape: (status, message) -> (body, media type);
+    # None: the message as plain text.
+    refusal_body: Callable[[int, str], tuple[bytes, str]] | None = None
 
 
 class TrackedH11Protocol(H11Protocol):
@@ -195,6 +199,12 @@ class HttpServer:
             return Refuse(RefuseKind.BUSY, "the bridge is shutting down; retry on another instance")
         return self.setup.check(upgrade)
 
+    def refusal(self, status: int, message: str) -> tuple[bytes, str]:
+        """The body and media type of a refused request."""
+        if self.options.refusal_body is not None:
+            return self.options.refusal_body(status, message)
+        return message.encode(), "text/plain; charset=utf-8"
+
     def dropper(self, scope: dict) -> Callable[[], None]:
         """Drops the request's TCP connection (a client that does not take even the ending)."""
         client = scope.get("client")
@@ -211,7 +221,8 @@ class HttpServer:
         refuse = self.admit(upgrade)
         if refuse is not None:
             status, body, headers = http_refusal(refuse)
-            await websocket.send_denial_response(PlainTextResponse(body, status, dict(headers)))
+            content, media_type = self.refusal(status, body)
+            await websocket.send_denial_response(Response(content, status, dict(headers), media_type))
             return
         await websocket.accept()
         try:
@@ -242,7 +253,7 @@ class SessionEndpoint:
         refuse = server.admit(upgrade)
         if refuse is not None:
             status, body, headers = http_refusal(refuse)
-            await respond(send, status, body.encode(), "text/plain; charset=utf-8", headers)
+            await respond(send, status, *server.refusal(status, body), headers)
             return
         transport = cls(receive, send, upgrade, limit, server.dropper(scope))
         try:

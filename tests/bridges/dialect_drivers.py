@@ -67,6 +67,19 @@ DIALECTS = {
                            lambda m: m.get("status") in ("ERROR", "WARNING"), extra_flags=("--max-clients", "64"),
                            answered=lambda m: bool(m) and m[0].get("message") == "SERVER_READY",
                            capacity_flag="--max-clients"),
+    # Vosk answers each audio frame (a partial or a result) and no config; 16 kHz here, as the
+    # test speech (the bridge's default without a config is 8 kHz).
+    "vosk": Dialect("vosk", "/", json.dumps({"config": {"sample_rate": 16000}}), '{"eof" : 1}',
+                    lambda a: to_pcm16(a), lambda m: "error" in m, replies_to_audio=True),
+}
+
+
+# Dialects on another transport that also serve a WebSocket (the stack's probe drives them; the
+# hardening tests' issue 8 list is written for config-first WebSocket dialects).
+HTTP_WEBSOCKET_DIALECTS = {
+    "deepgram": Dialect("deepgram", "/v1/listen?encoding=linear16&sample_rate=16000", json.dumps({"type": "KeepAlive"}),
+                        json.dumps({"type": "CloseStream"}), lambda a: to_pcm16(a),
+                        lambda m: m.get("type") == "Error"),
 }
 
 
@@ -76,9 +89,10 @@ def bad_inputs(d: Dialect) -> dict[str, tuple[list[str | bytes], bool]]:
     wrong_type = {"nexa": '{"sample_rate": "fast"}', "google_stt": '{"language_code": 7}',
                   "rnnt": '{"type": "start_recording", "config": {"sample_rate": "fast"}}',
                   "funasr": '{"type": "start_recording", "sample_rate": [1]}',
-                  "whisperlive": '{"uid": "u1", "language": "en", "task": 5, "model": "tiny.en"}'}[d.name]
+                  "whisperlive": '{"uid": "u1", "language": "en", "task": 5, "model": "tiny.en"}',
+                  "vosk": '{"config": {"sample_rate": "fast"}}'}[d.name]
     number_field = {"nexa": "sample_rate", "google_stt": "sample_rate_hertz", "rnnt": "vad_threshold",
-                    "funasr": "sample_rate", "whisperlive": "send_last_n_segments"}[d.name]
+                    "funasr": "sample_rate", "whisperlive": "send_last_n_segments", "vosk": "sample_rate"}[d.name]
     base = json.loads(d.config)
     if d.name == "rnnt":
         base = {"type": "configure"}
@@ -86,7 +100,7 @@ def bad_inputs(d: Dialect) -> dict[str, tuple[list[str | bytes], bool]]:
     def with_number(literal: str) -> str:
         return json.dumps({**base, number_field: "@"}).replace('"@"', literal)
 
-    return {
+    cases = {
         "deeply nested JSON": (["[" * 5000], False),
         "JSON array": (["[1, 2]"], False),
         "JSON number": (["42"], False),
@@ -106,6 +120,10 @@ def bad_inputs(d: Dialect) -> dict[str, tuple[list[str | bytes], bool]]:
         "unknown message type": (['{"type": "bogus", "action": "bogus"}'], True),
         "audio after stop": ([d.stop, d.audio(np.zeros(1600, dtype=np.float32))], True),
     }
+    if d.name == "vosk":  # its config is optional and may be repeated before the audio, as asr_server.py allows
+        del cases["binary where JSON is expected"], cases["audio before config"]
+        cases["second config"] = ([d.audio(np.zeros(1600, dtype=np.float32)), d.config], True)  # after audio
+    return cases
 
 
 async def collect(ws: websockets.ClientConnection, seconds: float) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from asr.v1 import asr_pb2
 from bridges.codec import Action, Codec, EndAudio, EndReason, SendAudio, SendControl, SendJson, StartStream
 from bridges.endings import EndKind, Ending, ws_close_code
 from bridges.faults import CoreError
+from bridges.deepgram.live import LiveCodec
 from bridges.funasr.codec import FunAsrCodec
 from bridges.google_stt.codec import GoogleSttCodec
 from bridges.hygiene import CORE_SESSION_ID
@@ -24,6 +25,8 @@ from bridges.nexa.codec import NexaCodec
 from bridges.rnnt.codec import RnntCodec
 from bridges.whisperlive.codec import WhisperLiveCodec, WhisperLiveSettings
 from bridges.whisperlive.slots import Slots
+from bridges.vosk.codec import VoskCodec
+from bridges.wyoming.codec import WyomingCodec
 from tests.support import FakeClock, duration
 
 EXAMPLES = settings(max_examples=1000, deadline=None, derandomize=True,
@@ -261,3 +264,64 @@ def test_whisperlive_codec_never_raises_and_speaks_whisperlive(sequence):
     codec = WhisperLiveCodec(WhisperLiveSettings(), slots=Slots(2), clock=clock)
     run(codec, clock, sequence, whisperlive_shape)
     assert len(codec.segments.completed) <= codec.segments.last_n
+
+
+def deepgram_shape(p: dict[str, Any]) -> None:
+    assert p["type"] in ("Results", "Metadata", "SpeechStarted", "UtteranceEnd", "Error"), p
+    if p["type"] == "Results":
+        has(p, is_final=bool, speech_final=bool, from_finalize=bool, channel=dict, channel_index=list)
+    elif p["type"] == "Error":
+        has(p, description=str)
+
+
+@EXAMPLES
+@given(events(text_frames([{"type": "KeepAlive"}, {"type": "Finalize"}, {"type": "CloseStream"}], ["type"])))
+def test_deepgram_live_codec_never_raises_and_speaks_deepgram(sequence):
+    query = {"encoding": "linear16", "sample_rate": "16000", "interim_results": "true", "vad_events": "true",
+             "utterance_end_ms": "1000"}
+    run(LiveCodec(query), FakeClock(), sequence, deepgram_shape)
+
+
+WYOMING_EVENTS = {"info", "transcript-start", "transcript-chunk", "transcript", "transcript-stop", "error", "pong"}
+
+
+def wyoming_shape(p: dict[str, Any]) -> None:
+    assert p["type"] in WYOMING_EVENTS and p["version"], p
+    data = p.get("data", {})
+    if p["type"] in ("transcript-chunk", "transcript"):
+        has(data, text=str)
+    elif p["type"] == "error":
+        has(data, text=str, code=str)
+    elif p["type"] == "info":
+        assert data["asr"][0]["supports_transcript_streaming"] is True, p
+
+
+@EXAMPLES
+@given(events(text_frames([{"type": "describe"}, {"type": "transcribe", "data": {"language": "en", "name": "base"}},
+                           {"type": "audio-start", "data": {"rate": 16000, "width": 2, "channels": 1}},
+                           {"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1},
+                            "payload_length": 3200},
+                           {"type": "audio-stop"}, {"type": "ping", "data": {"text": "x"}}],
+                          ["type", "data", "payload_length"])))
+def test_wyoming_codec_never_raises_and_speaks_wyoming(sequence):
+    run(WyomingCodec(), FakeClock(), sequence, wyoming_shape)
+
+
+def vosk_shape(p: dict[str, Any]) -> None:
+    if "error" in p:
+        has(p, error=str)
+    elif "partial" in p:
+        has(p, partial=str)
+    elif "alternatives" in p:
+        assert all(isinstance(a["text"], str) and isinstance(a["confidence"], float) for a in p["alternatives"]), p
+    else:
+        has(p, text=str)
+        assert all(w.keys() == {"conf", "end", "start", "word"} for w in p.get("result", [])), p
+
+
+@EXAMPLES
+@given(events(text_frames([{"config": {"sample_rate": 8000, "words": 1, "max_alternatives": 2,
+                                       "phrase_list": ["one two"]}}, {"eof": 1}, {"reset": 1}, {"config": {}}],
+                          ["config", "eof", "reset"])))
+def test_vosk_codec_never_raises_and_speaks_vosk(sequence):
+    run(VoskCodec(), FakeClock(), sequence, vosk_shape)

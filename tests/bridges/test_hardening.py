@@ -57,6 +57,8 @@ def final_text(d: Dialect, messages: list[dict[str, Any]]) -> str:
     if d.name == "whisperlive":
         last = [m["segments"] for m in messages if "segments" in m][-1]
         return " ".join(s["text"] for s in last if s["completed"])
+    if d.name == "vosk":  # results have text, partials have "partial"
+        return " ".join(m["text"] for m in messages if m.get("text"))
     # funasr's final after stop_recording holds only what was not final yet: every dialect's
     # transcript is its finals, each read once
     return " ".join(m["text"] for m in messages if m.get("is_final") and m["text"])

@@ -58,6 +58,7 @@ def test_reload_with_a_broken_file_keeps_the_previous_keys(tmp_path):
 def test_presented_secret_reads_bearer_then_x_api_key_then_query():
     assert presented_secret("Bearer abc", "def", "ghi") == "abc"
     assert presented_secret("bearer  abc ") == "abc"
+    assert presented_secret("Token abc", "def") == "abc"  # Deepgram's scheme
     assert presented_secret("Basic abc", "def") == "def"
     assert presented_secret(None, None, "ghi") == "ghi"
     assert presented_secret(None) is None

@@ -1,0 +1,4 @@
+from bridges.cli import main
+from bridges.deepgram import SPEC
+
+main(SPEC)
