@@ -7,7 +7,7 @@ import importlib.util
 from bridges.runtime import DialectSpec
 
 NAMES = ("google_stt", "nexa", "funasr", "rnnt", "whisperlive", "google_speech", "deepgram", "wyoming",
-         "vosk")
+         "vosk", "openai")
 
 
 def installed(names: tuple[str, ...] = NAMES) -> list[DialectSpec]:

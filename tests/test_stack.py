@@ -90,9 +90,19 @@ async def _wyoming_describe(port: int) -> None:
     assert header["type"] == "info" and data["asr"][0]["models"], (header, data)
 
 
+def _openai_models(port: int) -> None:
+    """OpenAI's own SDK: the model list names OpenAI's transcription models and the core's."""
+    import openai
+
+    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", timeout=PROBE_SECONDS) as client:
+        ids = [model.id for model in client.models.list()]
+    assert "whisper-1" in ids and any("/" in i for i in ids), ids
+
+
 # Dialects on another transport than WebSocket: their first exchange, by name.
 # Dialects not driven through a WebSocket driver: their first exchange, with their vendor's client.
-PROBES = {"google_speech": lambda port: asyncio.to_thread(_google_speech_probe, port), "wyoming": _wyoming_describe}
+PROBES = {"google_speech": lambda port: asyncio.to_thread(_google_speech_probe, port), "wyoming": _wyoming_describe,
+          "openai": lambda port: asyncio.to_thread(_openai_models, port)}
 
 
 async def _wait_listening(port: int, proc: subprocess.Popen, seconds: float = 30.0) -> None:

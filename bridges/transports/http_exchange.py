@@ -182,11 +182,15 @@ class ExchangeTransport:
 
 
 class EventStreamTransport(ExchangeTransport):
-    """One HTTP request answered by a stream of server-sent events."""
+    """One HTTP request answered by a stream of server-sent events; or, when the codec's first
+    message is not a `SendEvent` (a request that asked for no stream), by one response as
+    `ExchangeTransport` answers."""
 
     async def send(self, outgoing: Outgoing) -> int:
         if self.done.is_set():
             raise TransportClosed
+        if self._parts or (not self.started and not isinstance(outgoing, SendEvent)):
+            return await super().send(outgoing)
         event = event_of(outgoing)
         try:
             if not self.started:

@@ -1,0 +1,4 @@
+from bridges.cli import main
+from bridges.openai import SPEC
+
+main(SPEC)

@@ -1,0 +1,63 @@
+"""The OpenAI bridge's sans-I/O parts: append-only deltas (bridges/openai/realtime_items.py),
+the multipart reader (form.py), model names (models.py), the response formats (formats.py)."""
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from bridges.openai.form import FormReader
+from bridges.openai.formats import Final, Transcript, srt, vtt
+from bridges.openai.models import CoreModel, core_model
+from bridges.openai.realtime_items import Item
+
+WORDS = st.lists(st.sampled_from(["ask", "not", "what", "your", "country", "can", "do"]), max_size=8)
+
+
+def test_a_partial_word_is_sent_once_two_partials_agree_and_the_last_waits():
+    item = Item("i")
+    assert item.partial("ask not") == ""
+    assert item.partial("ask not what") == "ask not"
+    assert item.partial("ask not what your") == " what"
+    assert item.final("ask not what your country") == " your country"
+    assert item.transcript == "ask not what your country"
+
+
+def test_a_final_that_disagrees_keeps_the_sent_words_and_adds_its_later_ones():
+    item = Item("i")
+    item.partial("and so my fellow")
+    assert item.partial("and so my fellow americans") == "and so my fellow"
+    assert item.final("and so, my fellow Americans") == " Americans"
+    assert item.transcript == "and so my fellow Americans"
+
+
+@given(st.lists(st.tuples(st.lists(WORDS, max_size=5), WORDS), min_size=1, max_size=4))
+def test_deltas_always_concatenate_to_the_completed_transcript(segments):
+    item, deltas = Item("i"), []
+    for partials, final in segments:
+        deltas += [item.partial(" ".join(p)) for p in partials]
+        deltas.append(item.final(" ".join(final)))
+    assert "".join(deltas) == item.transcript
+
+
+def test_the_form_reader_takes_fields_then_streams_the_file_in_any_pieces():
+    body = (b"--xyz\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
+            b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\n"
+            b"Content-Type: audio/mpeg\r\n\r\n" + bytes(range(256)) * 4 + b"\r\n--xyz--\r\n")
+    form, audio = FormReader(b"xyz"), b""
+    for i in range(0, len(body), 7):
+        audio += b"".join(form.feed(body[i:i + 7]))
+    assert form.value("model") == "whisper-1" and form.filename == "a.mp3" and form.file_ended
+    assert audio == bytes(range(256)) * 4
+
+
+def test_openai_model_names_are_the_core_default_and_ours_pass_through():
+    assert core_model("gpt-4o-mini-transcribe-2025-03-20") == CoreModel("", "")
+    assert core_model("whisper-1") == core_model("gpt-realtime") == CoreModel("", "")
+    assert core_model("whisper/base") == CoreModel("whisper", "base")
+    assert core_model("tiny.en") == CoreModel("", "tiny.en")
+
+
+def test_subtitles_time_each_segment():
+    transcript = Transcript("transcribe", [Final("Ask not.", 0.5, 2.25, 0.9), Final("", 3, 4, 0), Final("Ask.", 61, 62.5, 1)])
+    assert srt(transcript) == ("1\n00:00:00,500 --> 00:00:02,250\nAsk not.\n\n"
+                               "2\n00:01:01,000 --> 00:01:02,500\nAsk.\n")
+    assert vtt(transcript).startswith("WEBVTT\n\n00:00:00.500 --> 00:00:02.250\nAsk not.\n")
