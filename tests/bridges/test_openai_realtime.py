@@ -76,14 +76,25 @@ async def events_until_quiet(connection: Any, sender: asyncio.Task) -> list[Any]
             await queue.put(await connection.recv())
 
     reader = asyncio.create_task(read())
-    events = []
+    events: list[Any] = []
+    loop = asyncio.get_running_loop()
+    heard = loop.time()  # the last event, or the end of the audio when it came later
+    deadline = loop.time() + 120
     try:
-        while True:
-            try:
-                events.append(await asyncio.wait_for(queue.get(), QUIET_SECONDS if sender.done() else 60))
+        while loop.time() < deadline:
+            try:  # short polls: a long wait begun while the audio was still going must not outlast the quiet
+                events.append(await asyncio.wait_for(queue.get(), 0.5))
+                heard = loop.time()
+                continue
             except asyncio.TimeoutError:
-                if sender.done():
-                    return events
+                pass
+            if reader.done():  # the bridge closed the session
+                return events
+            if not sender.done():
+                heard = loop.time()
+            elif loop.time() - heard >= QUIET_SECONDS:
+                return events
+        raise AssertionError(f"the session never fell quiet: {[e.type for e in events][-10:]}")
     finally:
         reader.cancel()
 
