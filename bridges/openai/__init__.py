@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 
 from bridges.codec import Codec
+from bridges.engine_catalog import EngineCatalog
 from bridges.limits import Limits
 from bridges.openai.listing import ModelsCodec
-from bridges.openai.models import ModelCatalog
 from bridges.openai.transcriptions import TranscriptionCodec
 from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
 from bridges.transports.http import HttpOptions, HttpRoute, RouteKind
@@ -33,6 +33,7 @@ def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> Codec:
         from bridges.openai.realtime import RealtimeCodec
         return RealtimeCodec(info, engine)
     model_id = info.path[len(MODELS) + 1:] if info.path.startswith(MODELS + "/") else None
+    bridge.state.refresh()  # a stale listing is fetched now
     return ModelsCodec(bridge.state, model_id)
 
 
@@ -55,7 +56,7 @@ SPEC = OpenAISpec(
         HttpRoute(MODELS, RouteKind.EXCHANGE, ("GET",)), HttpRoute(MODELS + "/{model:path}", RouteKind.EXCHANGE, ("GET",)),
         HttpRoute(REALTIME, RouteKind.WEBSOCKET)))},
     limits=Limits(max_message_bytes=MAX_BODY_BYTES),
-    make_state=lambda context: ModelCatalog.of(context.options),
+    make_state=lambda context: EngineCatalog(context.pool),
     reference="[OpenAI Audio and Realtime API](https://platform.openai.com/docs/api-reference/audio)",
     notes="OpenAI SDKs with `base_url`; see [openai.md](docs/openai.md)",
 )

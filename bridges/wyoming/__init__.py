@@ -9,7 +9,7 @@ from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
 from bridges.transports.framing import HeaderPayloadFramer
 from bridges.transports.tcp import TcpOptions
 from bridges.wyoming import events
-from bridges.wyoming.catalog import EngineCatalog
+from bridges.engine_catalog import EngineCatalog
 from bridges.wyoming.codec import WyomingCodec
 
 FRAMER = HeaderPayloadFramer()

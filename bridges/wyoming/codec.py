@@ -26,12 +26,10 @@ from typing import Any, Callable
 from asr.v1 import asr_pb2
 from bridges.codec import Action, Codec, EndAudio, EndReason, Refusal, StartStream, send_audio
 from bridges.endings import EndKind, Ending, normal
+from bridges.engine_catalog import EngineCatalog, ListingWait
 from bridges.faults import CoreError, classify, describe
 from bridges.fields import FieldError
 from bridges.wyoming import events
-from bridges.wyoming.catalog import WAIT_SECONDS, EngineCatalog
-
-DESCRIBE_POLL_SECONDS = 0.05  # how often a `describe` waiting for the core's listing looks again
 
 
 class State(enum.Enum):
@@ -49,6 +47,7 @@ class WyomingCodec(Codec):
     def __init__(self, engine: str = "", catalog: EngineCatalog | None = None) -> None:
         self.engine = engine
         self.catalog = catalog or EngineCatalog(None)
+        self.listing = ListingWait(self.catalog)  # a `describe` waiting for the core's listing
         self.state = State.IDLE
         self.request = events.Transcribe()
         self.format: events.AudioFormat | None = None
@@ -57,7 +56,6 @@ class WyomingCodec(Codec):
         self.started = False  # transcript-start sent for this transcription
         self.finals: list[str] = []
         self.input_over = False
-        self.describe_waiting = 0.0  # seconds a describe has waited for the listing
 
     # ---- client events -----------------------------------------------------------------------
     def received_text(self, text: str) -> list[Action]:
@@ -116,11 +114,7 @@ class WyomingCodec(Codec):
         return [EndAudio()]
 
     def _describe(self, data: dict[str, Any]) -> list[Action]:
-        self.catalog.refresh()
-        if self.catalog.ready():
-            return [events.info(self.catalog.models)]
-        self.describe_waiting = DESCRIBE_POLL_SECONDS / 2  # answered from `idle` once the listing is in
-        return []
+        return [events.info(self.catalog.models)] if self.listing.start() else []  # else answered from `idle`
 
     def _ping(self, data: dict[str, Any]) -> list[Action]:
         return [events.event("pong", {"text": data["text"]} if isinstance(data.get("text"), str) else None)]
@@ -178,17 +172,13 @@ class WyomingCodec(Codec):
 
     # ---- timers and the runtime --------------------------------------------------------------
     def idle_timeout(self, default: float | None) -> float | None:
-        if self.describe_waiting:
-            return DESCRIBE_POLL_SECONDS
+        if self.listing.active:
+            return self.listing.timeout()
         return None if self.state is State.FINISHING else default
 
     def idle(self) -> list[Action]:
-        if self.describe_waiting:
-            self.describe_waiting += DESCRIBE_POLL_SECONDS
-            if self.catalog.ready() or self.describe_waiting >= WAIT_SECONDS:
-                self.describe_waiting = 0.0
-                return [events.info(self.catalog.models)]
-            return []
+        if self.listing.active:
+            return [events.info(self.catalog.models)] if self.listing.poll() else []
         if self.state is State.STREAMING:
             self.state = State.FINISHING
             self.input_over = True

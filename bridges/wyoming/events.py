@@ -17,7 +17,7 @@ from asr.v1 import asr_pb2
 from asr_common.contract import MAX_AUDIO_CHANNELS, MAX_SAMPLE_RATE_HERTZ, MIN_SAMPLE_RATE_HERTZ
 from bridges.fields import FieldError, check_language, get_int, get_str, parse_json_object
 from bridges.transport import SendJson
-from bridges.wyoming.catalog import CoreModel
+from bridges.engine_catalog import ServedModel
 
 VERSION = "1.10.2"  # the `wyoming` package whose events this bridge speaks (the header's "version")
 PROGRAM = "asr-gateway"
@@ -109,7 +109,7 @@ class AudioFormat:
         return pcm
 
 
-def info(models: list[CoreModel]) -> SendJson:
+def info(models: list[ServedModel]) -> SendJson:
     """`info` with one `asr` program listing the core's models (`describe`)."""
     listed = [{"name": m.name, "languages": m.spoken(), "attribution": ATTRIBUTION, "installed": True,
                "description": f"{m.model} on the {m.engine} engine", "version": None} for m in models]

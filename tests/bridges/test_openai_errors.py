@@ -26,9 +26,12 @@ async def bad_request(core_address: str, **fields) -> openai.BadRequestError:
 
 
 def error_of(raised: openai.APIStatusError) -> dict:
-    body = raised.response.json()["error"]
-    assert set(body) == {"message", "type", "param", "code"}, body
-    return body
+    return error_of_body(raised.response.json())
+
+
+def error_of_body(body: dict) -> dict:
+    assert set(body["error"]) == {"message", "type", "param", "code"}, body
+    return body["error"]
 
 
 @pytest.mark.parametrize("fields, param", [
@@ -101,3 +104,29 @@ async def test_realtime_mistakes_are_error_events_and_the_session_goes_on(core_a
     assert errors[1].param == "audio"
     assert errors[2].code == "input_audio_buffer_commit_empty"
     assert errors[3].param == "session.audio.input.format.type"
+
+
+async def test_models_from_a_core_that_never_answers_are_503_and_the_bridge_serves_on_meanwhile():
+    """The listing is fetched off the event loop: while it waits for a mute core, the bridge answers others."""
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the connection, never speaks HTTP/2
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    core = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    answered: list[str] = []
+    async with server, running_bridge(SPEC, core) as bridge, httpx.AsyncClient(timeout=30) as client:
+        base = f"http://127.0.0.1:{bridge.port}/v1"
+
+        async def models() -> httpx.Response:
+            reply = await client.get(f"{base}/models")
+            answered.append("models")
+            return reply
+
+        async def not_a_form() -> httpx.Response:
+            await asyncio.sleep(0.1)  # asked while the listing is under way
+            reply = await client.post(f"{base}/audio/transcriptions", json={"model": "whisper-1"})
+            answered.append("form")
+            return reply
+
+        listing, form = await asyncio.gather(models(), not_a_form())
+    assert listing.status_code == 503 and error_of_body(listing.json())["type"] == "server_error", listing.text
+    assert form.status_code == 400 and answered == ["form", "models"]

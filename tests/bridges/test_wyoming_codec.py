@@ -17,7 +17,7 @@ from bridges.endings import EndKind, Ending
 from bridges.transport import SendJson
 from bridges.transports.framing import HeaderPayloadFramer, stream_limit
 from bridges.wyoming import events
-from bridges.wyoming.catalog import CoreModel
+from bridges.engine_catalog import ServedModel
 from bridges.wyoming.codec import State, WyomingCodec
 
 FRAMER = HeaderPayloadFramer()
@@ -45,7 +45,7 @@ def streaming(codec: WyomingCodec, rate: int = 16000, width: int = 2, channels: 
 
 
 def test_an_event_is_written_byte_for_byte_as_the_package_writes_it():
-    ours = events.info([CoreModel("whisper", "base", ("en", "de"), True)])
+    ours = events.info([ServedModel("whisper", "base", ("en", "de"), True)])
     theirs = io.BytesIO()
     write_event(Event(type="info", data=ours.payload["data"]), theirs)
     assert wire(ours) == theirs.getvalue()
