@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable
@@ -201,11 +202,59 @@ async def google_speech(port: int, pacer: Pacer) -> list[Arrival]:
     return out
 
 
-# ---- OpenAI Realtime (issue 26, branch issue-26-openai): add it here when bridges/openai lands ----
-# async def openai_realtime(port: int, pacer: Pacer) -> list[Arrival]:
-#     """ws://127.0.0.1:{port}/v1/realtime?intent=transcription; `session.update` (type
-#     "transcription", audio/pcm at 24 kHz: resample the 16 kHz chunks, turn_detection server_vad);
-#     `input_audio_buffer.append` (base64) per chunk from pacer.paced(); `...transcription.delta` ->
-#     Arrival(final=False), `...transcription.completed` -> Arrival(final=True), with start/end from
-#     the item's `speech_started.audio_start_ms` / `speech_stopped.audio_end_ms` (seconds)."""
-# Then one line in bench/protocol_latency.py PATHS: Path("openai", openai_realtime, bridge="openai").
+OPENAI_RATE = 24000  # the GA session's `audio/pcm`
+OPENAI_QUIET_SECONDS = 10.0  # after the audio: how long to wait for the last items' `completed`
+
+
+async def openai_realtime(port: int, pacer: Pacer) -> list[Arrival]:
+    """OpenAI's Realtime transcription session (GA shape, server VAD): `session.update`, then
+    `input_audio_buffer.append` (24 kHz PCM, base64) per chunk; a `delta` is a partial covering
+    the item's audio so far, `completed` the item's final, timed by its `speech_started` /
+    `speech_stopped`. The socket closes once every item has completed."""
+    import base64
+
+    import numpy as np
+    import soxr
+
+    spans: dict[str, list[float]] = {}  # item_id -> [start, end] in audio seconds
+    out: list[Arrival] = []
+    sent = asyncio.Event()
+    async with websockets.connect(f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription") as ws:
+        await ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+            "format": {"type": "audio/pcm", "rate": OPENAI_RATE}, "transcription": {"model": "whisper-1", "language": "en"},
+            "turn_detection": {"type": "server_vad"}}}}}))
+
+        async def send() -> None:
+            upsample = soxr.ResampleStream(SAMPLE_RATE, OPENAI_RATE, 1, dtype="int16")
+            async for chunk in pacer.paced():
+                wide = upsample.resample_chunk(np.frombuffer(chunk, np.int16))
+                await ws.send(json.dumps({"type": "input_audio_buffer.append",
+                                          "audio": base64.b64encode(wide.tobytes()).decode()}))
+            sent.set()
+
+        async def receive() -> None:
+            async for message in ws:
+                m = json.loads(message)
+                kind, item = m["type"], m.get("item_id", "")
+                if kind == "input_audio_buffer.speech_started":
+                    spans[item] = [m["audio_start_ms"] / 1000, math.inf]
+                elif kind == "input_audio_buffer.speech_stopped":
+                    spans.setdefault(item, [0.0, 0.0])[1] = m["audio_end_ms"] / 1000
+                elif kind.endswith("input_audio_transcription.delta") and m["delta"].strip():
+                    start = spans.get(item, [0.0])[0]
+                    out.append(Arrival(time.monotonic(), False, m["delta"], start, len(pacer.sent_at) * CHUNK / SAMPLE_RATE))
+                elif kind.endswith("input_audio_transcription.completed"):
+                    start, end = spans.pop(item, [0.0, 0.0])
+                    if m["transcript"].strip():
+                        out.append(Arrival(time.monotonic(), True, m["transcript"].strip(), start, end))
+                    if sent.is_set() and not spans:
+                        return
+                elif kind == "error":
+                    raise RuntimeError(f"openai realtime error: {m['error']}")
+
+        sending = asyncio.create_task(send())
+        receiving = asyncio.create_task(receive())
+        await sending
+        await asyncio.wait([receiving], timeout=OPENAI_QUIET_SECONDS)  # items still open after this are lost
+        receiving.cancel()
+    return out

@@ -52,8 +52,7 @@ PATHS = (
     Path("vosk", clients.vosk, bridge="vosk"),
     Path("wyoming", clients.wyoming, bridge="wyoming"),
     Path("google_speech", clients.google_speech, bridge="google_speech"),
-    # OpenAI Realtime (issue 26): Path("openai", clients.openai_realtime, bridge="openai"),
-    # once bridges/openai is merged (the client goes in bench/protocol_clients.py).
+    Path("openai", clients.openai_realtime, bridge="openai"),
 )
 
 

@@ -118,10 +118,33 @@ def with_reverb(audio: np.ndarray, rt60: float = REVERB_RT60, seed: int = 5) -> 
     return (wet * float(np.max(np.abs(audio))) / peak).astype(np.float32)
 
 
+TELEPHONE_RATE = 8000
+
+
+def over_the_telephone(audio: np.ndarray) -> np.ndarray:
+    """`audio` as a telephone line carries it: 8 kHz G.711 μ-law (FFmpeg's pcm_mulaw, through
+    PyAV, both ways: independent of the core's tables), brought back to 16 kHz with soxr."""
+    import av
+    import soxr
+
+    narrow = (np.clip(soxr.resample(audio, SAMPLE_RATE, TELEPHONE_RATE), -1.0, 1.0) * 32767.0).astype(np.int16)
+    encoder = av.CodecContext.create("pcm_mulaw", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = TELEPHONE_RATE, "mono", "s16"
+    frame = av.AudioFrame.from_ndarray(narrow[None, :], format="s16", layout="mono")
+    frame.sample_rate = TELEPHONE_RATE
+    decoder = av.CodecContext.create("pcm_mulaw", "r")
+    decoder.sample_rate, decoder.layout = TELEPHONE_RATE, "mono"
+    decoded = [f.to_ndarray().reshape(-1) for packet in [*encoder.encode(frame), *encoder.encode(None)]
+               for f in decoder.decode(packet)]
+    line = np.concatenate(decoded).astype(np.float32) / 32768.0
+    return soxr.resample(line, TELEPHONE_RATE, SAMPLE_RATE).astype(np.float32)
+
+
 VARIANTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "clean": lambda audio: audio,
     "noise": with_noise,
     "reverb": with_reverb,
+    "telephone": over_the_telephone,
 }
 
 
