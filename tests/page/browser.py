@@ -64,3 +64,39 @@ class PageWatch:
         scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
         if f"{scheme}://{parts.netloc}" != self.origin:
             self.foreign.append(request.url)
+
+
+READY_TIMEOUT_MS = 15_000
+
+
+def open_page(browser, origin: str, watches: list[PageWatch] | None = None, width: int = 1280, height: int = 900,
+              color_scheme: str = "light"):
+    """The page at `origin` in a new browser context (its own storage), loaded and wired; its
+    PageWatch is added to `watches`."""
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme,
+                                  accept_downloads=True)
+    page = context.new_page()
+    watch = PageWatch(origin)
+    watch.attach(page)
+    if watches is not None:
+        watches.append(watch)
+    page.goto(origin + "/")
+    page.wait_for_selector("html[data-ready=true]", timeout=READY_TIMEOUT_MS)
+    return page
+
+
+def wait_for(page, condition, seconds: float, what: str) -> None:
+    """Polls `condition()` every 100 ms until it holds; fails naming `what` after `seconds`."""
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{what}: not within {seconds:g} s (status: {page.text_content('#status')!r}, "
+                         f"alert: {page.text_content('#alert')!r})")
+
+
+def finals(page) -> list[dict[str, str]]:
+    """The transcript's finals as shown: time, text, latency."""
+    return page.eval_on_selector_all("#finals li", """items => items.map(li => ({
+        time: li.querySelector('time').textContent, text: li.querySelector('.text').textContent,
+        latency: li.querySelector('.latency')?.textContent ?? ''}))""")

@@ -31,10 +31,11 @@ function alertUser(message, focus) {
   focus?.focus();
 }
 
-function running(on) {
+// Start or Stop enabled; the keyboard focus moves with it, unless it is elsewhere (the key field).
+function running(on, refocus = document.activeElement === (on ? $("start") : $("stop"))) {
   $("start").disabled = on;
   $("stop").disabled = !on;
-  (on ? $("stop") : $("start")).focus({ preventScroll: true });
+  if (refocus) (on ? $("stop") : $("start")).focus({ preventScroll: true });
 }
 
 // ---- captions ---------------------------------------------------------------------------
@@ -106,7 +107,7 @@ async function start() {
     await microphone.start();
   } catch (error) {
     microphone = null;
-    running(false);
+    running(false, true);
     status("idle", "Not listening.");
     alertUser(error instanceof MicrophoneError ? error.message : `The microphone failed: ${error}`);
     return;
@@ -119,6 +120,7 @@ async function stop({ failed = false } = {}) {
   const [mic, current] = [microphone, session];
   microphone = session = null;
   if (!mic && !current) return;
+  const refocus = document.activeElement === $("stop");
   $("stop").disabled = true;
   if (!failed) status("stopping", "Finishing the last phrase…");
   if (mic) {
@@ -126,7 +128,7 @@ async function stop({ failed = false } = {}) {
     await mic.stop();
   }
   await current?.stop();
-  running(false);
+  running(false, refocus);
   status(failed ? "error" : "idle", failed ? "Stopped." : "Stopped. Press Start to go on.");
 }
 
