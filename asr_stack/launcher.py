@@ -5,7 +5,8 @@ The launcher lives above the packages it starts (`core_service`, `bridges`): the
     python -m asr_stack [--core-port 50051] [--host 0.0.0.0] [--only nexa,rnnt]
 
 Every dialect of bridges/dialects.py is started on the port and path its DialectSpec names
-(`port_in_stack`). Bridges start once the core reports SERVING. Ctrl-C (or SIGTERM) stops the bridges first,
+(`port_in_stack`). Bridges start once the core reports SERVING. A bridge that serves a page to
+people (a titled `StaticDirectory`: the openai bridge's live captions) is named last, with its URL. Ctrl-C (or SIGTERM) stops the bridges first,
 then the core, each with a grace period so open sessions can finish. If any process dies,
 the others are stopped too and the exit code says so.
 """

@@ -156,7 +156,7 @@ def test_the_model_picker_lists_the_servers_models(browser, page_bridge, watches
     page.context.close()
 
 
-@pytest.mark.parametrize("width", [375, 640])  # a phone; a 1280-px window at 200% zoom
+@pytest.mark.parametrize("width", [320, 375, 640])  # phones; a 1280-px window at 200% zoom
 def test_a_narrow_window_needs_no_horizontal_scrolling(browser, page_bridge, watches, width):
     page = open_page(browser, origin_of(page_bridge), watches, width=width, height=800)
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
