@@ -33,6 +33,8 @@ def assert_jfk(text: str) -> None:
 @dataclass
 class CaptionedRun:
     tabs_to_start: int = 0
+    focus_outline: str = ""  # the focused Start button's outline
+    settings_locked: bool = False  # the settings fields, while listening
     partial: str = ""  # the first partial text shown (open items only: before their final)
     partial_style: dict[str, str] = field(default_factory=dict)
     statuses: list[str] = field(default_factory=list)
@@ -80,7 +82,10 @@ def captioned_run(browser, page_bridge, watches) -> CaptionedRun:
     page = open_page(browser, origin_of(page_bridge), watches)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin_of(page_bridge))
     run = CaptionedRun(tabs_to_start=tab_to_start(page))
+    run.focus_outline = page.evaluate("getComputedStyle(document.activeElement).outline")
     page.keyboard.press("Enter")
+    wait_for(page, lambda: page.text_content("#status") == "Listening", 20, "listening")
+    run.settings_locked = all(page.is_disabled(f"#{name}") for name in ("model", "language", "prompt", "key"))
     watch_captions(page, run)
     page.click("#stop")
     wait_for(page, lambda: page.is_enabled("#start"), 10, "Start enabled again after Stop")
@@ -98,6 +103,14 @@ def captioned_run(browser, page_bridge, watches) -> CaptionedRun:
 def test_tab_reaches_start_and_enter_starts_listening(captioned_run):
     assert captioned_run.tabs_to_start <= MAX_TABS_TO_START
     assert "Listening" in captioned_run.statuses, captioned_run.statuses
+
+
+def test_the_focused_control_shows_a_visible_ring(captioned_run):
+    assert re.match(r"rgb\(\d+, \d+, \d+\) solid 3px", captioned_run.focus_outline), captioned_run.focus_outline
+
+
+def test_settings_are_fixed_while_listening(captioned_run):
+    assert captioned_run.settings_locked
 
 
 def test_partial_text_appears_before_its_final_and_looks_different(captioned_run):

@@ -35,6 +35,7 @@ function alertUser(message, focus) {
 function running(on, refocus = document.activeElement === (on ? $("start") : $("stop"))) {
   $("start").disabled = on;
   $("stop").disabled = !on;
+  settings.lock(on);
   if (refocus) (on ? $("stop") : $("start")).focus({ preventScroll: true });
 }
 
@@ -91,9 +92,9 @@ const sessionEvents = {
     showPartial();
   },
   onNotice(message) { alertUser(message); },
-  onFatal(message, kind) {
+  async onFatal(message, kind) {
+    await stop({ failed: true }); // first: the settings are unlocked, the key field can take the focus
     alertUser(message, kind === "key" ? $("key") : null);
-    stop({ failed: true });
   },
 };
 

@@ -170,8 +170,9 @@ export class RealtimeSession {
     try {
       response = await fetch("/v1/models", { headers: key ? { Authorization: `Bearer ${key}` } : {} });
     } catch {
-      return this.backoff("The server cannot be reached");
+      return this.running && this.backoff("The server cannot be reached");
     }
+    if (!this.running) return; // stopped meanwhile
     if (response.status === 401) {
       return this.fatal(key ? "The API key was refused. Check it and press Start again."
         : "This server needs an API key. Enter it under Settings and press Start again.", "key");

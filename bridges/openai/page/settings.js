@@ -26,6 +26,11 @@ export class Settings {
     };
   }
 
+  // While listening the session's settings are fixed: the fields say so by being disabled.
+  lock(locked) {
+    for (const name of ["model", "language", "prompt", "hotwords", "key", "remember"]) this.el[name].disabled = locked;
+  }
+
   // The prompt field, then the hotwords as a glossary (Whisper spells what its prompt spells).
   prompt() {
     const words = this.el.hotwords.value.split(",").map((w) => w.trim()).filter(Boolean);
