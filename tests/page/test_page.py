@@ -265,3 +265,34 @@ def test_no_request_leaves_for_another_origin(captioned_run, watches):
 
 def test_no_console_errors(captioned_run, watches):
     assert watches and all(not w.errors for w in watches), [w.errors for w in watches]
+
+
+RESAMPLE_PROBE = """async ([frequency, rate]) => {
+    const context = new OfflineAudioContext(1, Math.round(rate * 1.05), rate);  // a second and a bit
+    await context.audioWorklet.addModule('capture-worklet.js');
+    const tone = new OscillatorNode(context, {frequency});
+    const node = new AudioWorkletNode(context, 'capture-24k');
+    const chunks = [];
+    node.port.onmessage = ({data}) => chunks.push(new Int16Array(data.pcm));
+    tone.connect(node).connect(context.destination);
+    tone.start();
+    await context.startRendering();
+    await new Promise(resolve => setTimeout(resolve, 200));  // the last messages
+    const samples = chunks.flatMap(c => [...c]).slice(2400);  // past the filter's start
+    const rms = Math.sqrt(samples.reduce((sum, s) => sum + (s / 32768) ** 2, 0) / samples.length);
+    let crossings = 0;
+    for (let i = 1; i < samples.length; i++) if ((samples[i - 1] < 0) !== (samples[i] < 0)) crossings++;
+    return {count: chunks.length, rms, frequency: crossings / 2 / (samples.length / 24000)};
+}"""
+
+
+@pytest.mark.parametrize("rate", [48000, 44100])
+def test_the_worklet_resamples_to_24khz_and_filters_what_24khz_cannot_carry(browser, page_bridge, rate):
+    page = open_page(browser, origin_of(page_bridge))
+    speech_band = page.evaluate(RESAMPLE_PROBE, [1000, rate])
+    alias = page.evaluate(RESAMPLE_PROBE, [15000, rate])  # above 12 kHz: it would fold to 9 kHz
+    page.context.close()
+    assert speech_band["count"] == 10  # 100 ms chunks of 24 kHz samples: 1.05 s of audio
+    assert abs(speech_band["frequency"] - 1000) < 5, speech_band
+    assert abs(speech_band["rms"] - 0.7071) < 0.02, speech_band  # a full-scale sine, unchanged
+    assert alias["rms"] < 0.7071 / 100, alias  # at least 40 dB down
