@@ -153,9 +153,15 @@ def test_copy_puts_the_transcript_on_the_clipboard(captioned_run):
 
 def test_a_chosen_file_is_transcribed_as_it_streams(browser, page_bridge, watches):
     page = open_page(browser, origin_of(page_bridge), watches)
+    page.evaluate("""() => { window.shownTexts = [];
+        new MutationObserver(() => shownTexts.push(document.getElementById('file-text').textContent))
+            .observe(document.getElementById('file-text'), {childList: true, characterData: true, subtree: true}); }""")
     page.set_input_files("#file", str(REAL / "jfk.flac"))
     wait_for(page, lambda: page.text_content("#file-status").endswith("done."), 60, "the file's transcript")
-    assert_jfk(page.text_content("#file-text"))
+    text = page.text_content("#file-text")
+    assert_jfk(text)
+    streamed = [shown for shown in page.evaluate("shownTexts") if shown and shown != text]
+    assert streamed and all(text.startswith(shown.strip()) for shown in streamed), streamed  # deltas first
     page.context.close()
 
 
