@@ -5,7 +5,8 @@ The launcher lives above the packages it starts (`core_service`, `bridges`): the
     python -m asr_stack [--core-port 50051] [--host 0.0.0.0] [--only nexa,rnnt]
 
 Every dialect of bridges/dialects.py is started on the port and path its DialectSpec names
-(`port_in_stack`). Bridges start once the core reports SERVING. Ctrl-C (or SIGTERM) stops the bridges first,
+(`port_in_stack`). Bridges start once the core reports SERVING. A bridge that serves a page to
+people (a titled `StaticDirectory`: the openai bridge's live captions) is named last, with its URL. Ctrl-C (or SIGTERM) stops the bridges first,
 then the core, each with a grace period so open sessions can finish. If any process dies,
 the others are stopped too and the exit code says so.
 """
@@ -21,6 +22,8 @@ import time
 
 from asr_common.logs import FORMATS, configure_logging
 from bridges import dialects
+from bridges.runtime import DialectSpec
+from bridges.transports.http import StaticDirectory
 
 log = logging.getLogger("stack")
 
@@ -53,6 +56,13 @@ def wait_healthy(address: str, proc: subprocess.Popen, timeout: float = 300.0) -
                 pass
             time.sleep(0.3)
     raise SystemExit(f"core at {address} was not ready after {timeout:.0f} s")
+
+
+def page_of(spec: DialectSpec) -> StaticDirectory | None:
+    """The page a bridge serves to people (the openai bridge's live captions), if it has a title."""
+    options = spec.transport_options.get("http")
+    page = getattr(options, "static", None)
+    return page if isinstance(page, StaticDirectory) and page.title else None
 
 
 def main() -> None:
@@ -90,6 +100,7 @@ def main() -> None:
     wait_healthy(core_address, core)
     wanted = tuple(n.strip() for n in args.only.split(",") if n.strip()) or dialects.NAMES
     specs = dialects.installed(wanted)
+    pages: list[str] = []
     for name in sorted(set(wanted) - {spec.name for spec in specs}):
         log.warning("bridge %s is not installed; skipped", name)
     for spec in specs:
@@ -97,7 +108,10 @@ def main() -> None:
         procs.append((spec.name, subprocess.Popen([sys.executable, "-m", f"bridges.{spec.name}", *host,
                                                    "--port", str(port), "--core", core_address])))
         log.info("%-12s ws://%s:%d%s", spec.name, "localhost", port, spec.path)
+        pages.extend(f"{page.title}: http://localhost:{port}{page.path}" for page in [page_of(spec)] if page)
     log.info("core         grpc://localhost:%d  (asr.v1.RecognizerService; Ctrl-C stops everything)", args.core_port)
+    for line in pages:
+        log.info("%s", line)  # last, where a newcomer looks: the URL to open
 
     code = 0
     while not stopping:

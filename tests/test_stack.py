@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from typing import Any
 
 import websockets
@@ -137,7 +138,12 @@ def test_stack_serves_the_core_and_every_dialect_then_stops_cleanly(tmp_path):
                 await _first_exchange(spec, spec.port_in_stack + offset)
 
         asyncio.run(probe_all())
+        page_port = next(spec.port_in_stack for spec in SPECS if spec.name == "openai") + offset
+        with urllib.request.urlopen(f"http://127.0.0.1:{page_port}/", timeout=10) as page:
+            assert b"<title>Live captions" in page.read()  # the page the launcher names (docs/page.md)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=90)
-    assert code == 0, (tmp_path / "stack.log").read_text(errors="replace")[-3000:]
+    output = (tmp_path / "stack.log").read_text(errors="replace")
+    assert code == 0, output[-3000:]
+    assert f"Live captions: http://localhost:{page_port}/" in output

@@ -2,12 +2,13 @@
 
 One HTTP port: POST /v1/audio/transcriptions and /v1/audio/translations (multipart, json or
 server-sent events), GET /v1/models[/{id}], and the Realtime transcription WebSocket at
-/v1/realtime.
+/v1/realtime. The live-captions page (bridges/openai/page/, docs/page.md) at /, as static files.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from bridges.codec import Codec
 from bridges.engine_catalog import EngineCatalog
@@ -15,7 +16,7 @@ from bridges.limits import Limits
 from bridges.openai.listing import ModelsCodec
 from bridges.openai.transcriptions import TranscriptionCodec
 from bridges.runtime import BridgeContext, ConnectionInfo, DialectSpec
-from bridges.transports.http import HttpOptions, HttpRoute, RouteKind
+from bridges.transports.http import HttpOptions, HttpRoute, RouteKind, StaticDirectory
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 TRANSLATIONS = "/v1/audio/translations"
@@ -23,6 +24,7 @@ MODELS = "/v1/models"
 REALTIME = "/v1/realtime"
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # OpenAI's own file limit
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 256 * 1024  # the file and the form's fields
+PAGE = StaticDirectory("/", str(Path(__file__).parent / "page"), "Live captions")  # routes above win over it
 
 
 def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> Codec:
@@ -54,7 +56,7 @@ SPEC = OpenAISpec(
     transport_options={"http": HttpOptions(routes=(
         HttpRoute(TRANSCRIPTIONS, RouteKind.EVENTS), HttpRoute(TRANSLATIONS, RouteKind.EVENTS),
         HttpRoute(MODELS, RouteKind.EXCHANGE, ("GET",)), HttpRoute(MODELS + "/{model:path}", RouteKind.EXCHANGE, ("GET",)),
-        HttpRoute(REALTIME, RouteKind.WEBSOCKET)))},
+        HttpRoute(REALTIME, RouteKind.WEBSOCKET)), static=PAGE)},
     limits=Limits(max_message_bytes=MAX_BODY_BYTES),
     make_state=lambda context: EngineCatalog(context.pool),
     reference="[OpenAI Audio and Realtime API](https://platform.openai.com/docs/api-reference/audio)",

@@ -84,6 +84,7 @@ class HttpRoute:
 class StaticDirectory:
     path: str  # URL prefix ("/" for the site's root)
     directory: str  # served as is; index.html for a directory
+    title: str = ""  # what the page is, for the launcher's line ("Live captions: http://localhost:8088/")
 
 
 @dataclass(frozen=True)
