@@ -1,9 +1,10 @@
 """Online speaker clustering of one session: window embeddings in, stable speaker labels out.
 
 Each final's audio arrives as a run of window embeddings (`windows.py`). `Speakers.label_final`
-1. splits the run where the speaker changes without a pause (the mean of the windows before a
-   point against the mean after it, at the point where they differ most, below `change`; each side
-   at least `MIN_SIDE_WINDOWS` windows; recursively, so a long utterance can hold several turns),
+1. splits the run where the speaker changes without a pause: the mean of the `LOCAL_WINDOWS`
+   windows before a point against the mean of those after it, below `change`, at the points where
+   they differ most, at least `MIN_SIDE_WINDOWS` windows apart (so a long utterance can hold
+   several turns),
 2. gives each part the nearest speaker's label when the cosine of the part's mean to that
    speaker's centroid reaches `new_speaker` (lower by `SHORT_PART_MARGIN` for a part of one
    window, whose embedding is noisier), else a new label — never more than `max_speakers`, and
@@ -24,6 +25,7 @@ import numpy as np
 
 MAX_SPEAKERS = 16  # a session's labels when it sets no max_speakers
 MIN_SIDE_WINDOWS = 2  # windows each side of an in-utterance speaker change
+LOCAL_WINDOWS = 3  # windows each side compared at a candidate change
 SHORT_PART_MARGIN = 0.05  # a one-window part joins a speaker this much more readily
 EAGER_MARGIN = 0.08  # a part starts a new speaker this much more readily below min_speakers
 
@@ -33,7 +35,7 @@ class ClusteringSettings:
     """Cosine thresholds, tuned on the real recordings of tests/fixtures/real (docs/diarization.md)."""
 
     new_speaker: float = 0.72  # a part's mean below this against every centroid is a new speaker
-    change: float = 0.68  # the two sides of an utterance below this are two turns
+    change: float = 0.80  # the windows either side of a point below this are two turns (a part goes on to step 2)
     merge: float = 0.82  # two centroids above this are one speaker
     min_speakers: int = 0  # 0 = no minimum
     max_speakers: int = 0  # 0 = MAX_SPEAKERS
@@ -56,21 +58,22 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def change_points(embeddings: np.ndarray, threshold: float) -> list[int]:
-    """Indexes where a new turn starts inside one run of windows (sorted, without 0)."""
+    """Indexes where a new turn starts inside one run of windows (sorted, without 0): where the
+    mean of up to LOCAL_WINDOWS windows before a point and the mean of as many after it differ
+    most (a local minimum of their cosine) and by more than `threshold`."""
     n = len(embeddings)
     if n < 2 * MIN_SIDE_WINDOWS:
         return []
-    cum = np.cumsum(embeddings, axis=0)
-    best, best_cos = 0, 1.0
-    for k in range(MIN_SIDE_WINDOWS, n - MIN_SIDE_WINDOWS + 1):
-        cos = float(_unit(cum[k - 1]) @ _unit(cum[-1] - cum[k - 1]))
-        if cos < best_cos:
-            best, best_cos = k, cos
-    if best_cos >= threshold:
-        return []
-    left = change_points(embeddings[:best], threshold)
-    right = [best + k for k in change_points(embeddings[best:], threshold)]
-    return left + [best] + right
+    cos = {k: float(_unit(embeddings[max(0, k - LOCAL_WINDOWS):k].sum(axis=0))
+                    @ _unit(embeddings[k:k + LOCAL_WINDOWS].sum(axis=0)))
+           for k in range(MIN_SIDE_WINDOWS, n - MIN_SIDE_WINDOWS + 1)}
+    cuts: list[int] = []
+    for k in sorted(cos, key=cos.get):  # most different first
+        if cos[k] >= threshold:
+            break
+        if all(abs(k - c) >= MIN_SIDE_WINDOWS for c in cuts):
+            cuts.append(k)
+    return sorted(cuts)
 
 
 @dataclass
