@@ -126,5 +126,6 @@ def _capabilities(e: EngineInfo) -> str:
         ("language-id", c.language_detection),
         ("prompt", c.prompt),
         ("hotwords", c.hotwords),
+        ("diarization", c.diarization),
     ]
     return ",".join(n for n, on in names if on) or "-"

@@ -3,10 +3,11 @@
 The session feeds it every sample it accepts (`feed`, kept for `keep_seconds`) and hands it each
 result before sending it (`label`). A final's speech (first word to last word) is cut into windows
 (`windows.py`), embedded by the shared encoder in the diarization pool (one thread for all
-sessions: a session waits for its own job only, so at most one job per session is queued), and
-labelled by the session's `Speakers` on the event loop; each word takes the label of the window
-nearest to it, the result the label most of its words have. A partial gets the current guess from
-its last window, unless the pool is busy (then the previous guess).
+sessions; a session has at most one job there: a job that missed its deadline runs on, and until
+it ends the session's results go out without labels), and labelled by the session's `Speakers` on
+the event loop; each word takes the label of the window nearest to it, the result the label most
+of its words have. A partial gets the current guess from its last window, unless the pool is busy
+(then the previous guess).
 
 A diarizer that fails or misses its deadline never costs the transcript: the result goes out
 without a speaker (0) and a warning is logged.
@@ -35,7 +36,7 @@ BUSY_JOBS = 2  # partials skip their guess while this many jobs are queued or ru
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-_jobs = 0  # queued or running in the pool (changed on the event loop only)
+_jobs = 0  # queued or running in the pool (changed on the event loop only: done callbacks run there)
 
 
 def pool() -> ThreadPoolExecutor:
@@ -44,6 +45,11 @@ def pool() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(1, thread_name_prefix="diarization")
         return _pool
+
+
+def _job_done(_: asyncio.Future) -> None:
+    global _jobs
+    _jobs -= 1
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class SessionDiarizer:
         self.label_of = label  # the session id, for logs
         self.guessed = 0  # the last partial's guess
         self.missed = 0  # results sent without a speaker (deadline or failure)
+        self._job: asyncio.Future | None = None  # the session's job in the pool (at most one)
 
     def feed(self, samples: np.ndarray) -> None:
         self.history.append(samples)
@@ -89,12 +96,12 @@ class SessionDiarizer:
 
     async def _embed(self, audio: list[np.ndarray], deadline: float) -> np.ndarray:
         global _jobs
+        if self._job is not None and not self._job.done():
+            raise asyncio.TimeoutError()  # the previous job still runs past its deadline
         _jobs += 1
-        try:
-            job = asyncio.get_running_loop().run_in_executor(pool(), lambda: SpeakerEncoder.shared().embed(audio))
-            return await asyncio.wait_for(job, deadline)
-        finally:
-            _jobs -= 1
+        self._job = asyncio.get_running_loop().run_in_executor(pool(), lambda: SpeakerEncoder.shared().embed(audio))
+        self._job.add_done_callback(_job_done)
+        return await asyncio.wait_for(asyncio.shield(self._job), deadline)
 
     async def _label_final(self, result: Result) -> None:
         start, end = speech_span(result.start, result.end, [(w.start, w.end) for w in result.words])

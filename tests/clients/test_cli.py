@@ -153,6 +153,7 @@ def test_engines_table_and_json(core_address):
     for engine in listing.engines:
         row = next(line for line in lines if line.startswith(engine.name + " ") or line == engine.name)
         assert ("yes" if engine.available else "NO") in row.split()
+        assert ("diarization" in row) == engine.capabilities.diarization
         for model in engine.models:
             assert f"model {model.name} [" in proc.stdout
         if not engine.available:
