@@ -16,6 +16,11 @@ class AudioHistory:
         self._held = 0
 
     @property
+    def start(self) -> float:
+        """Time of the oldest sample still held."""
+        return self._first / SAMPLE_RATE
+
+    @property
     def end(self) -> float:
         return (self._first + self._held) / SAMPLE_RATE
 

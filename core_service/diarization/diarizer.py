@@ -1,16 +1,17 @@
 """A session's diarizer: labels each result with who said it, off the event loop, within a deadline.
 
 The session feeds it every sample it accepts (`feed`, kept for `keep_seconds`) and hands it each
-result before sending it (`label`). A final's speech (first word to last word) is cut into windows
-(`windows.py`), embedded by the shared encoder in the diarization pool (one thread for all
-sessions; a session has at most one job there: a job that missed its deadline runs on, and until
-it ends the session's results go out without labels), and labelled by the session's `Speakers` on
-the event loop; each word takes the label of the window nearest to it, the result the label most
-of its words have. A partial gets the current guess from its last window, unless the pool is busy
-(then the previous guess).
+result before sending it (`label`). Window embeddings are computed ahead as the audio arrives
+(`embeddings.py`, in the diarization pool: one thread for all sessions, at most one job per
+session). A final's speech (first word to last word) is covered by windows (`embeddings.on_grid`),
+most of them ready by then; they are labelled by the session's `Speakers` on the event loop; each
+word takes the label of the window nearest to it, the result the label most of its words have. A
+partial gets the current guess from the last window computed within it, learning nothing (the
+previous guess until there is one).
 
 A diarizer that fails or misses its deadline never costs the transcript: the result goes out
-without a speaker (0) and a warning is logged.
+without a speaker (0) and a warning is logged. A job that missed its deadline runs on; the
+session's next final waits for it (within its own deadline) before asking for more.
 """
 from __future__ import annotations
 
@@ -27,16 +28,15 @@ from ..engines.base import Result
 from .audio_history import AudioHistory
 from .clustering import ClusteringSettings, Speakers
 from .encoder import SpeakerEncoder
-from .windows import WINDOW_SECONDS, nearest_window, speech_span, talk_seconds, windows
+from .embeddings import WindowEmbeddings, on_grid
+from .windows import Window, nearest_window, speech_span, talk_seconds, windows
 
 log = logging.getLogger(__name__)
 
 SHORT_SPEECH_SECONDS = 0.15  # shorter speech is not embedded at all: its result gets speaker 0
-BUSY_JOBS = 2  # partials skip their guess while this many jobs are queued or running in the pool
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-_jobs = 0  # queued or running in the pool (changed on the event loop only: done callbacks run there)
 
 
 def pool() -> ThreadPoolExecutor:
@@ -45,11 +45,6 @@ def pool() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(1, thread_name_prefix="diarization")
         return _pool
-
-
-def _job_done(_: asyncio.Future) -> None:
-    global _jobs
-    _jobs -= 1
 
 
 @dataclass(frozen=True)
@@ -61,6 +56,10 @@ class DiarizationSettings:
     max_speakers: int = 0  # 0 = no maximum (clustering.MAX_SPEAKERS)
 
 
+def _embed(audio: list[np.ndarray]) -> np.ndarray:
+    return SpeakerEncoder.shared().embed(audio)
+
+
 class SessionDiarizer:
     def __init__(self, settings: DiarizationSettings, deadline: float, keep_seconds: float, label: str = ""):
         self.speakers = Speakers(ClusteringSettings(min_speakers=settings.min_speakers,
@@ -70,10 +69,11 @@ class SessionDiarizer:
         self.label_of = label  # the session id, for logs
         self.guessed = 0  # the last partial's guess
         self.missed = 0  # results sent without a speaker (deadline or failure)
-        self._job: asyncio.Future | None = None  # the session's job in the pool (at most one)
+        self.embeddings = WindowEmbeddings(self.history, _embed, pool)
 
     def feed(self, samples: np.ndarray) -> None:
         self.history.append(samples)
+        self.embeddings.advance()
 
     def talk_times(self) -> dict[int, float]:
         return self.speakers.talk_times()
@@ -94,22 +94,13 @@ class SessionDiarizer:
             log.warning("session %r: diarizing segment %d failed; sent without speaker labels", self.label_of,
                         result.segment_id, exc_info=True)
 
-    async def _embed(self, audio: list[np.ndarray], deadline: float) -> np.ndarray:
-        global _jobs
-        if self._job is not None and not self._job.done():
-            raise asyncio.TimeoutError()  # the previous job still runs past its deadline
-        _jobs += 1
-        self._job = asyncio.get_running_loop().run_in_executor(pool(), lambda: SpeakerEncoder.shared().embed(audio))
-        self._job.add_done_callback(_job_done)
-        return await asyncio.wait_for(asyncio.shield(self._job), deadline)
-
     async def _label_final(self, result: Result) -> None:
         start, end = speech_span(result.start, result.end, [(w.start, w.end) for w in result.words])
-        spans = windows(start, end)
+        spans = on_grid(start, end) or windows(start, end)
         if not spans:
             await self._label_short(result, start, end)
             return
-        embeddings = await self._embed([self.history.span(w.start, w.end) for w in spans], self.deadline)
+        embeddings = await self.embeddings.of(spans, self.deadline)
         labels = self.speakers.label_final(embeddings, talk_seconds(spans))
         for word in result.words:
             word.speaker = labels[nearest_window(spans, (word.start + word.end) / 2)]
@@ -120,16 +111,14 @@ class SessionDiarizer:
         """A final too short for a window ("yes"): the nearest speaker heard so far, learning nothing."""
         if end - start < SHORT_SPEECH_SECONDS or not self.speakers.speakers:
             return
-        embedding = (await self._embed([self.history.span(start, end)], self.deadline))[0]
+        embedding = (await self.embeddings.of([Window(start, end)], self.deadline))[0]
         result.speaker = self.speakers.nearest(embedding)
         for word in result.words:
             word.speaker = result.speaker
 
     async def _guess(self, result: Result) -> None:
-        end = result.end
-        start = max(result.start, end - WINDOW_SECONDS)
-        if end - start >= SHORT_SPEECH_SECONDS and _jobs < BUSY_JOBS:
-            embedding = (await self._embed([self.history.span(start, end)], min(self.deadline, 1.0)))[0]
+        embedding = self.embeddings.latest(result.start, result.end)
+        if embedding is not None:
             self.guessed = self.speakers.guess(embedding)
         result.speaker = self.guessed
         for word in result.words:

@@ -102,8 +102,10 @@ async def test_at_real_time_labels_are_stable_and_partials_carry_the_current_gue
     for person, labels in labels_by_person(call, dialogue).items():
         label, count = labels.most_common(1)[0]
         assert count >= 0.85 * sum(labels.values()), (person, labels)
-    partials = [r for r in call.results if not r.is_final]
-    assert partials and all(r.speaker in (1, 2, 3) for r in partials)
+    # partials carry the guess from the last window computed within them (none before the first)
+    first_final = next(i for i, r in enumerate(call.results) if r.is_final)
+    partials = [r for r in call.results[first_final:] if not r.is_final]
+    assert partials and all(r.speaker in (1, 2) for r in partials)
 
 
 async def test_the_summary_gives_each_speakers_talk_time(core_address):
@@ -179,6 +181,6 @@ async def test_a_diarizer_past_its_deadline_costs_the_labels_not_the_transcript(
     plain = await recognize(core_address, [config(), *audio_requests(pcm(dialogue), 3200)], timeout=240)
     call = await diarize(hurried_core.address, dialogue)
     assert call.transcript == plain.transcript
-    assert all(r.speaker == 0 for r in call.finals)
+    assert any(r.speaker == 0 for r in call.finals)  # those that had to wait for a window
     await asyncio.sleep(0.2)
     assert "missed their" in hurried_core.log()

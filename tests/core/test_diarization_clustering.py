@@ -6,7 +6,8 @@ import pytest
 
 from core_service.diarization.clustering import ClusteringSettings, Speakers
 from core_service.diarization.encoder import SpeakerEncoder
-from core_service.diarization.windows import talk_seconds, windows
+from core_service.diarization.embeddings import on_grid
+from core_service.diarization.windows import Window, talk_seconds, windows
 from tests.dialogues import pieces
 
 
@@ -41,6 +42,15 @@ def test_a_merge_changes_only_labels_to_come():
     assert first[0] == 1
     assert set(second) == {1}  # the younger label folded into the older one at once
     assert speakers.talk_times() == {1: pytest.approx(0.75 * (len(first) + len(second)))}
+
+
+def test_a_results_speech_is_covered_by_grid_windows_and_windows_at_its_edges():
+    spans = on_grid(2.1, 6.3)  # the last grid window ends 0.3 s before the speech: one ending with it
+    assert [w.start for w in spans[:-1]] == [2.25, 3.0, 3.75, 4.5] and spans[-1] == Window(4.8, 6.3)
+    spans = on_grid(2.5, 6.1)  # the grid starts 0.5 s into the speech: a window starting with it
+    assert spans[0] == Window(2.5, 4.0) and [w.start for w in spans[1:3]] == [3.0, 3.75]
+    assert on_grid(2.1, 5.35)[-1] == Window(3.75, 5.25)  # within 0.2 s of the end: no extra window
+    assert on_grid(2.1, 2.9) == []  # too short for a grid window: the diarizer embeds the speech alone
 
 
 def test_talk_seconds_of_windows_sum_to_the_speech():
