@@ -341,8 +341,9 @@ async def test_enable_diarization_puts_the_speaker_on_each_segment(wl_bridge):
             if seg["completed"] and (not kept or float(seg["start"]) >= float(kept[-1]["end"])):
                 kept.append(seg)
     assert kept[0]["speaker"] == "SPEAKER_00" and {s["speaker"] for s in kept} == {"SPEAKER_00", "SPEAKER_01"}
-    partials = [s for segments in session.segment_messages() for s in segments if not s["completed"]]
-    assert partials and all(s["speaker"].startswith("SPEAKER_") for s in partials)
+    partials = [s["speaker"] for segments in session.segment_messages() for s in segments if not s["completed"]]
+    # the current guess; UNKNOWN before the first window of speech is embedded
+    assert "SPEAKER_00" in partials and set(partials) <= {"SPEAKER_00", "SPEAKER_01", "UNKNOWN"}
 
 
 async def test_core_busy_becomes_wait_and_core_down_becomes_error(tmp_path):
