@@ -113,9 +113,18 @@ def speaker_runs(final: Final) -> list[tuple[int, float, float, str]]:
     return [tuple(r) for r in runs] or [(final.speaker, final.start, final.end, final.text)]
 
 
+def segment_events(final: Final, first_id: int) -> list[dict]:
+    """A final's `transcript.text.segment` objects, one per run of one speaker's words, numbered
+    from `first_id` (`seg_0`, `seg_1`, … across the transcript)."""
+    return [{"type": "transcript.text.segment", "id": f"seg_{first_id + i}", "start": start, "end": end,
+             "text": text, "speaker": speaker_letter(speaker)}
+            for i, (speaker, start, end, text) in enumerate(speaker_runs(final))]
+
+
 def diarized(transcript: Transcript) -> dict:
-    runs = [run for f in transcript.finals if f.text for run in speaker_runs(f)]
-    segments = [{"type": "transcript.text.segment", "id": f"seg_{i}", "start": start, "end": end, "text": text,
-                 "speaker": speaker_letter(speaker)} for i, (speaker, start, end, text) in enumerate(runs)]
+    segments: list[dict] = []
+    for f in transcript.finals:
+        if f.text:
+            segments += segment_events(f, len(segments))
     return {"task": "transcribe", "duration": transcript.duration, "text": transcript.text, "segments": segments,
             "usage": transcript.usage()}

@@ -90,8 +90,8 @@ def parse_request(form: FormReader, translate: bool) -> AudioRequest:
         raise RequestError("'timestamp_granularities[]' needs response_format verbose_json",
                            "timestamp_granularities")
     stream = _bool(form.value("stream"), "stream")
-    if stream and response_format not in ("json", "text"):
+    if stream and response_format not in ("json", "text", "diarized_json"):
         raise RequestError(f"stream=true answers with events; response_format {response_format!r} "
-                           "is not streamed (use json or text)", "stream")
+                           "is not streamed (use json, text or diarized_json)", "stream")
     return AudioRequest(core_model(model), language, prompt, response_format, stream,
                         segments=not granularities or "segment" in granularities, words="word" in granularities)

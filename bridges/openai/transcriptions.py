@@ -20,7 +20,7 @@ from bridges.endings import normal
 from bridges.faults import CoreError
 from bridges.openai.errors import core_error_body, core_failure, refuse
 from bridges.openai.form import FormError, FormReader, boundary_of
-from bridges.openai.formats import Final, Transcript, diarized, srt, verbose, vtt
+from bridges.openai.formats import Final, Transcript, diarized, segment_events, srt, verbose, vtt
 from bridges.openai.request import AudioRequest, RequestError, parse_request
 from bridges.transport import SendEvent, SendJson, SendText
 
@@ -33,6 +33,7 @@ class TranscriptionCodec(Codec):
         self.request: AudioRequest | None = None
         self.failed = False  # an answer (an error) is on its way: ignore the rest of the body
         self.streamed = False
+        self.segments_sent = 0  # stream=true with diarized_json: transcript.text.segment events so far
         try:
             self.form: FormReader | None = FormReader(boundary_of(headers.get("content-type")))
         except FormError as error:
@@ -104,7 +105,12 @@ class TranscriptionCodec(Codec):
             self.transcript.finals.append(final)
             if self.request is not None and self.request.stream:
                 self.streamed = True
-                return [SendEvent(json.dumps({"type": "transcript.text.delta", "delta": delta}))]
+                events = [{"type": "transcript.text.delta", "delta": delta}]
+                if self.request.diarize:  # as gpt-4o-transcribe-diarize streams: each speaker's segment
+                    segments = segment_events(final, self.segments_sent)
+                    self.segments_sent += len(segments)
+                    events += segments
+                return [SendEvent(json.dumps(event)) for event in events]
         return []
 
     def core_finished(self) -> list[Action]:
