@@ -40,6 +40,11 @@ class AudioHistory:
         b = min(int(round(end * SAMPLE_RATE)), self._first + self._held)
         if b <= a:
             return np.zeros(0, dtype=np.float32)
-        if len(self._chunks) > 1:
-            self._chunks = [np.concatenate(self._chunks)]
-        return self._chunks[0][a - self._first:b - self._first].copy()
+        parts, offset = [], self._first
+        for chunk in self._chunks:  # only the chunks the span touches are copied
+            if offset + len(chunk) > a and offset < b:
+                parts.append(chunk[max(a - offset, 0):b - offset])
+            offset += len(chunk)
+            if offset >= b:
+                break
+        return np.concatenate(parts)

@@ -27,8 +27,8 @@ import numpy as np
 from ..engines.base import Result
 from .audio_history import AudioHistory
 from .clustering import ClusteringSettings, Speakers
-from .encoder import SpeakerEncoder
 from .embeddings import WindowEmbeddings, on_grid
+from .encoder import SpeakerEncoder
 from .windows import Window, nearest_window, speech_span, talk_seconds, windows
 
 log = logging.getLogger(__name__)

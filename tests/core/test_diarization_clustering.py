@@ -1,9 +1,11 @@
-"""Online clustering (core_service/diarization/clustering.py) on embeddings of real people."""
+"""Online clustering (core_service/diarization/clustering.py) on embeddings of real people, the
+windows it is given (windows.py, embeddings.on_grid) and the audio they are cut from."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from core_service.diarization.audio_history import AudioHistory
 from core_service.diarization.clustering import ClusteringSettings, Speakers
 from core_service.diarization.encoder import SpeakerEncoder
 from core_service.diarization.embeddings import on_grid
@@ -57,3 +59,13 @@ def test_talk_seconds_of_windows_sum_to_the_speech():
     spans = windows(2.0, 7.3)
     assert sum(talk_seconds(spans)) == pytest.approx(5.3)
     assert spans[0].start == 2.0 and spans[-1].end == pytest.approx(7.3)
+
+
+def test_audio_history_keeps_the_last_seconds_and_reads_any_span_of_them():
+    history = AudioHistory(2.0)
+    audio = np.arange(16000 * 5, dtype=np.float32)
+    for i in range(0, len(audio), 1600):
+        history.append(audio[i:i + 1600])
+    assert (history.start, history.end) == (3.0, 5.0)
+    np.testing.assert_array_equal(history.span(3.05, 3.5), audio[int(3.05 * 16000):8 * 7000])
+    assert history.span(0.0, 1.0).size == 0 and history.span(4.9, 6.0).size == 1600
