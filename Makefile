@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps 'silero-vad==6.2.3'
 	# the published WhisperLive client, for the bridge conformance test (its deps pull torch/CUDA)
 	$(BIN)/pip install -q --no-deps 'whisper-live==0.10.0'
+	# the speaker encoder's weights (docs/diarization.md); its librosa/webrtcvad deps are not needed
+	$(BIN)/pip install -q --no-deps 'resemblyzer==0.1.4'
 	touch $@
 
 # The asr.v1 stubs are the generated package asr/ (proto/generate.py, never committed): setup.py
@@ -36,6 +38,7 @@ stubs: $(STUBS)
 
 models: $(STAMP)
 	$(PY) -m core_service.models assemble
+	$(PY) -m core_service.diarization.encoder
 
 run: install
 	$(PY) -m asr_stack

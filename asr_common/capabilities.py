@@ -18,6 +18,7 @@ class Capabilities:
     languages: tuple[str, ...] = ()
     prompt: bool = False  # StreamingConfig.prompt is used
     hotwords: bool = False  # StreamingConfig.hotwords are used
+    diarization: bool = False  # StreamingConfig.diarization is served (by the core, for every engine)
 
 
 @dataclass(frozen=True)

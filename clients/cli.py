@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--interim", action=argparse.BooleanOptionalAction, default=True,
                    help="ask for partial results (shown live on a terminal; included with --json)")
     t.add_argument("--word-times", action="store_true", help="ask for per-word times and print them")
+    t.add_argument("--diarize", action="store_true",
+                   help="label who speaks: each line starts with [S1], [S2], … (docs/diarization.md)")
+    t.add_argument("--max-speakers", type=int, default=0, metavar="N",
+                   help="with --diarize: at most N speakers (default: the server's limit)")
     t.add_argument("--punctuation", action="store_true", help="ask the engine for punctuation where optional")
     t.add_argument("--send-pcm", action="store_true",
                    help="decode the file here and send 16 kHz LINEAR16 (as --realtime does) instead of the file as "
@@ -90,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 class TranscribePrinter:
     """Turns events into output: finals (text or JSON) on stdout, partials on a stderr status line."""
 
-    def __init__(self, *, as_json: bool, word_times: bool, stdout=None, stderr=None) -> None:
+    def __init__(self, *, as_json: bool, word_times: bool, speakers: bool = False, stdout=None, stderr=None) -> None:
         self.as_json = as_json
         self.word_times = word_times
+        self.speakers = speakers
         self.out = stdout or sys.stdout
         self.status = StatusLine(stderr or sys.stderr)
 
@@ -105,7 +110,7 @@ class TranscribePrinter:
                 if self.as_json:
                     self._print(result_json(event))
                 elif event.text.strip():
-                    self._print(final_line(event, self.word_times))
+                    self._print(final_line(event, self.word_times, self.speakers))
             else:
                 if self.as_json:
                     self._print(result_json(event))
@@ -131,14 +136,16 @@ async def transcribe(args: argparse.Namespace) -> int:
         language=args.language,
         task="translate" if args.translate else "transcribe",
         interim_results=args.interim,
-        word_time_offsets=args.word_times,
+        word_time_offsets=args.word_times or args.diarize,  # words carry the speakers of a turn change
+        diarization=args.diarize,
+        max_speakers=args.max_speakers,
         automatic_punctuation=args.punctuation,
         prompt=args.prompt,
         hotwords=tuple(h.strip() for h in args.hotwords.split(",") if h.strip()),
         separate_channels=args.separate_channels,
         segmentation=args.segmentation,
     )
-    printer = TranscribePrinter(as_json=args.json, word_times=args.word_times)
+    printer = TranscribePrinter(as_json=args.json, word_times=args.word_times, speakers=args.diarize)
     try:
         async with RecognizerClient(args.server, timeout=args.timeout, tls=args.tls, ca=args.ca,
                                     api_key=args.api_key) as client:

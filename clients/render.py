@@ -45,9 +45,27 @@ def partial_status(result: Result) -> str:
     return f"[{result.segment_id}] {result.text.strip()}"
 
 
-def final_line(result: Result, word_times: bool = False) -> str:
-    """A final result as transcript text; with `word_times`, its span and each word's times."""
-    text = result.text.strip()
+def speaker_lines(result: Result) -> str:
+    """A diarized final as `[S1] …` lines: one per run of words of one speaker (a turn can change
+    inside a result), or one line with the result's speaker when it has no words; `[S?]` = unknown."""
+    def tag(speaker: int) -> str:
+        return f"[S{speaker or '?'}]"
+
+    runs: list[tuple[int, list[str]]] = []
+    for w in result.words:
+        if runs and runs[-1][0] == w.speaker:
+            runs[-1][1].append(w.word)
+        else:
+            runs.append((w.speaker, [w.word]))
+    if len(runs) < 2:
+        return f"{tag(result.speaker)} {result.text.strip()}"
+    return "\n".join(f"{tag(speaker)} {' '.join(w.strip() for w in words)}" for speaker, words in runs)
+
+
+def final_line(result: Result, word_times: bool = False, speakers: bool = False) -> str:
+    """A final result as transcript text (`[S1] …` lines with `speakers`); with `word_times`, its
+    span and each word's times."""
+    text = speaker_lines(result) if speakers else result.text.strip()
     if result.channel:
         text = f"[ch{result.channel}] {text}"
     if not word_times:
@@ -108,5 +126,6 @@ def _capabilities(e: EngineInfo) -> str:
         ("language-id", c.language_detection),
         ("prompt", c.prompt),
         ("hotwords", c.hotwords),
+        ("diarization", c.diarization),
     ]
     return ",".join(n for n, on in names if on) or "-"

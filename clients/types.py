@@ -5,7 +5,7 @@ Times are float seconds (from the start of the stream, in audio time) instead of
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Union
 
 from asr.v1 import asr_pb2
@@ -65,6 +65,9 @@ class StreamConfig:
     # where finals are cut: "live" (soon after each phrase), "accurate" (long clips, beam 5, as offline),
     # "" = the server's --segmentation
     segmentation: str = ""
+    diarization: bool = False  # label who speaks: Result.speaker and Word.speaker 1, 2, ...
+    min_speakers: int = 0  # with diarization: expected at least (0 = no minimum)
+    max_speakers: int = 0  # with diarization: at most (0 = the server's limit)
 
     def to_proto(self) -> asr_pb2.StreamingConfig:
         if self.encoding not in _ENCODINGS:
@@ -78,6 +81,9 @@ class StreamConfig:
                                       hotwords=list(self.hotwords),
                                       **{wire: getattr(self, name) for name, wire in _COPIED_FIELDS.items()})
         _set_endpointing(msg, self.vad_enabled, self.vad_threshold, self.min_silence, self.partial_interval)
+        if self.diarization or self.min_speakers or self.max_speakers:
+            msg.diarization.CopyFrom(asr_pb2.DiarizationConfig(enable=self.diarization, min_speakers=self.min_speakers,
+                                                               max_speakers=self.max_speakers))
         return msg
 
     @classmethod
@@ -85,7 +91,8 @@ class StreamConfig:
         return cls(task=_TASK_NAMES.get(msg.task, str(msg.task)),
                    encoding=_ENCODING_NAMES.get(msg.encoding, str(msg.encoding)),
                    segmentation=_SEGMENTATION_NAMES.get(msg.segmentation, str(msg.segmentation)),
-                   hotwords=tuple(msg.hotwords), **_endpointing(msg),
+                   hotwords=tuple(msg.hotwords), **_endpointing(msg), diarization=msg.diarization.enable,
+                   min_speakers=msg.diarization.min_speakers, max_speakers=msg.diarization.max_speakers,
                    **{name: getattr(msg, wire) for name, wire in _COPIED_FIELDS.items()})
 
 
@@ -174,6 +181,7 @@ class Word:
     start: float
     end: float
     confidence: float = 0.0
+    speaker: int = 0  # with diarization: 1, 2, ...; 0 = unknown
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,7 @@ class Result:
     language_probability: float = 0.0
     processing_time: float = 0.0
     channel: int = 0  # 1-based with per-channel recognition; 0 otherwise
+    speaker: int = 0  # with diarization: 1, 2, ... (partials: the current guess); 0 = unknown
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -216,6 +225,7 @@ class Summary:
     audio_processed: float
     segment_count: int
     transcript: str
+    speakers: dict[int, float] = field(default_factory=dict)  # with diarization: talk time (s) per speaker
 
 
 Event = Union[SessionStarted, Result, SpeechEvent, SettingsUpdated, Summary]
@@ -237,7 +247,8 @@ def event_from_proto(msg: asr_pb2.RecognizeResponse) -> Event | None:
         return SettingsUpdated(**_endpointing(u))
     if kind == "summary":
         s = msg.summary
-        return Summary(seconds(s.audio_processed), s.segment_count, s.transcript)
+        return Summary(seconds(s.audio_processed), s.segment_count, s.transcript,
+                       {t.speaker: seconds(t.talk_time) for t in s.speakers})
     return None
 
 
@@ -255,11 +266,13 @@ def result_from_proto(r: asr_pb2.RecognitionResult) -> Result:
         end=seconds(r.end_offset),
         stability=_f32(r.stability),
         confidence=_f32(r.confidence),
-        words=tuple(Word(w.word, seconds(w.start_offset), seconds(w.end_offset), _f32(w.confidence)) for w in r.words),
+        words=tuple(Word(w.word, seconds(w.start_offset), seconds(w.end_offset), _f32(w.confidence), w.speaker)
+                    for w in r.words),
         language=r.language,
         language_probability=_f32(r.language_probability),
         processing_time=seconds(r.processing_time),
         channel=r.channel_tag,
+        speaker=r.speaker,
     )
 
 

@@ -68,6 +68,7 @@ class ServerConfig:
     shutdown_grace: float = field(default=30.0, metadata={"help": "seconds open streams may run on after SIGTERM/SIGINT; then each is finished as if half-closed and ended with UNAVAILABLE"})
     shutdown_finish_timeout: float = field(default=60.0, metadata={"help": "seconds the streams finished at the end of the grace get to deliver their last finals"})
     heap_trim_interval: float = field(default=10.0, metadata={"help": "seconds between frees of finished sessions' cyclic garbage (a full garbage collection, on the event loop, ~ms) and returns of freed C heap memory to the OS (glibc malloc_trim, off the event loop); 0 = off"})
+    diarization_deadline: float = field(default=2.0, metadata={"help": "seconds a final waits for its speaker labels (sessions with diarization); later it goes out without them (speaker 0) and a warning is logged"})
     load_log_interval: float = field(default=30.0, metadata={"help": "seconds between the decoders' load log lines"})
     haproxy_agent_port: int = field(default=0, metadata={"help": "TCP port answering HAProxy agent checks with the health state (0 = off; see deploy/haproxy)"})
     log_level: str = field(default="INFO", metadata={"help": "logging level"})

@@ -15,6 +15,8 @@ from asr_common.redact import redact_paths
 
 from .config import ServerConfig, segmentation_settings
 from .container_audio import DEMUXERS
+from .diarization.clustering import MAX_SPEAKERS
+from .diarization.diarizer import DiarizationSettings
 from .engines.base import EngineDescription, Result, SessionSettings, SpeechBoundary, VadSettings
 from .errors import invalid
 
@@ -139,6 +141,27 @@ def context_fields(c: asr_pb2.StreamingConfig) -> tuple[str, tuple[str, ...]]:
     return c.prompt.strip(), hotwords
 
 
+def diarization_settings(c: asr_pb2.StreamingConfig) -> DiarizationSettings:
+    d = c.diarization
+    for name in ("min_speakers", "max_speakers"):
+        if not 0 <= getattr(d, name) <= MAX_SPEAKERS:
+            raise invalid(f"diarization.{name} must be 0..{MAX_SPEAKERS} (0 = no limit)", f"config.diarization.{name}")
+    if d.max_speakers and d.max_speakers < d.min_speakers:
+        raise invalid("diarization.max_speakers must not be below min_speakers", "config.diarization.max_speakers")
+    if d.enable and c.enable_separate_recognition_per_channel:
+        raise invalid("diarization with enable_separate_recognition_per_channel: each channel is already one "
+                      "speaker; set one of them", "config.diarization.enable")
+    return DiarizationSettings(d.enable, d.min_speakers, d.max_speakers)
+
+
+def diarization_proto(d: DiarizationSettings) -> asr_pb2.DiarizationConfig:
+    return asr_pb2.DiarizationConfig(enable=d.enabled, min_speakers=d.min_speakers, max_speakers=d.max_speakers)
+
+
+def speakers_proto(talk_times: dict[int, float]) -> list[asr_pb2.SpeakerTalkTime]:
+    return [asr_pb2.SpeakerTalkTime(speaker=s, talk_time=duration(t)) for s, t in sorted(talk_times.items())]
+
+
 def vad_proto(v: VadSettings) -> asr_pb2.VadConfig:
     return asr_pb2.VadConfig(enabled=v.enabled, threshold=v.threshold, min_silence_duration=duration(v.min_silence))
 
@@ -162,9 +185,9 @@ def result_proto(r: Result) -> asr_pb2.RecognizeResponse:
         segment_id=r.segment_id, text=r.text, is_final=r.is_final, stability=r.stability,
         confidence=r.confidence, start_offset=duration(r.start), end_offset=duration(r.end),
         words=[asr_pb2.WordInfo(word=w.word, start_offset=duration(w.start), end_offset=duration(w.end),
-                                confidence=w.confidence) for w in r.words],
+                                confidence=w.confidence, speaker=w.speaker) for w in r.words],
         language=r.language, language_probability=r.language_probability,
-        processing_time=duration(r.processing_time), channel_tag=r.channel))
+        processing_time=duration(r.processing_time), channel_tag=r.channel, speaker=r.speaker))
 
 
 def boundary_proto(b: SpeechBoundary) -> asr_pb2.RecognizeResponse:
@@ -187,7 +210,7 @@ def engine_proto(d: EngineDescription) -> asr_pb2.EngineInfo:
             native_streaming=c.native_streaming, interim_results=c.interim_results,
             word_time_offsets=c.word_time_offsets, translate=c.translate,
             language_detection=c.language_detection, languages=list(c.languages),
-            prompt=c.prompt, hotwords=c.hotwords),
+            prompt=c.prompt, hotwords=c.hotwords, diarization=c.diarization),
         models=[asr_pb2.ModelInfo(name=m.name, aliases=list(m.aliases), available=m.available,
                                   unavailable_reason=redact_paths(m.unavailable_reason), multilingual=m.multilingual,
                                   source=redact_paths(m.source)) for m in d.models])

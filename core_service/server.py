@@ -12,6 +12,9 @@ from grpc_reflection.v1alpha import reflection
 
 from .admission import TOO_MANY_SESSIONS
 from .config import ServerConfig
+from .diarization.diarizer import pool as diarization_pool
+from .diarization.encoder import SpeakerEncoder
+from .diarization.encoder import availability as diarization_unavailable
 from .edge import CoreEdge
 from .engines import torch_threads
 from .engines.base import EngineError
@@ -41,6 +44,17 @@ def build_registry(config: ServerConfig) -> EngineRegistry:
         decode_queue_limit=config.decode_queue_limit)
     return EngineRegistry(config.engine, factories={"whisper": lambda: WhisperEngine(whisper)},
                           default_model=config.model)
+
+
+async def warm_up_diarization() -> None:
+    """Load the speaker encoder (exporting it on first use) before the first session needs it."""
+    if diarization_unavailable():
+        log.info("diarization unavailable: %s", diarization_unavailable())
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(diarization_pool(), SpeakerEncoder.shared)
+    except Exception as exc:  # sessions asking for it get speaker 0 and a warning per result
+        log.warning("the speaker encoder failed to load: %s", exc)
 
 
 async def serve(config: ServerConfig) -> None:
@@ -109,6 +123,7 @@ async def serve(config: ServerConfig) -> None:
             await registry.get(name).preload(model)
         except Exception as exc:
             log.warning("preload of %s failed: %s", item, exc)
+    await warm_up_diarization()
     freeze_startup_heap()
     await health_reporter.ready()
     log.info("ready: %s serving on %s", SERVICE_NAME, address)

@@ -11,6 +11,7 @@ from asr.v1 import asr_pb2, asr_pb2_grpc
 from . import convert
 from .admission import Admission, AdmissionPolicy, Load
 from .config import ServerConfig
+from .diarization.encoder import availability as diarization_unavailable
 from .engines.registry import EngineRegistry
 from .errors import ApiError, internal, invalid
 from .session import Session, ShuttingDown, next_request, shutting_down
@@ -106,6 +107,10 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServiceServicer):
                 self.on_admission_change()
 
     async def ListEngines(self, request, context):
+        engines = [convert.engine_proto(d) for d in self.registry.describe_all()]
+        if not diarization_unavailable():  # the core labels speakers for every engine
+            for engine in engines:
+                engine.capabilities.diarization = True
         return asr_pb2.ListEnginesResponse(
-            engines=[convert.engine_proto(d) for d in self.registry.describe_all()],
+            engines=engines,
             default_engine=self.registry.default, audio_encodings=convert.audio_encodings())

@@ -23,6 +23,8 @@ from .audio import AudioDecoder, AudioFormatError
 from .channels import PerChannelStream
 from .config import ServerConfig
 from .container_audio import ContainerDecoder, ContainerLimits
+from .diarization import encoder as speaker_encoder
+from .diarization.diarizer import SessionDiarizer
 from .engines.base import EngineError, EngineStream, Result, SpeechBoundary
 from .engines.registry import EngineRegistry
 from .errors import ApiError, internal, invalid
@@ -98,6 +100,8 @@ class Session:
         self._promote = promote
         self._pinned_upload = promote is not None  # provisional: an upload until promoted
         self._started = time.monotonic()
+        self._diarizer: SessionDiarizer | None = None
+        self._client_words = True  # the client asked for word times (diarization asks the engine for them anyway)
 
     @property
     def realtime(self) -> bool:
@@ -148,17 +152,32 @@ class Session:
             raise invalid("the first message must be a config (got %s)" % (first.WhichOneof("request") or "an empty request"),
                           "config")
         settings, fmt = convert.settings_from_config(first.config, self.config)
+        diarization = convert.diarization_settings(first.config)
         engine, settings = self.registry.resolve(settings)  # an EngineError is the call's ApiError
         self.id = settings.session_id = settings.session_id or uuid.uuid4().hex[:16]
+        if diarization.enabled:
+            self._diarizer = self._open_diarizer(diarization)
+            self._client_words, settings.word_time_offsets = settings.word_time_offsets, True
         self._stream = await self._open_stream(engine, settings, fmt.channels)
         self._decoder = self._audio_decoder(fmt, settings.separate_channels)
         audio = (f"{fmt.encoding} (rate and channels from the stream)" if fmt.encoding in convert.COMPRESSED
                  else f"{fmt.encoding}/{fmt.sample_rate}Hz/{fmt.channels}ch")
         log.info("session %r started: engine=%s model=%s language=%s %s interim=%s", self.id, settings.engine,
                  settings.model, settings.language or "detect", audio, settings.interim_results)
+        resolved = convert.resolved_config(settings, fmt)
+        resolved.enable_word_time_offsets = self._client_words
+        resolved.diarization.CopyFrom(convert.diarization_proto(diarization))
         return asr_pb2.RecognizeResponse(session_started=asr_pb2.SessionStarted(
-            session_id=self.id, resolved_config=convert.resolved_config(settings, fmt),
-            engine=settings.engine, model=settings.model))
+            session_id=self.id, resolved_config=resolved, engine=settings.engine, model=settings.model))
+
+    def _open_diarizer(self, diarization) -> SessionDiarizer:
+        unavailable = speaker_encoder.availability()
+        if unavailable:
+            raise ApiError(grpc.StatusCode.FAILED_PRECONDITION, f"diarization is not installed on this server: "
+                           f"{unavailable}", reason="DIARIZATION_UNAVAILABLE", field_name="config.diarization")
+        # it must still hold a final's audio when the final comes: the backlog, an utterance, margin
+        keep = self.config.max_backlog_seconds + self.config.max_utterance + 30.0
+        return SessionDiarizer(diarization, self.config.diarization_deadline, keep, label=self.id)
 
     def _audio_decoder(self, fmt: convert.AudioFormat, separate: bool) -> AudioDecoder | ContainerDecoder:
         if fmt.encoding in convert.COMPRESSED:  # compressed: decoded in a worker thread as the bytes arrive
@@ -229,6 +248,8 @@ class Session:
                            f"start a new stream to continue", reason="STREAM_TOO_LONG")
         self.pacing.record(self._decoder.seconds_in)
         self._classify()
+        if self._diarizer is not None:
+            self._diarizer.feed(samples)
         await self._stream.accept(samples)
 
     def _classify(self) -> None:
@@ -269,6 +290,8 @@ class Session:
                 try:
                     async for tail in self._decoder.finish():  # compressed: the rest of the stream
                         if tail.size:
+                            if self._diarizer is not None:
+                                self._diarizer.feed(tail)
                             await self._stream.accept(tail)
                 except AudioFormatError as exc:
                     self.error = self.error or invalid(str(exc), "audio")
@@ -293,6 +316,10 @@ class Session:
                 if isinstance(event, Result):
                     if event.is_final and event.text:
                         self.finals.append(event.text.strip())
+                    if self._diarizer is not None:
+                        await self._diarizer.label(event)
+                        if not self._client_words:
+                            event.words = []
                     yield convert.result_proto(event)
                 elif isinstance(event, SpeechBoundary):
                     yield convert.boundary_proto(event)
@@ -312,7 +339,8 @@ class Session:
             audio = self._decoder.seconds_in
             yield asr_pb2.RecognizeResponse(summary=asr_pb2.SessionSummary(
                 audio_processed=convert.duration(audio), segment_count=len(self.finals),
-                transcript=" ".join(t for t in self.finals if t)))
+                transcript=" ".join(t for t in self.finals if t),
+                speakers=convert.speakers_proto(self._diarizer.talk_times()) if self._diarizer else []))
             log.info("session %r ended: %.1f s audio, %d finals, %.1f s wall, %s; %s, peak backlog %.1f s, "
                      "throttled %.1f s, %d partials dropped", self.id, audio, len(self.finals),
                      time.monotonic() - started, self.error.code.name if self.error else "OK",

@@ -46,13 +46,19 @@ class Request:
         return body
 
 
+def speaker_of(label: int) -> dict[str, Any]:
+    """Deepgram's `speaker` (0-based) for a core label (1-based; 0 = unknown, then no field)."""
+    return {"speaker": label - 1, "speaker_confidence": 1.0} if label else {}
+
+
 def words_of(result: asr_pb2.RecognitionResult, punctuate: bool) -> list[dict[str, Any]]:
     words = []
     for w in result.words:
         text = w.word.strip()
         plain = strip_punctuation(text).lower() or text
         words.append({"word": plain, "start": rounded(seconds(w.start_offset)), "end": rounded(seconds(w.end_offset)),
-                      "confidence": rounded(float(w.confidence)), "punctuated_word": text if punctuate else plain})
+                      "confidence": rounded(float(w.confidence)), **speaker_of(w.speaker),
+                      "punctuated_word": text if punctuate else plain})
     return words
 
 

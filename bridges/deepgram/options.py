@@ -1,8 +1,8 @@
 """Deepgram's `/v1/listen` query parameters (live and prerecorded), parsed once into `ListenOptions`.
 
 Booleans in Deepgram's spelling (`true`/`false`, any case); unknown parameters are ignored as
-Deepgram ignores them; a parameter we cannot honour is refused (`diarize`) or named in
-`warnings` (docs/deepgram.md), never silently wrong.
+Deepgram ignores them; a parameter we cannot honour is refused (`diarize` with `multichannel`) or
+named in `warnings` (docs/deepgram.md), never silently wrong.
 """
 from __future__ import annotations
 
@@ -65,14 +65,15 @@ class ListenOptions:
     punctuate: bool = False
     smart_format: bool = False
     utterances: bool = False
+    diarize: bool = False  # words (and utterances, paragraphs) carry a 0-based `speaker`
     hotwords: tuple[str, ...] = ()
     warnings: tuple[dict[str, str], ...] = ()
 
     @classmethod
     def parse(cls, query: Mapping[str, str], live: bool) -> "ListenOptions":
-        if get_bool(query, "diarize", False) or query.get("diarize_model"):
-            raise FieldError("diarize is not supported: this server has no speaker diarization yet; "
-                             "leave diarize out (or false)")
+        diarize = get_bool(query, "diarize", False)
+        if diarize and get_bool(query, "multichannel", False):
+            raise FieldError("diarize with multichannel=true: each channel is already one speaker; set one of them")
         model_name = query.get("model") or "general"
         model = "" if model_name.lower().startswith(DEEPGRAM_MODELS) else model_name
         language = query.get("language") or "en"
@@ -100,7 +101,7 @@ class ListenOptions:
                    utterance_end_ms=get_int(query, "utterance_end_ms", 0, 60_000),
                    vad_events=get_bool(query, "vad_events", False),
                    punctuate=get_bool(query, "punctuate", False) or smart_format, smart_format=smart_format,
-                   utterances=get_bool(query, "utterances", False), hotwords=tuple(k for k in keywords if k),
+                   utterances=get_bool(query, "utterances", False), diarize=diarize, hotwords=tuple(k for k in keywords if k),
                    warnings=warnings)
 
     def to_proto(self, engine: str) -> asr_pb2.StreamingConfig:
@@ -115,4 +116,5 @@ class ListenOptions:
             sample_rate_hertz=self.sample_rate or (8000 if self.encoding in ("mulaw", "alaw") else 0),
             audio_channel_count=self.channels, enable_separate_recognition_per_channel=self.multichannel,
             interim_results=self.interim_results, enable_word_time_offsets=True, vad=vad,
-            enable_automatic_punctuation=True, hotwords=list(self.hotwords))
+            enable_automatic_punctuation=True, hotwords=list(self.hotwords),
+            diarization=asr_pb2.DiarizationConfig(enable=True) if self.diarize else None)

@@ -94,10 +94,7 @@ class PrerecordedCodec(Codec):
             channels.append({"alternatives": [alternative]})
         results: dict[str, Any] = {"channels": channels}
         if options.utterances:
-            results["utterances"] = [
-                {"start": messages.rounded(seconds(r.start_offset)), "end": messages.rounded(seconds(r.end_offset)),
-                 "confidence": a["confidence"], "channel": r.channel_tag, "transcript": a["transcript"],
-                 "words": a["words"], "id": str(uuid.uuid4())} for r, a in zip(self.finals, every)]
+            results["utterances"] = [u for r, a in zip(self.finals, every) for u in utterances(r, a, options.diarize)]
         duration = self.audio_seconds or (seconds(self.finals[-1].end_offset) if self.finals else 0.0)
         return {"metadata": self.request.metadata(duration, options.channels, options.warnings), "results": results}
 
@@ -109,10 +106,30 @@ class PrerecordedCodec(Codec):
         return []
 
 
+def utterances(result: asr_pb2.RecognitionResult, alt: dict[str, Any], diarize: bool) -> list[dict[str, Any]]:
+    """A final as Deepgram's utterances: one, or with diarize one per run of words of one speaker
+    (a turn can change inside a final, and Deepgram's utterances never span two speakers)."""
+    base = {"confidence": alt["confidence"], "channel": result.channel_tag}
+    runs: list[list[dict[str, Any]]] = []
+    for w in alt["words"] if diarize else []:
+        if runs and runs[-1][0].get("speaker") == w.get("speaker"):
+            runs[-1].append(w)
+        else:
+            runs.append([w])
+    if len(runs) < 2:
+        return [{"start": messages.rounded(seconds(result.start_offset)),
+                 "end": messages.rounded(seconds(result.end_offset)), **base, "transcript": alt["transcript"],
+                 "words": alt["words"], **messages.speaker_of(result.speaker), "id": str(uuid.uuid4())}]
+    return [{"start": run[0]["start"], "end": run[-1]["end"], **base,
+             "transcript": " ".join(w["punctuated_word"] for w in run), "words": run,
+             **({"speaker": run[0]["speaker"]} if "speaker" in run[0] else {}), "id": str(uuid.uuid4())}
+            for run in runs]
+
+
 def paragraphs(finals: list[asr_pb2.RecognitionResult], alts: list[dict[str, Any]]) -> dict[str, Any]:
     """Each final as one paragraph of one sentence (the core's finals end at pauses)."""
     items = [{"sentences": [{"text": a["transcript"], "start": messages.rounded(seconds(r.start_offset)),
                              "end": messages.rounded(seconds(r.end_offset))}],
               "start": messages.rounded(seconds(r.start_offset)), "end": messages.rounded(seconds(r.end_offset)),
-              "num_words": len(a["words"])} for r, a in zip(finals, alts)]
+              "num_words": len(a["words"]), **messages.speaker_of(r.speaker)} for r, a in zip(finals, alts)]
     return {"transcript": "".join("\n" + a["transcript"] for a in alts), "paragraphs": items}

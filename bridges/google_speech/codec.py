@@ -179,7 +179,8 @@ class GoogleSpeechCodec(Codec):
 
     def _alternative(self, result: asr_pb2.RecognitionResult) -> Message:
         return r.alternative(result, word_times=self.config.enable_word_time_offsets,
-                             word_confidence=self.config.enable_word_confidence)
+                             word_confidence=self.config.enable_word_confidence,
+                             speakers=self.config.diarization_config.enable_speaker_diarization)
 
     def core_finished(self) -> list[Action]:
         billed = duration(r.billed(self.audio_seconds))

@@ -30,6 +30,7 @@ ENCODINGS = {
 MODELS = frozenset({"", "default", "latest_long", "latest_short", "command_and_search", "phone_call", "video",
                     "medical_dictation", "medical_conversation"})
 MAX_ALTERNATIVES = 30  # Google's bound; we return one alternative (docs/google_speech.md)
+MAX_SPEAKERS = 16  # the core's bound on diarization_config's speaker counts (asr.v1 DiarizationConfig)
 
 
 class ConfigError(ValueError):
@@ -58,8 +59,7 @@ def core_config(config: RecognitionConfig, engine: str, *, interim_results: bool
         raise ConfigError(f"max_alternatives must be between 0 and {MAX_ALTERNATIVES}")
     if config.model not in MODELS:
         raise ConfigError(f"unknown model {config.model!r}; use one of {', '.join(sorted(MODELS - {''}))}")
-    if config.HasField("diarization_config") and config.diarization_config.enable_speaker_diarization:
-        raise ConfigError("speaker diarization is not supported by this server")
+    diarization = diarization_config(config)
     if config.HasField("adaptation") and (config.adaptation.phrase_sets or config.adaptation.phrase_set_references
                                           or config.adaptation.custom_classes):
         raise ConfigError("adaptation (phrase sets, custom classes) is not supported; use speech_contexts phrases")
@@ -68,8 +68,26 @@ def core_config(config: RecognitionConfig, engine: str, *, interim_results: bool
         sample_rate_hertz=config.sample_rate_hertz, audio_channel_count=config.audio_channel_count,
         enable_separate_recognition_per_channel=config.enable_separate_recognition_per_channel,
         interim_results=interim_results,
-        enable_word_time_offsets=config.enable_word_time_offsets or config.enable_word_confidence,
-        enable_automatic_punctuation=config.enable_automatic_punctuation, hotwords=hotwords(config))
+        enable_word_time_offsets=config.enable_word_time_offsets or config.enable_word_confidence or bool(
+            config.diarization_config.enable_speaker_diarization),
+        enable_automatic_punctuation=config.enable_automatic_punctuation, hotwords=hotwords(config),
+        diarization=diarization)
+
+
+def diarization_config(config: RecognitionConfig) -> asr_pb2.DiarizationConfig | None:
+    """Google's `diarization_config` (min/max_speaker_count; 0 = unset) as the core's; None = off."""
+    d = config.diarization_config
+    if not (config.HasField("diarization_config") and d.enable_speaker_diarization):
+        return None
+    if config.enable_separate_recognition_per_channel:
+        raise ConfigError("speaker diarization with enable_separate_recognition_per_channel: each channel is one "
+                          "speaker already; set one of them")
+    for name in ("min_speaker_count", "max_speaker_count"):
+        if not 0 <= getattr(d, name) <= MAX_SPEAKERS:
+            raise ConfigError(f"diarization_config.{name} must be between 0 and {MAX_SPEAKERS}")
+    if d.max_speaker_count and d.max_speaker_count < d.min_speaker_count:
+        raise ConfigError("diarization_config.max_speaker_count must not be below min_speaker_count")
+    return asr_pb2.DiarizationConfig(enable=True, min_speakers=d.min_speaker_count, max_speakers=d.max_speaker_count)
 
 
 def hotwords(config: RecognitionConfig) -> list[str]:

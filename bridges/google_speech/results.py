@@ -1,7 +1,8 @@
 """The core's results as Google Cloud Speech v1 messages (raw protobuf classes, no I/O).
 
 A core `RecognitionResult` is one Google result with one alternative: its text as `transcript`,
-its confidence (finals), its words (with `enable_word_time_offsets` / `enable_word_confidence`),
+its confidence (finals), its words (with `enable_word_time_offsets` / `enable_word_confidence`, or
+speaker diarization: each with `speaker_tag`),
 `stability` (interim results), `result_end_time`, `channel_tag` and `language_code`.
 """
 from __future__ import annotations
@@ -35,12 +36,17 @@ def language_code(result: asr_pb2.RecognitionResult, requested: str) -> str:
     return spoken
 
 
-def alternative(result: asr_pb2.RecognitionResult, *, word_times: bool,
-                word_confidence: bool) -> SpeechRecognitionAlternative:
+def alternative(result: asr_pb2.RecognitionResult, *, word_times: bool, word_confidence: bool,
+                speakers: bool = False) -> SpeechRecognitionAlternative:
+    """With `speakers` (diarization), each word of a final carries `speaker_tag` (1, 2, …; 0 =
+    unknown) and `speaker_label` (the tag as text), as Google's v1 does."""
     words = []
-    if result.is_final and (word_times or word_confidence):  # Google's interim results carry no words
+    if result.is_final and (word_times or word_confidence or speakers):  # Google's interim results carry no words
         for w in result.words:
             word = WordInfo(word=w.word.strip())
+            if speakers:
+                word.speaker_tag = w.speaker
+                word.speaker_label = str(w.speaker) if w.speaker else ""
             if word_times:
                 word.start_time.CopyFrom(w.start_offset)
                 word.end_time.CopyFrom(w.end_offset)

@@ -1,7 +1,8 @@
 """The form fields of a transcription or translation request, checked as OpenAI checks them.
 
 `model` (required; bridges/openai/models.py), `language` (BCP-47, transcriptions only),
-`prompt`, `response_format` (json, text, srt, vtt, verbose_json), `temperature` (0..1,
+`prompt`, `response_format` (json, text, srt, vtt, verbose_json; diarized_json for transcriptions:
+speaker segments from the core's diarization), `temperature` (0..1,
 accepted and not used: the engine decodes by beam search), `timestamp_granularities[]`
 (segment, word; verbose_json only), `stream` (true: server-sent events), `include[]`
 (`logprobs` is refused: the engines report no token log-probabilities).
@@ -34,6 +35,10 @@ class AudioRequest:
     stream: bool
     segments: bool  # verbose_json: segments
     words: bool  # verbose_json: words
+
+    @property
+    def diarize(self) -> bool:
+        return self.response_format == "diarized_json"
 
 
 def _bool(value: str | None, param: str) -> bool:
@@ -69,6 +74,9 @@ def parse_request(form: FormReader, translate: bool) -> AudioRequest:
     if response_format not in FORMATS:
         raise RequestError(f"'response_format' must be one of {', '.join(FORMATS)}, not {response_format!r}",
                            "response_format")
+    if response_format == "diarized_json" and translate:
+        raise RequestError("'response_format' diarized_json is for transcriptions; translations take json, text, "
+                           "srt, vtt or verbose_json", "response_format")
     _temperature(form.value("temperature"))
     for item in form.values("include[]") + form.values("include"):
         raise RequestError(f"include[]={item} is not supported: the engines report no token log-probabilities; "
@@ -82,8 +90,8 @@ def parse_request(form: FormReader, translate: bool) -> AudioRequest:
         raise RequestError("'timestamp_granularities[]' needs response_format verbose_json",
                            "timestamp_granularities")
     stream = _bool(form.value("stream"), "stream")
-    if stream and response_format not in ("json", "text"):
+    if stream and response_format not in ("json", "text", "diarized_json"):
         raise RequestError(f"stream=true answers with events; response_format {response_format!r} "
-                           "is not streamed (use json or text)", "stream")
+                           "is not streamed (use json, text or diarized_json)", "stream")
     return AudioRequest(core_model(model), language, prompt, response_format, stream,
                         segments=not granularities or "segment" in granularities, words="word" in granularities)

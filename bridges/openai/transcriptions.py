@@ -20,7 +20,7 @@ from bridges.endings import normal
 from bridges.faults import CoreError
 from bridges.openai.errors import core_error_body, core_failure, refuse
 from bridges.openai.form import FormError, FormReader, boundary_of
-from bridges.openai.formats import Final, Transcript, srt, verbose, vtt
+from bridges.openai.formats import Final, Transcript, diarized, segment_events, srt, verbose, vtt
 from bridges.openai.request import AudioRequest, RequestError, parse_request
 from bridges.transport import SendEvent, SendJson, SendText
 
@@ -33,6 +33,7 @@ class TranscriptionCodec(Codec):
         self.request: AudioRequest | None = None
         self.failed = False  # an answer (an error) is on its way: ignore the rest of the body
         self.streamed = False
+        self.segments_sent = 0  # stream=true with diarized_json: transcript.text.segment events so far
         try:
             self.form: FormReader | None = FormReader(boundary_of(headers.get("content-type")))
         except FormError as error:
@@ -75,7 +76,8 @@ class TranscriptionCodec(Codec):
             engine=request.model.engine or self.engine, model=request.model.model, language=request.language,
             task=asr_pb2.TASK_TRANSLATE if self.translate else asr_pb2.TASK_TRANSCRIBE,
             encoding=asr_pb2.AUDIO_ENCODING_AUTO, prompt=request.prompt,
-            enable_word_time_offsets=request.words, enable_automatic_punctuation=True)
+            enable_word_time_offsets=request.words or request.diarize, enable_automatic_punctuation=True,
+            diarization=asr_pb2.DiarizationConfig(enable=True) if request.diarize else None)
         return [StartStream(config)]
 
     def input_ended(self) -> list[Action]:
@@ -103,7 +105,12 @@ class TranscriptionCodec(Codec):
             self.transcript.finals.append(final)
             if self.request is not None and self.request.stream:
                 self.streamed = True
-                return [SendEvent(json.dumps({"type": "transcript.text.delta", "delta": delta}))]
+                events = [{"type": "transcript.text.delta", "delta": delta}]
+                if self.request.diarize:  # as gpt-4o-transcribe-diarize streams: each speaker's segment
+                    segments = segment_events(final, self.segments_sent)
+                    self.segments_sent += len(segments)
+                    events += segments
+                return [SendEvent(json.dumps(event)) for event in events]
         return []
 
     def core_finished(self) -> list[Action]:
@@ -114,6 +121,8 @@ class TranscriptionCodec(Codec):
             return [SendEvent(json.dumps(done)), normal()]
         if request.response_format == "verbose_json":
             return [SendJson(verbose(transcript, request.segments, request.words)), normal()]
+        if request.diarize:
+            return [SendJson(diarized(transcript)), normal()]
         if request.response_format in ("text", "srt", "vtt"):
             render = {"text": lambda t: t.text + "\n", "srt": srt, "vtt": vtt}[request.response_format]
             return [SendText(render(transcript)), normal()]

@@ -10,9 +10,10 @@ The reference server's flags are accepted with their meaning there: `--backend f
 WhisperX is faster-whisper plus word alignment), `--model` (every session uses it; default: the
 client's `model`), `--language` (when the options leave `language` out; default en),
 `--use-vad/--no-vad` (`--no-vad` turns VAD off for every session; default: the client's
-`use_vad`). `--enable-diarization` is accepted, but the core has no speaker diarization yet:
-start-up logs a WARNING and every session is sent one. `--huggingface-token` is accepted and
-ignored with a WARNING: nothing is downloaded (the models ship with the core).
+`use_vad`), `--enable-diarization` (every session's segments carry a `speaker`, as the client's
+own `enable_diarization` option asks: the core's diarization, docs/diarization.md).
+`--huggingface-token` is accepted and ignored with a WARNING: nothing is downloaded (the models
+ship with the core).
 """
 from __future__ import annotations
 
@@ -48,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="transcription backend: faster_whisper (the core's Whisper engine) or whisperx (the "
                              "same with word timestamps for every session); clients are told faster_whisper")
     parser.add_argument("--enable-diarization", action="store_true",
-                        help="accepted for the reference's WhisperX command line; speaker diarization is not "
-                             "available yet, so sessions are sent a WARNING saying so")
+                        help="speaker labels on every session's segments ('speaker': SPEAKER_00, SPEAKER_01, ... "
+                             "as WhisperX names them), as the client's enable_diarization option asks")
     parser.add_argument("--huggingface-token", default=None,
                         help="accepted and ignored: nothing is downloaded (the core's models are installed)")
     parser.add_argument("--model", default=None,
@@ -84,9 +85,6 @@ def make_codec(info: ConnectionInfo, bridge: BridgeContext) -> WhisperLiveCodec:
 
 def startup_warnings(options: argparse.Namespace) -> list[str]:
     warnings = []
-    if options.enable_diarization:
-        warnings.append("--enable-diarization: speaker diarization is not available in the core yet; sessions "
-                        "run without it and each client is sent a WARNING")
     if options.huggingface_token:
         warnings.append("--huggingface-token is ignored: nothing is downloaded (the core's models are installed)")
     return warnings

@@ -219,7 +219,8 @@ class WhisperLiveCodec(Codec):
             self._holds_slot = True
         self.admitted_at = now
         self._last_audio = now
-        self.segments = SegmentList(last_n=options.send_last_n_segments, word_timestamps=options.word_timestamps)
+        self.segments = SegmentList(last_n=options.send_last_n_segments, word_timestamps=options.word_timestamps,
+                                    speakers=options.diarization)
         self._pauses = None if options.use_vad else PauseSegmenter(self.settings.pauses)
         choice = choose_model(options.model, options.language, options.task)
         warnings = [*options.warnings, *self._limit_warnings(options), *([choice.warning] if choice.warning else [])]
@@ -267,6 +268,8 @@ class WhisperLiveCodec(Codec):
             session_id=fit_session_id(options.uid),
             prompt=(options.initial_prompt or "")[:MAX_PROMPT_CHARS],
             hotwords=list(options.hotwords[:MAX_HOTWORDS]),
+            diarization=asr_pb2.DiarizationConfig(enable=True, max_speakers=options.max_speakers)
+            if options.diarization else None,
         )
         config.vad.enabled = options.use_vad
         if options.vad.threshold is not None:

@@ -27,6 +27,7 @@ AUDIO_FORMATS = ("float32", "int16", "uint8")
 TINY_EN, BASE = "tiny.en", "base"
 _PREFIXES = ("openai/whisper-", "systran/faster-whisper-", "faster-whisper-", "whisper-")
 
+MAX_SPEAKERS = 16  # the core's bound on DiarizationConfig.max_speakers (the client sends 10 by default)
 
 class OptionsError(ValueError):
     """The options frame cannot start a session; the message names the key and the fix."""
@@ -53,6 +54,8 @@ class Options:
     hotwords: tuple[str, ...] = ()
     max_clients: int | None = None  # the client's wish; the server's --max-clients decides
     max_connection_time: float | None = None  # seconds; a lower value than the server's is honoured
+    diarization: bool = False  # enable_diarization (or the server's --enable-diarization): segments carry `speaker`
+    max_speakers: int = 0  # with diarization: at most this many (0 = the core's limit)
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -130,7 +133,7 @@ class ServerDefaults:
     language: str | None = "en"  # when the options leave `language` out (null still means detect)
     use_vad: bool = True  # False: VAD off for every session
     word_timestamps: bool = False  # --backend whisperx: every session gets word timestamps
-    diarization: bool = False  # --enable-diarization (not available yet: each session is told)
+    diarization: bool = False  # --enable-diarization: every session's segments carry a speaker
 
 
 def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Options:
@@ -171,9 +174,14 @@ def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Opti
     if _bool(raw, "enable_translation", False):
         warnings.append("enable_translation (any-to-any translation) is not supported here; "
                         "use task 'translate' for English output")
-    if _bool(raw, "enable_diarization", False) or defaults.diarization:
-        warnings.append("Speaker diarization (enable_diarization, the server's --enable-diarization) is not "
-                        "available on this server yet; segments carry no speaker")
+    diarization = _bool(raw, "enable_diarization", False) or defaults.diarization
+    max_speakers = raw.get("max_speakers")
+    if max_speakers is not None and (isinstance(max_speakers, bool) or not isinstance(max_speakers, int)
+                                     or max_speakers < 1):
+        raise OptionsError(f"Option 'max_speakers' must be a positive integer or null, got {max_speakers!r}")
+    if diarization and raw.get("known_speakers"):
+        warnings.append("known_speakers are not used here: speakers are labelled SPEAKER_00, SPEAKER_01, ... in "
+                        "the order they are first heard")
     max_clients = _positive(raw, "max_clients", int)
     max_time = _positive(raw, "max_connection_time", float)
     return Options(
@@ -190,6 +198,8 @@ def parse_options(raw: Any, defaults: ServerDefaults = ServerDefaults()) -> Opti
         hotwords=hotwords,
         max_clients=int(max_clients) if max_clients is not None else None,
         max_connection_time=max_time,
+        diarization=diarization,
+        max_speakers=min(max_speakers or 0, MAX_SPEAKERS),
         warnings=tuple(warnings),
     )
 

@@ -28,10 +28,16 @@ def fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
+def speaker_name(label: int) -> str:
+    """The core's speaker label as WhisperX names speakers: 1 -> SPEAKER_00; 0 (unknown) -> UNKNOWN."""
+    return f"SPEAKER_{label - 1:02d}" if label else "UNKNOWN"
+
+
 @dataclass
 class SegmentList:
     last_n: int = 10
     word_timestamps: bool = False
+    speakers: bool = False  # diarization: segments (and words) carry `speaker`
     completed: list[dict[str, Any]] = field(default_factory=list)
     partial: dict[str, Any] | None = None
     partial_id: int | None = None  # the core's segment id of the open partial
@@ -43,10 +49,13 @@ class SegmentList:
         end = max(seconds(result.end_offset), start)
         text = " " + result.text.strip()
         segment: dict[str, Any] = {"start": fmt(start), "end": fmt(end), "text": text, "completed": completed}
+        if self.speakers:
+            segment["speaker"] = speaker_name(result.speaker)
         if self.word_timestamps and result.words:
             segment["words"] = [
                 {"word": w.word, "start": round(seconds(w.start_offset), 3),
-                 "end": round(seconds(w.end_offset), 3), "probability": round(w.confidence, 3)}
+                 "end": round(seconds(w.end_offset), 3), "probability": round(w.confidence, 3),
+                 **({"speaker": speaker_name(w.speaker)} if self.speakers else {})}
                 for w in result.words
             ]
         return segment
@@ -78,7 +87,7 @@ class SegmentList:
             segments.append(self.partial)
         elif segments:
             last = segments[-1]
-            segments.append({"start": last["start"], "end": last["end"], "text": last["text"], "completed": False})
+            segments.append({**{k: v for k, v in last.items() if k != "words"}, "completed": False})
         if not segments or segments == self._last_sent:
             return None
         self._last_sent = segments

@@ -125,6 +125,7 @@ class Word:
     start: float  # seconds from stream start
     end: float
     confidence: float = 0.0
+    speaker: int = 0  # set by the core's diarizer; 0 = unknown
 
 
 @dataclass
@@ -141,6 +142,7 @@ class Result:
     language_probability: float = 0.0
     processing_time: float = 0.0  # seconds
     channel: int = 0  # 1-based audio channel with per-channel recognition; 0 otherwise
+    speaker: int = 0  # set by the core's diarizer (core_service/diarization/); 0 = unknown
 
 
 @dataclass

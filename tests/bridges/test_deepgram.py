@@ -16,6 +16,7 @@ from deepgram.environment import DeepgramClientEnvironment
 
 from bridge_helpers import BridgeProcess, start_bridge
 from tests.audio_fixtures import to_pcm16, wer
+from tests.dialogues import two_speakers_kennedy_and_sonnets
 from tests.encoded_audio import jfk_file, jfk_g711
 from tests.real_speech import load
 from tests.security_helpers import WEB, keys_file
@@ -164,14 +165,46 @@ async def test_mulaw_8khz_telephony_audio(deepgram_bridge):
     assert wer(jfk.transcript, finals_text(messages)) <= TELEPHONY_MAX_WER, finals_text(messages)
 
 
-def test_diarize_is_refused_at_the_handshake_with_the_reason(deepgram_bridge):
+def test_diarize_with_multichannel_is_refused_at_the_handshake_with_the_reason(deepgram_bridge):
     """400 before the upgrade, in Deepgram's error shape: the frameworks give up on a 4xx."""
     import websockets.sync.client as sync_client
     with pytest.raises(websockets.InvalidStatus) as refused:
-        sync_client.connect(f"ws://127.0.0.1:{deepgram_bridge.port}/v1/listen?diarize=true")
+        sync_client.connect(f"ws://127.0.0.1:{deepgram_bridge.port}/v1/listen?diarize=true&multichannel=true"
+                            f"&channels=2&encoding=linear16&sample_rate=16000")
     response = refused.value.response
     assert response.status_code == 400
     assert json.loads(response.body)["err_code"] == "Bad Request" and b"diarize" in response.body
+
+
+def dialogue_flac() -> bytes:
+    import io
+
+    import soundfile
+
+    out = io.BytesIO()
+    soundfile.write(out, two_speakers_kennedy_and_sonnets().audio, 16000, format="FLAC")
+    return out.getvalue()
+
+
+def test_prerecorded_diarize_puts_a_speaker_on_every_word_and_utterance(deepgram_bridge):
+    """Deepgram numbers speakers from 0; Kennedy and the sonnets' reader take turns."""
+    client = DeepgramClient(api_key="any", environment=environment(deepgram_bridge.port))
+    response = client.listen.v1.media.transcribe_file(request=dialogue_flac(), model="nova-3", diarize=True,
+                                                      utterances=True)
+    words = response.results.channels[0].alternatives[0].words
+    assert words and {w.speaker for w in words} == {0, 1}
+    assert words[0].speaker == 0  # Kennedy speaks first
+    assert {u.speaker for u in response.results.utterances} == {0, 1}
+
+
+async def test_live_diarize_puts_a_speaker_on_every_final_word(deepgram_bridge):
+    dialogue = two_speakers_kennedy_and_sonnets()
+    frames = frames_of(to_pcm16(dialogue.audio), int(16000 * FRAME_SECONDS) * 2)
+    messages = await live_session(deepgram_bridge.port, frames, FRAME_SECONDS / 10, encoding="linear16",
+                                  sample_rate="16000", diarize="true")
+    words = [w for m in messages if m["type"] == "Results" and m["is_final"]
+             for w in m["channel"]["alternatives"][0]["words"]]
+    assert words and {w["speaker"] for w in words} == {0, 1}
 
 
 def test_prerecorded_file_with_utterances_and_paragraphs(deepgram_bridge):

@@ -43,9 +43,11 @@ def test_booleans_in_deepgram_spelling_and_wrong_values_refused():
         ListenOptions.parse({"interim_results": "yes"}, live=True)
 
 
-def test_diarize_is_refused_naming_it():
+def test_diarize_asks_the_core_for_speakers_and_is_refused_with_multichannel():
+    assert ListenOptions.parse({"diarize": "true"}, live=True).to_proto("").diarization.enable
+    assert not ListenOptions.parse({}, live=True).to_proto("").diarization.enable
     with pytest.raises(FieldError, match="diarize"):
-        ListenOptions.parse({"diarize": "true"}, live=True)
+        ListenOptions.parse({"diarize": "true", "multichannel": "true"}, live=True)
 
 
 def test_encodings_map_to_the_core_and_unknown_ones_are_refused():

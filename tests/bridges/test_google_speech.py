@@ -17,6 +17,7 @@ from google.cloud.speech_v1.services.speech.transports import SpeechGrpcTranspor
 from bridge_helpers import BridgeProcess, start_bridge
 from google.oauth2.credentials import Credentials
 from tests.audio_fixtures import to_pcm16, wer
+from tests.dialogues import two_speakers_kennedy_and_sonnets
 from tests.encoded_audio import jfk_file
 from tests.real_speech import load
 from tests.security_helpers import KEYS_TOML, WEB, client_credentials, make_pki
@@ -104,6 +105,28 @@ def test_stereo_with_separate_recognition_per_channel_tags_each_channels_results
     left = " ".join(r.alternatives[0].transcript for r in response.results if r.channel_tag == 1)
     assert wer(transcript, left) <= 0.15, left
     assert {r.channel_tag for r in response.results} == {1}
+
+
+DIARIZATION = speech.SpeakerDiarizationConfig(enable_speaker_diarization=True, min_speaker_count=2, max_speaker_count=2)
+
+
+def test_streaming_diarization_puts_a_speaker_tag_on_every_final_word(client):
+    """Kennedy and the sonnets' reader take turns (tests/dialogues.py): tags 1 and 2, Kennedy first."""
+    pcm = to_pcm16(two_speakers_kennedy_and_sonnets().audio)
+    streaming = speech.StreamingRecognitionConfig(config=config(diarization_config=DIARIZATION), interim_results=True)
+    chunks = (speech.StreamingRecognizeRequest(audio_content=pcm[i:i + 3200]) for i in range(0, len(pcm), 3200))
+    responses = list(client.streaming_recognize(streaming, chunks, timeout=120))
+    words = [w for f in finals_of(responses) for w in f.alternatives[0].words]
+    assert words and {w.speaker_tag for w in words} == {1, 2}
+    assert words[0].speaker_tag == 1 and not words[0].end_time  # word times were not asked for
+
+
+def test_recognize_with_diarization_tags_the_words_of_its_results(client):
+    pcm = to_pcm16(two_speakers_kennedy_and_sonnets().audio)
+    response = client.recognize(config=config(diarization_config=DIARIZATION, enable_word_time_offsets=True),
+                                audio=speech.RecognitionAudio(content=pcm), timeout=120)
+    words = [w for r in response.results for w in r.alternatives[0].words]
+    assert {w.speaker_tag for w in words} == {1, 2} and all(w.speaker_label == str(w.speaker_tag) for w in words)
 
 
 def test_recognize_answers_with_the_transcript_and_billed_time(client):

@@ -105,7 +105,10 @@ def test_compressed_encodings_are_forwarded_as_they_come(encoding, core):
     ({"audio_channel_count": 9}, "audio_channel_count"),
     ({"max_alternatives": 31}, "max_alternatives"),
     ({"model": "whisper-large"}, "unknown model"),
-    ({"diarization_config": speech.SpeakerDiarizationConfig(enable_speaker_diarization=True)}, "diarization"),
+    ({"diarization_config": speech.SpeakerDiarizationConfig(enable_speaker_diarization=True), "audio_channel_count": 2,
+      "enable_separate_recognition_per_channel": True}, "diarization with enable_separate_recognition_per_channel"),
+    ({"diarization_config": speech.SpeakerDiarizationConfig(enable_speaker_diarization=True, min_speaker_count=3,
+                                                            max_speaker_count=2)}, "max_speaker_count"),
     ({"adaptation": speech.SpeechAdaptation(phrase_set_references=["projects/p/phraseSets/s"])}, "adaptation"),
     ({"speech_contexts": [speech.SpeechContext(phrases=[f"p{i}" for i in range(101)])]}, "at most 100 phrases"),
 ])

@@ -3,6 +3,7 @@ published `openai` SDK pointed at the bridge with `base_url`, with JFK's speech 
 from __future__ import annotations
 
 import contextlib
+from itertools import groupby
 from typing import AsyncIterator
 
 import httpx
@@ -65,6 +66,46 @@ async def test_verbose_json_has_segments_and_words_on_request(core_address):
     assert result.segments and result.segments[0].start < 1.0 and result.segments[-1].end <= result.duration + 0.5
     assert " ".join(s.text for s in result.segments) == result.text
     assert len(result.words) >= 18 and all(w.start <= w.end for w in result.words)
+
+
+def dialogue_flac() -> bytes:
+    """Kennedy and the sonnets' reader in turns, one turn back to back inside one final."""
+    import io
+
+    import soundfile
+
+    from tests.dialogues import two_speakers_kennedy_and_sonnets
+
+    audio = io.BytesIO()
+    soundfile.write(audio, two_speakers_kennedy_and_sonnets().audio, 16000, format="FLAC")
+    return audio.getvalue()
+
+
+def assert_turns(segments) -> None:
+    turns = [(speaker, " ".join(s.text for s in run)) for speaker, run in groupby(segments, lambda s: s.speaker)]
+    assert [speaker for speaker, _ in turns] == ["A", "B", "A", "B"]
+    assert "country" in turns[2][1] and "creatures" in turns[1][1]
+    assert all(s.type == "transcript.text.segment" and s.start < s.end for s in segments)
+    assert [s.id for s in segments] == [f"seg_{i}" for i in range(len(segments))]
+
+
+async def test_diarized_json_gives_speaker_segments_as_gpt_4o_transcribe_diarize_does(core_address):
+    async with sdk(core_address) as client:
+        result = await client.audio.transcriptions.create(model="gpt-4o-transcribe-diarize",
+                                                           file=("dialogue.flac", dialogue_flac()),
+                                                           response_format="diarized_json")
+    assert_turns(result.segments)
+
+
+async def test_diarized_json_streamed_sends_a_segment_event_per_speaker_run(core_address):
+    async with sdk(core_address) as client:
+        stream = await client.audio.transcriptions.create(model="gpt-4o-transcribe-diarize",
+                                                           file=("dialogue.flac", dialogue_flac()),
+                                                           response_format="diarized_json", stream=True)
+        events = [event async for event in stream]
+    assert events[-1].type == "transcript.text.done"
+    assert "".join(e.delta for e in events if e.type == "transcript.text.delta") == events[-1].text
+    assert_turns([e for e in events if e.type == "transcript.text.segment"])
 
 
 async def test_stream_sends_deltas_then_done_with_usage(core_address):

@@ -66,6 +66,22 @@ def test_word_times_text_mode(core_address, short_wav):
     assert all("@" in w and "-" in w for w in words.split())
 
 
+def test_diarize_prefixes_each_speakers_lines(core_address, tmp_path):
+    """Kennedy, then the sonnets' reader answering him back to back inside one final: a line each."""
+    import soundfile
+
+    from tests.dialogues import two_speakers_kennedy_and_sonnets
+
+    path = tmp_path / "dialogue.flac"
+    soundfile.write(path, two_speakers_kennedy_and_sonnets().audio, 16000)
+    proc = run_cli("transcribe", str(path), "--server", core_address, "--diarize", "--no-interim")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert [line[:4] for line in lines][:2] == ["[S1]", "[S2]"] and {line[:4] for line in lines} == {"[S1]", "[S2]"}
+    assert "country" in " ".join(line for line in lines if line.startswith("[S1]"))
+    assert "creatures" in " ".join(line for line in lines if line.startswith("[S2]"))
+
+
 def test_realtime_paces_a_sentence_and_streams_partials(core_address, sentence_wav):
     start = time.monotonic()
     proc = run_cli("transcribe", str(sentence_wav.path), "--server", core_address, "--realtime", "--json")
@@ -137,6 +153,7 @@ def test_engines_table_and_json(core_address):
     for engine in listing.engines:
         row = next(line for line in lines if line.startswith(engine.name + " ") or line == engine.name)
         assert ("yes" if engine.available else "NO") in row.split()
+        assert ("diarization" in row) == engine.capabilities.diarization
         for model in engine.models:
             assert f"model {model.name} [" in proc.stdout
         if not engine.available:

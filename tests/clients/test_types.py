@@ -40,7 +40,8 @@ def test_every_stream_config_field_round_trips_through_proto():
                           sample_rate_hertz=8000, audio_channel_count=2, interim_results=True, word_time_offsets=True,
                           automatic_punctuation=True, vad_enabled=True, vad_threshold=0.3, min_silence=0.5,
                           partial_interval=0.2, beam_size=3, session_id="s-1", prompt="infra sync",
-                          hotwords=("kubectl", "Siobhan"), separate_channels=True, segmentation="accurate")
+                          hotwords=("kubectl", "Siobhan"), separate_channels=True, segmentation="accurate",
+                          diarization=True, min_speakers=2, max_speakers=3)
     defaults = StreamConfig()
     assert all(getattr(config, f.name) != getattr(defaults, f.name) for f in fields(StreamConfig))
     assert StreamConfig.from_proto(config.to_proto()) == config

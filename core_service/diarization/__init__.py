@@ -1,0 +1,1 @@
+"""Live speaker diarization: who said each result (docs/diarization.md)."""
