@@ -17,6 +17,11 @@ the item when it ends, its deltas, `completed` at its final). With `turn_detecti
 client commits: the core runs without VAD, a commit is answered at once (`committed` and the
 item) and finalizes the utterance, whose final completes the item. Deltas:
 bridges/openai/realtime_items.py.
+
+Speakers. With `gpt-4o-transcribe-diarize` the core stream is opened with diarization, and each
+final's deltas are followed by one `conversation.item.input_audio_transcription.segment` per run
+of one speaker's words (`speaker` lettered as the REST `diarized_json` does: "A", "B", …), before
+the item's `completed`.
 """
 from __future__ import annotations
 
@@ -32,7 +37,8 @@ from bridges.faults import CoreError, classify, describe, error_ending
 from bridges.fields import FieldError, parse_json_object
 from bridges.openai.errors import TYPES
 from bridges.openai.realtime_config import (RealtimeSettings, SettingsError, apply_beta, apply_ga, from_query)
-from bridges.openai.realtime_items import Item
+from bridges.openai.formats import Final, speaker_letter
+from bridges.openai.realtime_items import Item, speaker_segments
 from bridges.runtime import ConnectionInfo
 from bridges.transport import SendJson
 
@@ -52,12 +58,14 @@ class RealtimeCodec(Codec):
         self.session_id = f"sess_{info.session_id}"
         self._events = itertools.count(1)
         self._items = itertools.count(1)
+        self._segments = itertools.count(0)
         self.query_error: SettingsError | None = None
         try:
             self.settings = from_query(info.query)
         except SettingsError as error:
             self.settings, self.query_error = RealtimeSettings(), error
         self.stream_key: tuple | None = None  # the settings the open core stream was opened with
+        self.stream_diarizes = False  # it was opened with diarization
         self.reopening = False
         self.held: list[bytes] = []
         self.odd = b""
@@ -152,11 +160,12 @@ class RealtimeCodec(Codec):
                 data, self.odd = data[:-1], data[-1:]
         if self.reopening:
             return self._hold(data)
-        actions: list[Action] = []
-        if self.stream_key is None:
-            self.stream_key = self.settings.core_key()
-            actions.append(StartStream(self.settings.core_config(self.engine)))
+        actions: list[Action] = [self._open_stream()] if self.stream_key is None else []
         return actions + send_audio(data)
+
+    def _open_stream(self) -> StartStream:
+        self.stream_key, self.stream_diarizes = self.settings.core_key(), self.settings.diarize
+        return StartStream(self.settings.core_config(self.engine))
 
     def _hold(self, data: bytes) -> list[Action]:
         if sum(map(len, self.held)) + len(data) > MAX_HELD_SECONDS * self.settings.bytes_per_second:
@@ -217,6 +226,16 @@ class RealtimeCodec(Codec):
         return [self._event("conversation.item.input_audio_transcription.delta", item_id=item.id, content_index=0,
                             delta=delta)]
 
+    def _final(self, item: Item, result: asr_pb2.RecognitionResult) -> list[Action]:
+        """A final's delta, then (diarizing) its speaker segments."""
+        actions = self._delta(item, item.final(result.text))
+        if not self.stream_diarizes or item.id in self.discarded:
+            return actions
+        return actions + [self._event("conversation.item.input_audio_transcription.segment", item_id=item.id,
+                                      content_index=0, id=f"seg_{next(self._segments)}", text=text,
+                                      speaker=speaker_letter(speaker), start=start, end=end)
+                          for speaker, start, end, text in speaker_segments(item.added, Final.of(result))]
+
     def _completed(self, item: Item) -> list[Action]:
         item.completed = True
         if item.id in self.discarded:
@@ -268,12 +287,12 @@ class RealtimeCodec(Codec):
             return actions + self._delta(item, item.partial(result.text))
         if self.manual:
             if not self.awaiting:  # the core cut a long turn: the item goes on until the commit
-                return actions + self._delta(item, item.final(result.text))
+                return actions + self._final(item, result)
             self.awaiting.popleft()
         else:
             self.by_segment.pop(result.segment_id, None)
             actions += self._committed(item, seconds(result.end_offset))
-        return actions + self._delta(item, item.final(result.text)) + self._completed(item)
+        return actions + self._final(item, result) + self._completed(item)
 
     def _speech(self, event: asr_pb2.SpeechEvent) -> list[Action]:
         if event.type == asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN:
@@ -296,8 +315,7 @@ class RealtimeCodec(Codec):
             return []
         self.reopening = False
         held, self.held = b"".join(self.held), []
-        self.stream_key = self.settings.core_key()
-        return [StartStream(self.settings.core_config(self.engine)), *send_audio(held)]
+        return [self._open_stream(), *send_audio(held)]
 
     def core_error(self, error: CoreError) -> list[Action]:
         """Open items fail with the core's words; a refused config or an unavailable core is an

@@ -6,8 +6,9 @@ from hypothesis import given, strategies as st
 
 from bridges.openai.form import FormReader
 from bridges.openai.formats import Final, Transcript, srt, vtt
-from bridges.openai.models import CoreModel, core_model
-from bridges.openai.realtime_items import Item
+from bridges.openai.models import CoreModel, core_model, diarizes
+from bridges.openai.realtime_config import RealtimeSettings
+from bridges.openai.realtime_items import Item, speaker_segments
 
 WORDS = st.lists(st.sampled_from(["ask", "not", "what", "your", "country", "can", "do"]), max_size=8)
 
@@ -54,6 +55,24 @@ def test_openai_model_names_are_the_core_default_and_ours_pass_through():
     assert core_model("whisper-1") == core_model("gpt-realtime") == CoreModel("", "")
     assert core_model("whisper/base") == CoreModel("whisper", "base")
     assert core_model("tiny.en") == CoreModel("", "tiny.en")
+
+
+def test_only_gpt_4o_transcribe_diarize_asks_a_realtime_stream_for_speakers():
+    assert diarizes("gpt-4o-transcribe-diarize") and diarizes("gpt-4o-transcribe-diarize-2025-10-15")
+    assert not diarizes("gpt-4o-transcribe") and not diarizes("whisper/base")
+    assert RealtimeSettings(model="gpt-4o-transcribe-diarize").core_config("").diarization.enable
+    assert not RealtimeSettings(model="gpt-4o-transcribe").core_config("").HasField("diarization")
+
+
+def test_a_final_that_changes_speaker_is_one_segment_per_run_of_the_words_it_added():
+    item = Item("i")
+    item.partial("ask not what")
+    item.partial("ask not what your")  # "ask not what" sent
+    item.final("ask not what your country can do")
+    final = Final("ask not what your country can do", 0, 3, 1,
+                  tuple((w, i, i + 0.5) for i, w in enumerate(item.added)), 1, (1, 1, 1, 1, 2, 2, 2))
+    assert speaker_segments(item.added, final) == [(1, 0, 3.5, "ask not what your"), (2, 4, 6.5, "country can do")]
+    assert speaker_segments([], final) == []
 
 
 def test_subtitles_time_each_segment():
