@@ -124,3 +124,8 @@ def two_speakers_kennedy_and_sonnets() -> Dialogue:
 def three_speakers() -> Dialogue:
     return build("sonnets+kennedy+cards", [("sonnet_2", 0), ("jfk", 0), ("cards", 0), ("sonnet_2", 1),
                                            ("cards", 1), ("jfk", 1), ("sonnet_2", 2)], GAPS)
+
+
+def kennedy_then_sonnet() -> Dialogue:
+    """Two turns, 11 s: short enough for the live-captions page's fake microphone (tests/page)."""
+    return build("kennedy+sonnet", [("jfk", 0), ("sonnet_1", 0)], [0.6])

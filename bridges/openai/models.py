@@ -2,7 +2,8 @@
 
 `whisper-1`, `gpt-4o-transcribe`, `gpt-4o-mini-transcribe` (and any of them with a
 `-YYYY-MM-DD` suffix), and any other `gpt-*` or `whisper-*` name, name the core's default engine and model: the bridge sends no engine or
-model, so the core picks one for the language (docs/bridges.md). Any other name is ours:
+model, so the core picks one for the language (docs/bridges.md). `gpt-4o-transcribe-diarize` (dated
+or not) also asks a Realtime session for speaker labels (`diarizes`). Any other name is ours:
 `ENGINE/MODEL` (`whisper/base`, as `GET /v1/models` lists what the core's `ListEngines` reports, from the bridge's one
 `EngineCatalog` (bridges/engine_catalog.py: fetched off the codec, never blocking the loop).
 """
@@ -17,6 +18,7 @@ OPENAI_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gp
                  "gpt-realtime-whisper")
 OPENAI_PREFIXES = ("gpt-", "whisper-")  # OpenAI's realtime and future transcription models: the default too
 DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+DIARIZING_MODEL = "gpt-4o-transcribe-diarize"
 CREATED = 1700000000  # `created` of every listed model (the core has no such date)
 
 
@@ -33,6 +35,11 @@ def core_model(name: str) -> CoreModel:
         return CoreModel("", "")
     engine, _, model = base.rpartition("/")
     return CoreModel(engine, model)
+
+
+def diarizes(name: str) -> bool:
+    """Whether an OpenAI `model` value names the diarizing model (with or without a date suffix)."""
+    return DATE_SUFFIX.sub("", name.strip()) == DIARIZING_MODEL
 
 
 def model_object(model_id: str, owner: str) -> dict:

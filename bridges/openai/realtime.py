@@ -13,10 +13,18 @@ stream as it is.
 
 Turns. With `turn_detection` server_vad or semantic_vad the core's VAD ends utterances: each
 utterance is one item (`speech_started` when speech begins, `speech_stopped` + `committed` +
-the item when it ends, its deltas, `completed` at its final). With `turn_detection: null` the
+the item when it ends, its deltas, `completed` at its final). A result of a new utterance
+belongs to the latest item whose speech had started by the result's start (`_claim`): on a busy
+core an utterance's final may come after the next one's first partial. An item no result
+claims completes empty once a later final comes. With `turn_detection: null` the
 client commits: the core runs without VAD, a commit is answered at once (`committed` and the
 item) and finalizes the utterance, whose final completes the item. Deltas:
 bridges/openai/realtime_items.py.
+
+Speakers. With `gpt-4o-transcribe-diarize` the core stream is opened with diarization, and each
+final's deltas are followed by one `conversation.item.input_audio_transcription.segment` per run
+of one speaker's words (`speaker` lettered as the REST `diarized_json` does: "A", "B", …), before
+the item's `completed`.
 """
 from __future__ import annotations
 
@@ -32,12 +40,14 @@ from bridges.faults import CoreError, classify, describe, error_ending
 from bridges.fields import FieldError, parse_json_object
 from bridges.openai.errors import TYPES
 from bridges.openai.realtime_config import (RealtimeSettings, SettingsError, apply_beta, apply_ga, from_query)
-from bridges.openai.realtime_items import Item
+from bridges.openai.formats import Final, speaker_letter
+from bridges.openai.realtime_items import Item, speaker_segments
 from bridges.runtime import ConnectionInfo
 from bridges.transport import SendJson
 
 MAX_HELD_SECONDS = 10.0  # audio held while the core stream is reopened with new settings
 MIN_COMMIT_SECONDS = 0.1  # OpenAI's smallest committable buffer
+CLAIM_SLACK_SECONDS = 0.5  # a result's utterance may start this much before its speech start event
 FINALIZE = SendControl(asr_pb2.StreamControl(finalize=asr_pb2.FinalizeUtterance()))
 
 
@@ -52,19 +62,21 @@ class RealtimeCodec(Codec):
         self.session_id = f"sess_{info.session_id}"
         self._events = itertools.count(1)
         self._items = itertools.count(1)
+        self._segments = itertools.count(0)
         self.query_error: SettingsError | None = None
         try:
             self.settings = from_query(info.query)
         except SettingsError as error:
             self.settings, self.query_error = RealtimeSettings(), error
         self.stream_key: tuple | None = None  # the settings the open core stream was opened with
+        self.stream_diarizes = False  # it was opened with diarization
         self.reopening = False
         self.held: list[bytes] = []
         self.odd = b""
         self.buffered = 0  # bytes appended since the last commit or clear
         self.last_item: str | None = None  # the last committed item (previous_item_id)
         self.by_segment: dict[int, Item] = {}  # server VAD: the item of each core utterance
-        self.fresh: Item | None = None  # server VAD: speech started, no utterance yet
+        self.started: list[Item] = []  # server VAD: speech started, no result of its utterance yet
         self.current: Item | None = None  # client commits: the item being spoken
         self.awaiting: collections.deque[Item] = collections.deque()  # committed, waiting for their final
         self.discarded: set[str] = set()  # items cleared by the client: their results are dropped
@@ -152,11 +164,12 @@ class RealtimeCodec(Codec):
                 data, self.odd = data[:-1], data[-1:]
         if self.reopening:
             return self._hold(data)
-        actions: list[Action] = []
-        if self.stream_key is None:
-            self.stream_key = self.settings.core_key()
-            actions.append(StartStream(self.settings.core_config(self.engine)))
+        actions: list[Action] = [self._open_stream()] if self.stream_key is None else []
         return actions + send_audio(data)
+
+    def _open_stream(self) -> StartStream:
+        self.stream_key, self.stream_diarizes = self.settings.core_key(), self.settings.diarize
+        return StartStream(self.settings.core_config(self.engine))
 
     def _hold(self, data: bytes) -> list[Action]:
         if sum(map(len, self.held)) + len(data) > MAX_HELD_SECONDS * self.settings.bytes_per_second:
@@ -175,16 +188,18 @@ class RealtimeCodec(Codec):
             item, self.current = self.current or self._new_item(), None
             self.awaiting.append(item)
         else:
-            item = next((i for i in self.by_segment.values() if not i.committed), None) or self.fresh
+            item = next((i for i in self.by_segment.values() if not i.committed), None) or (
+                self.started[-1] if self.started else None)
             if item is None:
-                item = self.fresh = self._new_item()
+                item = self._new_item()
+                self.started.append(item)
         return [*self._committed(item), FINALIZE]
 
     def _clear(self, event: dict[str, Any]) -> list[Action]:
         """The audio not yet committed is dropped: its item's results will not be sent."""
         self.buffered = 0
-        dropped = [self.current] if self.manual else [*(i for i in self.by_segment.values() if not i.committed),
-                                                      self.fresh]
+        dropped = [self.current] if self.manual else [i for i in (*self.by_segment.values(), *self.started)
+                                                      if not i.committed]
         for item in dropped:
             if item is not None:
                 self.discarded.add(item.id)
@@ -217,6 +232,16 @@ class RealtimeCodec(Codec):
         return [self._event("conversation.item.input_audio_transcription.delta", item_id=item.id, content_index=0,
                             delta=delta)]
 
+    def _final(self, item: Item, result: asr_pb2.RecognitionResult) -> list[Action]:
+        """A final's delta, then (diarizing) its speaker segments."""
+        actions = self._delta(item, item.final(result.text))
+        if not self.stream_diarizes or item.id in self.discarded:
+            return actions
+        return actions + [self._event("conversation.item.input_audio_transcription.segment", item_id=item.id,
+                                      content_index=0, id=f"seg_{next(self._segments)}", text=text,
+                                      speaker=speaker_letter(speaker), start=start, end=end)
+                          for speaker, start, end, text in speaker_segments(item.added, Final.of(result))]
+
     def _completed(self, item: Item) -> list[Action]:
         item.completed = True
         if item.id in self.discarded:
@@ -240,7 +265,7 @@ class RealtimeCodec(Codec):
         item = self.by_segment.get(result.segment_id)
         actions: list[Action] = []
         if item is None:
-            item, self.fresh = self.fresh, None
+            item = self._claim(start)
             if item is None:
                 item = self._new_item()
                 item.start = start
@@ -250,6 +275,22 @@ class RealtimeCodec(Codec):
             self.by_segment[result.segment_id] = item
         item.end = max(item.end, end)
         return item, actions
+
+    def _claim(self, start: float) -> Item | None:
+        """The item whose speech start announced the utterance of a result starting at `start`:
+        the latest one started by then. An utterance's final may come after the next one's first
+        partial, so the items started and not yet claimed are kept in order, not just the last."""
+        claimed = next((i for i in reversed(self.started) if i.start <= start + CLAIM_SLACK_SECONDS), None)
+        if claimed is not None:
+            self.started.remove(claimed)
+        return claimed
+
+    def _unheard_before(self, item: Item) -> list[Action]:
+        """Items whose speech ended before `item`'s and that no result claimed: the core's finals
+        come in order, so none will; they complete empty, as every committed item completes."""
+        unheard = [i for i in self.started if i.committed and i.start < item.start]
+        self.started = [i for i in self.started if i not in unheard]
+        return [a for i in unheard for a in self._completed(i)]
 
     def _speech_started(self, item: Item) -> SendJson:
         return self._event("input_audio_buffer.speech_started", audio_start_ms=round(item.start * 1000),
@@ -268,24 +309,24 @@ class RealtimeCodec(Codec):
             return actions + self._delta(item, item.partial(result.text))
         if self.manual:
             if not self.awaiting:  # the core cut a long turn: the item goes on until the commit
-                return actions + self._delta(item, item.final(result.text))
+                return actions + self._final(item, result)
             self.awaiting.popleft()
         else:
             self.by_segment.pop(result.segment_id, None)
-            actions += self._committed(item, seconds(result.end_offset))
-        return actions + self._delta(item, item.final(result.text)) + self._completed(item)
+            actions += self._unheard_before(item) + self._committed(item, seconds(result.end_offset))
+        return actions + self._final(item, result) + self._completed(item)
 
     def _speech(self, event: asr_pb2.SpeechEvent) -> list[Action]:
         if event.type == asr_pb2.SPEECH_EVENT_TYPE_SPEECH_BEGIN:
-            if self.fresh is not None or any(not i.committed for i in self.by_segment.values()):
+            if any(not i.committed for i in (*self.by_segment.values(), *self.started)):
                 return []
-            self.fresh = self._new_item()
-            self.fresh.start = seconds(event.offset)
-            return [self._speech_started(self.fresh)]
+            item = self._new_item()
+            item.start = seconds(event.offset)
+            self.started.append(item)
+            return [self._speech_started(item)]
         if event.type == asr_pb2.SPEECH_EVENT_TYPE_SPEECH_END:
             self.buffered = 0
-            open_items = [i for i in self.by_segment.values() if not i.committed]
-            open_items += [self.fresh] if self.fresh is not None and not self.fresh.committed else []
+            open_items = [i for i in (*self.by_segment.values(), *self.started) if not i.committed]
             return [a for item in open_items for a in self._committed(item, seconds(event.offset))]
         return []
 
@@ -296,8 +337,7 @@ class RealtimeCodec(Codec):
             return []
         self.reopening = False
         held, self.held = b"".join(self.held), []
-        self.stream_key = self.settings.core_key()
-        return [StartStream(self.settings.core_config(self.engine)), *send_audio(held)]
+        return [self._open_stream(), *send_audio(held)]
 
     def core_error(self, error: CoreError) -> list[Action]:
         """Open items fail with the core's words; a refused config or an unavailable core is an
@@ -306,7 +346,7 @@ class RealtimeCodec(Codec):
         body = {"type": TYPES[classify(error)], "code": error.code.name.lower(), "message": describe(error),
                 "param": None}
         items = [*self.awaiting, *([self.current] if self.current else []), *self.by_segment.values(),
-                 *([self.fresh] if self.fresh else [])]
+                 *self.started]
         failed = [self._event("conversation.item.input_audio_transcription.failed", item_id=i.id, content_index=0,
                               error=body) for i in items if i.committed and not i.completed]
         return [*failed, self._event("error", error={**body, "event_id": None}), error_ending(error, error.message)]

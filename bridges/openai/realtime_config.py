@@ -24,7 +24,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from asr.v1 import asr_pb2
 from asr_common.language_tags import is_language_tag
-from bridges.openai.models import core_model
+from bridges.openai.models import core_model, diarizes
 
 # format name (GA type / beta name) -> (encoding, sample rate)
 GA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
@@ -55,6 +55,11 @@ class RealtimeSettings:
         _, rate = FORMATS[self.audio_format]
         return rate * (2 if self.audio_format == "pcm16" else 1)
 
+    @property
+    def diarize(self) -> bool:
+        """`gpt-4o-transcribe-diarize`: the core labels speakers, each final's runs become segment events."""
+        return diarizes(self.model)
+
     def core_key(self) -> tuple:
         """What the core stream is opened with; a change means a new stream."""
         return self.audio_format, self.model, self.language, self.prompt
@@ -65,7 +70,8 @@ class RealtimeSettings:
         return asr_pb2.StreamingConfig(
             engine=model.engine or engine, model=model.model, language=self.language, prompt=self.prompt,
             encoding=encoding, sample_rate_hertz=rate, audio_channel_count=1, interim_results=True,
-            enable_automatic_punctuation=True, vad=self.vad())
+            enable_automatic_punctuation=True, vad=self.vad(), enable_word_time_offsets=self.diarize,
+            diarization=asr_pb2.DiarizationConfig(enable=True) if self.diarize else None)
 
     def vad(self) -> asr_pb2.VadConfig:
         if self.turn_detection is None:

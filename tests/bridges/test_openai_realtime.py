@@ -1,12 +1,14 @@
 """GET /v1/realtime transcription sessions (docs/openai.md) through the published `openai` SDK's
 `realtime.connect` (GA) and `beta.realtime.connect` (OpenAI-Beta: realtime=v1), JFK's speech sent
 at real time: partial text arrives as append-only deltas that concatenate to each item's
-`completed` transcript."""
+`completed` transcript; with `gpt-4o-transcribe-diarize` (a dialogue of two real people) each
+final's speaker runs come as `segment` events before the item's `completed`."""
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import itertools
 import time
 from typing import Any, AsyncIterator
 
@@ -179,3 +181,32 @@ async def test_beta_session_is_answered_in_the_beta_shape(core_address):
     assert types[0] == "transcription_session.updated" and events[0].session.input_audio_format == "pcm16"
     assert "conversation.item.created" in types and "conversation.item.added" not in types
     assert_jfk(assert_items_are_streamed(events))
+
+
+def dialogue_pcm24k() -> bytes:
+    from tests.dialogues import two_speakers_kennedy_and_sonnets
+
+    audio = np.concatenate([two_speakers_kennedy_and_sonnets().audio,
+                            np.zeros(int(SAMPLE_RATE * TRAILING_SILENCE_SECONDS), np.float32)])
+    return to_pcm16(soxr.resample(audio, SAMPLE_RATE, 24000))
+
+
+async def test_gpt_4o_transcribe_diarize_sends_each_speaker_run_as_a_segment_before_completed(core_address):
+    async with sdk(core_address) as client:
+        async with ga_session(client, format={"type": "audio/pcm", "rate": 24000},
+                              transcription={"model": "gpt-4o-transcribe-diarize", "language": "en"},
+                              turn_detection={"type": "server_vad", "silence_duration_ms": 500}) as connection:
+            events = await streamed(connection, dialogue_pcm24k(), 48000)
+    assert_items_are_streamed(events)
+    segments: dict[str, list[Any]] = {}
+    for event in events:
+        if event.type == "conversation.item.input_audio_transcription.segment":
+            segments.setdefault(event.item_id, []).append(event)
+        elif event.type == "conversation.item.input_audio_transcription.completed":
+            assert " ".join(s.text for s in segments.get(event.item_id, [])) == event.transcript, event.item_id
+    runs = [s for item in segments.values() for s in item]
+    assert all(s.start <= s.end and s.content_index == 0 for s in runs)
+    assert len({s.id for s in runs}) == len(runs)
+    turns = [(speaker, " ".join(s.text for s in run)) for speaker, run in itertools.groupby(runs, lambda s: s.speaker)]
+    assert [speaker for speaker, _ in turns] == ["A", "B", "A", "B"], turns
+    assert "creatures" in turns[1][1] and "country" in turns[2][1], turns

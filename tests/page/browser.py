@@ -27,10 +27,10 @@ def chromium_path() -> str:
     return path
 
 
-def fake_microphone_wav(directory: Path, recording: str = "jfk") -> Path:
-    """The recording at 48 kHz PCM16 mono with a little silence before and some after it."""
-    speech = load(recording)
-    audio = soxr.resample(speech.audio, 16000, FAKE_MIC_RATE)
+def fake_microphone_wav(directory: Path, recording: str = "jfk", speech: np.ndarray | None = None) -> Path:
+    """The recording (or `speech`, 16 kHz, named `recording`) at 48 kHz PCM16 mono with a little
+    silence before and some after it."""
+    audio = soxr.resample(load(recording).audio if speech is None else speech, 16000, FAKE_MIC_RATE)
     silence = lambda seconds: np.zeros(int(FAKE_MIC_RATE * seconds), np.float32)  # noqa: E731
     path = directory / f"{recording}-48k.wav"
     soundfile.write(path, np.concatenate([silence(LEAD_SECONDS), audio, silence(TRAILING_SILENCE_SECONDS)]),
@@ -96,7 +96,14 @@ def wait_for(page, condition, seconds: float, what: str) -> None:
 
 
 def finals(page) -> list[dict[str, str]]:
-    """The transcript's finals as shown: time, text, latency."""
+    """The transcript's finals as shown: time, text, latency, speaker ("" unless labelled)."""
     return page.eval_on_selector_all("#finals li", """items => items.map(li => ({
         time: li.querySelector('time').textContent, text: li.querySelector('.text').textContent,
-        latency: li.querySelector('.latency')?.textContent ?? ''}))""")
+        latency: li.querySelector('.latency')?.textContent ?? '', speaker: li.dataset.speaker ?? ''}))""")
+
+
+def download(page, button: str) -> str:
+    """The text of the file the page downloads when `button` is clicked."""
+    with page.expect_download() as info:
+        page.click(button)
+    return open(info.value.path(), encoding="utf-8").read()

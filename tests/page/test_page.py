@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 
 from tests.bridges.bridge_helpers import start_bridge
 from tests.audio_fixtures import wer
-from tests.page.browser import finals, open_page, wait_for
+from tests.page.browser import download, finals, open_page, wait_for
 from tests.page.conftest import origin_of, realtime_session_ends
 from tests.real_speech import REAL, load
 from tests.security_helpers import KEYS_TOML, WEB as WEB_KEY
@@ -69,12 +69,6 @@ def watch_captions(page, run: CaptionedRun) -> None:
             return
         page.wait_for_timeout(100)
     raise AssertionError(f"the captions did not settle in {RUN_DEADLINE_SECONDS:g} s: {finals(page)}")
-
-
-def download(page, button: str) -> str:
-    with page.expect_download() as info:
-        page.click(button)
-    return open(info.value.path(), encoding="utf-8").read()
 
 
 @pytest.fixture(scope="module")

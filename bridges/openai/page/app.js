@@ -5,14 +5,16 @@
 import { Microphone, MicrophoneError, SAMPLE_RATE } from "./capture.js";
 import { RealtimeSession } from "./session.js";
 import { Settings } from "./settings.js";
+import { SpeakerColours } from "./speakers.js";
 import { Transcript, clock } from "./transcript.js";
 import { transcribeFile } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
 const transcript = new Transcript();
+const speakers = new SpeakerColours();
 const settings = new Settings({
-  model: $("model"), language: $("language"), prompt: $("prompt"), hotwords: $("hotwords"), key: $("key"),
-  remember: $("remember"),
+  model: $("model"), language: $("language"), prompt: $("prompt"), hotwords: $("hotwords"), speakers: $("speakers"),
+  key: $("key"), remember: $("remember"),
 });
 
 let microphone = null;
@@ -55,7 +57,9 @@ function showFinal(final) {
   const text = document.createElement("span");
   text.className = "text";
   text.textContent = final.text;
-  item.append(time, " ", text);
+  item.append(time, " ");
+  if (final.speaker) item.append(speakers.badge(item, final.speaker), " ");
+  item.append(text);
   if (final.latency !== null && final.latency !== undefined) {
     const latency = document.createElement("span");
     latency.className = "latency";
@@ -79,6 +83,9 @@ const sessionEvents = {
   onStatus: status,
   onStarted(id, sample) { transcript.started(id, seconds(sample)); },
   onDelta(id, delta) { transcript.delta(id, delta); showPartial(); },
+  onSegment(id, { start, end, text, speaker }) {
+    transcript.segment(id, { start: seconds(start), end: seconds(end), text, speaker });
+  },
   onStopped(id, sample) {
     transcript.stopped(id, seconds(sample));
     const capturedAt = microphone?.capturedAt(sample);
@@ -87,8 +94,9 @@ const sessionEvents = {
   onCompleted(id, text) {
     const end = speechEnds.get(id);
     speechEnds.delete(id);
-    const final = transcript.completed(id, text, end === undefined ? null : (performance.now() - end) / 1000);
-    if (final) showFinal(final);
+    for (const final of transcript.completed(id, text, end === undefined ? null : (performance.now() - end) / 1000)) {
+      showFinal(final);
+    }
     showPartial();
   },
   onNotice(message) { alertUser(message); },
@@ -162,6 +170,7 @@ function download(kind) {
 
 function clear() {
   transcript.clear();
+  speakers.clear();
   speechEnds.clear();
   offset = 0;
   $("finals").replaceChildren();
@@ -174,13 +183,21 @@ let upload = null;
 async function transcribe(file) {
   upload?.abort();
   const controller = upload = new AbortController();
-  $("file-text").textContent = "";
+  const shown = $("file-text");
+  const current = settings.current();
+  shown.replaceChildren();
   $("file-status").textContent = `Transcribing ${file.name}…`;
+  const onSegment = ({ text, speaker }) => { // with speakers: a line per speaker's run, in place of the deltas
+    const line = document.createElement("p");
+    line.className = "file-line";
+    line.append(speakers.badge(line, speaker), " ", text.trim());
+    shown.append(line);
+  };
   try {
-    const text = await transcribeFile(file, settings.current(), (delta) => {
-      $("file-text").textContent += delta;
+    const text = await transcribeFile(file, current, {
+      onDelta: (delta) => { if (!current.speakers) shown.textContent += delta; }, onSegment,
     }, controller.signal);
-    $("file-text").textContent = text;
+    if (!current.speakers) shown.textContent = text;
     $("file-status").textContent = `${file.name}: done.`;
   } catch (error) {
     if (error.name !== "AbortError") $("file-status").textContent = `${file.name}: ${error.message}`;

@@ -12,10 +12,13 @@ const QUEUE_SECONDS = 10; // audio held while (re)connecting; older audio is dro
 const BACKOFF_SECONDS = [1, 2, 4, 8, 15];
 const STOP_WAIT_MS = 4000; // how long Stop waits for the open utterance's final
 const DEFAULT_RETRY_SECONDS = 5;
+// The one Realtime transcription model that labels speakers (docs/openai.md); the model picker's
+// choices do not.
+export const DIARIZING_MODEL = "gpt-4o-transcribe-diarize";
 
 export class RealtimeSession {
-  // settings(): {model, language, prompt, key}; events: see app.js (onStatus, onStarted, onDelta,
-  // onStopped, onCompleted, onNotice, onFatal).
+  // settings(): {model, language, prompt, key, speakers}; events: see app.js (onStatus, onStarted,
+  // onDelta, onSegment, onStopped, onCompleted, onNotice, onFatal).
   constructor(settings, events) {
     this.settings = settings;
     this.events = events;
@@ -58,7 +61,7 @@ export class RealtimeSession {
   }
 
   configure() {
-    const { model, language, prompt } = this.settings();
+    const { model, language, prompt, speakers } = this.settings();
     this.sendEvent({
       type: "session.update",
       session: {
@@ -66,7 +69,7 @@ export class RealtimeSession {
         audio: {
           input: {
             format: { type: "audio/pcm", rate: SAMPLE_RATE },
-            transcription: { model, prompt, ...(language ? { language } : {}) },
+            transcription: { model: speakers ? DIARIZING_MODEL : model, prompt, ...(language ? { language } : {}) },
             turn_detection: { type: "server_vad", silence_duration_ms: 500 },
           },
         },
@@ -117,6 +120,10 @@ export class RealtimeSession {
       case "conversation.item.input_audio_transcription.delta":
         if (!this.open.has(item)) this.open.set(item, { stopped: false });
         this.events.onDelta(item, event.delta);
+        break;
+      case "conversation.item.input_audio_transcription.segment": // a speaker's run, before completed
+        this.events.onSegment(item, { start: this.sample(event.start * 1000), end: this.sample(event.end * 1000),
+          text: event.text, speaker: event.speaker });
         break;
       case "input_audio_buffer.speech_stopped":
         this.open.set(item, { stopped: true });

@@ -1,5 +1,6 @@
 // The settings panel: model and language pickers (GET /v1/models), the prompt with its
-// hotwords, and the API key (sessionStorage, or localStorage when the user ticks the box).
+// hotwords, speaker labels, and the API key (sessionStorage, or localStorage when the user ticks
+// the box).
 
 const STORED_KEY = "asr-gateway.api-key";
 const DEFAULT_MODEL = "whisper-1"; // the server's default engine and model (docs/openai.md)
@@ -10,7 +11,7 @@ const LANGUAGES = ["en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da", "
 
 export class Settings {
   constructor(elements) {
-    this.el = elements; // {model, language, prompt, hotwords, key, remember}
+    this.el = elements; // {model, language, prompt, hotwords, speakers, key, remember}
     this.restoreKey();
     this.fillLanguages();
     this.el.key.addEventListener("change", () => { this.storeKey(); this.loadModels(); });
@@ -22,13 +23,14 @@ export class Settings {
       model: this.el.model.value || DEFAULT_MODEL,
       language: this.el.language.value,
       prompt: this.prompt(),
+      speakers: this.el.speakers.checked,
       key: this.el.key.value.trim(),
     };
   }
 
   // While listening the session's settings are fixed: the fields say so by being disabled.
   lock(locked) {
-    for (const name of ["model", "language", "prompt", "hotwords", "key", "remember"]) this.el[name].disabled = locked;
+    for (const name of ["model", "language", "prompt", "hotwords", "speakers", "key", "remember"]) this.el[name].disabled = locked;
   }
 
   // The prompt field, then the hotwords as a glossary (Whisper spells what its prompt spells).

@@ -1,14 +1,17 @@
 // A file's transcript streamed in: POST /v1/audio/transcriptions (multipart, the fields before
-// the file, `stream=true`) read as server-sent events: `transcript.text.delta` per final segment,
-// then `transcript.text.done`, or an `error` event (docs/openai.md).
+// the file, `stream=true`) read as server-sent events: `transcript.text.delta` per final segment
+// (with speakers, `response_format=diarized_json`: then its `transcript.text.segment` events, one
+// per speaker's run), then `transcript.text.done`, or an `error` event (docs/openai.md).
 
 export class UploadError extends Error {}
 
-export async function transcribeFile(file, { model, language, prompt, key }, onDelta, signal) {
+export async function transcribeFile(file, { model, language, prompt, key, speakers }, { onDelta, onSegment },
+  signal) {
   const form = new FormData();
   form.append("model", model);
   if (language) form.append("language", language);
   if (prompt) form.append("prompt", prompt);
+  if (speakers) form.append("response_format", "diarized_json");
   form.append("stream", "true");
   form.append("file", file, file.name); // last: the server opens its stream when the file begins
   const response = await fetch("/v1/audio/transcriptions", {
@@ -27,6 +30,7 @@ export async function transcribeFile(file, { model, language, prompt, key }, onD
       buffered = buffered.slice(end + 2);
       if (!event) continue;
       if (event.type === "transcript.text.delta") onDelta(event.delta);
+      else if (event.type === "transcript.text.segment") onSegment(event);
       else if (event.type === "transcript.text.done") return event.text;
       else if (event.type === "error") throw new UploadError(event.error?.message ?? "The transcription failed.");
     }
