@@ -178,6 +178,35 @@ def test_a_narrow_window_needs_no_horizontal_scrolling(browser, page_bridge, wat
     page.context.close()
 
 
+def test_at_200_percent_zoom_nothing_is_cut_off(browser, page_bridge, watches):
+    """200 % zoom of a 1280-px window is a 640-CSS-px viewport drawn at twice the pixels."""
+    context = browser.new_context(viewport={"width": 640, "height": 450}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(origin_of(page_bridge) + "/")
+    page.wait_for_selector("html[data-ready=true]")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0 and page.is_visible("#start")
+    context.close()
+
+
+def luminance(css_color: str) -> float:
+    """WCAG relative luminance of an `rgb(...)`/`rgba(...)` computed colour."""
+    channels = [int(v) / 255 for v in re.findall(r"\d+", css_color)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_follows_the_systems_light_or_dark_scheme(browser, page_bridge, watches, scheme):
+    page = open_page(browser, origin_of(page_bridge), watches, color_scheme=scheme)
+    text, background = page.evaluate("""[getComputedStyle(document.body).color,
+        getComputedStyle(document.body).backgroundColor]""")
+    page.context.close()
+    fore, back = luminance(text), luminance(background)
+    assert (back < 0.2) == (scheme == "dark"), (scheme, background)
+    assert (max(fore, back) + 0.05) / (min(fore, back) + 0.05) >= 4.5, (text, background)
+
+
 def test_every_control_has_a_label(browser, page_bridge, watches):
     page = open_page(browser, origin_of(page_bridge), watches)
     unlabelled = page.evaluate("""[...document.querySelectorAll('input, select, textarea, button')]
