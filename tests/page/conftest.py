@@ -1,5 +1,5 @@
 """The live-captions page's fixtures: one Debian Chromium per module with a fake microphone
-playing JFK's speech, and the openai bridge (a real process) in front of the shared real core."""
+playing a real speaker (browser.SPOKEN), and the openai bridge (a real process) in front of the shared real core."""
 from __future__ import annotations
 
 from typing import Iterator

@@ -80,7 +80,7 @@ def main() -> None:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                                     args=launch_args(fake_microphone_wav(directory)))
+                                                     args=launch_args(fake_microphone_wav(directory, "jfk")))
                 shoot(open_page(browser, f"http://127.0.0.1:{bridge.port}", width=WIDTH, height=HEIGHT), args.out)
                 browser.close()
                 wav = fake_microphone_wav(directory, "dialogue", kennedy_then_sonnet().audio)
